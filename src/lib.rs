@@ -1,0 +1,13 @@
+//! routegen: the control half of an HTTP(S) router.
+//!
+//! Data flow (see ARCHITECTURE.md): sources → snapshot → admit → plan →
+//! render → apply → reload. Everything between snapshot and render is a pure
+//! function of its input.
+
+pub mod admit;
+pub mod model;
+pub mod settings;
+pub mod source;
+pub mod values;
+
+pub use settings::RouterSettings;

@@ -1,0 +1,9 @@
+//! Typed Kubernetes objects routegen reads: Routes (our own CustomResource
+//! type), Services and EndpointSlices (k8s-openapi), and the snapshot that
+//! holds one consistent set of them.
+
+pub mod route;
+pub mod snapshot;
+
+pub use route::{Route, RouteSpec, RouteStatus, RouteTargetReference, TlsConfig};
+pub use snapshot::{ObjectKey, Snapshot};

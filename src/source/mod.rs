@@ -1,0 +1,4 @@
+//! Sources turn the outside world into typed objects. `files` reads
+//! manifests once (for `check` and `render`).
+
+pub mod files;
