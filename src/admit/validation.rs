@@ -158,7 +158,11 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
 }
 
 /// `spec.to` or one of `spec.alternateBackends`.
-fn check_backend(path: &str, backend: &RouteTargetReference, errs: &mut Errors) -> Option<BackendRef> {
+fn check_backend(
+    path: &str,
+    backend: &RouteTargetReference,
+    errs: &mut Errors,
+) -> Option<BackendRef> {
     let mut ok = true;
     let kind = backend.kind.as_deref().unwrap_or("");
     if !kind.is_empty() && kind != "Service" {
@@ -213,7 +217,9 @@ fn is_dns_label(label: &str) -> bool {
     let bytes = label.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
@@ -247,7 +253,9 @@ fn check_path(path: &str, passthrough: bool, errs: &mut Errors) {
 fn check_target_port(target: &IntOrString, errs: &mut Errors) -> Option<TargetPort> {
     const FIELD: &str = "spec.port.targetPort";
     match target {
-        IntOrString::Int(number) if (1..=65535).contains(number) => Some(TargetPort::Number(*number)),
+        IntOrString::Int(number) if (1..=65535).contains(number) => {
+            Some(TargetPort::Number(*number))
+        }
         IntOrString::Int(number) => {
             errs.invalid(
                 FIELD,
@@ -257,7 +265,10 @@ fn check_target_port(target: &IntOrString, errs: &mut Errors) -> Option<TargetPo
             None
         }
         IntOrString::String(name) if name.is_empty() => {
-            errs.required(FIELD, Some("must be a port number or a port name, not empty"));
+            errs.required(
+                FIELD,
+                Some("must be a port number or a port name, not empty"),
+            );
             None
         }
         IntOrString::String(name) => Some(TargetPort::Name(name.clone())),
@@ -304,7 +315,10 @@ fn check_tls(
         }
     }
 
-    let policy_raw = tls.insecure_edge_termination_policy.as_deref().unwrap_or("");
+    let policy_raw = tls
+        .insecure_edge_termination_policy
+        .as_deref()
+        .unwrap_or("");
     let policy = parse_insecure_policy(policy_raw);
     match policy {
         None => errs.unsupported(
@@ -312,12 +326,13 @@ fn check_tls(
             policy_raw,
             &["Allow", "None", "Redirect", ""],
         ),
-        Some(InsecurePolicy::Allow) if termination == Some(Termination::Passthrough) => errs.invalid(
-            "spec.tls.insecureEdgeTerminationPolicy",
-            &quote(policy_raw),
-            "cannot have both spec.tls.termination: passthrough and \
+        Some(InsecurePolicy::Allow) if termination == Some(Termination::Passthrough) => errs
+            .invalid(
+                "spec.tls.insecureEdgeTerminationPolicy",
+                &quote(policy_raw),
+                "cannot have both spec.tls.termination: passthrough and \
              spec.tls.insecureEdgeTerminationPolicy: Allow",
-        ),
+            ),
         Some(_) => {}
     }
 
@@ -403,7 +418,10 @@ fn check_external_certificate(
         ok = false;
     }
     if termination == Some(Termination::Passthrough) && !name.is_empty() {
-        errs.forbidden(FIELD, "passthrough termination does not support certificates");
+        errs.forbidden(
+            FIELD,
+            "passthrough termination does not support certificates",
+        );
         ok = false;
     }
     ok && !name.is_empty()
@@ -445,7 +463,8 @@ impl Errors {
 
     /// `value` is printed as is: quote strings with [`quote`].
     fn invalid(&mut self, path: &str, value: &dyn Display, detail: &str) {
-        self.0.push(format!("{path}: Invalid value: {value}: {detail}"));
+        self.0
+            .push(format!("{path}: Invalid value: {value}: {detail}"));
     }
 
     fn required(&mut self, path: &str, detail: Option<&str>) {
@@ -469,13 +488,15 @@ impl Errors {
     }
 
     fn too_many(&mut self, path: &str, count: usize, max: usize) {
-        self.0
-            .push(format!("{path}: Too many: {count}: must have at most {max} items"));
+        self.0.push(format!(
+            "{path}: Too many: {count}: must have at most {max} items"
+        ));
     }
 
     fn too_long(&mut self, path: &str, max: usize) {
-        self.0
-            .push(format!("{path}: Too long: may not be more than {max} bytes"));
+        self.0.push(format!(
+            "{path}: Too long: may not be more than {max} bytes"
+        ));
     }
 
     fn duplicate(&mut self, path: &str, value: &str) {
@@ -533,4 +554,976 @@ fn json_type(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    use serde_json::json;
+
+    use super::headers::{check_value, Direction};
+    use super::*;
+    use crate::model::route::RoutePort;
+    use crate::model::RouteSpec;
+
+    /// What a case expects: admitted, or rejected with messages containing
+    /// every one of these fragments.
+    enum Expect {
+        Ok,
+        Err(&'static [&'static str]),
+    }
+
+    fn route(spec: RouteSpec) -> Route {
+        let mut route = Route::new("r", spec);
+        route.metadata.namespace = Some("ns".to_string());
+        route
+    }
+
+    fn backend(name: &str, weight: Option<i64>) -> RouteTargetReference {
+        RouteTargetReference {
+            kind: None,
+            name: name.to_string(),
+            weight,
+        }
+    }
+
+    /// A valid plain-HTTP Route; cases change one thing.
+    fn base() -> RouteSpec {
+        RouteSpec {
+            host: Some("a.example.com".to_string()),
+            to: RouteTargetReference {
+                kind: Some("Service".to_string()),
+                name: "svc".to_string(),
+                weight: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    fn with(change: impl FnOnce(&mut RouteSpec)) -> RouteSpec {
+        let mut spec = base();
+        change(&mut spec);
+        spec
+    }
+
+    fn tls(termination: &str) -> TlsConfig {
+        TlsConfig {
+            termination: termination.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn with_tls(termination: &str, change: impl FnOnce(&mut TlsConfig)) -> RouteSpec {
+        let mut config = tls(termination);
+        change(&mut config);
+        with(|s| s.tls = Some(config))
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    fn port(target: IntOrString) -> Option<RoutePort> {
+        Some(RoutePort {
+            target_port: target,
+        })
+    }
+
+    fn run_cases(cases: Vec<(&str, RouteSpec, Expect)>) {
+        let mut failures = Vec::new();
+        for (name, spec, expect) in cases {
+            let result = validate_spec(&route(spec));
+            match (&expect, &result) {
+                (Expect::Ok, Ok(_)) => {}
+                (Expect::Err(fragments), Err(rejection)) => {
+                    if rejection.reason != Reason::ValidationFailed {
+                        failures.push(format!("{name}: reason {:?}", rejection.reason));
+                    }
+                    for fragment in *fragments {
+                        if !rejection.message.contains(fragment) {
+                            failures.push(format!(
+                                "{name}: message {:?} lacks {fragment:?}",
+                                rejection.message
+                            ));
+                        }
+                    }
+                }
+                (Expect::Ok, Err(rejection)) => {
+                    failures.push(format!("{name}: expected Ok, got {:?}", rejection.message))
+                }
+                (Expect::Err(_), Ok(spec)) => {
+                    failures.push(format!("{name}: expected rejection, got {spec:?}"))
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "failed cases:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn backends() {
+        run_cases(vec![
+            ("minimal", with(|s| s.host = None), Expect::Ok),
+            ("kind absent", with(|s| s.to.kind = None), Expect::Ok),
+            ("kind empty", with(|s| s.to.kind = some("")), Expect::Ok),
+            (
+                "kind nonsense",
+                with(|s| s.to.kind = some("Nonsense")),
+                Expect::Err(&[r#"spec.to.kind: Unsupported value: "Nonsense": supported values: "Service""#]),
+            ),
+            (
+                "kind lower case",
+                with(|s| s.to.kind = some("service")),
+                Expect::Err(&["spec.to.kind: Unsupported value"]),
+            ),
+            (
+                "name empty",
+                with(|s| s.to.name = String::new()),
+                Expect::Err(&["spec.to.name: Required value"]),
+            ),
+            ("weight 0", with(|s| s.to.weight = Some(0)), Expect::Ok),
+            ("weight 256", with(|s| s.to.weight = Some(256)), Expect::Ok),
+            (
+                "weight 257",
+                with(|s| s.to.weight = Some(257)),
+                Expect::Err(&["spec.to.weight: Invalid value: 257: must be between 0 and 256"]),
+            ),
+            (
+                "weight 300",
+                with(|s| s.to.weight = Some(300)),
+                Expect::Err(&["spec.to.weight: Invalid value: 300: must be between 0 and 256"]),
+            ),
+            (
+                "weight -1",
+                with(|s| s.to.weight = Some(-1)),
+                Expect::Err(&["spec.to.weight: Invalid value: -1: must be between 0 and 256"]),
+            ),
+            (
+                "weight huge",
+                with(|s| s.to.weight = Some(i64::MAX)),
+                Expect::Err(&["spec.to.weight: Invalid value: 9223372036854775807"]),
+            ),
+            (
+                "three alternates",
+                with(|s| s.alternate_backends = Some(vec![backend("svc", None); 3])),
+                Expect::Ok,
+            ),
+            ("no alternates (empty list)", with(|s| s.alternate_backends = Some(vec![])), Expect::Ok),
+            (
+                "four alternates",
+                with(|s| s.alternate_backends = Some(vec![backend("svc", None); 4])),
+                Expect::Err(&["spec.alternateBackends: Too many: 4: must have at most 3 items"]),
+            ),
+            (
+                "alternate name empty",
+                with(|s| s.alternate_backends = Some(vec![backend("a", None), backend("", None)])),
+                Expect::Err(&["spec.alternateBackends[1].name: Required value"]),
+            ),
+            (
+                "alternate kind Service, weight 0",
+                with(|s| {
+                    let mut b = backend("a", Some(0));
+                    b.kind = some("Service");
+                    s.alternate_backends = Some(vec![b]);
+                }),
+                Expect::Ok,
+            ),
+            (
+                "alternate kind wrong",
+                with(|s| {
+                    let mut b = backend("a", None);
+                    b.kind = some("Pod");
+                    s.alternate_backends = Some(vec![b]);
+                }),
+                Expect::Err(&[r#"spec.alternateBackends[0].kind: Unsupported value: "Pod""#]),
+            ),
+            (
+                "alternate weight out of range",
+                with(|s| s.alternate_backends = Some(vec![backend("a", Some(1000))])),
+                Expect::Err(&["spec.alternateBackends[0].weight: Invalid value: 1000: must be between 0 and 256"]),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn path_port_wildcard_subdomain() {
+        run_cases(vec![
+            ("path /", with(|s| s.path = some("/")), Expect::Ok),
+            ("path /a/b", with(|s| s.path = some("/a/b")), Expect::Ok),
+            ("path empty", with(|s| s.path = some("")), Expect::Ok),
+            (
+                "path without slash",
+                with(|s| s.path = some("x")),
+                Expect::Err(&[r#"spec.path: Invalid value: "x": must start with "/""#]),
+            ),
+            (
+                "path with LF",
+                with(|s| s.path = some("/a\nb")),
+                Expect::Err(&[r#"spec.path: Invalid value: "/a\nb": must not contain whitespace or control characters"#]),
+            ),
+            (
+                "path with CR",
+                with(|s| s.path = some("/a\r")),
+                Expect::Err(&["control character '\\r'"]),
+            ),
+            ("path with NUL", with(|s| s.path = some("/\0")), Expect::Err(&["spec.path"])),
+            ("path with space", with(|s| s.path = some("/a b")), Expect::Err(&["a space"])),
+            ("path with tab", with(|s| s.path = some("/a\tb")), Expect::Err(&["spec.path"])),
+            ("path with DEL", with(|s| s.path = some("/a\u{7f}")), Expect::Err(&["spec.path"])),
+            (
+                "path with passthrough",
+                with(|s| {
+                    s.path = some("/");
+                    s.tls = Some(tls("passthrough"));
+                }),
+                Expect::Err(&[r#"spec.path: Invalid value: "/": passthrough termination does not support paths"#]),
+            ),
+            (
+                "empty path with passthrough",
+                with(|s| {
+                    s.path = some("");
+                    s.tls = Some(tls("passthrough"));
+                }),
+                Expect::Ok,
+            ),
+            ("path with edge", with(|s| {
+                s.path = some("/");
+                s.tls = Some(tls("edge"));
+            }), Expect::Ok),
+            ("targetPort 1", with(|s| s.port = port(IntOrString::Int(1))), Expect::Ok),
+            ("targetPort 65535", with(|s| s.port = port(IntOrString::Int(65535))), Expect::Ok),
+            ("targetPort \"0\"", with(|s| s.port = port(IntOrString::String("0".into()))), Expect::Ok),
+            ("targetPort \"x\"", with(|s| s.port = port(IntOrString::String("x".into()))), Expect::Ok),
+            (
+                "targetPort 0",
+                with(|s| s.port = port(IntOrString::Int(0))),
+                Expect::Err(&["spec.port.targetPort: Invalid value: 0: must be a port number between 1 and 65535"]),
+            ),
+            (
+                "targetPort -1",
+                with(|s| s.port = port(IntOrString::Int(-1))),
+                Expect::Err(&["spec.port.targetPort: Invalid value: -1"]),
+            ),
+            (
+                "targetPort 65536",
+                with(|s| s.port = port(IntOrString::Int(65536))),
+                Expect::Err(&["spec.port.targetPort: Invalid value: 65536"]),
+            ),
+            (
+                "targetPort empty string",
+                with(|s| s.port = port(IntOrString::String(String::new()))),
+                Expect::Err(&["spec.port.targetPort: Required value"]),
+            ),
+            ("wildcard None", with(|s| s.wildcard_policy = some("None")), Expect::Ok),
+            ("wildcard empty", with(|s| s.wildcard_policy = some("")), Expect::Ok),
+            ("wildcard Subdomain with host", with(|s| s.wildcard_policy = some("Subdomain")), Expect::Ok),
+            (
+                "wildcard Subdomain without host",
+                with(|s| {
+                    s.host = None;
+                    s.wildcard_policy = some("Subdomain");
+                }),
+                Expect::Err(&[r#"spec.wildcardPolicy: Invalid value: "Subdomain": wildcard policy Subdomain requires a non-empty spec.host"#]),
+            ),
+            (
+                "wildcard Subdomain with empty host",
+                with(|s| {
+                    s.host = some("");
+                    s.wildcard_policy = some("Subdomain");
+                }),
+                Expect::Err(&["spec.wildcardPolicy: Invalid value"]),
+            ),
+            (
+                "wildcard nonsense",
+                with(|s| s.wildcard_policy = some("All")),
+                Expect::Err(&[r#"spec.wildcardPolicy: Unsupported value: "All": supported values: "None", "Subdomain""#]),
+            ),
+            ("subdomain ok", with(|s| s.subdomain = some("Foo-1.bar")), Expect::Ok),
+            ("subdomain empty", with(|s| s.subdomain = some("")), Expect::Ok),
+            (
+                "subdomain 253",
+                with(|s| s.subdomain = some(&["a"; 127].join("."))),
+                Expect::Ok,
+            ),
+            (
+                "subdomain underscore",
+                with(|s| s.subdomain = some("a_b")),
+                Expect::Err(&[r#"spec.subdomain: Invalid value: "a_b": must be a DNS subdomain"#]),
+            ),
+            ("subdomain leading dash", with(|s| s.subdomain = some("-a")), Expect::Err(&["spec.subdomain"])),
+            ("subdomain empty label", with(|s| s.subdomain = some("a..b")), Expect::Err(&["spec.subdomain"])),
+            ("subdomain long label", with(|s| s.subdomain = some(&"a".repeat(64))), Expect::Err(&["spec.subdomain"])),
+            (
+                "subdomain too long",
+                with(|s| s.subdomain = some(&["a"; 128].join("."))),
+                Expect::Err(&["spec.subdomain: Too long: may not be more than 253 bytes"]),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn tls_rules() {
+        const PEM: &str = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+        run_cases(vec![
+            ("edge", with_tls("edge", |_| {}), Expect::Ok),
+            ("EDGE", with_tls("EDGE", |_| {}), Expect::Ok),
+            ("Passthrough", with_tls("Passthrough", |_| {}), Expect::Ok),
+            ("reencrypt", with_tls("reencrypt", |_| {}), Expect::Ok),
+            (
+                "termination empty",
+                with_tls("", |_| {}),
+                Expect::Err(&["spec.tls.termination: Required value"]),
+            ),
+            (
+                "termination nonsense",
+                with_tls("edgy", |_| {}),
+                Expect::Err(&[r#"spec.tls.termination: Unsupported value: "edgy": supported values: "edge", "passthrough", "reencrypt""#]),
+            ),
+            ("edge Allow", with_tls("edge", |t| t.insecure_edge_termination_policy = some("Allow")), Expect::Ok),
+            ("edge Redirect", with_tls("edge", |t| t.insecure_edge_termination_policy = some("Redirect")), Expect::Ok),
+            ("edge None", with_tls("edge", |t| t.insecure_edge_termination_policy = some("None")), Expect::Ok),
+            ("edge Disable", with_tls("edge", |t| t.insecure_edge_termination_policy = some("Disable")), Expect::Ok),
+            ("edge empty policy", with_tls("edge", |t| t.insecure_edge_termination_policy = some("")), Expect::Ok),
+            ("reencrypt Allow", with_tls("reencrypt", |t| t.insecure_edge_termination_policy = some("Allow")), Expect::Ok),
+            (
+                "passthrough Redirect",
+                with_tls("passthrough", |t| t.insecure_edge_termination_policy = some("Redirect")),
+                Expect::Ok,
+            ),
+            ("passthrough None", with_tls("passthrough", |t| t.insecure_edge_termination_policy = some("None")), Expect::Ok),
+            (
+                "passthrough Allow",
+                with_tls("passthrough", |t| t.insecure_edge_termination_policy = some("Allow")),
+                Expect::Err(&["spec.tls.insecureEdgeTerminationPolicy: Invalid value: \"Allow\": cannot have both spec.tls.termination: passthrough and spec.tls.insecureEdgeTerminationPolicy: Allow"]),
+            ),
+            (
+                "PASSTHROUGH Allow",
+                with_tls("PASSTHROUGH", |t| t.insecure_edge_termination_policy = some("Allow")),
+                Expect::Err(&["cannot have both"]),
+            ),
+            (
+                "policy nonsense",
+                with_tls("edge", |t| t.insecure_edge_termination_policy = some("nonsense")),
+                Expect::Err(&[r#"spec.tls.insecureEdgeTerminationPolicy: Unsupported value: "nonsense": supported values: "Allow", "None", "Redirect", """#]),
+            ),
+            (
+                "policy lower case",
+                with_tls("edge", |t| t.insecure_edge_termination_policy = some("allow")),
+                Expect::Err(&["spec.tls.insecureEdgeTerminationPolicy: Unsupported value"]),
+            ),
+            (
+                "edge with cert, key, CA",
+                with_tls("edge", |t| {
+                    t.certificate = some(PEM);
+                    t.key = some(PEM);
+                    t.ca_certificate = some(PEM);
+                }),
+                Expect::Ok,
+            ),
+            (
+                "reencrypt with everything",
+                with_tls("reencrypt", |t| {
+                    t.certificate = some(PEM);
+                    t.key = some(PEM);
+                    t.ca_certificate = some(PEM);
+                    t.destination_ca_certificate = some(PEM);
+                }),
+                Expect::Ok,
+            ),
+            (
+                "passthrough with empty PEM fields",
+                with_tls("passthrough", |t| {
+                    t.certificate = some("");
+                    t.key = some("");
+                    t.ca_certificate = some("");
+                    t.destination_ca_certificate = some("");
+                }),
+                Expect::Ok,
+            ),
+            (
+                "passthrough with certificate",
+                with_tls("passthrough", |t| t.certificate = some("x")),
+                Expect::Err(&["spec.tls.certificate: Forbidden: passthrough termination does not support certificates"]),
+            ),
+            (
+                "passthrough with whitespace certificate",
+                with_tls("passthrough", |t| t.certificate = some(" ")),
+                Expect::Err(&["spec.tls.certificate: Forbidden"]),
+            ),
+            (
+                "passthrough with key",
+                with_tls("passthrough", |t| t.key = some("x")),
+                Expect::Err(&["spec.tls.key: Forbidden: passthrough termination does not support certificates"]),
+            ),
+            (
+                "passthrough with CA",
+                with_tls("passthrough", |t| t.ca_certificate = some("x")),
+                Expect::Err(&["spec.tls.caCertificate: Forbidden"]),
+            ),
+            (
+                "passthrough with destination CA",
+                with_tls("passthrough", |t| t.destination_ca_certificate = some("x")),
+                Expect::Err(&["spec.tls.destinationCACertificate: Forbidden"]),
+            ),
+            (
+                "edge with destination CA",
+                with_tls("edge", |t| t.destination_ca_certificate = some("x")),
+                Expect::Err(&["spec.tls.destinationCACertificate: Forbidden: edge termination does not support destination certificates"]),
+            ),
+            (
+                "external certificate alone",
+                with_tls("edge", |t| t.external_certificate = Some(json!({"name": "secret"}))),
+                Expect::Ok,
+            ),
+            (
+                "external certificate with empty certificate",
+                with_tls("reencrypt", |t| {
+                    t.certificate = some("");
+                    t.external_certificate = Some(json!({"name": "secret"}));
+                }),
+                Expect::Ok,
+            ),
+            ("external certificate null", with_tls("edge", |t| t.external_certificate = Some(json!(null))), Expect::Ok),
+            (
+                "external certificate with certificate",
+                with_tls("edge", |t| {
+                    t.certificate = some(PEM);
+                    t.external_certificate = Some(json!({"name": "secret"}));
+                }),
+                Expect::Err(&[r#"spec.tls.externalCertificate: Invalid value: "object": cannot have both spec.tls.certificate and spec.tls.externalCertificate"#]),
+            ),
+            (
+                "external certificate with passthrough",
+                with_tls("passthrough", |t| t.external_certificate = Some(json!({"name": "secret"}))),
+                Expect::Err(&["spec.tls.externalCertificate: Forbidden: passthrough termination does not support certificates"]),
+            ),
+            (
+                "external certificate not an object",
+                with_tls("edge", |t| t.external_certificate = Some(json!("secret"))),
+                Expect::Err(&[r#"spec.tls.externalCertificate: Invalid value: "string": must be of type object"#]),
+            ),
+            (
+                "external certificate name not a string",
+                with_tls("edge", |t| t.external_certificate = Some(json!({"name": 1}))),
+                Expect::Err(&[r#"spec.tls.externalCertificate.name: Invalid value: "integer": must be of type string"#]),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn collects_every_violation_in_order() {
+        let spec = with(|s| {
+            s.to.name = String::new();
+            s.to.weight = Some(300);
+            s.alternate_backends = Some(vec![backend("", Some(-5)); 4]);
+            s.path = some("x");
+            s.port = port(IntOrString::Int(0));
+            s.tls = Some(TlsConfig {
+                termination: "passthrough".into(),
+                key: some("k"),
+                insecure_edge_termination_policy: some("Allow"),
+                ..Default::default()
+            });
+            s.wildcard_policy = some("Nope");
+            s.http_headers = Some(
+                json!({"actions": {"request": [{"name": "Proxy", "action": {"type": "Delete"}}]}}),
+            );
+        });
+        let rejection = validate_spec(&route(spec)).unwrap_err();
+        assert_eq!(rejection.reason, Reason::ValidationFailed);
+        let parts: Vec<&str> = rejection.message.split("; ").collect();
+        let fields: Vec<&str> = parts.iter().map(|p| p.split(':').next().unwrap()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.to.name",
+                "spec.to.weight",
+                "spec.alternateBackends",
+                "spec.alternateBackends[0].name",
+                "spec.alternateBackends[0].weight",
+                "spec.alternateBackends[1].name",
+                "spec.alternateBackends[1].weight",
+                "spec.alternateBackends[2].name",
+                "spec.alternateBackends[2].weight",
+                "spec.alternateBackends[3].name",
+                "spec.alternateBackends[3].weight",
+                "spec.path",
+                "spec.path",
+                "spec.port.targetPort",
+                "spec.tls.insecureEdgeTerminationPolicy",
+                "spec.tls.key",
+                "spec.wildcardPolicy",
+                "spec.httpHeaders",
+                "spec.httpHeaders.actions.request[0].name",
+            ],
+            "{}",
+            rejection.message
+        );
+        // Same input, same message.
+        let again = validate_spec(&route(with(|s| {
+            s.to.name = String::new();
+            s.to.weight = Some(300);
+        })))
+        .unwrap_err();
+        assert_eq!(
+            again.message,
+            "spec.to.name: Required value; spec.to.weight: Invalid value: 300: must be between 0 and 256"
+        );
+    }
+
+    #[test]
+    fn validated_spec_contents() {
+        let spec = with(|s| {
+            s.to.weight = Some(0);
+            s.alternate_backends = Some(vec![backend("b", None), backend("c", Some(256))]);
+            s.path = some("/api");
+            s.port = port(IntOrString::Int(8443));
+            s.tls = Some(TlsConfig {
+                termination: "ReEncrypt".into(),
+                certificate: some("CERT"),
+                key: some("  \n"),
+                ca_certificate: some(""),
+                destination_ca_certificate: some("DEST"),
+                insecure_edge_termination_policy: some("Disable"),
+                external_certificate: None,
+            });
+        });
+        let validated = validate_spec(&route(spec)).unwrap();
+        assert_eq!(
+            validated,
+            ValidatedSpec {
+                path: some("/api"),
+                backends: vec![
+                    BackendRef {
+                        service: "svc".into(),
+                        weight: 0
+                    },
+                    BackendRef {
+                        service: "b".into(),
+                        weight: 100
+                    },
+                    BackendRef {
+                        service: "c".into(),
+                        weight: 256
+                    },
+                ],
+                target_port: Some(TargetPort::Number(8443)),
+                tls: Some(ValidatedTls {
+                    termination: Termination::Reencrypt,
+                    insecure_policy: InsecurePolicy::None,
+                    certificate: some("CERT"),
+                    key: None,
+                    ca_certificate: None,
+                    destination_ca_certificate: some("DEST"),
+                }),
+                warnings: vec![],
+            }
+        );
+
+        let minimal = validate_spec(&route(with(|s| {
+            s.path = some("");
+            s.port = port(IntOrString::String("https".into()));
+        })))
+        .unwrap();
+        assert_eq!(minimal.path, None);
+        assert_eq!(minimal.target_port, Some(TargetPort::Name("https".into())));
+        assert_eq!(minimal.tls, None);
+        assert!(minimal.warnings.is_empty());
+
+        for (raw, policy) in [
+            ("Allow", InsecurePolicy::Allow),
+            ("Redirect", InsecurePolicy::Redirect),
+            ("None", InsecurePolicy::None),
+            ("", InsecurePolicy::None),
+        ] {
+            let v = validate_spec(&route(with_tls("Edge", |t| {
+                t.insecure_edge_termination_policy = some(raw)
+            })))
+            .unwrap();
+            let tls = v.tls.unwrap();
+            assert_eq!(tls.termination, Termination::Edge);
+            assert_eq!(tls.insecure_policy, policy, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unsupported_fields_warn() {
+        let v = validate_spec(&route(with_tls("edge", |t| {
+            t.external_certificate = Some(json!({"name": "secret"}))
+        })))
+        .unwrap();
+        assert_eq!(v.warnings, [EXTERNAL_CERT_WARNING]);
+        assert_eq!(v.tls.unwrap().certificate, None);
+
+        // A reference without a name counts as unset.
+        let v = validate_spec(&route(with_tls("edge", |t| {
+            t.external_certificate = Some(json!({}))
+        })))
+        .unwrap();
+        assert!(v.warnings.is_empty());
+
+        let v = validate_spec(&route(with(|s| {
+            s.http_headers = Some(
+                json!({"actions": {"response": [{"name": "X-A", "action": {"type": "Delete"}}]}}),
+            )
+        })))
+        .unwrap();
+        assert_eq!(v.warnings, [HTTP_HEADERS_WARNING]);
+
+        // Nothing to ignore, nothing to warn about.
+        for empty in [
+            json!({}),
+            json!({"actions": {}}),
+            json!({"actions": {"request": []}}),
+            json!(null),
+        ] {
+            let v = validate_spec(&route(with(|s| s.http_headers = Some(empty.clone())))).unwrap();
+            assert!(v.warnings.is_empty(), "{empty}");
+        }
+    }
+
+    /// A Route with one request (or response) action.
+    fn header(direction: &str, action: serde_json::Value) -> RouteSpec {
+        with(|s| {
+            s.tls = Some(tls("edge"));
+            s.http_headers = Some(json!({ "actions": { direction: [action] } }));
+        })
+    }
+
+    fn set(name: &str, value: &str) -> serde_json::Value {
+        json!({"name": name, "action": {"type": "Set", "set": {"value": value}}})
+    }
+
+    #[test]
+    fn http_headers() {
+        let valid = json!({"actions": {
+            "response": [
+                set("X-Frame-Options", "DENY"),
+                set("X-Cache-Info", "not cacheable; meta data too large"),
+                {"name": "X-XSS-Protection", "action": {"type": "Delete"}},
+                set("X-Source", "%[res.hdr(X-Value),lower]"),
+            ],
+            "request": [
+                set("Content-Location", "/my-first-blog-post"),
+                set("X-SSL-Client-Cert", "%{+Q}[ssl_c_der,base64]"),
+                {"name": "Content-Language", "action": {"type": "Delete"}},
+                set("X-Target", "%[req.hdr(host),lower]"),
+                set("X-Conditional", "%[req.hdr(Host)] if foo"),
+                set("X-Condition", "%[req.hdr(Host)]\\ if\\ foo"),
+            ],
+        }});
+        let many: Vec<_> = (0..21).map(|i| set(&format!("X-{i}"), "v")).collect();
+        let twenty: Vec<_> = many[..20].to_vec();
+        run_cases(vec![
+            ("valid", with(|s| {
+                s.tls = Some(tls("edge"));
+                s.http_headers = Some(valid.clone());
+            }), Expect::Ok),
+            ("valid without tls", with(|s| s.http_headers = Some(valid.clone())), Expect::Ok),
+            ("valid reencrypt", with(|s| {
+                s.tls = Some(tls("reencrypt"));
+                s.http_headers = Some(valid.clone());
+            }), Expect::Ok),
+            (
+                "passthrough",
+                with(|s| {
+                    s.tls = Some(tls("passthrough"));
+                    s.http_headers = Some(json!({"actions": {"response": [set("X-Frame-Options", "DENY")]}}));
+                }),
+                Expect::Err(&["spec.httpHeaders: Forbidden: header actions are not permitted when tls termination is passthrough"]),
+            ),
+            (
+                "passthrough, empty actions",
+                with(|s| {
+                    s.tls = Some(tls("passthrough"));
+                    s.http_headers = Some(json!({}));
+                }),
+                Expect::Err(&["spec.httpHeaders: Forbidden"]),
+            ),
+            (
+                "HSTS",
+                header("response", json!({"name": "Strict-Transport-Security", "action": {"type": "Delete"}})),
+                Expect::Err(&["spec.httpHeaders.actions.response[0].name: Forbidden: strict-transport-security header may not be modified via header actions"]),
+            ),
+            (
+                "proxy",
+                header("request", set("Proxy", "example.xyz")),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].name: Forbidden: proxy header may not be modified via header actions"]),
+            ),
+            (
+                "cookie",
+                header("request", set("COOKIE", "a=b")),
+                Expect::Err(&["cookie header may not be modified via header actions"]),
+            ),
+            (
+                "set-cookie",
+                header("response", set("set-Cookie", "a=b")),
+                Expect::Err(&["set-cookie header may not be modified via header actions"]),
+            ),
+            ("host is allowed", header("request", set("Host", "x")), Expect::Ok),
+            (
+                "name with space",
+                header("request", set("X A", "v")),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request[0].name: Invalid value: "X A": must be a valid HTTP header name"#]),
+            ),
+            ("name with colon", header("request", set("X:A", "v")), Expect::Err(&["must be a valid HTTP header name"])),
+            ("name with LF", header("request", set("X\nA", "v")), Expect::Err(&["must be a valid HTTP header name"])),
+            ("name non-ASCII", header("request", set("Xé", "v")), Expect::Err(&["must be a valid HTTP header name"])),
+            ("name with token symbols", header("request", set("X-!#$%&'*+.^_`|~1", "v")), Expect::Ok),
+            (
+                "name empty",
+                header("request", set("", "v")),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].name: Required value"]),
+            ),
+            (
+                "name missing",
+                header("request", json!({"action": {"type": "Delete"}})),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].name: Required value"]),
+            ),
+            (
+                "name not a string",
+                header("request", json!({"name": 5, "action": {"type": "Delete"}})),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request[0].name: Invalid value: "integer": must be of type string"#]),
+            ),
+            ("name 255", header("request", set(&"a".repeat(255), "v")), Expect::Ok),
+            (
+                "name 256",
+                header("request", set(&"a".repeat(256), "v")),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].name: Too long: may not be more than 255 bytes"]),
+            ),
+            (
+                "duplicate names",
+                with(|s| s.http_headers = Some(json!({"actions": {"request": [set("X-A", "1"), set("X-B", "2"), set("X-A", "3")]}}))),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request[2].name: Duplicate value: "X-A""#]),
+            ),
+            (
+                "same name in request and response",
+                with(|s| s.http_headers = Some(json!({"actions": {"request": [set("X-A", "1")], "response": [set("X-A", "1")]}}))),
+                Expect::Ok,
+            ),
+            (
+                "20 actions",
+                with(|s| s.http_headers = Some(json!({"actions": {"response": twenty.clone()}}))),
+                Expect::Ok,
+            ),
+            (
+                "21 actions",
+                with(|s| s.http_headers = Some(json!({"actions": {"response": many.clone()}}))),
+                Expect::Err(&["spec.httpHeaders.actions.response: Too many: 21: must have at most 20 items"]),
+            ),
+            (
+                "type missing",
+                header("response", json!({"name": "X-Frame-Options", "action": {"set": {"value": "DENY"}}})),
+                Expect::Err(&["spec.httpHeaders.actions.response[0].action.type: Required value"]),
+            ),
+            (
+                "type unknown",
+                header("response", json!({"name": "X-A", "action": {"type": "Append", "set": {"value": "v"}}})),
+                Expect::Err(&[r#"spec.httpHeaders.actions.response[0].action.type: Unsupported value: "Append": supported values: "Set", "Delete""#]),
+            ),
+            (
+                "type lower case",
+                header("response", json!({"name": "X-A", "action": {"type": "delete"}})),
+                Expect::Err(&["action.type: Unsupported value"]),
+            ),
+            (
+                "Set without set",
+                header("response", json!({"name": "X-Frame-Options", "action": {"type": "Set"}})),
+                Expect::Err(&["spec.httpHeaders.actions.response[0].action.set: Required value: set is required when type is Set, and forbidden otherwise"]),
+            ),
+            (
+                "Delete with set",
+                header("response", json!({"name": "X-A", "action": {"type": "Delete", "set": {"value": "v"}}})),
+                Expect::Err(&["spec.httpHeaders.actions.response[0].action.set: Forbidden: set is required when type is Set, and forbidden otherwise"]),
+            ),
+            (
+                "action missing",
+                header("request", json!({"name": "X-A"})),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].action: Required value"]),
+            ),
+            (
+                "value null",
+                header("request", json!({"name": "X-A", "action": {"type": "Set", "set": {"value": null}}})),
+                Expect::Err(&["spec.httpHeaders.actions.request[0].action.set.value: Required value"]),
+            ),
+            (
+                "value missing",
+                header("response", json!({"name": "X-A", "action": {"type": "Set", "set": {}}})),
+                Expect::Err(&["spec.httpHeaders.actions.response[0].action.set.value: Required value"]),
+            ),
+            (
+                "value empty",
+                header("request", set("X-A", "")),
+                Expect::Err(&["action.set.value: Required value"]),
+            ),
+            ("value 16384", header("request", set("X-A", &"v".repeat(16384))), Expect::Ok),
+            (
+                "value 16385",
+                header("request", set("X-A", &"v".repeat(16385))),
+                Expect::Err(&["action.set.value: Too long: may not be more than 16384 bytes"]),
+            ),
+            (
+                "value not a string",
+                header("request", json!({"name": "X-A", "action": {"type": "Set", "set": {"value": true}}})),
+                Expect::Err(&[r#"action.set.value: Invalid value: "boolean": must be of type string"#]),
+            ),
+            (
+                "unclosed bracket",
+                header("request", set("expires", "%[req.hdr(host),lower")),
+                Expect::Err(&[
+                    r#"spec.httpHeaders.actions.request[0].action.set.value: Invalid value: "%[req.hdr(host),lower": missing "]" to close "%[""#,
+                    "sample fetchers allowed are req.hdr, ssl_c_der",
+                ]),
+            ),
+            (
+                "request uses res.hdr",
+                header("request", set("X-Source", "%[res.hdr(X-Value),lower]")),
+                Expect::Err(&[r#"sample fetcher "res.hdr" is not allowed in request headers"#]),
+            ),
+            (
+                "response uses req.hdr",
+                header("response", set("X-Target", "%[req.hdr(host),lower]")),
+                Expect::Err(&[
+                    r#"sample fetcher "req.hdr" is not allowed in response headers"#,
+                    "sample fetchers allowed are res.hdr, ssl_c_der",
+                ]),
+            ),
+            (
+                "bad converter",
+                header("response", set("X-Target", "%{+Q}[ssl_c_der,bogus]")),
+                Expect::Err(&[r#"converter "bogus" is not allowed"#]),
+            ),
+            (
+                "bad fetcher",
+                header("request", set("X-SSL-Client-Cert", "%{+Q}[ssl_c_der1122,base64]")),
+                Expect::Err(&[r#"sample fetcher "ssl_c_der1122" is not allowed in request headers"#]),
+            ),
+            (
+                "httpHeaders not an object",
+                with(|s| s.http_headers = Some(json!([]))),
+                Expect::Err(&[r#"spec.httpHeaders: Invalid value: "array": must be of type object"#]),
+            ),
+            (
+                "actions not an object",
+                with(|s| s.http_headers = Some(json!({"actions": "x"}))),
+                Expect::Err(&[r#"spec.httpHeaders.actions: Invalid value: "string": must be of type object"#]),
+            ),
+            (
+                "request not a list",
+                with(|s| s.http_headers = Some(json!({"actions": {"request": {}}}))),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request: Invalid value: "object": must be of type array"#]),
+            ),
+            (
+                "item not an object",
+                with(|s| s.http_headers = Some(json!({"actions": {"response": [1.5]}}))),
+                Expect::Err(&[r#"spec.httpHeaders.actions.response[0]: Invalid value: "number": must be of type object"#]),
+            ),
+            (
+                "action not an object",
+                header("request", json!({"name": "X-A", "action": "Delete"})),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request[0].action: Invalid value: "string": must be of type object"#]),
+            ),
+            (
+                "set not an object",
+                header("request", json!({"name": "X-A", "action": {"type": "Set", "set": "v"}})),
+                Expect::Err(&[r#"spec.httpHeaders.actions.request[0].action.set: Invalid value: "string": must be of type object"#]),
+            ),
+            (
+                "unknown fields are ignored",
+                header("request", json!({"name": "X-A", "extra": 1, "action": {"type": "Delete", "other": {}}})),
+                Expect::Ok,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn header_values() {
+        use Direction::{Request, Response};
+        let cases: &[(&str, Direction, bool)] = &[
+            ("DENY", Request, true),
+            ("not cacheable; meta data too large", Response, true),
+            ("%[req.hdr(host),lower]", Request, true),
+            ("%[res.hdr(X-Value),lower]", Response, true),
+            ("%{+Q}[ssl_c_der,base64]", Request, true),
+            ("%{+Q}[ssl_c_der,base64]", Response, true),
+            ("%[req.hdr(Host)] if foo", Request, true),
+            ("%[req.hdr(Host)]\\ if\\ foo", Request, true),
+            ("%[ssl_c_der]", Request, true),
+            ("%{Q,-X,+E}[ssl_c_der,lower,base64,lower]", Request, true),
+            ("%[req.hdr(X-a-1)]%[req.hdr(b)]", Request, true),
+            ("100%%", Request, true),
+            ("%%[not dynamic]", Request, true),
+            ("[brackets] {braces} (parens)", Request, true),
+            ("ünïcode ✓", Response, true),
+            ("%[req.hdr(host),lower", Request, false),
+            ("%[req.hdr(host)", Request, false),
+            ("%[ssl_c_der", Request, false),
+            ("%[", Request, false),
+            ("%", Request, false),
+            ("100%", Request, false),
+            ("% [ssl_c_der]", Request, false),
+            ("%{+Q}[ssl_c_der1122,base64]", Request, false),
+            ("%{+Q}[ssl_c_der1,base64]", Response, false),
+            ("%{+Q}[ssl_c_der,bogus]", Request, false),
+            ("%{+Q}[ssl_c_der,bogus]", Response, false),
+            ("%[res.hdr(X-Value),lower]", Request, false),
+            ("%[req.hdr(host),lower]", Response, false),
+            ("%[ssl_c_der,]", Request, false),
+            ("%[ssl_c_der,,lower]", Request, false),
+            ("%[ssl_c_der(x)]", Request, false),
+            ("%[ssl_c_der,lower(1)]", Request, false),
+            ("%[req.hdr]", Request, false),
+            ("%[req.hdr()]", Request, false),
+            ("%[req.hdr(a b)]", Request, false),
+            ("%[req.hdr(a_b)]", Request, false),
+            ("%[req.hdr(a),lower)]", Request, false),
+            ("%[src]", Request, false),
+            ("%[]", Request, false),
+            ("%{}[ssl_c_der]", Request, false),
+            ("%{+q}[ssl_c_der]", Request, false),
+            ("%{+Q,}[ssl_c_der]", Request, false),
+            ("%{+Q}", Request, false),
+            ("%{+Q", Request, false),
+            ("a\tb", Request, false),
+            ("a\nb", Response, false),
+            ("a\rb", Response, false),
+            ("\0", Response, false),
+            ("x\u{7f}", Response, false),
+        ];
+        let mut failures = Vec::new();
+        for (value, direction, ok) in cases {
+            let result = check_value(value, *direction);
+            if result.is_ok() != *ok {
+                failures.push(format!(
+                    "{value:?} ({direction:?}): expected ok={ok}, got {result:?}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let value = format!("{}%", "v".repeat(1000));
+        let rejection = validate_spec(&route(header("request", set("X-A", &value)))).unwrap_err();
+        assert!(
+            rejection.message.contains("vvv\"..."),
+            "{}",
+            rejection.message
+        );
+        assert!(rejection.message.len() < 1000, "{}", rejection.message);
+    }
+
+    #[test]
+    fn pem_contents_never_echoed() {
+        let rejection = validate_spec(&route(with_tls("passthrough", |t| {
+            t.key = some("SECRET-KEY-MATERIAL");
+            t.certificate = some("SECRET-CERT");
+        })))
+        .unwrap_err();
+        assert!(
+            !rejection.message.contains("SECRET"),
+            "{}",
+            rejection.message
+        );
+    }
 }

@@ -193,15 +193,12 @@ impl<'a> Loader<'a> {
                 document: 1,
                 message: format!("invalid JSON: {e}"),
             })?;
-            vec![value]
+            vec![(1, value)]
         } else {
             parse_yaml_documents(path, text)?
         };
-        for (index, value) in documents.into_iter().enumerate() {
-            let origin = Origin {
-                path,
-                document: index + 1,
-            };
+        for (document, value) in documents {
+            let origin = Origin { path, document };
             self.add_value(&origin, value, 0)?;
         }
         Ok(())
@@ -319,7 +316,7 @@ impl<'a> Loader<'a> {
         Some((key, object))
     }
 
-    fn add_route(&mut self, origin: &Origin<'_>, value: Value) {
+    fn add_route(&mut self, origin: &Origin<'_>, mut value: Value) {
         let (ns, name) = meta_names(&value);
         let namespace = ns
             .filter(|n| !n.is_empty())
@@ -341,25 +338,30 @@ impl<'a> Loader<'a> {
             ));
             return;
         }
-        match serde_path_to_error::deserialize::<_, Route>(value.clone()) {
-            Ok(mut route) => {
-                route.metadata.namespace = Some(namespace);
-                route.metadata.name = Some(name);
+        // Fill in identity before decoding so a missing metadata block or
+        // name is not a decoding error.
+        if let Value::Object(map) = &mut value {
+            let meta = map
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(meta) = meta {
+                meta.insert("namespace".into(), Value::String(namespace.clone()));
+                meta.insert("name".into(), Value::String(name.clone()));
+            }
+        }
+        match serde_path_to_error::deserialize::<_, Route>(&value) {
+            Ok(route) => {
                 self.routes.insert(key, (route, origin.to_string()));
             }
             Err(e) => {
                 let message = format!("field {}: {}", e.path(), e.inner());
-                let meta = value
+                let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta = value
                     .get("metadata")
-                    .cloned()
-                    .and_then(|m| serde_json::from_value(m).ok())
+                    .and_then(|m| serde_json::from_value(m.clone()).ok())
                     .unwrap_or_default();
-                let mut route = UndecodableRoute {
-                    metadata: meta,
-                    message,
-                };
-                route.metadata.namespace = Some(namespace);
-                route.metadata.name = Some(name);
+                metadata.namespace = Some(namespace);
+                metadata.name = Some(name);
+                let route = UndecodableRoute { metadata, message };
                 self.undecodable.insert(key, (route, origin.to_string()));
             }
         }
@@ -433,32 +435,80 @@ fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Split a YAML stream into documents. Empty documents are skipped; the
-/// document number in errors counts documents as the parser saw them.
-fn parse_yaml_documents(path: &str, text: &str) -> Result<Vec<Value>, LoadError> {
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_reader_input_bytes: Some(MAX_FILE_BYTES),
-            max_documents: 10_000_000,
-            max_nodes: 200_000_000,
-            max_events: 400_000_000,
-            max_total_scalar_bytes: MAX_FILE_BYTES,
-        },
-    };
-    let mut cursor = std::io::Cursor::new(text.as_bytes());
+/// Split a YAML stream into documents and parse each one. A line starting
+/// with `---` at column 0 starts a document and `...` ends one (YAML forbids
+/// both inside content at column 0, so splitting on them is exact); this
+/// gives exact document numbers and keeps one document's error from
+/// hiding where it is. Empty documents are skipped but counted.
+fn parse_yaml_documents(path: &str, text: &str) -> Result<Vec<(usize, Value)>, LoadError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut chunks: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut started = false;
+    let mut ended = false;
+    for line in text.split_inclusive('\n') {
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+        };
+        if marker("---") {
+            if started || has_content(&current) {
+                chunks.push(std::mem::take(&mut current));
+            }
+            current.clear();
+            current.push_str(&line[3..]);
+            started = true;
+            ended = false;
+        } else if marker("...") {
+            if !ended {
+                chunks.push(std::mem::take(&mut current));
+            }
+            ended = true;
+        } else if !ended || has_content(line) {
+            if ended {
+                started = true;
+                ended = false;
+            }
+            current.push_str(line);
+        }
+    }
+    if !ended && (started || has_content(&current)) {
+        chunks.push(current);
+    }
+
     let mut documents = Vec::new();
-    for result in serde_saphyr::read_with_options::<_, Value>(&mut cursor, options) {
-        match result {
-            Ok(value) => documents.push(value),
+    for (index, chunk) in chunks.iter().enumerate() {
+        if !has_content(chunk) {
+            continue;
+        }
+        let options = serde_saphyr::options! {
+            budget: serde_saphyr::budget! {
+                max_documents: 1,
+                max_nodes: 200_000_000,
+                max_events: 400_000_000,
+                max_total_scalar_bytes: MAX_FILE_BYTES,
+            },
+        };
+        match serde_saphyr::from_str_with_options::<Value>(chunk, options) {
+            Ok(Value::Null) => {}
+            Ok(value) => documents.push((index + 1, value)),
             Err(e) => {
                 let message = e.without_snippet().to_string();
                 return Err(LoadError::Document {
                     path: path.into(),
-                    document: documents.len() + 1,
+                    document: index + 1,
                     message: format!("invalid YAML: {}", message.trim()),
                 });
             }
         }
     }
     Ok(documents)
+}
+
+/// Whether a piece of YAML has anything but blank lines, comments and directives.
+fn has_content(text: &str) -> bool {
+    text.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && !l.starts_with('%')
+    })
 }

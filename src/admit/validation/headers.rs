@@ -120,7 +120,11 @@ fn validate_list(list: &Value, path: &str, direction: Direction, errs: &mut Erro
 
 /// `name` of one action; returns it when it is a string (for the
 /// uniqueness check).
-fn validate_name<'a>(item: &'a Map<String, Value>, item_path: &str, errs: &mut Errors) -> Option<&'a str> {
+fn validate_name<'a>(
+    item: &'a Map<String, Value>,
+    item_path: &str,
+    errs: &mut Errors,
+) -> Option<&'a str> {
     let path = format!("{item_path}.name");
     let Some(value) = present(item.get("name")) else {
         errs.required(&path, None);
@@ -159,7 +163,12 @@ fn is_token_char(c: char) -> bool {
 }
 
 /// `action` of one header action.
-fn validate_action(item: &Map<String, Value>, item_path: &str, direction: Direction, errs: &mut Errors) {
+fn validate_action(
+    item: &Map<String, Value>,
+    item_path: &str,
+    direction: Direction,
+    errs: &mut Errors,
+) {
     let path = format!("{item_path}.action");
     let Some(action) = present(item.get("action")) else {
         errs.required(&path, None);
@@ -202,7 +211,12 @@ fn validate_action(item: &Map<String, Value>, item_path: &str, direction: Direct
 }
 
 /// `action.set.value`.
-fn validate_value(set: &Map<String, Value>, set_path: &str, direction: Direction, errs: &mut Errors) {
+fn validate_value(
+    set: &Map<String, Value>,
+    set_path: &str,
+    direction: Direction,
+    errs: &mut Errors,
+) {
     let path = format!("{set_path}.value");
     let Some(value) = present(set.get("value")) else {
         errs.required(&path, None);
@@ -258,9 +272,7 @@ fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
         rest = flags(after)?;
     }
     let Some(after) = rest.strip_prefix('[') else {
-        return Err(
-            "\"%\" must be followed by \"[\", \"{flags}[\" or another \"%\"".to_string(),
-        );
+        return Err("\"%\" must be followed by \"[\", \"{flags}[\" or another \"%\"".to_string());
     };
     rest = after;
 
@@ -300,7 +312,10 @@ fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
             let end = after.find([',', ']']).unwrap_or(after.len());
             let converter = &after[..end];
             if !CONVERTERS.contains(&converter) {
-                return Err(format!("converter {} is not allowed", super::quote(converter)));
+                return Err(format!(
+                    "converter {} is not allowed",
+                    super::quote(converter)
+                ));
             }
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix(']') {
@@ -339,7 +354,11 @@ fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
 }
 
-fn as_object<'a>(value: &'a Value, path: &str, errs: &mut Errors) -> Option<&'a Map<String, Value>> {
+fn as_object<'a>(
+    value: &'a Value,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
     let object = value.as_object();
     if object.is_none() {
         errs.wrong_type(path, value, "object");
