@@ -6,6 +6,7 @@
 
 pub mod admit;
 pub mod model;
+pub mod plan;
 pub mod settings;
 pub mod source;
 pub mod values;

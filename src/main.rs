@@ -144,7 +144,7 @@ fn text_report(verdicts: &[Verdict]) -> String {
     for v in verdicts {
         let state = match v.rejection() {
             None => "Admitted".to_string(),
-            Some(r) => format!("{}: {}", r.reason, r.message),
+            Some(r) => format!("{}: {}", r.reason, one_line(&r.message)),
         };
         let host = if v.host.is_empty() { "-" } else { v.host.as_str() };
         let mut line = format!(
@@ -156,11 +156,24 @@ fn text_report(verdicts: &[Verdict]) -> String {
         );
         if !v.warnings.is_empty() {
             line.push_str("  [warnings: ");
-            line.push_str(&v.warnings.join("; "));
+            line.push_str(&one_line(&v.warnings.join("; ")));
             line.push(']');
         }
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// Keep a report line one line: control characters are shown escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }

@@ -55,6 +55,10 @@ pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
     for route in &snapshot.routes {
         let key = crate::model::snapshot::key_of(&route.metadata);
         let requested_host = route.spec.host.clone().unwrap_or_default();
+        if let Err(rejection) = check_identity(&key) {
+            verdicts.insert(key.clone(), rejected(key, requested_host, rejection, Vec::new()));
+            continue;
+        }
         let spec = match validation::validate_spec(route) {
             Ok(spec) => spec,
             Err(rejection) => {
@@ -140,6 +144,35 @@ pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
         );
     }
     verdicts.into_values().collect()
+}
+
+/// Names end up in backend names, server names and file names: hold them to
+/// the API server's rules (namespace: DNS-1123 label; name: DNS-1123
+/// subdomain), which manifests read from files never passed.
+fn check_identity(key: &ObjectKey) -> Result<(), Rejection> {
+    let mut problems = Vec::new();
+    if key.namespace.len() > host::MAX_LABEL_LEN || key.namespace.contains('.') {
+        problems.push(format!(
+            "metadata.namespace: Invalid value: \"{}\": must be a DNS-1123 label (at most 63 characters, no dots)",
+            host::printable(&key.namespace)
+        ));
+    } else if let Err(rule) = host::check_dns_subdomain(&key.namespace, false) {
+        problems.push(format!(
+            "metadata.namespace: Invalid value: \"{}\": must be a DNS-1123 label: {rule}",
+            host::printable(&key.namespace)
+        ));
+    }
+    if let Err(rule) = host::check_dns_subdomain(&key.name, false) {
+        problems.push(format!(
+            "metadata.name: Invalid value: \"{}\": must be a DNS-1123 subdomain: {rule}",
+            host::printable(&key.name)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::new(Reason::ValidationFailed, problems.join("; ")))
+    }
 }
 
 fn rejected(key: ObjectKey, host: String, rejection: Rejection, mut warnings: Vec<String>) -> Verdict {

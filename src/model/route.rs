@@ -93,7 +93,11 @@ pub struct TlsConfig {
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "destinationCACertificate",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_ca_certificate: Option<String>,
     /// `Allow`, `None`, `Redirect`, empty, or the legacy `Disable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -263,11 +263,16 @@ impl<'a> Loader<'a> {
                     if name.is_empty() {
                         self.warnings
                             .push(format!("{origin}: Namespace without metadata.name skipped"));
-                    } else if self.namespaces.contains_key(&name) {
-                        self.warnings
-                            .push(format!("{origin}: duplicate Namespace {name}; first definition kept"));
                     } else {
-                        self.namespaces.insert(name, (ns, origin.to_string()));
+                        match self.namespaces.entry(name) {
+                            std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
+                                "{origin}: duplicate Namespace {}; first definition kept",
+                                e.key()
+                            )),
+                            std::collections::btree_map::Entry::Vacant(e) => {
+                                e.insert((ns, origin.to_string()));
+                            }
+                        }
                     }
                 }
                 Err(e) => self.warnings.push(format!(

@@ -84,7 +84,9 @@ pub fn new_key(kind: KeyKind) -> PKey<Private> {
     match kind {
         KeyKind::Rsa2048 => shared_rsa(0),
         KeyKind::Rsa2048Other => shared_rsa(1),
-        KeyKind::Rsa(bits) => PKey::from_rsa(Rsa::generate(bits).expect("rsa keygen")).expect("pkey"),
+        KeyKind::Rsa(bits) => {
+            PKey::from_rsa(Rsa::generate(bits).expect("rsa keygen")).expect("pkey")
+        }
         KeyKind::P256 => ec_key(Nid::X9_62_PRIME256V1),
         KeyKind::P384 => ec_key(Nid::SECP384R1),
         KeyKind::P521 => ec_key(Nid::SECP521R1),
@@ -360,7 +362,9 @@ impl CertSpec {
                     san.dns(s);
                 }
             }
-            let ext = san.build(&b.x509v3_context(issuer.map(|i| &**i), None)).unwrap();
+            let ext = san
+                .build(&b.x509v3_context(issuer.map(|i| &**i), None))
+                .unwrap();
             b.append_extension(ext).unwrap();
         }
         b.sign(signer, digest_for(signer, self.digest)).unwrap();
@@ -378,7 +382,13 @@ pub fn ca(cn: &str, kind: KeyKind) -> Issued {
 
 /// A leaf for `sans`, signed by `issuer` with `digest`, valid from
 /// `now + not_before` to `now + not_after` (seconds).
-pub fn leaf(issuer: &Issued, sans: &[&str], not_before: i64, not_after: i64, digest: Digest) -> Issued {
+pub fn leaf(
+    issuer: &Issued,
+    sans: &[&str],
+    not_before: i64,
+    not_after: i64,
+    digest: Digest,
+) -> Issued {
     CertSpec::leaf(sans)
         .valid(not_before, not_after)
         .digest(digest)

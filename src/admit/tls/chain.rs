@@ -3,12 +3,16 @@
 
 use std::fmt::Write as _;
 
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{HasPublic, Id, PKeyRef};
+use openssl::pkey::{HasPublic, Id, PKeyRef, Private};
+use openssl::sign::{Signer, Verifier};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{X509NameRef, X509PurposeId, X509Ref, X509StoreContext, X509VerifyResult, X509};
+use openssl::x509::{
+    X509NameRef, X509PurposeId, X509Ref, X509StoreContext, X509VerifyResult, X509,
+};
 
 /// Minimum security strength, in bits, of any key HAProxy loads: OpenSSL
 /// security level 2, Debian's default (RSA/DSA >= 2048, EC >= 224 bits).
@@ -22,11 +26,7 @@ pub(crate) fn name_string(name: &X509NameRef) -> String {
     let mut out = String::new();
     for entry in name.entries() {
         let key = entry.object().nid().short_name().unwrap_or("?");
-        let value = entry
-            .data()
-            .as_utf8()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| "?".to_string());
+        let value = entry.data().to_string().unwrap_or_else(|_| "?".to_string());
         if !out.is_empty() {
             out.push_str(", ");
         }
@@ -42,7 +42,7 @@ pub(crate) fn name_string(name: &X509NameRef) -> String {
 pub(crate) fn describe(cert: &X509Ref) -> String {
     let subject = cert.subject_name();
     match subject.entries_by_nid(Nid::COMMONNAME).next() {
-        Some(cn) => match cn.data().as_utf8() {
+        Some(cn) => match cn.data().to_string() {
             Ok(cn) => format!("CN={cn}"),
             Err(_) => name_string(subject),
         },
@@ -87,7 +87,11 @@ pub(crate) fn is_self_signed(cert: &X509Ref) -> bool {
 /// The name of a digest HAProxy's OpenSSL refuses in a CA-signed
 /// certificate (SHA-1, MD5, MD4, MD2), if the signature uses one.
 pub(crate) fn weak_signature_digest(cert: &X509Ref) -> Option<&'static str> {
-    let algs = cert.signature_algorithm().object().nid().signature_algorithms()?;
+    let algs = cert
+        .signature_algorithm()
+        .object()
+        .nid()
+        .signature_algorithms()?;
     match algs.digest {
         Nid::SHA1 => Some("SHA-1"),
         Nid::MD5 => Some("MD5"),
@@ -146,6 +150,34 @@ fn key_type_name(id: Id) -> String {
 /// Key types a TLS server certificate can use with HAProxy/OpenSSL 3.0.
 pub(crate) fn is_signing_key_type(id: Id) -> bool {
     matches!(id, Id::RSA | Id::RSA_PSS | Id::EC | Id::ED25519 | Id::ED448)
+}
+
+/// The private key really is the other half of `public`: a probe signed
+/// with it verifies. (Matching public parts, what HAProxy checks, do not
+/// prove that the private part is intact.) RSA-PSS keys, whose signing
+/// parameters are constrained, are not probed.
+pub(crate) fn signs_for<T: HasPublic>(key: &PKeyRef<Private>, public: &PKeyRef<T>) -> bool {
+    const PROBE: &[u8] = b"routegen private key consistency probe";
+    let result = match key.id() {
+        Id::RSA_PSS => return true,
+        Id::ED25519 | Id::ED448 => Signer::new_without_digest(key)
+            .and_then(|mut signer| signer.sign_oneshot_to_vec(PROBE))
+            .and_then(|sig| {
+                Verifier::new_without_digest(public)
+                    .and_then(|mut verifier| verifier.verify_oneshot(&sig, PROBE))
+            }),
+        _ => Signer::new(MessageDigest::sha256(), key)
+            .and_then(|mut signer| {
+                signer.update(PROBE)?;
+                signer.sign_to_vec()
+            })
+            .and_then(|sig| {
+                let mut verifier = Verifier::new(MessageDigest::sha256(), public)?;
+                verifier.update(PROBE)?;
+                verifier.verify(&sig)
+            }),
+    };
+    result.unwrap_or(false)
 }
 
 /// `parent` issued `child`: the child's issuer name is the parent's subject

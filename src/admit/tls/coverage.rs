@@ -46,7 +46,7 @@ fn names(leaf: &X509Ref) -> Names {
         leaf.subject_name()
             .entries_by_nid(Nid::COMMONNAME)
             .last()
-            .and_then(|e| e.data().as_utf8().ok())
+            .and_then(|e| e.data().to_string().ok())
             .map(|s| normalize(&s))
     } else {
         None

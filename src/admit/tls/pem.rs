@@ -33,7 +33,8 @@ impl Block {
     /// A legacy (RFC 1421 style) encrypted block: `Proc-Type: 4,ENCRYPTED`.
     pub fn is_legacy_encrypted(&self) -> bool {
         self.headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("Proc-Type") && value.to_ascii_uppercase().contains("ENCRYPTED")
+            name.eq_ignore_ascii_case("Proc-Type")
+                && value.to_ascii_uppercase().contains("ENCRYPTED")
         })
     }
 }
@@ -48,7 +49,11 @@ pub(crate) enum PemError {
     /// `-----BEGIN X-----` without `-----END X-----`.
     Unterminated { label: String, index: usize },
     /// `-----END Y-----` closing a `-----BEGIN X-----`.
-    MismatchedEnd { label: String, end: String, index: usize },
+    MismatchedEnd {
+        label: String,
+        end: String,
+        index: usize,
+    },
     /// An END line outside any block, or a line that looks like a boundary
     /// but is not one.
     MalformedBoundary { line: usize },
@@ -74,7 +79,11 @@ impl fmt::Display for PemError {
                 "PEM block {index} begins as {label} but ends as {end}"
             ),
             PemError::MalformedBoundary { line } => {
-                write!(f, "malformed PEM boundary line (line {line})")
+                write!(
+                    f,
+                    "malformed PEM boundary line (line {line}); each -----BEGIN/END ...----- \
+                     marker must be on a line of its own"
+                )
             }
             PemError::BadBody { label, index } => {
                 write!(f, "PEM block {index} ({label}) does not hold valid base64 data")
@@ -158,7 +167,9 @@ fn boundary<'a>(line: &'a str, kind: &str) -> Option<&'a str> {
     let label_ok = !label.is_empty()
         && !label.starts_with(' ')
         && !label.ends_with(' ')
-        && label.bytes().all(|b| (b.is_ascii_graphic() && b != b'-') || b == b' ');
+        && label
+            .bytes()
+            .all(|b| (b.is_ascii_graphic() && b != b'-') || b == b' ');
     label_ok.then_some(label)
 }
 
@@ -208,7 +219,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     }
 
     let bytes = s.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
@@ -295,7 +306,10 @@ mod tests {
                     index: 1,
                 },
             ),
-            ("----BEGIN A-----\nZm9v\n-----END A-----\n", PemError::MalformedBoundary { line: 1 }),
+            (
+                "----BEGIN A-----\nZm9v\n-----END A-----\n",
+                PemError::MalformedBoundary { line: 1 },
+            ),
             ("-----END A-----\n", PemError::MalformedBoundary { line: 1 }),
             (
                 "-----BEGIN A-----\nZm9v!\n-----END A-----\n",
