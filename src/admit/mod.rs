@@ -29,9 +29,21 @@ use crate::settings::RouterSettings;
 pub use route::AdmittedRoute;
 pub use verdict::{Reason, Rejection, Verdict, VerdictReport};
 
-/// Decide every Route of the snapshot. The result is sorted by
-/// `namespace/name` and does not depend on the order of the snapshot.
+/// [`admit_at`] with the system clock (which only affects certificate
+/// validity warnings).
 pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    admit_at(snapshot, settings, now)
+}
+
+/// Decide every Route of the snapshot at `now_unix` (seconds since the
+/// epoch; used only for certificate validity warnings). The result is
+/// sorted by `namespace/name` and does not depend on the order of the
+/// snapshot.
+pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -> Vec<Verdict> {
     let mut verdicts: BTreeMap<ObjectKey, Verdict> = BTreeMap::new();
 
     for undecodable in &snapshot.undecodable_routes {
@@ -107,7 +119,7 @@ pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
         }
         let tls = match &spec.tls {
             None => None,
-            Some(raw) => match tls::check_tls(&host, raw) {
+            Some(raw) => match tls::check_tls_at(&host, raw, now_unix) {
                 Ok(check) => {
                     warnings.extend(check.warnings);
                     Some(check.tls)

@@ -12,10 +12,12 @@
 //!   private key (OpenShift allows it there); `key` holds one private key
 //!   (PKCS#1, SEC1 with or without `EC PARAMETERS`, PKCS#8); the CA fields
 //!   hold CERTIFICATE blocks. Explanatory text before a block is allowed
-//!   (RFC 7468), text after the last block is not (see [`pem`]);
+//!   (RFC 7468), text after the last block is not (see `tls/pem.rs`);
 //! - encrypted private keys (HAProxy would ask for a passphrase);
 //! - a certificate without a key, or a key without a certificate;
-//! - a key that does not match the leaf (the first certificate);
+//! - a key that does not match the leaf (the first certificate), by public
+//!   key (what HAProxy checks) and by a probe signature (a damaged private
+//!   half would load and then fail every handshake);
 //! - keys below OpenSSL security level 2 (RSA < 2048 bits, EC < 224 bits)
 //!   anywhere HAProxy loads them (key, chain, CA), and key types that cannot
 //!   sign (X25519, DH) or that no TLS 1.3 client accepts (DSA);
@@ -39,6 +41,9 @@
 //! Output is re-encoded from the parsed objects: the key as PKCS#8 (the one
 //! format every key type has; HAProxy 2.6 loads it, `EC PARAMETERS` dropped),
 //! certificates as plain CERTIFICATE blocks.
+//!
+//! Time: only the warnings depend on "now"; [`check_tls_at`] takes it as an
+//! argument, [`check_tls`] reads the clock.
 
 mod chain;
 mod coverage;

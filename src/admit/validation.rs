@@ -15,7 +15,8 @@
 //! Where routegen is stricter than the API server, because the Route could
 //! never be served as written:
 //! - `spec.path` must not contain whitespace or control characters (no
-//!   request path can contain them, and they would corrupt map files);
+//!   request path can contain them, and they would corrupt map files), and
+//!   must consist of RFC 3986 path characters and `%XX` escapes;
 //! - a numeric `spec.port.targetPort` must be a port number, 1..=65535.
 //!
 //! Where routegen is more lenient, as the SPEC says: `spec.tls.termination`
@@ -224,6 +225,36 @@ fn is_dns_label(label: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// RFC 3986 path characters: unreserved, sub-delims, `:`, `@`, `/` and
+/// `%XX` escapes. Anything else (quotes, `#`, `?`, braces, backslashes,
+/// `%` without two hex digits, non-ASCII) never appears unencoded in a
+/// request path, so such a Route could never match; refusing it also keeps
+/// every path a plain token in map files and regular expressions.
+fn uri_path_violation(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(|c| c.is_ascii_hexdigit());
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Some("must not contain \"%\" except in %XX escapes (RFC 3986)".into());
+            }
+            i += 3;
+            continue;
+        }
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+        if !allowed {
+            let shown = path[i..].chars().next().map(describe_char).unwrap_or_default();
+            return Some(format!(
+                "must contain only RFC 3986 path characters and %XX escapes (found {shown}): no request path can carry it unencoded"
+            ));
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A non-empty `spec.path`.
 fn check_path(path: &str, passthrough: bool, errs: &mut Errors) {
     const FIELD: &str = "spec.path";
@@ -239,6 +270,8 @@ fn check_path(path: &str, passthrough: bool, errs: &mut Errors) {
                 describe_char(bad)
             ),
         );
+    } else if let Some(rule) = uri_path_violation(path) {
+        errs.invalid(FIELD, &quote(path), &rule);
     }
     if passthrough {
         errs.invalid(
@@ -749,6 +782,15 @@ mod tests {
         run_cases(vec![
             ("path /", with(|s| s.path = some("/")), Expect::Ok),
             ("path /a/b", with(|s| s.path = some("/a/b")), Expect::Ok),
+            ("path with escapes and sub-delims", with(|s| s.path = some("/a%20b/c~d/e;f=g@h:i!$&'()*+,")), Expect::Ok),
+            ("path with quote", with(|s| s.path = some("/a\"b")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with hash", with(|s| s.path = some("/a#b")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with query", with(|s| s.path = some("/a?b=1")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with braces", with(|s| s.path = some("/{{x}}")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with backslash", with(|s| s.path = some("/a\\b")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with unicode", with(|s| s.path = some("/bücher")), Expect::Err(&["RFC 3986 path characters"])),
+            ("path with %[", with(|s| s.path = some("/%[src]")), Expect::Err(&["%XX escapes"])),
+            ("path with bare %", with(|s| s.path = some("/100%")), Expect::Err(&["%XX escapes"])),
             ("path empty", with(|s| s.path = some("")), Expect::Ok),
             (
                 "path without slash",

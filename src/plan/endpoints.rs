@@ -1,1 +1,750 @@
-//! (being written)
+//! Servers from EndpointSlices (SPEC §2, §5).
+//!
+//! The EndpointSlices of a Service are those in the Route's namespace
+//! labelled `kubernetes.io/service-name: <service>`. Of them:
+//!
+//! - only `addressType` `IPv4` and `IPv6` slices are read (`FQDN` and
+//!   unknown types are skipped);
+//! - only ready endpoints count (`conditions.ready` unset = ready);
+//! - only TCP ports (protocol unset = TCP) with a number in 1..=65535;
+//!   OpenShift drops UDP ports too (its default `--include-udp=false`), and
+//!   HAProxy can proxy neither UDP nor SCTP;
+//! - addresses that are not IP addresses are skipped with a warning;
+//!   loopback, unspecified, link-local (incl. `169.254.169.254`), multicast,
+//!   `168.63.129.16`, `fd00:ec2::254` and the IPv4-mapped IPv6 forms of
+//!   these are dropped as OpenShift does (`allow_loopback` keeps loopback);
+//! - one server per address + port (the first by server name wins, so
+//!   duplicates across slices never depend on input order).
+//!
+//! Port selection by the Route's `spec.port.targetPort`: a name matches the
+//! slice port of that name (and, as OpenShift compares
+//! `TargetPort.String()` with both the port name and the port number, a
+//! numeric string also matches that port number); a number matches the
+//! endpoint port number; no targetPort takes every port.
+//!
+//! Server names are OpenShift's endpoint IDs, so that the cookie values
+//! (hex md5 of the name) survive a migration:
+//! `pod:<pod>:<service>:<portName>:<ip>:<port>` for endpoints whose
+//! `targetRef` is a Pod, else `ept:<service>:<portName>:<ip>:<port>`.
+//! Pod and port names are checked ([`is_safe_name`]); an unsafe pod name
+//! gives the `ept:` form, an unsafe port name is replaced by the empty
+//! string, so nothing from an EndpointSlice reaches the configuration
+//! unchecked. The IP is written in its canonical form.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
+
+use super::Server;
+use crate::admit::route::TargetPort;
+use crate::model::ObjectKey;
+use crate::values::quote_for_message;
+
+/// Label naming the Service an EndpointSlice belongs to.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// How many characters of a bad address a warning shows.
+const SHOWN_CHARS: usize = 64;
+
+/// EndpointSlices grouped by namespace and Service name.
+#[derive(Debug, Default)]
+pub struct EndpointIndex<'a> {
+    by_service: BTreeMap<&'a str, BTreeMap<&'a str, Vec<&'a EndpointSlice>>>,
+}
+
+impl<'a> EndpointIndex<'a> {
+    /// Index every slice that names its Service.
+    pub fn new(slices: &'a [EndpointSlice]) -> Self {
+        let mut by_service: BTreeMap<&str, BTreeMap<&str, Vec<&EndpointSlice>>> = BTreeMap::new();
+        for slice in slices {
+            let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
+            let service = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
+            if let Some(service) = service {
+                by_service
+                    .entry(namespace)
+                    .or_default()
+                    .entry(service.as_str())
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        Self { by_service }
+    }
+
+    /// The slices of `namespace/service` (in no particular order).
+    pub fn slices(&self, namespace: &str, service: &str) -> &[&'a EndpointSlice] {
+        self.by_service
+            .get(namespace)
+            .and_then(|services| services.get(service))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
+/// The servers of one Service for one Route: weight 0 (the caller sets
+/// weights), sorted by name, one per address + port. Findings (bad
+/// addresses) are appended to `warnings` as `namespace/slice: message`.
+pub fn service_servers(
+    index: &EndpointIndex<'_>,
+    namespace: &str,
+    service: &str,
+    target_port: Option<&TargetPort>,
+    allow_loopback: bool,
+    warnings: &mut Vec<String>,
+) -> Vec<Server> {
+    if !is_safe_name(service) {
+        // No Service can have this name, so no slice can be its own; and
+        // the name must never reach a server line.
+        return Vec::new();
+    }
+    let mut by_address: BTreeMap<(IpAddr, u16), Server> = BTreeMap::new();
+    for slice in index.slices(namespace, service) {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue;
+        }
+        let slice_key = crate::model::snapshot::key_of(&slice.metadata);
+        let ports: Vec<(&EndpointPort, u16)> = slice
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| usable_port(p).map(|n| (p, n)))
+            .filter(|(p, n)| port_selected(p, *n, target_port))
+            .collect();
+        if ports.is_empty() {
+            continue;
+        }
+        for endpoint in slice.endpoints.iter().filter(|e| is_ready(e)) {
+            for raw in &endpoint.addresses {
+                let Some(address) = usable_address(raw, allow_loopback, &slice_key, warnings)
+                else {
+                    continue;
+                };
+                for (port, number) in &ports {
+                    let server = make_server(service, endpoint, port, address, *number);
+                    match by_address.get(&(address, *number)) {
+                        Some(existing) if *existing <= server => {}
+                        _ => {
+                            by_address.insert((address, *number), server);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut servers: Vec<Server> = by_address.into_values().collect();
+    servers.sort();
+    servers.dedup_by(|a, b| a.name == b.name);
+    servers
+}
+
+/// `conditions.ready`: unset counts as ready.
+fn is_ready(endpoint: &Endpoint) -> bool {
+    endpoint
+        .conditions
+        .as_ref()
+        .and_then(|c| c.ready)
+        .unwrap_or(true)
+}
+
+/// The port number of a TCP slice port, if it has a usable one.
+fn usable_port(port: &EndpointPort) -> Option<u16> {
+    if port.protocol.as_deref().is_some_and(|p| p != "TCP") {
+        return None;
+    }
+    let number = u16::try_from(port.port?).ok()?;
+    (number != 0).then_some(number)
+}
+
+/// Does this slice port serve the Route's targetPort?
+fn port_selected(port: &EndpointPort, number: u16, target: Option<&TargetPort>) -> bool {
+    match target {
+        None => true,
+        Some(TargetPort::Number(n)) => i32::from(number) == *n,
+        Some(TargetPort::Name(name)) => {
+            port.name.as_deref() == Some(name.as_str()) || name.parse::<u16>().ok() == Some(number)
+        }
+    }
+}
+
+/// Parse and filter one endpoint address.
+fn usable_address(
+    raw: &str,
+    allow_loopback: bool,
+    slice: &ObjectKey,
+    warnings: &mut Vec<String>,
+) -> Option<IpAddr> {
+    let Ok(address) = raw.parse::<IpAddr>() else {
+        warnings.push(format!(
+            "{slice}: endpoint address {} is not an IP address: skipped",
+            quote_for_message(raw, SHOWN_CHARS)
+        ));
+        return None;
+    };
+    match blocked_reason(address) {
+        None => Some(address),
+        Some(Blocked::Loopback) if allow_loopback => Some(address),
+        Some(_) => None,
+    }
+}
+
+/// Why an address is never used as a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    Loopback,
+    Unspecified,
+    LinkLocal,
+    Multicast,
+    /// Cloud metadata / platform service addresses (`168.63.129.16`,
+    /// `fd00:ec2::254`).
+    Platform,
+}
+
+/// The rule that drops `address`, if any (SPEC §2). IPv4-mapped IPv6
+/// addresses are judged by the IPv4 address they carry.
+pub fn blocked_reason(address: IpAddr) -> Option<Blocked> {
+    match address {
+        IpAddr::V4(v4) => blocked_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => blocked_v4(v4),
+            None => blocked_v6(v6),
+        },
+    }
+}
+
+fn blocked_v4(a: Ipv4Addr) -> Option<Blocked> {
+    const AZURE_WIRESERVER: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+    if a.is_loopback() {
+        Some(Blocked::Loopback)
+    } else if a.is_unspecified() {
+        Some(Blocked::Unspecified)
+    } else if a.is_link_local() {
+        Some(Blocked::LinkLocal)
+    } else if a.is_multicast() {
+        Some(Blocked::Multicast)
+    } else if a == AZURE_WIRESERVER {
+        Some(Blocked::Platform)
+    } else {
+        None
+    }
+}
+
+fn blocked_v6(a: Ipv6Addr) -> Option<Blocked> {
+    const AWS_METADATA: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    if a.is_loopback() {
+        Some(Blocked::Loopback)
+    } else if a.is_unspecified() {
+        Some(Blocked::Unspecified)
+    } else if a.segments()[0] & 0xffc0 == 0xfe80 {
+        Some(Blocked::LinkLocal)
+    } else if a.is_multicast() {
+        Some(Blocked::Multicast)
+    } else if a == AWS_METADATA {
+        Some(Blocked::Platform)
+    } else {
+        None
+    }
+}
+
+/// A Kubernetes object or port name that may appear in a server name: 1 to
+/// 253 of `a-z 0-9 . -`, starting and ending with a letter or digit.
+pub fn is_safe_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 253
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// OpenShift's endpoint ID for one address + port.
+pub fn server_name(
+    pod: Option<&str>,
+    service: &str,
+    port_name: &str,
+    address: IpAddr,
+    port: u16,
+) -> String {
+    match pod {
+        Some(pod) => format!("pod:{pod}:{service}:{port_name}:{address}:{port}"),
+        None => format!("ept:{service}:{port_name}:{address}:{port}"),
+    }
+}
+
+/// Hex md5 of `s` (cookie names and values, as OpenShift).
+pub fn md5_hex(s: &str) -> String {
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
+        .expect("md5 is always available");
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn make_server(
+    service: &str,
+    endpoint: &Endpoint,
+    port: &EndpointPort,
+    address: IpAddr,
+    number: u16,
+) -> Server {
+    let pod = endpoint
+        .target_ref
+        .as_ref()
+        .filter(|r| r.kind.as_deref() == Some("Pod"))
+        .and_then(|r| r.name.as_deref())
+        .filter(|name| is_safe_name(name));
+    let port_name = port
+        .name
+        .as_deref()
+        .filter(|name| is_safe_name(name))
+        .unwrap_or("");
+    let name = server_name(pod, service, port_name, address, number);
+    let h2c = matches!(
+        port.app_protocol.as_deref(),
+        Some("h2c" | "kubernetes.io/h2c")
+    );
+    Server {
+        cookie: md5_hex(&name),
+        name,
+        address,
+        port: number,
+        weight: 0,
+        h2c,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::discovery::v1::EndpointConditions;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    /// An endpoint: addresses, ready condition, optional pod name.
+    pub(crate) fn ep(addresses: &[&str], ready: Option<bool>, pod: Option<&str>) -> Endpoint {
+        Endpoint {
+            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            conditions: Some(EndpointConditions {
+                ready,
+                ..Default::default()
+            }),
+            target_ref: pod.map(|p| ObjectReference {
+                kind: Some("Pod".into()),
+                name: Some(p.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn port(name: Option<&str>, number: i32) -> EndpointPort {
+        EndpointPort {
+            name: name.map(str::to_string),
+            port: Some(number),
+            protocol: Some("TCP".into()),
+            app_protocol: None,
+        }
+    }
+
+    pub(crate) fn slice(
+        namespace: &str,
+        name: &str,
+        service: &str,
+        address_type: &str,
+        ports: Vec<EndpointPort>,
+        endpoints: Vec<Endpoint>,
+    ) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some(namespace.into()),
+                name: Some(name.into()),
+                labels: Some([(SERVICE_NAME_LABEL.to_string(), service.to_string())].into()),
+                ..Default::default()
+            },
+            address_type: address_type.into(),
+            ports: Some(ports),
+            endpoints,
+        }
+    }
+
+    fn names(
+        slices: &[EndpointSlice],
+        target: Option<TargetPort>,
+        allow_loopback: bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let index = EndpointIndex::new(slices);
+        let mut warnings = Vec::new();
+        let servers = service_servers(
+            &index,
+            "ns",
+            "svc",
+            target.as_ref(),
+            allow_loopback,
+            &mut warnings,
+        );
+        (servers.into_iter().map(|s| s.name).collect(), warnings)
+    }
+
+    #[test]
+    fn md5_hex_matches_known_digest() {
+        assert_eq!(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn selection_table() {
+        let http = || port(Some("http"), 8080);
+        let metrics = || port(Some("metrics"), 9090);
+        let one = |ports: Vec<EndpointPort>, eps: Vec<Endpoint>| {
+            vec![slice("ns", "s1", "svc", "IPv4", ports, eps)]
+        };
+        type Case = (
+            &'static str,
+            Vec<EndpointSlice>,
+            Option<TargetPort>,
+            bool,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "no targetPort: every port",
+                one(
+                    vec![http(), metrics()],
+                    vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                ),
+                None,
+                false,
+                vec![
+                    "pod:p1:svc:http:10.0.0.1:8080",
+                    "pod:p1:svc:metrics:10.0.0.1:9090",
+                ],
+            ),
+            (
+                "targetPort name",
+                one(
+                    vec![http(), metrics()],
+                    vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                ),
+                Some(TargetPort::Name("metrics".into())),
+                false,
+                vec!["pod:p1:svc:metrics:10.0.0.1:9090"],
+            ),
+            (
+                "targetPort number",
+                one(
+                    vec![http(), metrics()],
+                    vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                ),
+                Some(TargetPort::Number(8080)),
+                false,
+                vec!["pod:p1:svc:http:10.0.0.1:8080"],
+            ),
+            (
+                "targetPort numeric string matches the number (OpenShift String())",
+                one(
+                    vec![http(), metrics()],
+                    vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                ),
+                Some(TargetPort::Name("9090".into())),
+                false,
+                vec!["pod:p1:svc:metrics:10.0.0.1:9090"],
+            ),
+            (
+                "targetPort matches nothing",
+                one(vec![http()], vec![ep(&["10.0.0.1"], None, Some("p1"))]),
+                Some(TargetPort::Name("https".into())),
+                false,
+                vec![],
+            ),
+            (
+                "ready unset counts, ready false skipped",
+                one(
+                    vec![http()],
+                    vec![
+                        ep(&["10.0.0.1"], None, Some("p1")),
+                        ep(&["10.0.0.2"], Some(true), Some("p2")),
+                        ep(&["10.0.0.3"], Some(false), Some("p3")),
+                    ],
+                ),
+                None,
+                false,
+                vec![
+                    "pod:p1:svc:http:10.0.0.1:8080",
+                    "pod:p2:svc:http:10.0.0.2:8080",
+                ],
+            ),
+            (
+                "no targetRef, or not a Pod: ept form",
+                one(
+                    vec![http()],
+                    vec![ep(&["10.0.0.1"], None, None), {
+                        let mut e = ep(&["10.0.0.2"], None, Some("node1"));
+                        e.target_ref.as_mut().unwrap().kind = Some("Node".into());
+                        e
+                    }],
+                ),
+                None,
+                false,
+                vec!["ept:svc:http:10.0.0.1:8080", "ept:svc:http:10.0.0.2:8080"],
+            ),
+            (
+                "unnamed port: empty port name",
+                one(
+                    vec![port(None, 80)],
+                    vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                ),
+                None,
+                false,
+                vec!["pod:p1:svc::10.0.0.1:80"],
+            ),
+            (
+                "unsafe pod name: ept form; unsafe port name: empty",
+                one(
+                    vec![port(Some("Bad Name"), 80)],
+                    vec![ep(&["10.0.0.1"], None, Some("p1 x\nserver evil"))],
+                ),
+                None,
+                false,
+                vec!["ept:svc::10.0.0.1:80"],
+            ),
+            (
+                "FQDN slices skipped",
+                vec![slice(
+                    "ns",
+                    "s1",
+                    "svc",
+                    "FQDN",
+                    vec![http()],
+                    vec![ep(&["example.com"], None, None)],
+                )],
+                None,
+                false,
+                vec![],
+            ),
+            (
+                "other namespace and other service ignored",
+                vec![
+                    slice(
+                        "other",
+                        "s1",
+                        "svc",
+                        "IPv4",
+                        vec![http()],
+                        vec![ep(&["10.0.0.1"], None, None)],
+                    ),
+                    slice(
+                        "ns",
+                        "s2",
+                        "svc2",
+                        "IPv4",
+                        vec![http()],
+                        vec![ep(&["10.0.0.2"], None, None)],
+                    ),
+                ],
+                None,
+                false,
+                vec![],
+            ),
+            (
+                "UDP ports skipped",
+                one(
+                    vec![
+                        EndpointPort {
+                            protocol: Some("UDP".into()),
+                            ..port(Some("dns"), 53)
+                        },
+                        EndpointPort {
+                            protocol: None,
+                            ..port(Some("dns-tcp"), 53)
+                        },
+                    ],
+                    vec![ep(&["10.0.0.1"], None, None)],
+                ),
+                None,
+                false,
+                vec!["ept:svc:dns-tcp:10.0.0.1:53"],
+            ),
+            (
+                "duplicates across slices: one per address+port",
+                vec![
+                    slice(
+                        "ns",
+                        "s1",
+                        "svc",
+                        "IPv4",
+                        vec![http()],
+                        vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                    ),
+                    slice(
+                        "ns",
+                        "s2",
+                        "svc",
+                        "IPv4",
+                        vec![http()],
+                        vec![ep(&["10.0.0.1"], None, Some("p1"))],
+                    ),
+                    slice(
+                        "ns",
+                        "s3",
+                        "svc",
+                        "IPv4",
+                        vec![http()],
+                        vec![ep(&["10.0.0.1"], None, None)],
+                    ),
+                ],
+                None,
+                false,
+                vec!["ept:svc:http:10.0.0.1:8080"],
+            ),
+            (
+                "IPv6 canonical form",
+                vec![slice(
+                    "ns",
+                    "s1",
+                    "svc",
+                    "IPv6",
+                    vec![http()],
+                    vec![ep(&["FD00:0:0::10"], None, Some("p1"))],
+                )],
+                None,
+                false,
+                vec!["pod:p1:svc:http:fd00::10:8080"],
+            ),
+            (
+                "special addresses dropped",
+                one(
+                    vec![http()],
+                    vec![ep(
+                        &[
+                            "127.0.0.1",
+                            "0.0.0.0",
+                            "169.254.169.254",
+                            "169.254.1.1",
+                            "224.0.0.1",
+                            "168.63.129.16",
+                            "::1",
+                            "::",
+                            "fe80::1",
+                            "ff02::1",
+                            "fd00:ec2::254",
+                            "::ffff:127.0.0.1",
+                            "::ffff:169.254.169.254",
+                            "::ffff:168.63.129.16",
+                            "10.1.1.1",
+                        ],
+                        None,
+                        None,
+                    )],
+                ),
+                None,
+                false,
+                vec!["ept:svc:http:10.1.1.1:8080"],
+            ),
+            (
+                "allow_loopback lifts only loopback",
+                one(
+                    vec![http()],
+                    vec![ep(
+                        &[
+                            "127.0.0.1",
+                            "::1",
+                            "::ffff:127.0.0.2",
+                            "169.254.169.254",
+                            "0.0.0.0",
+                        ],
+                        None,
+                        None,
+                    )],
+                ),
+                None,
+                true,
+                vec![
+                    "ept:svc:http:127.0.0.1:8080",
+                    "ept:svc:http:::1:8080",
+                    "ept:svc:http:::ffff:127.0.0.2:8080",
+                ],
+            ),
+        ];
+        for (what, slices, target, allow_loopback, want) in cases {
+            let (got, _) = names(&slices, target, allow_loopback);
+            assert_eq!(got, want, "{what}");
+        }
+    }
+
+    #[test]
+    fn invalid_address_is_warned_and_skipped() {
+        let slices = vec![slice(
+            "ns",
+            "s1",
+            "svc",
+            "IPv4",
+            vec![port(Some("http"), 80)],
+            vec![ep(&["10.0.0.1", "not-an-ip", "10.0.0.300"], None, None)],
+        )];
+        let (got, warnings) = names(&slices, None, false);
+        assert_eq!(got, vec!["ept:svc:http:10.0.0.1:80"]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("ns/s1: endpoint address \"not-an-ip\""),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn server_fields() {
+        let mut h2c_port = port(Some("grpc"), 50051);
+        h2c_port.app_protocol = Some("kubernetes.io/h2c".into());
+        let slices = vec![slice(
+            "ns",
+            "s1",
+            "svc",
+            "IPv4",
+            vec![h2c_port, port(Some("http"), 80)],
+            vec![ep(&["10.0.0.1"], None, Some("p1"))],
+        )];
+        let index = EndpointIndex::new(&slices);
+        let servers = service_servers(&index, "ns", "svc", None, false, &mut Vec::new());
+        assert_eq!(servers.len(), 2);
+        let grpc = &servers[0];
+        assert_eq!(grpc.name, "pod:p1:svc:grpc:10.0.0.1:50051");
+        assert_eq!(grpc.address, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(grpc.port, 50051);
+        assert!(grpc.h2c);
+        assert_eq!(grpc.cookie, md5_hex("pod:p1:svc:grpc:10.0.0.1:50051"));
+        assert!(!servers[1].h2c);
+    }
+
+    #[test]
+    fn unsafe_service_name_has_no_servers() {
+        let slices = vec![slice(
+            "ns",
+            "s1",
+            "Bad:Svc",
+            "IPv4",
+            vec![port(None, 80)],
+            vec![ep(&["10.0.0.1"], None, None)],
+        )];
+        let index = EndpointIndex::new(&slices);
+        assert!(service_servers(&index, "ns", "Bad:Svc", None, false, &mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn safe_names() {
+        for (s, ok) in [
+            ("web-1", true),
+            ("a.b-c", true),
+            ("", false),
+            ("-a", false),
+            ("a-", false),
+            ("A", false),
+            ("a:b", false),
+            ("a b", false),
+            (&"a".repeat(254), false),
+        ] {
+            assert_eq!(is_safe_name(s), ok, "{s:?}");
+        }
+    }
+}

@@ -12,12 +12,16 @@ pub mod endpoints;
 pub mod lookup;
 pub mod tls;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::admit::route::Termination;
+use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
 use crate::model::{ObjectKey, Snapshot};
-use crate::values::{Balance, CookieName, Duration, ForwardedPolicy, HstsPolicy, IpAllowlist, PositiveInt, RewriteTarget, SameSite};
+use crate::values::{
+    Balance, CookieName, Duration, ForwardedPolicy, HstsPolicy, IpAllowlist, PositiveInt,
+    RewriteTarget, SameSite,
+};
 
 /// Router-wide settings the plan depends on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -234,13 +238,396 @@ pub struct ServerTls {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerVerify {
     /// `verify required ca-file <file>` (+ `verifyhost <name>` for the service CA).
-    CaFile { file: String, verify_host: Option<String> },
+    CaFile {
+        file: String,
+        verify_host: Option<String>,
+    },
     /// `verify none` (warned in `Plan::warnings`).
     None,
 }
 
 /// Build the plan from admission verdicts and the snapshot they came from.
+///
+/// Only admitted verdicts produce anything. Admission gives each Route one
+/// verdict; should a key appear twice, only its first admitted verdict in
+/// key order is used (the others are reported in `warnings`).
 pub fn plan(verdicts: &[Verdict], snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
-    let _ = (verdicts, snapshot, settings);
-    unimplemented!("being written")
+    let mut warnings: Vec<String> = Vec::new();
+
+    let mut routes: Vec<&AdmittedRoute> = verdicts
+        .iter()
+        .filter_map(|v| v.outcome.as_ref().ok())
+        .collect();
+    routes.sort_by(|a, b| a.key.cmp(&b.key));
+    let before = routes.len();
+    routes.dedup_by(|a, b| a.key == b.key);
+    if routes.len() != before {
+        warnings
+            .push("plan: several admitted verdicts for one Route: only one is used".to_string());
+    }
+
+    let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
+    let mut backends = Vec::with_capacity(routes.len());
+    let mut allowlist_files = Vec::new();
+    let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
+    for route in &routes {
+        let built = backends::build_backend(route, &index, settings, &mut warnings);
+        backends.push(built.backend);
+        allowlist_files.extend(built.allowlist_file);
+        if let Some(ca) = built.ca_file {
+            ca_files.entry(ca.file.clone()).or_insert(ca);
+        }
+    }
+    backends.sort_by(|a, b| a.name.cmp(&b.name));
+    allowlist_files.sort_by(|a: &AllowlistFile, b| a.file.cmp(&b.file));
+
+    let tables = lookup::build(&routes, &route_ages(snapshot), &mut warnings);
+    let certificates = tls::certificates(&routes, settings);
+
+    warnings.sort();
+    warnings.dedup();
+    Plan {
+        backends,
+        http_lookup: tables.http,
+        https_lookup: tables.https,
+        passthrough: tables.passthrough,
+        max_path_depth: tables.max_path_depth,
+        certificates,
+        ca_files: ca_files.into_values().collect(),
+        allowlist_files,
+        warnings,
+    }
+}
+
+/// Each Route's age (creationTimestamp, UID) from the snapshot; for a key
+/// present twice, the older.
+fn route_ages(snapshot: &Snapshot) -> BTreeMap<ObjectKey, lookup::RouteAge> {
+    let mut ages: BTreeMap<ObjectKey, lookup::RouteAge> = BTreeMap::new();
+    for route in &snapshot.routes {
+        let meta = &route.metadata;
+        let age = lookup::RouteAge::new(
+            meta.creation_timestamp.as_ref().map(|t| t.0),
+            meta.uid.clone().unwrap_or_default(),
+        );
+        let key = crate::model::snapshot::key_of(meta);
+        match ages.get(&key) {
+            Some(existing) if *existing <= age => {}
+            _ => {
+                ages.insert(key, age);
+            }
+        }
+    }
+    ages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admit::tls::testcerts::CertSpec;
+    use crate::model::Route;
+    use crate::plan::endpoints::tests::{ep, port, slice};
+    use crate::RouterSettings;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use serde_json::json;
+
+    fn route(value: serde_json::Value) -> Route {
+        serde_json::from_value(value).expect("test Route decodes")
+    }
+
+    fn meta(name: &str, created: &str, uid: &str) -> serde_json::Value {
+        json!({"namespace": "ns", "name": name, "creationTimestamp": created, "uid": uid})
+    }
+
+    /// A snapshot exercising every kind of Route and several slices per service.
+    fn snapshot() -> Snapshot {
+        let ca = CertSpec::ca("Plan Test CA").self_signed();
+        let leaf = CertSpec::leaf(&["secure.example.com"]).signed_by(&ca);
+        let routes = vec![
+            route(json!({
+                "metadata": meta("web", "2024-01-01T00:00:00Z", "u1"),
+                "spec": {"host": "www.example.com", "to": {"kind": "Service", "name": "web", "weight": 20},
+                         "alternateBackends": [{"kind": "Service", "name": "canary", "weight": 10}],
+                         "port": {"targetPort": "http"}}
+            })),
+            route(json!({
+                "metadata": meta("api", "2024-01-02T00:00:00Z", "u2"),
+                "spec": {"host": "www.example.com", "path": "/api/v1", "to": {"name": "api"},
+                         "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}}
+            })),
+            route(json!({
+                "metadata": {"namespace": "ns", "name": "secure", "creationTimestamp": "2024-01-03T00:00:00Z", "uid": "u3",
+                             "annotations": {"haproxy.router.openshift.io/ip_allowlist": "10.0.0.0/8"}},
+                "spec": {"host": "secure.example.com", "to": {"name": "web"},
+                         "tls": {"termination": "edge", "certificate": leaf.cert_pem(), "key": leaf.key_pem(),
+                                 "caCertificate": ca.cert_pem()}}
+            })),
+            route(json!({
+                "metadata": meta("re", "2024-01-04T00:00:00Z", "u4"),
+                "spec": {"host": "re.example.com", "to": {"name": "api"}, "tls": {"termination": "reencrypt"}}
+            })),
+            route(json!({
+                "metadata": meta("pass", "2024-01-05T00:00:00Z", "u5"),
+                "spec": {"host": "pass.example.com", "to": {"name": "tcp"},
+                         "tls": {"termination": "passthrough", "insecureEdgeTerminationPolicy": "Redirect"}}
+            })),
+            route(json!({
+                "metadata": meta("empty", "2024-01-06T00:00:00Z", "u6"),
+                "spec": {"host": "empty.example.com", "to": {"name": "nothing"}}
+            })),
+            // Loses www.example.com (same host, same path as web): rejected.
+            route(json!({
+                "metadata": meta("late", "2024-02-01T00:00:00Z", "u7"),
+                "spec": {"host": "www.example.com", "to": {"name": "web"}}
+            })),
+        ];
+        let http = || port(Some("http"), 8080);
+        let endpoint_slices: Vec<EndpointSlice> = vec![
+            slice(
+                "ns",
+                "web-1",
+                "web",
+                "IPv4",
+                vec![http(), port(Some("metrics"), 9090)],
+                vec![
+                    ep(&["10.0.0.1"], None, Some("web-a")),
+                    ep(&["10.0.0.2"], Some(true), Some("web-b")),
+                ],
+            ),
+            slice(
+                "ns",
+                "web-2",
+                "web",
+                "IPv6",
+                vec![http()],
+                vec![ep(&["fd00::1"], None, Some("web-c"))],
+            ),
+            // Duplicate of web-a through another slice.
+            slice(
+                "ns",
+                "web-3",
+                "web",
+                "IPv4",
+                vec![http()],
+                vec![ep(&["10.0.0.1"], None, Some("web-a"))],
+            ),
+            slice(
+                "ns",
+                "canary-1",
+                "canary",
+                "IPv4",
+                vec![http()],
+                vec![
+                    ep(&["10.0.1.1"], None, Some("canary-a")),
+                    ep(&["10.0.1.2"], Some(false), Some("canary-b")),
+                    ep(&["10.0.1.3", "bogus"], None, Some("canary-c")),
+                ],
+            ),
+            slice(
+                "ns",
+                "api-1",
+                "api",
+                "IPv4",
+                vec![port(Some("https"), 8443)],
+                vec![
+                    ep(&["10.0.2.1"], None, Some("api-a")),
+                    ep(&["10.0.2.2"], None, Some("api-b")),
+                ],
+            ),
+            slice(
+                "ns",
+                "tcp-1",
+                "tcp",
+                "IPv4",
+                vec![port(None, 5432)],
+                vec![ep(&["10.0.3.1"], None, None)],
+            ),
+            slice(
+                "other",
+                "web-1",
+                "web",
+                "IPv4",
+                vec![http()],
+                vec![ep(&["10.9.9.9"], None, None)],
+            ),
+        ];
+        Snapshot {
+            routes,
+            endpoint_slices,
+            ..Default::default()
+        }
+    }
+
+    fn make_plan(snap: &Snapshot, settings: &PlanSettings) -> (Vec<Verdict>, Plan) {
+        let verdicts = crate::admit::admit(snap, &RouterSettings::default());
+        let p = plan(&verdicts, snap, settings);
+        (verdicts, p)
+    }
+
+    #[test]
+    fn end_to_end() {
+        let snap = snapshot();
+        let (verdicts, p) = make_plan(&snap, &PlanSettings::default());
+        let admitted: Vec<String> = verdicts
+            .iter()
+            .filter(|v| v.is_admitted())
+            .map(|v| v.key.name.clone())
+            .collect();
+        assert_eq!(
+            admitted.len(),
+            6,
+            "{:?}",
+            verdicts
+                .iter()
+                .map(|v| (&v.key, v.rejection()))
+                .collect::<Vec<_>>()
+        );
+
+        let names: Vec<&str> = p.backends.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "be_edge_http:ns:api",
+                "be_edge_http:ns:secure",
+                "be_http:ns:empty",
+                "be_http:ns:web",
+                "be_secure:ns:re",
+                "be_tcp:ns:pass",
+            ]
+        );
+        let web = p
+            .backends
+            .iter()
+            .find(|b| b.name == "be_http:ns:web")
+            .unwrap();
+        let servers: Vec<(&str, u16)> = web
+            .servers
+            .iter()
+            .map(|s| (s.name.as_str(), s.weight))
+            .collect();
+        // web 20 over 3 endpoints (6.67 each), canary 10 over 2 (5 each): 256 and 192.
+        assert_eq!(
+            servers,
+            vec![
+                ("pod:canary-a:canary:http:10.0.1.1:8080", 192),
+                ("pod:canary-c:canary:http:10.0.1.3:8080", 192),
+                ("pod:web-a:web:http:10.0.0.1:8080", 256),
+                ("pod:web-b:web:http:10.0.0.2:8080", 256),
+                ("pod:web-c:web:http:fd00::1:8080", 256),
+            ]
+        );
+        assert_eq!(web.balance, crate::values::Balance::RoundRobin);
+        assert_eq!(
+            web.cookie.as_ref().unwrap().name,
+            backends::default_cookie_name(&ObjectKey::new("ns", "web"))
+        );
+
+        let keys: Vec<(&str, &LookupAction)> = p
+            .http_lookup
+            .iter()
+            .map(|e| (e.key.as_str(), &e.action))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (
+                    "empty.example.com",
+                    &LookupAction::Backend("be_http:ns:empty".into())
+                ),
+                ("pass.example.com", &LookupAction::RedirectToHttps),
+                ("re.example.com", &LookupAction::Refuse),
+                ("secure.example.com", &LookupAction::Refuse),
+                (
+                    "www.example.com",
+                    &LookupAction::Backend("be_http:ns:web".into())
+                ),
+                ("www.example.com/api/v1", &LookupAction::RedirectToHttps),
+            ]
+        );
+        assert_eq!(p.https_lookup.len(), 3);
+        assert_eq!(p.passthrough.len(), 1);
+        assert_eq!(p.max_path_depth, 2);
+        assert_eq!(p.certificates.len(), 1);
+        assert_eq!(p.certificates[0].file, "certs/ns:secure.pem");
+        assert!(p.certificates[0].h2);
+        assert!(p.ca_files.is_empty());
+        assert_eq!(p.allowlist_files.len(), 1);
+        assert_eq!(p.allowlist_files[0].file, "allowlists/ns:secure.txt");
+        assert_eq!(
+            p.warnings,
+            vec![
+                "ns/canary-1: endpoint address \"bogus\" is not an IP address: skipped",
+                "ns/empty: no ready endpoints for service(s) nothing: requests get 503",
+                "ns/re: reencrypt without destinationCACertificate or --service-ca-file: servers are not verified",
+            ]
+        );
+
+        // With a service CA: one shared CA file, verifyhost on the `to` service.
+        let (_, p) = make_plan(
+            &snap,
+            &PlanSettings {
+                service_ca_pem: Some("CA".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            p.ca_files,
+            vec![PemFile {
+                file: "cas/service-ca.pem".into(),
+                pem: "CA\n".into()
+            }]
+        );
+        let re = p
+            .backends
+            .iter()
+            .find(|b| b.name == "be_secure:ns:re")
+            .unwrap();
+        assert_eq!(
+            re.server_tls.as_ref().unwrap().verify,
+            ServerVerify::CaFile {
+                file: "cas/service-ca.pem".into(),
+                verify_host: Some("api.ns.svc".into())
+            }
+        );
+    }
+
+    #[test]
+    fn rejected_verdicts_produce_nothing() {
+        let snap = snapshot();
+        let mut verdicts = crate::admit::admit(&snap, &RouterSettings::default());
+        for v in &mut verdicts {
+            v.outcome = Err(crate::admit::Rejection::new(
+                crate::admit::Reason::ValidationFailed,
+                "no",
+            ));
+        }
+        assert_eq!(
+            plan(&verdicts, &snap, &PlanSettings::default()),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn order_independent() {
+        let snap = snapshot();
+        let settings = PlanSettings::default();
+        let (verdicts, want) = make_plan(&snap, &settings);
+        for seed in 0..20 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut shuffled = snap.clone();
+            rng.shuffle(&mut shuffled.routes);
+            rng.shuffle(&mut shuffled.endpoint_slices);
+            for s in &mut shuffled.endpoint_slices {
+                rng.shuffle(&mut s.endpoints);
+                if let Some(ports) = s.ports.as_mut() {
+                    rng.shuffle(ports);
+                }
+            }
+            let mut vs = verdicts.clone();
+            rng.shuffle(&mut vs);
+            assert_eq!(plan(&vs, &shuffled, &settings), want, "seed {seed}");
+            // Admission of the shuffled snapshot gives the same plan too.
+            let (_, again) = make_plan(&shuffled, &settings);
+            assert_eq!(again, want, "seed {seed} (re-admitted)");
+        }
+    }
 }
