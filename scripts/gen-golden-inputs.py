@@ -189,9 +189,9 @@ case("ownership-disabled", [
     *backend("first", "owner", ["10.5.0.1"]), *backend("second", "other", ["10.5.0.2"]), *backend("third", "same-path", ["10.5.0.3"])],
      ["--disable-namespace-ownership-check"])
 case("ownership-same-path-uid-tiebreak", [
-    route("a", "x", "h.example.com", created="2026-01-01T00:00:00Z", uid="bbbb"),
-    route("a", "y", "h.example.com", created="2026-01-01T00:00:00Z", uid="aaaa"),
-    *backend("a", "x", ["10.5.0.1"]), *backend("a", "y", ["10.5.0.2"])])
+    route("a", "first-by-name", "h.example.com", created="2026-01-01T00:00:00Z", uid="bbbb"),
+    route("a", "second-by-name", "h.example.com", created="2026-01-01T00:00:00Z", uid="aaaa"),
+    *backend("a", "first-by-name", ["10.5.0.1"]), *backend("a", "second-by-name", ["10.5.0.2"])])
 case("ownership-passthrough-exclusive", [
     route("a", "edge", "h.example.com", path="/app", tls={"termination": "edge"}, created="2026-01-01T00:00:00Z"),
     route("a", "pt", "h.example.com", tls={"termination": "passthrough"}, created="2026-01-02T00:00:00Z"),
@@ -269,8 +269,8 @@ case("cookie-name-flag-and-same-site", [
     *backend("ck", "edge", ["10.9.0.1"]), *backend("ck", "allow", ["10.9.0.2"]), *backend("ck", "plain", ["10.9.0.3"])],
      ["--cookie-name", "ROUTEGEN_ID"])
 case("host-derivation", [
-    route("apps", "sub", None, subdomain="shop"), route("apps", "templated", None), route("apps", "Upper", "UPPER.Example.COM"),
-    *backend("apps", "sub", ["10.10.0.1"]), *backend("apps", "templated", ["10.10.0.2"]), *backend("apps", "Upper", ["10.10.0.3"])],
+    route("apps", "sub", None, subdomain="shop"), route("apps", "templated", None), route("apps", "upper", "UPPER.Example.COM"),
+    *backend("apps", "sub", ["10.10.0.1"]), *backend("apps", "templated", ["10.10.0.2"]), *backend("apps", "upper", ["10.10.0.3"])],
      ["--router-domain", "apps.example.com", "--hostname-template", "${name}-${namespace}.tmpl.example.com"])
 case("domain-lists", [route("d", "ok", "ok.example.com"), route("d", "denied", "x.internal.example.com"), route("d", "outside", "other.org"),
                       *backend("d", "ok", ["10.11.0.1"])],

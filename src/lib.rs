@@ -5,10 +5,18 @@
 //! function of its input.
 
 pub mod admit;
+pub mod apply;
+pub mod defaultcert;
+pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod plan;
+pub mod reload;
+pub mod render;
+pub mod serve;
 pub mod settings;
 pub mod source;
+pub mod telemetry;
 pub mod values;
 
 pub use settings::RouterSettings;

@@ -24,13 +24,19 @@ fn verdicts_do_not_depend_on_input_order() {
     let mut rng = fastrand::Rng::with_seed(11);
     for dir in dirs {
         let loaded = load_paths(std::slice::from_ref(&dir), "default").unwrap();
-        let expected: Vec<VerdictReport> = admit_at(&loaded.snapshot, &settings, now).iter().map(|v| v.report()).collect();
+        let expected: Vec<VerdictReport> = admit_at(&loaded.snapshot, &settings, now)
+            .iter()
+            .map(|v| v.report())
+            .collect();
         for _ in 0..10 {
             let mut snapshot = loaded.snapshot.clone();
             rng.shuffle(&mut snapshot.routes);
             rng.shuffle(&mut snapshot.services);
             rng.shuffle(&mut snapshot.endpoint_slices);
-            let got: Vec<VerdictReport> = admit_at(&snapshot, &settings, now).iter().map(|v| v.report()).collect();
+            let got: Vec<VerdictReport> = admit_at(&snapshot, &settings, now)
+                .iter()
+                .map(|v| v.report())
+                .collect();
             assert_eq!(got, expected, "order dependence in {}", dir.display());
         }
     }

@@ -18,10 +18,21 @@ fn multi_document_list_and_default_namespace() {
     assert_eq!(s.routes.len(), 1);
     assert_eq!(s.routes[0].metadata.namespace.as_deref(), Some("team"));
     assert_eq!(s.services[0].metadata.namespace.as_deref(), Some("other"));
-    assert_eq!(s.endpoint_slices[0].metadata.namespace.as_deref(), Some("team"));
+    assert_eq!(
+        s.endpoint_slices[0].metadata.namespace.as_deref(),
+        Some("team")
+    );
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].contains("kind Deployment"), "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].contains("document 4"), "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("kind Deployment"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings[0].contains("document 4"),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
@@ -35,11 +46,24 @@ fn json_files_and_directories() {
         r#"{"apiVersion":"route.openshift.io/v1","kind":"Route","metadata":{"name":"api","namespace":"x"},"spec":{"host":"api.example.com","to":{"name":"api"}}}"#,
     )
     .unwrap();
-    std::fs::write(dir.path().join("sub/c.yml"), ROUTE.replace("name: web\nspec", "name: c\nspec")).unwrap();
+    std::fs::write(
+        dir.path().join("sub/c.yml"),
+        ROUTE.replace("name: web\nspec", "name: c\nspec"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a manifest").unwrap();
-    std::fs::write(dir.path().join("..data/hidden.yaml"), ROUTE.replace("name: web\nspec", "name: hidden\nspec")).unwrap();
+    std::fs::write(
+        dir.path().join("..data/hidden.yaml"),
+        ROUTE.replace("name: web\nspec", "name: hidden\nspec"),
+    )
+    .unwrap();
     let loaded = load_paths(&[dir.path().to_path_buf()], "default").unwrap();
-    let mut names: Vec<_> = loaded.snapshot.routes.iter().map(|r| r.metadata.name.clone().unwrap()).collect();
+    let mut names: Vec<_> = loaded
+        .snapshot
+        .routes
+        .iter()
+        .map(|r| r.metadata.name.clone().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["api", "c", "web"]);
 }
@@ -48,7 +72,11 @@ fn json_files_and_directories() {
 fn malformed_document_names_file_and_document() {
     let text = format!("{ROUTE}---\nkind: Route\nmetadata: {{name: [unclosed\n");
     match load_str("broken.yaml", &text, "default") {
-        Err(LoadError::Document { path, document, message }) => {
+        Err(LoadError::Document {
+            path,
+            document,
+            message,
+        }) => {
             assert_eq!(path, "broken.yaml");
             assert_eq!(document, 2);
             assert!(message.contains("invalid YAML"), "{message}");
@@ -56,7 +84,11 @@ fn malformed_document_names_file_and_document() {
         other => panic!("expected a document error, got {other:?}"),
     }
     let err = load_str("s.yaml", "just a string\n", "default").unwrap_err();
-    assert!(err.to_string().contains("document 1: expected a Kubernetes object"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("document 1: expected a Kubernetes object"),
+        "{err}"
+    );
     let err = load_str("k.yaml", "apiVersion: v1\nmetadata: {}\n", "default").unwrap_err();
     assert!(err.to_string().contains("kind is missing"), "{err}");
 }
@@ -68,7 +100,11 @@ fn truncated_yaml_is_an_error_not_a_panic() {
         let _ = load_str("t.yaml", &text, "default");
     }
     let err = load_str("t.yaml", "a: [1, 2\nb: {", "default").unwrap_err();
-    assert!(err.to_string().starts_with("t.yaml: document 1: invalid YAML"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("t.yaml: document 1: invalid YAML"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -95,12 +131,21 @@ fn binary_garbage_is_refused() {
     for i in 0..20 {
         let bytes: Vec<u8> = (0..4096).map(|_| rng.u8(..)).collect();
         let path = dir.path().join(format!("g{i}.yaml"));
-        std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
         assert!(load_paths(&[path], "default").is_err());
     }
     // Printable garbage: must not panic; either an error or a result.
     for _ in 0..50 {
-        let text: String = (0..512).map(|_| rng.choice(b"{}[]:-,'\"&*!|>#%@ \n\tabc123".iter()).map(|&b| b as char).unwrap()).collect();
+        let text: String = (0..512)
+            .map(|_| {
+                rng.choice(b"{}[]:-,'\"&*!|>#%@ \n\tabc123".iter())
+                    .map(|&b| b as char)
+                    .unwrap()
+            })
+            .collect();
         let _ = load_str("p.yaml", &text, "default");
     }
 }
@@ -113,7 +158,10 @@ fn ten_megabyte_string_gives_a_clear_rejection() {
     let verdicts = admit(&loaded.snapshot, &RouterSettings::default());
     let r = verdicts[0].rejection().expect("rejected");
     assert_eq!(r.reason, Reason::InvalidHost);
-    assert!(r.message.len() < 1000, "message must not echo the whole value");
+    assert!(
+        r.message.len() < 1000,
+        "message must not echo the whole value"
+    );
 }
 
 #[test]
@@ -125,7 +173,12 @@ fn ten_thousand_routes_in_one_list_and_as_documents() {
             "- apiVersion: route.openshift.io/v1\n  kind: Route\n  metadata:\n    name: r{i}\n    namespace: ns{}\n  spec:\n    host: r{i}.example.com\n    to:\n      name: svc\n",
             i % 50
         ));
-        docs.push_str(&format!("---\n{}", ROUTE.replace("name: web\nspec", &format!("name: d{i}\nspec")).replace("www", &format!("d{i}"))));
+        docs.push_str(&format!(
+            "---\n{}",
+            ROUTE
+                .replace("name: web\nspec", &format!("name: d{i}\nspec"))
+                .replace("www", &format!("d{i}"))
+        ));
     }
     for text in [list, docs] {
         let loaded = load_str("big.yaml", &text, "default").unwrap();
@@ -139,10 +192,22 @@ fn ten_thousand_routes_in_one_list_and_as_documents() {
 fn missing_name_gets_a_generated_one_and_duplicates_keep_the_first() {
     let text = "apiVersion: route.openshift.io/v1\nkind: Route\nspec:\n  host: a.example.com\n  to:\n    name: a\n";
     let loaded = load_str("dir/My File.yaml", text, "default").unwrap();
-    assert_eq!(loaded.snapshot.routes[0].metadata.name.as_deref(), Some("unnamed-my-file-1"));
-    let dup = format!("{ROUTE}---\n{}", ROUTE.replace("www.example.com", "other.example.com"));
+    assert_eq!(
+        loaded.snapshot.routes[0].metadata.name.as_deref(),
+        Some("unnamed-my-file-1")
+    );
+    let dup = format!(
+        "{ROUTE}---\n{}",
+        ROUTE.replace("www.example.com", "other.example.com")
+    );
     let loaded = load_str("d.yaml", &dup, "default").unwrap();
     assert_eq!(loaded.snapshot.routes.len(), 1);
-    assert_eq!(loaded.snapshot.routes[0].spec.host.as_deref(), Some("www.example.com"));
-    assert!(loaded.warnings.iter().any(|w| w.contains("duplicate Route default/web")));
+    assert_eq!(
+        loaded.snapshot.routes[0].spec.host.as_deref(),
+        Some("www.example.com")
+    );
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.contains("duplicate Route default/web")));
 }

@@ -28,7 +28,10 @@ pub struct HostRejection {
 }
 
 /// Resolve and check the host of one Route.
-pub fn resolve_host(route: &Route, settings: &RouterSettings) -> Result<HostResolution, HostRejection> {
+pub fn resolve_host(
+    route: &Route,
+    settings: &RouterSettings,
+) -> Result<HostResolution, HostRejection> {
     let spec = &route.spec;
     let wildcard = spec.wildcard_policy.as_deref() == Some("Subdomain");
     let requested = spec.host.as_deref().unwrap_or("");
@@ -44,10 +47,17 @@ pub fn resolve_host(route: &Route, settings: &RouterSettings) -> Result<HostReso
         settings.router_domain.as_deref().filter(|d| !d.is_empty()),
     ) {
         format!("{sub}.{domain}")
-    } else if let Some(template) = settings.hostname_template.as_deref().filter(|t| !t.is_empty()) {
+    } else if let Some(template) = settings
+        .hostname_template
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
         template
             .replace("${name}", route.metadata.name.as_deref().unwrap_or(""))
-            .replace("${namespace}", route.metadata.namespace.as_deref().unwrap_or(""))
+            .replace(
+                "${namespace}",
+                route.metadata.namespace.as_deref().unwrap_or(""),
+            )
     } else {
         let message = if spec.subdomain.as_deref().is_some_and(|s| !s.is_empty()) {
             "spec.host is empty and spec.subdomain needs a router domain (--router-domain), which is not configured"
@@ -73,15 +83,14 @@ pub fn resolve_host(route: &Route, settings: &RouterSettings) -> Result<HostReso
         return Err(reject(
             &host,
             Reason::InvalidHost,
-            format!("host \"{}\" is not a valid DNS-1123 subdomain: {rule}", printable(&host)),
+            format!(
+                "host \"{}\" is not a valid DNS-1123 subdomain: {rule}",
+                printable(&host)
+            ),
         ));
     }
 
-    if let Some(domain) = settings
-        .denied_domains
-        .iter()
-        .find(|d| in_domain(&host, d))
-    {
+    if let Some(domain) = settings.denied_domains.iter().find(|d| in_domain(&host, d)) {
         return Err(reject(
             &host,
             Reason::RouteNotAdmitted,
@@ -137,7 +146,10 @@ pub fn in_domain(host: &str, domain: &str) -> bool {
     if domain.is_empty() {
         return false;
     }
-    host == domain || host.strip_suffix(domain.as_str()).is_some_and(|p| p.ends_with('.'))
+    host == domain
+        || host
+            .strip_suffix(domain.as_str())
+            .is_some_and(|p| p.ends_with('.'))
 }
 
 /// DNS-1123 subdomain: at most 253 characters, dot-separated labels of
@@ -145,7 +157,10 @@ pub fn in_domain(host: &str, domain: &str) -> bool {
 /// `*` as its whole first label. Returns the broken rule.
 pub fn check_dns_subdomain(host: &str, wildcard: bool) -> Result<(), String> {
     if host.len() > MAX_HOST_LEN {
-        return Err(format!("longer than {MAX_HOST_LEN} characters ({})", host.len()));
+        return Err(format!(
+            "longer than {MAX_HOST_LEN} characters ({})",
+            host.len()
+        ));
     }
     if host.ends_with('.') {
         return Err("must not end with a dot".into());
@@ -180,7 +195,11 @@ pub fn check_dns_subdomain(host: &str, wildcard: bool) -> Result<(), String> {
 /// escaped, long values cut.
 pub fn printable(value: &str) -> String {
     const MAX: usize = 80;
-    let mut out: String = value.chars().take(MAX).flat_map(char::escape_debug).collect();
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
     if value.chars().count() > MAX {
         out.push_str("...");
     }
@@ -233,34 +252,142 @@ mod tests {
         };
         let none = RouterSettings::default();
         let cases: Vec<(Route, &RouterSettings, Result<&str, Reason>)> = vec![
-            (route(Some("www.example.com"), None, false), &none, Ok("www.example.com")),
-            (route(None, Some("shop"), false), &with_domain, Ok("shop.apps.example.com")),
-            (route(None, Some("shop"), false), &none, Err(Reason::NoHostValue)),
+            (
+                route(Some("www.example.com"), None, false),
+                &none,
+                Ok("www.example.com"),
+            ),
+            (
+                route(None, Some("shop"), false),
+                &with_domain,
+                Ok("shop.apps.example.com"),
+            ),
+            (
+                route(None, Some("shop"), false),
+                &none,
+                Err(Reason::NoHostValue),
+            ),
             (route(None, None, false), &none, Err(Reason::NoHostValue)),
-            (route(None, None, false), &with_domain, Err(Reason::NoHostValue)),
-            (route(None, None, false), &with_template, Ok("web-shop.apps.example.com")),
-            (route(None, Some("a"), false), &with_template, Ok("web-shop.apps.example.com")),
-            (route(Some("WWW.Example.COM"), None, false), &none, Ok("www.example.com")),
-            (route(Some("www.example.com."), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("under_score.example.com"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("-lead.example.com"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("a..b"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("a\nb.com"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("a b.com"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("*.example.com"), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some(&"a".repeat(64)), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some(&["a".repeat(63).as_str(); 4].join(".")), None, false), &none, Ok("")),
-            (route(Some(&["a".repeat(63).as_str(); 5].join(".")), None, false), &none, Err(Reason::InvalidHost)),
-            (route(Some("www.example.com"), None, true), &none, Err(Reason::RouteNotAdmitted)),
-            (route(Some("www.example.com"), None, true), &wildcards, Ok("www.example.com")),
-            (route(Some("*.example.com"), None, true), &wildcards, Ok("*.example.com")),
-            (route(Some("www.com"), None, true), &wildcards, Err(Reason::RouteNotAdmitted)),
-            (route(Some("a.evil.com"), None, false), &denied, Err(Reason::RouteNotAdmitted)),
-            (route(Some("evil.com"), None, false), &denied, Err(Reason::RouteNotAdmitted)),
-            (route(Some("notevil.com"), None, false), &denied, Err(Reason::RouteNotAdmitted)),
-            (route(Some("a.example.com"), None, false), &denied, Ok("a.example.com")),
-            (route(Some("example.com"), None, false), &denied, Ok("example.com")),
-            (route(Some("badexample.com"), None, false), &denied, Err(Reason::RouteNotAdmitted)),
+            (
+                route(None, None, false),
+                &with_domain,
+                Err(Reason::NoHostValue),
+            ),
+            (
+                route(None, None, false),
+                &with_template,
+                Ok("web-shop.apps.example.com"),
+            ),
+            (
+                route(None, Some("a"), false),
+                &with_template,
+                Ok("web-shop.apps.example.com"),
+            ),
+            (
+                route(Some("WWW.Example.COM"), None, false),
+                &none,
+                Ok("www.example.com"),
+            ),
+            (
+                route(Some("www.example.com."), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("under_score.example.com"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("-lead.example.com"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("a..b"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("a\nb.com"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("a b.com"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("*.example.com"), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some(&"a".repeat(64)), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some(&["a".repeat(63).as_str(); 4].join(".")), None, false),
+                &none,
+                Ok(""),
+            ),
+            (
+                route(Some(&["a".repeat(63).as_str(); 5].join(".")), None, false),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (
+                route(Some("www.example.com"), None, true),
+                &none,
+                Err(Reason::RouteNotAdmitted),
+            ),
+            (
+                route(Some("www.example.com"), None, true),
+                &wildcards,
+                Ok("www.example.com"),
+            ),
+            (
+                route(Some("*.example.com"), None, true),
+                &wildcards,
+                Ok("*.example.com"),
+            ),
+            (
+                route(Some("www.com"), None, true),
+                &wildcards,
+                Err(Reason::RouteNotAdmitted),
+            ),
+            (
+                route(Some("a.evil.com"), None, false),
+                &denied,
+                Err(Reason::RouteNotAdmitted),
+            ),
+            (
+                route(Some("evil.com"), None, false),
+                &denied,
+                Err(Reason::RouteNotAdmitted),
+            ),
+            (
+                route(Some("notevil.com"), None, false),
+                &denied,
+                Err(Reason::RouteNotAdmitted),
+            ),
+            (
+                route(Some("a.example.com"), None, false),
+                &denied,
+                Ok("a.example.com"),
+            ),
+            (
+                route(Some("example.com"), None, false),
+                &denied,
+                Ok("example.com"),
+            ),
+            (
+                route(Some("badexample.com"), None, false),
+                &denied,
+                Err(Reason::RouteNotAdmitted),
+            ),
         ];
         for (i, (r, settings, expected)) in cases.into_iter().enumerate() {
             let got = reason(&r, settings);

@@ -63,18 +63,29 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
     }
 
     // Steps 1-2 per Route.
-    let mut passed: Vec<(&Route, route::RouteHost, validation::ValidatedSpec, Vec<String>)> = Vec::new();
+    let mut passed: Vec<(
+        &Route,
+        route::RouteHost,
+        validation::ValidatedSpec,
+        Vec<String>,
+    )> = Vec::new();
     for route in &snapshot.routes {
         let key = crate::model::snapshot::key_of(&route.metadata);
         let requested_host = route.spec.host.clone().unwrap_or_default();
         if let Err(rejection) = check_identity(&key) {
-            verdicts.insert(key.clone(), rejected(key, requested_host, rejection, Vec::new()));
+            verdicts.insert(
+                key.clone(),
+                rejected(key, requested_host, rejection, Vec::new()),
+            );
             continue;
         }
         let spec = match validation::validate_spec(route) {
             Ok(spec) => spec,
             Err(rejection) => {
-                verdicts.insert(key.clone(), rejected(key, requested_host, rejection, Vec::new()));
+                verdicts.insert(
+                    key.clone(),
+                    rejected(key, requested_host, rejection, Vec::new()),
+                );
                 continue;
             }
         };
@@ -107,7 +118,8 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
             uid: route.metadata.uid.clone().unwrap_or_default(),
         })
         .collect();
-    let mut claim_losers = ownership::resolve_claims(&candidates, !settings.disable_namespace_ownership_check);
+    let mut claim_losers =
+        ownership::resolve_claims(&candidates, !settings.disable_namespace_ownership_check);
 
     // Steps 4-5 for the winners.
     for (route, host, spec, mut warnings) in passed {
@@ -130,7 +142,8 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
                 }
             },
         };
-        let annotations: BTreeMap<String, String> = route.metadata.annotations.clone().unwrap_or_default();
+        let annotations: BTreeMap<String, String> =
+            route.metadata.annotations.clone().unwrap_or_default();
         let (options, annotation_warnings) =
             annotations::parse_annotations(&annotations, tls.as_ref().map(|t| t.termination));
         warnings.extend(annotation_warnings);
@@ -183,11 +196,19 @@ fn check_identity(key: &ObjectKey) -> Result<(), Rejection> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Rejection::new(Reason::ValidationFailed, problems.join("; ")))
+        Err(Rejection::new(
+            Reason::ValidationFailed,
+            problems.join("; "),
+        ))
     }
 }
 
-fn rejected(key: ObjectKey, host: String, rejection: Rejection, mut warnings: Vec<String>) -> Verdict {
+fn rejected(
+    key: ObjectKey,
+    host: String,
+    rejection: Rejection,
+    mut warnings: Vec<String>,
+) -> Verdict {
     warnings.sort();
     warnings.dedup();
     Verdict {

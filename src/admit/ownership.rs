@@ -144,7 +144,11 @@ pub fn resolve_claims(
 }
 
 /// Why `newer` may not join `claim` on the same host, if it may not.
-fn conflict(claim: &Candidate, newer: &Candidate, namespace_ownership_check: bool) -> Option<String> {
+fn conflict(
+    claim: &Candidate,
+    newer: &Candidate,
+    namespace_ownership_check: bool,
+) -> Option<String> {
     let host = newer.host_key();
     if namespace_ownership_check && claim.key.namespace != newer.key.namespace {
         return Some(format!(
@@ -179,24 +183,35 @@ mod tests {
     use super::*;
 
     /// (ns, name, host, wildcard, path, termination, age seconds, uid)
-    type Spec = (&'static str, &'static str, &'static str, bool, Option<&'static str>, Option<Termination>, Option<i64>, &'static str);
+    type Spec = (
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+        Option<&'static str>,
+        Option<Termination>,
+        Option<i64>,
+        &'static str,
+    );
 
     fn candidates(specs: &[Spec]) -> Vec<Candidate> {
         specs
             .iter()
-            .map(|(ns, name, host, wildcard, path, termination, age, uid)| Candidate {
-                key: ObjectKey::new(*ns, *name),
-                host: RouteHost {
-                    host: host.to_string(),
-                    wildcard: *wildcard,
+            .map(
+                |(ns, name, host, wildcard, path, termination, age, uid)| Candidate {
+                    key: ObjectKey::new(*ns, *name),
+                    host: RouteHost {
+                        host: host.to_string(),
+                        wildcard: *wildcard,
+                    },
+                    path: path.map(str::to_string),
+                    termination: *termination,
+                    created: age.map(|s| {
+                        Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + s).unwrap())
+                    }),
+                    uid: uid.to_string(),
                 },
-                path: path.map(str::to_string),
-                termination: *termination,
-                created: age.map(|s| {
-                    Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + s).unwrap())
-                }),
-                uid: uid.to_string(),
-            })
+            )
             .collect()
     }
 
@@ -204,7 +219,10 @@ mod tests {
     /// shuffles of the input so order independence is part of every case.
     fn losers(specs: &[Spec], check: bool) -> Vec<String> {
         let base = candidates(specs);
-        let expected: Vec<String> = resolve_claims(&base, check).keys().map(|k| k.name.clone()).collect();
+        let expected: Vec<String> = resolve_claims(&base, check)
+            .keys()
+            .map(|k| k.name.clone())
+            .collect();
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..(base.len() + 8) {
             let mut shuffled = base.clone();
@@ -213,7 +231,10 @@ mod tests {
             } else {
                 rng.shuffle(&mut shuffled);
             }
-            let got: Vec<String> = resolve_claims(&shuffled, check).keys().map(|k| k.name.clone()).collect();
+            let got: Vec<String> = resolve_claims(&shuffled, check)
+                .keys()
+                .map(|k| k.name.clone())
+                .collect();
             assert_eq!(got, expected, "order dependence in round {round}");
         }
         expected
@@ -226,70 +247,196 @@ mod tests {
     #[test]
     fn ownership_table() {
         let cases: Vec<(&str, Vec<Spec>, bool, Vec<&str>)> = vec![
-            ("older namespace owns the host",
-             vec![("a", "old", "h.com", false, None, None, Some(1), ""), ("b", "new", "h.com", false, Some("/x"), None, Some(2), "")],
-             true, vec!["new"]),
-            ("same namespace, distinct paths share",
-             vec![("a", "root", "h.com", false, None, None, Some(1), ""), ("a", "api", "h.com", false, Some("/api"), None, Some(2), "")],
-             true, vec![]),
-            ("same namespace, same path: newer loses",
-             vec![("a", "one", "h.com", false, Some("/api"), None, Some(1), ""), ("a", "two", "h.com", false, Some("/api"), None, Some(2), "")],
-             true, vec!["two"]),
-            ("no path and / are the same slot",
-             vec![("a", "one", "h.com", false, None, None, Some(1), ""), ("a", "two", "h.com", false, Some("/"), None, Some(2), "")],
-             true, vec!["two"]),
-            ("uid breaks timestamp ties",
-             vec![("a", "x", "h.com", false, None, None, Some(1), "bbb"), ("a", "y", "h.com", false, None, None, Some(1), "aaa")],
-             true, vec!["x"]),
-            ("timestamps before uid",
-             vec![("a", "x", "h.com", false, None, None, Some(1), "bbb"), ("a", "y", "h.com", false, None, None, Some(2), "aaa")],
-             true, vec!["y"]),
-            ("no timestamp counts as newest",
-             vec![("a", "x", "h.com", false, None, None, None, ""), ("b", "y", "h.com", false, None, None, Some(5), "")],
-             true, vec!["x"]),
-            ("name breaks full ties",
-             vec![("a", "b", "h.com", false, None, None, None, ""), ("a", "a", "h.com", false, None, None, None, "")],
-             true, vec!["b"]),
-            ("ownership check disabled: other namespace with other path",
-             vec![("a", "old", "h.com", false, None, None, Some(1), ""), ("b", "new", "h.com", false, Some("/x"), None, Some(2), "")],
-             false, vec![]),
-            ("ownership check disabled: same path still conflicts",
-             vec![("a", "old", "h.com", false, Some("/x"), None, Some(1), ""), ("b", "new", "h.com", false, Some("/x"), None, Some(2), "")],
-             false, vec!["new"]),
-            ("passthrough first blocks a later edge route",
-             vec![("a", "pt", "h.com", false, None, P, Some(1), ""), ("a", "edge", "h.com", false, Some("/x"), E, Some(2), "")],
-             true, vec!["edge"]),
-            ("edge first blocks a later passthrough",
-             vec![("a", "edge", "h.com", false, Some("/x"), E, Some(1), ""), ("a", "pt", "h.com", false, None, P, Some(2), "")],
-             true, vec!["pt"]),
-            ("reencrypt and passthrough conflict",
-             vec![("a", "re", "h.com", false, Some("/x"), R, Some(1), ""), ("a", "pt", "h.com", false, None, P, Some(2), "")],
-             true, vec!["pt"]),
-            ("passthrough and plain http coexist",
-             vec![("a", "pt", "h.com", false, None, P, Some(1), ""), ("a", "plain", "h.com", false, Some("/x"), None, Some(2), "")],
-             true, vec![]),
-            ("wildcard first blocks plain host of another namespace",
-             vec![("a", "wild", "w.d.com", true, None, None, Some(1), ""), ("b", "plain", "x.d.com", false, None, None, Some(2), "")],
-             true, vec!["plain"]),
-            ("plain host first blocks wildcard of another namespace",
-             vec![("b", "plain", "x.d.com", false, None, None, Some(1), ""), ("a", "wild", "w.d.com", true, None, None, Some(2), "")],
-             true, vec!["wild"]),
-            ("wildcard and plain in the same namespace coexist",
-             vec![("a", "wild", "w.d.com", true, None, None, Some(1), ""), ("a", "plain", "x.d.com", false, None, None, Some(2), "")],
-             true, vec![]),
-            ("wildcard does not cover deeper hosts",
-             vec![("a", "wild", "w.d.com", true, None, None, Some(1), ""), ("b", "deep", "x.y.d.com", false, None, None, Some(2), "")],
-             true, vec![]),
-            ("two wildcards for one domain: older namespace wins",
-             vec![("a", "w1", "w.d.com", true, None, None, Some(1), ""), ("b", "w2", "v.d.com", true, None, None, Some(2), "")],
-             true, vec!["w2"]),
-            ("winner gone: next oldest admitted",
-             vec![("b", "second", "h.com", false, None, None, Some(2), ""), ("c", "third", "h.com", false, None, None, Some(3), "")],
-             true, vec!["third"]),
-            ("loser holds no claim",
-             vec![("a", "first", "h.com", false, Some("/x"), None, Some(1), ""), ("b", "second", "h.com", false, Some("/y"), None, Some(2), ""),
-                  ("a", "third", "h.com", false, Some("/y"), None, Some(3), "")],
-             true, vec!["second"]),
+            (
+                "older namespace owns the host",
+                vec![
+                    ("a", "old", "h.com", false, None, None, Some(1), ""),
+                    ("b", "new", "h.com", false, Some("/x"), None, Some(2), ""),
+                ],
+                true,
+                vec!["new"],
+            ),
+            (
+                "same namespace, distinct paths share",
+                vec![
+                    ("a", "root", "h.com", false, None, None, Some(1), ""),
+                    ("a", "api", "h.com", false, Some("/api"), None, Some(2), ""),
+                ],
+                true,
+                vec![],
+            ),
+            (
+                "same namespace, same path: newer loses",
+                vec![
+                    ("a", "one", "h.com", false, Some("/api"), None, Some(1), ""),
+                    ("a", "two", "h.com", false, Some("/api"), None, Some(2), ""),
+                ],
+                true,
+                vec!["two"],
+            ),
+            (
+                "no path and / are the same slot",
+                vec![
+                    ("a", "one", "h.com", false, None, None, Some(1), ""),
+                    ("a", "two", "h.com", false, Some("/"), None, Some(2), ""),
+                ],
+                true,
+                vec!["two"],
+            ),
+            (
+                "uid breaks timestamp ties",
+                vec![
+                    ("a", "x", "h.com", false, None, None, Some(1), "bbb"),
+                    ("a", "y", "h.com", false, None, None, Some(1), "aaa"),
+                ],
+                true,
+                vec!["x"],
+            ),
+            (
+                "timestamps before uid",
+                vec![
+                    ("a", "x", "h.com", false, None, None, Some(1), "bbb"),
+                    ("a", "y", "h.com", false, None, None, Some(2), "aaa"),
+                ],
+                true,
+                vec!["y"],
+            ),
+            (
+                "no timestamp counts as newest",
+                vec![
+                    ("a", "x", "h.com", false, None, None, None, ""),
+                    ("b", "y", "h.com", false, None, None, Some(5), ""),
+                ],
+                true,
+                vec!["x"],
+            ),
+            (
+                "name breaks full ties",
+                vec![
+                    ("a", "b", "h.com", false, None, None, None, ""),
+                    ("a", "a", "h.com", false, None, None, None, ""),
+                ],
+                true,
+                vec!["b"],
+            ),
+            (
+                "ownership check disabled: other namespace with other path",
+                vec![
+                    ("a", "old", "h.com", false, None, None, Some(1), ""),
+                    ("b", "new", "h.com", false, Some("/x"), None, Some(2), ""),
+                ],
+                false,
+                vec![],
+            ),
+            (
+                "ownership check disabled: same path still conflicts",
+                vec![
+                    ("a", "old", "h.com", false, Some("/x"), None, Some(1), ""),
+                    ("b", "new", "h.com", false, Some("/x"), None, Some(2), ""),
+                ],
+                false,
+                vec!["new"],
+            ),
+            (
+                "passthrough first blocks a later edge route",
+                vec![
+                    ("a", "pt", "h.com", false, None, P, Some(1), ""),
+                    ("a", "edge", "h.com", false, Some("/x"), E, Some(2), ""),
+                ],
+                true,
+                vec!["edge"],
+            ),
+            (
+                "edge first blocks a later passthrough",
+                vec![
+                    ("a", "edge", "h.com", false, Some("/x"), E, Some(1), ""),
+                    ("a", "pt", "h.com", false, None, P, Some(2), ""),
+                ],
+                true,
+                vec!["pt"],
+            ),
+            (
+                "reencrypt and passthrough conflict",
+                vec![
+                    ("a", "re", "h.com", false, Some("/x"), R, Some(1), ""),
+                    ("a", "pt", "h.com", false, None, P, Some(2), ""),
+                ],
+                true,
+                vec!["pt"],
+            ),
+            (
+                "passthrough and plain http coexist",
+                vec![
+                    ("a", "pt", "h.com", false, None, P, Some(1), ""),
+                    ("a", "plain", "h.com", false, Some("/x"), None, Some(2), ""),
+                ],
+                true,
+                vec![],
+            ),
+            (
+                "wildcard first blocks plain host of another namespace",
+                vec![
+                    ("a", "wild", "w.d.com", true, None, None, Some(1), ""),
+                    ("b", "plain", "x.d.com", false, None, None, Some(2), ""),
+                ],
+                true,
+                vec!["plain"],
+            ),
+            (
+                "plain host first blocks wildcard of another namespace",
+                vec![
+                    ("b", "plain", "x.d.com", false, None, None, Some(1), ""),
+                    ("a", "wild", "w.d.com", true, None, None, Some(2), ""),
+                ],
+                true,
+                vec!["wild"],
+            ),
+            (
+                "wildcard and plain in the same namespace coexist",
+                vec![
+                    ("a", "wild", "w.d.com", true, None, None, Some(1), ""),
+                    ("a", "plain", "x.d.com", false, None, None, Some(2), ""),
+                ],
+                true,
+                vec![],
+            ),
+            (
+                "wildcard does not cover deeper hosts",
+                vec![
+                    ("a", "wild", "w.d.com", true, None, None, Some(1), ""),
+                    ("b", "deep", "x.y.d.com", false, None, None, Some(2), ""),
+                ],
+                true,
+                vec![],
+            ),
+            (
+                "two wildcards for one domain: older namespace wins",
+                vec![
+                    ("a", "w1", "w.d.com", true, None, None, Some(1), ""),
+                    ("b", "w2", "v.d.com", true, None, None, Some(2), ""),
+                ],
+                true,
+                vec!["w2"],
+            ),
+            (
+                "winner gone: next oldest admitted",
+                vec![
+                    ("b", "second", "h.com", false, None, None, Some(2), ""),
+                    ("c", "third", "h.com", false, None, None, Some(3), ""),
+                ],
+                true,
+                vec!["third"],
+            ),
+            (
+                "loser holds no claim",
+                vec![
+                    ("a", "first", "h.com", false, Some("/x"), None, Some(1), ""),
+                    ("b", "second", "h.com", false, Some("/y"), None, Some(2), ""),
+                    ("a", "third", "h.com", false, Some("/y"), None, Some(3), ""),
+                ],
+                true,
+                vec!["second"],
+            ),
         ];
         for (name, specs, check, expected) in cases {
             assert_eq!(losers(&specs, check), expected, "{name}");

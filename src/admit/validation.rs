@@ -245,7 +245,11 @@ fn uri_path_violation(path: &str) -> Option<String> {
         }
         let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
         if !allowed {
-            let shown = path[i..].chars().next().map(describe_char).unwrap_or_default();
+            let shown = path[i..]
+                .chars()
+                .next()
+                .map(describe_char)
+                .unwrap_or_default();
             return Some(format!(
                 "must contain only RFC 3986 path characters and %XX escapes (found {shown}): no request path can carry it unencoded"
             ));
@@ -255,13 +259,26 @@ fn uri_path_violation(path: &str) -> Option<String> {
     None
 }
 
+/// Longest accepted `spec.path`. Keeps every map line far below HAProxy's
+/// line buffer (a longer line would be split into two entries).
+pub const MAX_PATH_LEN: usize = 2048;
+
 /// A non-empty `spec.path`.
 fn check_path(path: &str, passthrough: bool, errs: &mut Errors) {
     const FIELD: &str = "spec.path";
     if !path.starts_with('/') {
         errs.invalid(FIELD, &quote(path), "must start with \"/\"");
     }
-    if let Some(bad) = path.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if path.len() > MAX_PATH_LEN {
+        errs.invalid(
+            FIELD,
+            &quote(path),
+            &format!(
+                "must be at most {MAX_PATH_LEN} bytes long (found {})",
+                path.len()
+            ),
+        );
+    } else if let Some(bad) = path.chars().find(|c| c.is_whitespace() || c.is_control()) {
         errs.invalid(
             FIELD,
             &quote(path),
@@ -791,6 +808,8 @@ mod tests {
             ("path with unicode", with(|s| s.path = some("/bücher")), Expect::Err(&["RFC 3986 path characters"])),
             ("path with %[", with(|s| s.path = some("/%[src]")), Expect::Err(&["%XX escapes"])),
             ("path with bare %", with(|s| s.path = some("/100%")), Expect::Err(&["%XX escapes"])),
+            ("path of 2048 bytes", with(|s| s.path = Some(format!("/{}", "a".repeat(2047)))), Expect::Ok),
+            ("path of 2049 bytes", with(|s| s.path = Some(format!("/{}", "a".repeat(2048)))), Expect::Err(&["at most 2048 bytes"])),
             ("path empty", with(|s| s.path = some("")), Expect::Ok),
             (
                 "path without slash",

@@ -97,7 +97,11 @@ pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Loaded, 
 }
 
 /// Load manifests from a string (tests, stdin-like callers).
-pub fn load_str(source_name: &str, text: &str, default_namespace: &str) -> Result<Loaded, LoadError> {
+pub fn load_str(
+    source_name: &str,
+    text: &str,
+    default_namespace: &str,
+) -> Result<Loaded, LoadError> {
     let mut loader = Loader::new(default_namespace);
     loader.add_bytes(source_name, text.as_bytes(), false)?;
     Ok(loader.finish())
@@ -180,7 +184,9 @@ impl<'a> Loader<'a> {
         if bytes.len() > MAX_FILE_BYTES {
             return Err(LoadError::File {
                 path: path.into(),
-                message: format!("larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"),
+                message: format!(
+                    "larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"
+                ),
             });
         }
         let text = std::str::from_utf8(bytes).map_err(|e| LoadError::File {
@@ -204,7 +210,12 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn add_value(&mut self, origin: &Origin<'_>, value: Value, depth: usize) -> Result<(), LoadError> {
+    fn add_value(
+        &mut self,
+        origin: &Origin<'_>,
+        value: Value,
+        depth: usize,
+    ) -> Result<(), LoadError> {
         let doc_err = |message: String| LoadError::Document {
             path: origin.path.into(),
             document: origin.document,
@@ -249,12 +260,28 @@ impl<'a> Loader<'a> {
             ("Route", "route.openshift.io/v1" | "v1") => self.add_route(origin, value),
             ("Service", "v1") => {
                 if let Some((key, svc)) = self.decode::<Service>(origin, "Service", value) {
-                    insert_first(&mut self.services, &mut self.warnings, "Service", key, svc, origin);
+                    insert_first(
+                        &mut self.services,
+                        &mut self.warnings,
+                        "Service",
+                        key,
+                        svc,
+                        origin,
+                    );
                 }
             }
             ("EndpointSlice", "discovery.k8s.io/v1") => {
-                if let Some((key, slice)) = self.decode::<EndpointSlice>(origin, "EndpointSlice", value) {
-                    insert_first(&mut self.slices, &mut self.warnings, "EndpointSlice", key, slice, origin);
+                if let Some((key, slice)) =
+                    self.decode::<EndpointSlice>(origin, "EndpointSlice", value)
+                {
+                    insert_first(
+                        &mut self.slices,
+                        &mut self.warnings,
+                        "EndpointSlice",
+                        key,
+                        slice,
+                        origin,
+                    );
                 }
             }
             ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
@@ -265,10 +292,12 @@ impl<'a> Loader<'a> {
                             .push(format!("{origin}: Namespace without metadata.name skipped"));
                     } else {
                         match self.namespaces.entry(name) {
-                            std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
-                                "{origin}: duplicate Namespace {}; first definition kept",
-                                e.key()
-                            )),
+                            std::collections::btree_map::Entry::Occupied(e) => {
+                                self.warnings.push(format!(
+                                    "{origin}: duplicate Namespace {}; first definition kept",
+                                    e.key()
+                                ))
+                            }
                             std::collections::btree_map::Entry::Vacant(e) => {
                                 e.insert((ns, origin.to_string()));
                             }
@@ -283,7 +312,11 @@ impl<'a> Loader<'a> {
             },
             _ => self.warnings.push(format!(
                 "{origin}: kind {kind} (apiVersion {}) is not used by routegen; skipped",
-                if api_version.is_empty() { "<none>" } else { &api_version }
+                if api_version.is_empty() {
+                    "<none>"
+                } else {
+                    &api_version
+                }
             )),
         }
         Ok(())
@@ -293,10 +326,15 @@ impl<'a> Loader<'a> {
     /// type error skips the object with a warning naming the field.
     fn decode<T>(&mut self, origin: &Origin<'_>, kind: &str, value: Value) -> Option<(ObjectKey, T)>
     where
-        T: DeserializeOwned + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+        T: DeserializeOwned
+            + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
     {
         let (ns, name) = meta_names(&value);
-        let label = format!("{kind} {}/{}", ns.as_deref().unwrap_or(self.default_namespace), name.as_deref().unwrap_or("<unnamed>"));
+        let label = format!(
+            "{kind} {}/{}",
+            ns.as_deref().unwrap_or(self.default_namespace),
+            name.as_deref().unwrap_or("<unnamed>")
+        );
         let mut object: T = match serde_path_to_error::deserialize(value) {
             Ok(object) => object,
             Err(e) => {
@@ -360,10 +398,11 @@ impl<'a> Loader<'a> {
             }
             Err(e) => {
                 let message = format!("field {}: {}", e.path(), e.inner());
-                let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta = value
-                    .get("metadata")
-                    .and_then(|m| serde_json::from_value(m.clone()).ok())
-                    .unwrap_or_default();
+                let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                    value
+                        .get("metadata")
+                        .and_then(|m| serde_json::from_value(m.clone()).ok())
+                        .unwrap_or_default();
                 metadata.namespace = Some(namespace);
                 metadata.name = Some(name);
                 let route = UndecodableRoute { metadata, message };

@@ -1,0 +1,677 @@
+//! The generated file tree: what a renderer produces, and the three things
+//! done with it before `apply` exists: write it to a directory, print it,
+//! diff it against a directory.
+//!
+//! Contract:
+//! - Paths are relative, `/`-separated, made of `A-Z a-z 0-9 . _ - :`
+//!   components, never `.`/`..`/empty (see [`crate::render::escape::relative_path`]);
+//!   anything else is refused before the disk is touched.
+//! - [`write_tree`] writes each file atomically (temporary file in the same
+//!   directory, fsync, rename, fsync of the directory), secret files with
+//!   mode 0600 and the others 0644, new directories 0700. It refuses
+//!   symbolic links anywhere below the output directory, and a non-empty
+//!   directory it did not write before (it leaves the marker
+//!   [`TREE_MARKER`]). Files of an earlier tree that are not in the new one
+//!   are removed, so keys of deleted Routes do not linger.
+//! - [`print_tree`] and [`diff_tree`] never show private keys unless asked
+//!   ([`redact`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// One file of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    pub contents: Vec<u8>,
+    /// Holds a private key: mode 0600, redacted when printed.
+    pub secret: bool,
+}
+
+impl OutputFile {
+    pub fn public(contents: impl Into<Vec<u8>>) -> Self {
+        OutputFile {
+            contents: contents.into(),
+            secret: false,
+        }
+    }
+
+    pub fn secret(contents: impl Into<Vec<u8>>) -> Self {
+        OutputFile {
+            contents: contents.into(),
+            secret: true,
+        }
+    }
+}
+
+/// Relative path → file, in path order.
+pub type OutputTree = BTreeMap<String, OutputFile>;
+
+/// Empty file [`write_tree`] leaves in a directory it owns; ignored by
+/// [`diff_tree`].
+pub const TREE_MARKER: &str = ".routegen-tree";
+
+/// Why a tree could not be written or compared.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path}: {message}")]
+    Refused { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn refused(path: impl std::fmt::Display, message: impl Into<String>) -> OutputError {
+    OutputError::Refused {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Check one tree path (see the module contract).
+pub fn validate_path(path: &str) -> Result<(), OutputError> {
+    crate::render::escape::relative_path("output file path", path)
+        .map(|_| ())
+        .map_err(|e| refused(crate::values::quote_for_message(path, 64), e.rule))?;
+    if path == TREE_MARKER {
+        return Err(refused(path, "is reserved for the tree marker"));
+    }
+    Ok(())
+}
+
+/// Check every path, and that no file is also a directory of another.
+fn validate_tree(tree: &OutputTree) -> Result<(), OutputError> {
+    for path in tree.keys() {
+        validate_path(path)?;
+    }
+    for path in tree.keys() {
+        let mut prefix = String::new();
+        for component in path.split('/') {
+            if !prefix.is_empty() {
+                if tree.contains_key(&prefix) {
+                    return Err(refused(
+                        path,
+                        format!("{prefix} is both a file and a directory"),
+                    ));
+                }
+                prefix.push('/');
+            }
+            prefix.push_str(component);
+        }
+    }
+    Ok(())
+}
+
+/// Every regular file below `dir` (relative `/` paths, sorted), refusing
+/// symbolic links and anything that is neither a file nor a directory.
+fn scan_dir(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
+    fn walk(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), OutputError> {
+        let here = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
+        let mut entries: Vec<_> = fs::read_dir(&here)
+            .map_err(io_err(&here))?
+            .collect::<Result<_, _>>()
+            .map_err(io_err(&here))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .ok_or_else(|| refused(here.join(&name).display(), "file name is not UTF-8"))?;
+            let rel_child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let path = root.join(&rel_child);
+            let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                return Err(refused(
+                    path.display(),
+                    "is a symbolic link; refusing to write or compare through it",
+                ));
+            } else if kind.is_dir() {
+                walk(root, &rel_child, out)?;
+            } else if kind.is_file() {
+                out.insert(rel_child);
+            } else {
+                return Err(refused(
+                    path.display(),
+                    "is not a regular file or directory",
+                ));
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, "", &mut out)?;
+    Ok(out)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), OutputError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Create `dir` (mode 0700) if missing; refuse anything but a directory.
+fn ensure_dir(dir: &Path) -> Result<(), OutputError> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(meta) if meta.file_type().is_symlink() => Err(refused(
+            dir.display(),
+            "is a symbolic link inside the output directory",
+        )),
+        Ok(_) => Err(refused(dir.display(), "exists and is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+            if let Some(parent) = dir.parent() {
+                fsync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// Write `contents` to `path` atomically: a temporary file in the same
+/// directory, the mode set, written, fsynced, renamed over `path`, and the
+/// directory fsynced. `path` must not be a symbolic link or a directory.
+pub fn write_file_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), OutputError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(refused(
+                path.display(),
+                "is a symbolic link; refusing to replace it",
+            ))
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(refused(path.display(), "exists and is not a regular file"))
+        }
+        _ => {}
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io_err(path))?;
+    tmp.write_all(contents).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    fsync_dir(dir)
+}
+
+/// Write the tree into `dir` (see the module contract). Returns the paths
+/// of files of an earlier tree that were removed.
+pub fn write_tree(tree: &OutputTree, dir: &Path) -> Result<Vec<String>, OutputError> {
+    validate_tree(tree)?;
+    let created = match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => false,
+        Ok(_) => return Err(refused(dir.display(), "exists and is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+            true
+        }
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let existing = scan_dir(dir)?;
+    let marker = dir.join(TREE_MARKER);
+    if !created && !existing.is_empty() && !existing.contains(TREE_MARKER) {
+        return Err(refused(
+            dir.display(),
+            format!("is not empty and was not written by routegen (no {TREE_MARKER}); choose a new or empty directory"),
+        ));
+    }
+    if !existing.contains(TREE_MARKER) {
+        write_file_atomic(&marker, b"", 0o644)?;
+    }
+
+    for (rel, file) in tree {
+        let mut current = dir.to_path_buf();
+        let components: Vec<&str> = rel.split('/').collect();
+        for component in &components[..components.len() - 1] {
+            current.push(component);
+            ensure_dir(&current)?;
+        }
+        let mode = if file.secret { 0o600 } else { 0o644 };
+        write_file_atomic(&dir.join(rel), &file.contents, mode)?;
+    }
+
+    let mut removed = Vec::new();
+    for rel in &existing {
+        if rel == TREE_MARKER || tree.contains_key(rel) {
+            continue;
+        }
+        let path = dir.join(rel);
+        fs::remove_file(&path).map_err(io_err(&path))?;
+        removed.push(rel.clone());
+    }
+    // Remove directories the removals emptied (deepest first), never `dir`.
+    let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
+    for rel in &removed {
+        let mut p = Path::new(rel).parent();
+        while let Some(parent) = p.filter(|p| !p.as_os_str().is_empty()) {
+            parents.insert(parent.to_path_buf());
+            p = parent.parent();
+        }
+    }
+    for parent in parents.iter().rev() {
+        let path = dir.join(parent);
+        if fs::read_dir(&path)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+        {
+            fs::remove_dir(&path).map_err(io_err(&path))?;
+        }
+    }
+    if !removed.is_empty() {
+        fsync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Replace the body of every PEM private key block (`-----BEGIN ... PRIVATE
+/// KEY-----`) with `<redacted>`. A block without its END line is redacted
+/// to the end of the text.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_key: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        match &in_key {
+            Some(end) => {
+                if bare.trim() == end {
+                    out.push_str("<redacted>\n");
+                    out.push_str(line);
+                    in_key = None;
+                }
+            }
+            None => {
+                out.push_str(line);
+                let t = bare.trim();
+                if let Some(label) = t
+                    .strip_prefix("-----BEGIN ")
+                    .and_then(|r| r.strip_suffix("-----"))
+                {
+                    if label.ends_with("PRIVATE KEY") {
+                        if !line.ends_with('\n') {
+                            out.push('\n');
+                        }
+                        in_key = Some(format!("-----END {label}-----"));
+                    }
+                }
+            }
+        }
+    }
+    if in_key.is_some() {
+        out.push_str("<redacted>\n");
+    }
+    out
+}
+
+fn shown(contents: &[u8], show_secrets: bool) -> String {
+    let text = String::from_utf8_lossy(contents);
+    if show_secrets {
+        text.into_owned()
+    } else {
+        redact(&text)
+    }
+}
+
+/// The whole tree as text: each file under a `# ==> path <==` header, in
+/// path order, private keys redacted unless `show_secrets`.
+pub fn print_tree(tree: &OutputTree, show_secrets: bool) -> String {
+    let mut out = String::new();
+    for (path, file) in tree {
+        out.push_str("# ==> ");
+        out.push_str(path);
+        out.push_str(" <==\n");
+        let text = shown(&file.contents, show_secrets);
+        out.push_str(&text);
+        if !text.is_empty() && !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What `diff` shows: a unified diff (keys redacted on both sides) from the
+/// files in `dir` to the tree; empty when they are identical. Files only in
+/// `dir` show as removed, files only in the tree as added. A key that
+/// changed behind the redaction is reported on its own line.
+pub fn diff_tree(tree: &OutputTree, dir: &Path) -> Result<String, OutputError> {
+    validate_tree(tree)?;
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(refused(dir.display(), "is not a directory")),
+        Err(e) => return Err(io_err(dir)(e)),
+    }
+    let on_disk = scan_dir(dir)?;
+    let paths: BTreeSet<&str> = on_disk
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != TREE_MARKER)
+        .chain(tree.keys().map(String::as_str))
+        .collect();
+    let mut out = String::new();
+    for rel in paths {
+        let old = if on_disk.contains(rel) {
+            let path = dir.join(rel);
+            Some(fs::read(&path).map_err(io_err(&path))?)
+        } else {
+            None
+        };
+        let new = tree.get(rel).map(|f| &f.contents);
+        if old.as_ref() == new {
+            continue;
+        }
+        let old_text = old.as_deref().map(|b| shown(b, false)).unwrap_or_default();
+        let new_text = new.map(|b| shown(b, false)).unwrap_or_default();
+        if old_text == new_text {
+            out.push_str(&format!("secret content of {rel} changed (redacted)\n"));
+            continue;
+        }
+        let a = if old.is_some() {
+            format!("a/{rel}")
+        } else {
+            "/dev/null".to_string()
+        };
+        let b = if new.is_some() {
+            format!("b/{rel}")
+        } else {
+            "/dev/null".to_string()
+        };
+        let diff = similar::TextDiff::from_lines(&old_text, &new_text);
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&a, &b)
+                .to_string(),
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nsecretsecret\n-----END PRIVATE KEY-----\n";
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
+
+    fn tree() -> OutputTree {
+        let mut t = OutputTree::new();
+        t.insert(
+            "haproxy.cfg".into(),
+            OutputFile::public("global\n  maxconn 10\n"),
+        );
+        t.insert(
+            "maps/http.map".into(),
+            OutputFile::public("a.example.com be_http:a:a\n"),
+        );
+        t.insert(
+            "certs/ns:web.pem".into(),
+            OutputFile::secret(format!("{KEY}{CERT}")),
+        );
+        t
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn output_write_tree_modes_and_contents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let removed = write_tree(&tree(), &out).unwrap();
+        assert!(removed.is_empty());
+        assert_eq!(mode(&out), 0o700);
+        assert_eq!(mode(&out.join("maps")), 0o700);
+        assert_eq!(mode(&out.join("certs")), 0o700);
+        assert_eq!(mode(&out.join("certs/ns:web.pem")), 0o600);
+        assert_eq!(mode(&out.join("haproxy.cfg")), 0o644);
+        assert_eq!(
+            fs::read_to_string(out.join("haproxy.cfg")).unwrap(),
+            "global\n  maxconn 10\n"
+        );
+        assert!(out.join(TREE_MARKER).exists());
+        // No temporary files left behind.
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.to_string_lossy().starts_with(".tmp-")),
+            "{names:?}"
+        );
+        // Rewriting is idempotent and keeps modes.
+        write_tree(&tree(), &out).unwrap();
+        assert_eq!(mode(&out.join("certs/ns:web.pem")), 0o600);
+        assert_eq!(diff_tree(&tree(), &out).unwrap(), "");
+    }
+
+    #[test]
+    fn output_write_tree_replaces_atomically_and_prunes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        write_tree(&tree(), &out).unwrap();
+        // Keep a handle on the old file: an atomic replace leaves it intact.
+        let old = fs::File::open(out.join("haproxy.cfg")).unwrap();
+        let mut t = tree();
+        t.remove("certs/ns:web.pem");
+        t.insert(
+            "haproxy.cfg".into(),
+            OutputFile::public("global\n  maxconn 20\n"),
+        );
+        let removed = write_tree(&t, &out).unwrap();
+        assert_eq!(removed, vec!["certs/ns:web.pem".to_string()]);
+        assert!(!out.join("certs").exists(), "emptied directory removed");
+        let mut s = String::new();
+        use std::io::Read;
+        (&old).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "global\n  maxconn 10\n", "old inode untouched");
+        assert_eq!(
+            fs::read_to_string(out.join("haproxy.cfg")).unwrap(),
+            "global\n  maxconn 20\n"
+        );
+    }
+
+    #[test]
+    fn output_refuses_bad_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        for bad in [
+            "../escape",
+            "/etc/passwd",
+            "a/../../b",
+            "a//b",
+            "",
+            "a/./b",
+            TREE_MARKER,
+            "a b",
+        ] {
+            let mut t = OutputTree::new();
+            t.insert(bad.to_string(), OutputFile::public("x"));
+            let err = write_tree(&t, tmp.path()).unwrap_err();
+            assert!(matches!(err, OutputError::Refused { .. }), "{bad:?}: {err}");
+        }
+        let mut t = OutputTree::new();
+        t.insert("a".into(), OutputFile::public("x"));
+        t.insert("a/b".into(), OutputFile::public("y"));
+        assert!(write_tree(&t, &tmp.path().join("x")).is_err());
+        assert!(
+            fs::read_dir(tmp.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn output_refuses_planted_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        let out = tmp.path().join("out");
+        write_tree(&tree(), &out).unwrap();
+
+        // A symlinked directory planted where a tree directory goes.
+        fs::remove_file(out.join("certs/ns:web.pem")).unwrap();
+        fs::remove_dir(out.join("certs")).unwrap();
+        symlink(&victim, out.join("certs")).unwrap();
+        let err = write_tree(&tree(), &out).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            fs::read_dir(&victim).unwrap().next().is_none(),
+            "nothing written through the link"
+        );
+        fs::remove_file(out.join("certs")).unwrap();
+
+        // A symlinked file planted where a tree file goes.
+        let target = tmp.path().join("target.txt");
+        fs::write(&target, "keep").unwrap();
+        fs::remove_file(out.join("haproxy.cfg")).unwrap();
+        symlink(&target, out.join("haproxy.cfg")).unwrap();
+        assert!(write_tree(&tree(), &out).is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+        assert!(diff_tree(&tree(), &out).is_err());
+    }
+
+    #[test]
+    fn output_refuses_foreign_non_empty_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("important.txt"), "mine").unwrap();
+        let err = write_tree(&tree(), tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("not empty"), "{err}");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("important.txt")).unwrap(),
+            "mine"
+        );
+        // An empty existing directory is fine.
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        write_tree(&tree(), &empty).unwrap();
+    }
+
+    #[test]
+    fn output_redaction() {
+        let text = format!("before\n{KEY}{CERT}-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----\nafter");
+        let r = redact(&text);
+        assert!(!r.contains("secretsecret") && !r.contains("abc"), "{r}");
+        assert!(
+            r.contains("-----BEGIN PRIVATE KEY-----\n<redacted>\n-----END PRIVATE KEY-----\n"),
+            "{r}"
+        );
+        assert!(
+            r.contains(
+                "-----BEGIN EC PRIVATE KEY-----\n<redacted>\n-----END EC PRIVATE KEY-----\n"
+            ),
+            "{r}"
+        );
+        assert!(
+            r.contains(CERT) && r.starts_with("before\n") && r.ends_with("after"),
+            "{r}"
+        );
+        // Unterminated block: redacted to the end.
+        let r = redact("-----BEGIN ENCRYPTED PRIVATE KEY-----\nxyz\nmore");
+        assert_eq!(r, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n<redacted>\n");
+        assert_eq!(redact(CERT), CERT);
+    }
+
+    #[test]
+    fn output_print_tree() {
+        let shown = print_tree(&tree(), false);
+        assert!(
+            shown.starts_with(
+                "# ==> certs/ns:web.pem <==\n-----BEGIN PRIVATE KEY-----\n<redacted>\n"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("# ==> haproxy.cfg <==\nglobal\n"));
+        assert!(shown.contains("# ==> maps/http.map <==\na.example.com be_http:a:a\n"));
+        assert!(!shown.contains("secretsecret"));
+        let secrets = print_tree(&tree(), true);
+        assert!(secrets.contains("secretsecret"));
+        let mut t = OutputTree::new();
+        t.insert("empty.map".into(), OutputFile::public(""));
+        t.insert("nonl.txt".into(), OutputFile::public("x"));
+        assert_eq!(
+            print_tree(&t, false),
+            "# ==> empty.map <==\n# ==> nonl.txt <==\nx\n"
+        );
+    }
+
+    #[test]
+    fn output_diff_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        write_tree(&tree(), &out).unwrap();
+        assert_eq!(diff_tree(&tree(), &out).unwrap(), "");
+
+        let mut t = tree();
+        t.insert(
+            "haproxy.cfg".into(),
+            OutputFile::public("global\n  maxconn 20\n"),
+        );
+        t.remove("maps/http.map");
+        t.insert(
+            "maps/https.map".into(),
+            OutputFile::public("b.example.com be_edge_http:b:b\n"),
+        );
+        t.insert(
+            "certs/ns:web.pem".into(),
+            OutputFile::secret(format!(
+                "{}{CERT}",
+                KEY.replace("secretsecret", "othersecret")
+            )),
+        );
+        let d = diff_tree(&t, &out).unwrap();
+        assert!(d.contains("--- a/haproxy.cfg\n+++ b/haproxy.cfg\n"), "{d}");
+        assert!(d.contains("-  maxconn 10\n+  maxconn 20\n"), "{d}");
+        assert!(d.contains("--- a/maps/http.map\n+++ /dev/null\n"), "{d}");
+        assert!(d.contains("-a.example.com be_http:a:a\n"), "{d}");
+        assert!(d.contains("--- /dev/null\n+++ b/maps/https.map\n"), "{d}");
+        assert!(
+            d.contains("secret content of certs/ns:web.pem changed (redacted)\n"),
+            "{d}"
+        );
+        assert!(!d.contains("othersecret"), "{d}");
+        assert!(!d.contains("secretsecret"), "{d}");
+        // Deterministic.
+        assert_eq!(d, diff_tree(&t, &out).unwrap());
+        assert!(diff_tree(&t, &tmp.path().join("missing")).is_err());
+    }
+}
