@@ -125,8 +125,9 @@ case("reencrypt-destination-ca", [
                "destinationCACertificate": lit(pem("destca.crt"))}),
     service("pay", "api", (("https", 443, 8443),)), slice_("pay", "api", ["10.0.2.1", "10.0.2.2"], ports=(("https", 8443, None),))])
 case("reencrypt-service-ca", [
-    route("pay", "api", "api.example.com", port="https", tls={"termination": "reencrypt"}),
-    service("pay", "api", (("https", 443, 8443),)), slice_("pay", "api", ["10.0.2.1"], ports=(("https", 8443, None),))],
+    route("pay", "api", "api.example.com", port="https", tls={"termination": "reencrypt"}, alternates=[("api-v2", 50)]),
+    service("pay", "api", (("https", 443, 8443),)), slice_("pay", "api", ["10.0.2.1"], ports=(("https", 8443, None),)),
+    service("pay", "api-v2", (("https", 443, 8443),)), slice_("pay", "api-v2", ["10.0.2.9"], ports=(("https", 8443, None),))],
      ["--service-ca-file", "testdata/certs/svcca.crt"])
 case("reencrypt-no-verification", [
     route("pay", "api", "api.example.com", port="https", tls={"termination": "reencrypt", "insecureEdgeTerminationPolicy": "Allow"}),

@@ -554,6 +554,8 @@ fn backend(name: &str, route: ObjectKey, host: &str, port: u16) -> Backend {
             weight: 1,
             cookie: "c0ffee".into(),
             h2c: false,
+            service: name.to_string(),
+            verify_host: None,
         }],
         health_check: None,
         cookie: None,

@@ -329,7 +329,15 @@ mod tests {
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some(&["a".repeat(63).as_str(); 4].join(".")), None, false),
+                route(
+                    Some(&format!(
+                        "{}.{}",
+                        ["a".repeat(63).as_str(); 3].join("."),
+                        "b".repeat(61)
+                    )),
+                    None,
+                    false,
+                ),
                 &none,
                 Ok(""),
             ),

@@ -260,10 +260,21 @@ pub fn build_backend(
         },
     });
 
+    let mut servers = weighted.servers;
     let (server_tls, ca_file) = match &route.tls {
         Some(t) if t.termination == Termination::Reencrypt => {
             let primary = route.backends.first().map(|b| b.service.as_str());
-            let st = tls::server_tls(key, primary, t, settings, warnings);
+            let mut st = tls::server_tls(key, primary, t, settings, warnings);
+            // With the service CA every server is verified against its own
+            // service's name, not only the primary one's.
+            if let crate::plan::ServerVerify::CaFile { verify_host, .. } = &mut st.tls.verify {
+                if verify_host.take().is_some() {
+                    for server in &mut servers {
+                        server.verify_host =
+                            Some(format!("{}.{}.svc", server.service, key.namespace));
+                    }
+                }
+            }
             (Some(st.tls), st.ca_file)
         }
         _ => (None, None),
@@ -282,7 +293,7 @@ pub fn build_backend(
         termination,
         mode,
         balance,
-        servers: weighted.servers,
+        servers,
         health_check,
         cookie,
         timeout_server,

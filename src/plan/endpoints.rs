@@ -313,6 +313,8 @@ fn make_server(
         port: number,
         weight: 0,
         h2c,
+        service: service.to_string(),
+        verify_host: None,
     }
 }
 

@@ -199,6 +199,12 @@ pub struct Server {
     pub cookie: String,
     /// Endpoint speaks h2c (appProtocol `h2c` / `kubernetes.io/h2c`).
     pub h2c: bool,
+    /// The Service this server belongs to.
+    pub service: String,
+    /// `verifyhost` for this server (reencrypt with the service CA:
+    /// `<its service>.<ns>.svc`, so alternate backends verify against their
+    /// own service name). Overrides [`ServerVerify::CaFile::verify_host`].
+    pub verify_host: Option<String>,
 }
 
 /// Sticky session cookie.
@@ -585,9 +591,17 @@ mod tests {
             re.server_tls.as_ref().unwrap().verify,
             ServerVerify::CaFile {
                 file: "cas/service-ca.pem".into(),
-                verify_host: Some("api.ns.svc".into())
+                verify_host: None
             }
         );
+        // Each server is verified against its own service's name.
+        assert!(!re.servers.is_empty());
+        for server in &re.servers {
+            assert_eq!(
+                server.verify_host.as_deref(),
+                Some(format!("{}.ns.svc", server.service).as_str())
+            );
+        }
     }
 
     #[test]

@@ -552,7 +552,7 @@ fn server_line(b: &Backend, s: &Server) -> Result<String, RenderError> {
             ServerVerify::CaFile { file, verify_host } => {
                 let file = Checked::path("CA file", file).map_err(err(&object))?;
                 line.push_str(&format!(" verify required ca-file {file}"));
-                if let Some(host) = verify_host {
+                if let Some(host) = s.verify_host.as_ref().or(verify_host.as_ref()) {
                     let host = escape::dns_name("verifyhost", host).map_err(err(&object))?;
                     line.push_str(&format!(" verifyhost {host}"));
                 }

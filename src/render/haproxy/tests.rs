@@ -40,6 +40,8 @@ fn server(name: &str, ip: &str, port: u16, weight: u16) -> Server {
         weight,
         cookie: format!("{:032x}", name.len()),
         h2c: false,
+        service: "svc".to_string(),
+        verify_host: None,
     }
 }
 
