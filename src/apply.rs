@@ -6,8 +6,11 @@
 //! DIR/current -> trees/<id>     symlink HAProxy's -f points through
 //! DIR/trees/<id>/               the last `keep` good trees (current included)
 //! DIR/staging/<id>/             a tree being written and validated
-//! DIR/failed/<id>/              trees `haproxy -c` refused, kept for inspection
+//! DIR/failed/<id>/              trees the validator refused, kept for inspection
 //! ```
+//! The validator ([`Validator`]) is the real proxy binary: `haproxy -c` for
+//! an HAProxy tree (the default, [`Applier::open`]), `nginx -t` for an
+//! nginx tree ([`Applier::open_with`]).
 //! Contract of [`Applier::apply`]: a tree equal (sha256 per file) to the
 //! current one is a no-op; otherwise it is written to `staging/` (files
 //! fsynced), validated with the real `haproxy -c`, and only then renamed
@@ -75,15 +78,18 @@ pub enum ApplyOutcome {
 /// Why a tree was not applied. The current tree is untouched in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// `haproxy -c` refused the tree; `output` is HAProxy's own text.
-    #[error("haproxy -c refused tree {id} (kept in {}): {output}", kept.display())]
+    /// The validator (`haproxy -c`, `nginx -t`) refused the tree; `output`
+    /// is the proxy's own text.
+    #[error("{validator} refused tree {id} (kept in {}): {output}", kept.display())]
     Invalid {
         id: String,
         kept: PathBuf,
         output: String,
+        /// `haproxy -c` or `nginx -t`.
+        validator: &'static str,
     },
-    /// HAProxy could not be run at all.
-    #[error("cannot run {bin} -c: {source}")]
+    /// The validator (HAProxy or nginx) could not be run at all.
+    #[error("cannot run {bin} to validate the tree: {source}")]
     HaproxyMissing {
         bin: String,
         #[source]
@@ -106,11 +112,53 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ApplyError + '_ {
     }
 }
 
+/// How a staged tree is checked before it may become current: the real
+/// proxy binary on the tree where it was staged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Validator {
+    /// `<bin> -c -f <tree>/haproxy.cfg`.
+    Haproxy { bin: PathBuf },
+    /// `<bin> -t -q -e stderr -p <scratch>/ -c <tree>/nginx.conf`. The
+    /// scratch prefix is a fresh temporary directory: `nginx -t` creates
+    /// the pid file and temporary directories there (the routegen nginx
+    /// tree puts them under the `-p` prefix), so validating never touches
+    /// the running nginx's files. The tree's run directory (Unix sockets)
+    /// must exist, as `nginx -t` binds its listeners.
+    Nginx { bin: PathBuf },
+}
+
+impl Validator {
+    /// The configuration file at the root of a tree.
+    pub fn config_file(&self) -> &'static str {
+        match self {
+            Validator::Haproxy { .. } => "haproxy.cfg",
+            Validator::Nginx { .. } => "nginx.conf",
+        }
+    }
+
+    /// `haproxy -c` or `nginx -t`, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Validator::Haproxy { .. } => "haproxy -c",
+            Validator::Nginx { .. } => "nginx -t",
+        }
+    }
+
+    /// Check the tree in `dir`: `Ok(Err(text))` with the proxy's output
+    /// when it refuses the configuration.
+    pub fn validate(&self, dir: &Path) -> Result<Result<(), String>, ApplyError> {
+        match self {
+            Validator::Haproxy { bin } => validate_with(bin, &dir.join(self.config_file())),
+            Validator::Nginx { bin } => validate_nginx(bin, &dir.join(self.config_file())),
+        }
+    }
+}
+
 /// Owner of one output directory.
 #[derive(Debug)]
 pub struct Applier {
     out: PathBuf,
-    haproxy_bin: PathBuf,
+    validator: Validator,
     keep: usize,
     keep_failed: usize,
     next_seq: u64,
@@ -122,7 +170,23 @@ pub struct Applier {
 impl Applier {
     /// Open (or create) the output directory: removes staging leftovers,
     /// finds the current tree. `keep` (at least 1) good trees are kept.
+    /// Trees are HAProxy trees validated with `haproxy_bin -c`.
     pub fn open(out: &Path, haproxy_bin: &Path, keep: usize) -> Result<Applier, ApplyError> {
+        Applier::open_with(
+            out,
+            Validator::Haproxy {
+                bin: haproxy_bin.to_path_buf(),
+            },
+            keep,
+        )
+    }
+
+    /// [`Applier::open`] for trees checked by `validator` (e.g. nginx).
+    pub fn open_with(
+        out: &Path,
+        validator: Validator,
+        keep: usize,
+    ) -> Result<Applier, ApplyError> {
         for dir in [
             out.to_path_buf(),
             out.join(TREES),
@@ -139,7 +203,7 @@ impl Applier {
         }
         let mut applier = Applier {
             out: out.to_path_buf(),
-            haproxy_bin: haproxy_bin.to_path_buf(),
+            validator,
             keep: keep.max(1),
             keep_failed: 3,
             next_seq: 1,
@@ -153,7 +217,7 @@ impl Applier {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let dir = out.join(TREES).join(&id);
-            if dir.join("haproxy.cfg").is_file() {
+            if dir.join(applier.validator.config_file()).is_file() {
                 applier.current_hashes = hash_dir(&dir)?;
                 applier.current_id = Some(id);
             }
@@ -161,9 +225,15 @@ impl Applier {
         Ok(applier)
     }
 
-    /// `DIR/current/haproxy.cfg`: the path HAProxy's `-f` should name.
+    /// `DIR/current/haproxy.cfg` (`nginx.conf` for nginx): the path the
+    /// proxy's `-f` (`-c`) should name.
     pub fn current_config(&self) -> PathBuf {
-        self.out.join(CURRENT).join("haproxy.cfg")
+        self.out.join(CURRENT).join(self.validator.config_file())
+    }
+
+    /// How trees are validated.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
     }
 
     /// Id of the tree being served, if any.
@@ -191,7 +261,12 @@ impl Applier {
             let kept = self.out.join(FAILED).join(&id);
             fs::rename(&staged, &kept).map_err(io_err(&kept))?;
             self.prune(FAILED, self.keep_failed, None)?;
-            return Err(ApplyError::Invalid { id, kept, output });
+            return Err(ApplyError::Invalid {
+                id,
+                kept,
+                output,
+                validator: self.validator.name(),
+            });
         }
         let validation = started.elapsed();
 
@@ -209,10 +284,10 @@ impl Applier {
         })
     }
 
-    /// Run `haproxy -c` on a staged tree: `Ok(Err(text))` when HAProxy
-    /// refuses it.
+    /// Run the validator (`haproxy -c`, `nginx -t`) on a staged tree:
+    /// `Ok(Err(text))` when the proxy refuses it.
     pub fn validate(&self, dir: &Path) -> Result<Result<(), String>, ApplyError> {
-        validate_with(&self.haproxy_bin, &dir.join("haproxy.cfg"))
+        self.validator.validate(dir)
     }
 
     /// Point `current` at a tree that is still kept (e.g. to roll back after
@@ -278,6 +353,37 @@ pub fn validate_with(bin: &Path, cfg: &Path) -> Result<Result<(), String>, Apply
         .arg("-c")
         .arg("-f")
         .arg(cfg)
+        .output()
+        .map_err(|source| ApplyError::HaproxyMissing {
+            bin: bin.display().to_string(),
+            source,
+        })?;
+    if output.status.success() {
+        Ok(Ok(()))
+    } else {
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        Ok(Err(text.trim().to_string()))
+    }
+}
+
+/// Run `<bin> -t -q -e stderr -p <scratch>/ -c <conf>` (see
+/// [`Validator::Nginx`]): `Ok(Err(text))` with nginx's output when it
+/// refuses the configuration.
+pub fn validate_nginx(bin: &Path, conf: &Path) -> Result<Result<(), String>, ApplyError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("routegen-nginx-t-")
+        .tempdir()
+        .map_err(io_err(&std::env::temp_dir()))?;
+    let output = Command::new(bin)
+        .arg("-t")
+        .arg("-q")
+        .arg("-e")
+        .arg("stderr")
+        .arg("-p")
+        .arg(format!("{}/", scratch.path().display()))
+        .arg("-c")
+        .arg(conf)
         .output()
         .map_err(|source| ApplyError::HaproxyMissing {
             bin: bin.display().to_string(),

@@ -7,11 +7,14 @@
 pub mod admit;
 pub mod apply;
 pub mod defaultcert;
+pub mod fleet;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod plan;
 pub mod reload;
+pub mod run;
 pub mod render;
 pub mod serve;
 pub mod settings;

@@ -1,5 +1,6 @@
 //! `routegen` command line: thin glue over the library.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,9 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use routegen::admit::{self, Verdict};
 use routegen::defaultcert;
 use routegen::output::{self, OutputTree};
-use routegen::plan::{self, PlanSettings};
-use routegen::render::{self, BindAddr, RenderSettings, Templates};
+use routegen::pipeline::{self, PipelineConfig, PipelineOptions};
+use routegen::render::{self, BindAddr};
+use routegen::reload::ReloadMethod;
+use routegen::run::{self, core::IsolationLimits, RunConfig, Source};
 use routegen::source::files;
+use routegen::telemetry::{self, LogFormat};
 use routegen::values::{CookieName, Duration};
 use routegen::RouterSettings;
 
@@ -44,6 +48,18 @@ enum Command {
     ///
     /// Exit status: 0 no change, 1 changes, 2 error.
     Diff(DiffArgs),
+    /// The sidecar: watch manifests, apply validated trees, reload HAProxy.
+    ///
+    /// Watches --source, renders on every change (bursts coalesced),
+    /// validates each tree with `haproxy -c`, swaps it in atomically under
+    /// --out (keeping the last good trees), reloads HAProxy and serves
+    /// /healthz, /readyz and /metrics on --listen. Routes HAProxy itself
+    /// refuses are left out and reported as ExtendedValidationFailed.
+    /// With --spawn-haproxy it also starts HAProxy (master-worker) itself.
+    ///
+    /// Runs until SIGTERM or SIGINT; exit status 0 after a clean shutdown,
+    /// 1 when it cannot start.
+    Run(Box<RunArgs>),
 }
 
 /// Where manifests come from.
@@ -132,6 +148,9 @@ struct CheckArgs {
         default_value = "text"
     )]
     output: OutputFormat,
+    /// With nginx, also list on stderr what nginx cannot express for the admitted Routes (docs/nginx.md).
+    #[arg(long, env = "ROUTEGEN_TARGET", value_name = "PROXY", default_value = "haproxy")]
+    target: render::Target,
 }
 
 /// What render and diff share: input, admission and rendering settings.
@@ -141,12 +160,22 @@ struct TreeArgs {
     input: InputArgs,
     #[command(flatten)]
     router: RouterArgs,
+    #[command(flatten)]
+    render: RenderFlags,
+    /// Proxy to render for: haproxy (haproxy.cfg) or nginx (nginx.conf; see docs/nginx.md).
+    #[arg(long, env = "ROUTEGEN_TARGET", value_name = "PROXY", default_value = "haproxy")]
+    target: render::Target,
+}
+
+/// Rendering settings shared by render, diff and run.
+#[derive(Args, Debug)]
+struct RenderFlags {
     /// Directory with templates replacing the built-in ones (same file names, e.g. haproxy.cfg.tera).
     #[arg(long, env = "ROUTEGEN_TEMPLATE_DIR", value_name = "DIR")]
     template_dir: Option<PathBuf>,
-    /// Where the self-signed default certificate is generated once and kept.
-    #[arg(long, env = "ROUTEGEN_STATE_DIR", value_name = "DIR", default_value = defaultcert::DEFAULT_STATE_DIR)]
-    state_dir: PathBuf,
+    /// Where the self-signed default certificate is generated once and kept [default: /var/lib/routegen; for run: <out>/state].
+    #[arg(long, env = "ROUTEGEN_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Default certificate: private key and certificate chain in one PEM file.
     #[arg(long, env = "ROUTEGEN_DEFAULT_CERT", value_name = "FILE")]
     default_cert: Option<PathBuf>,
@@ -168,9 +197,9 @@ struct TreeArgs {
         default_value = ":443"
     )]
     https_bind: Vec<BindAddr>,
-    /// Directory of HAProxy's Unix sockets (runtime API, internal TLS frontend).
-    #[arg(long, env = "ROUTEGEN_RUN_DIR", value_name = "DIR", default_value = render::DEFAULT_RUN_DIR)]
-    run_dir: String,
+    /// Directory of HAProxy's Unix sockets (runtime API, internal TLS frontend) [default: /var/lib/haproxy/run; for run: <out>/run].
+    #[arg(long, env = "ROUTEGEN_RUN_DIR", value_name = "DIR")]
+    run_dir: Option<String>,
     /// HAProxy global maxconn.
     #[arg(long, env = "ROUTEGEN_MAXCONN", value_name = "N", default_value_t = render::DEFAULT_MAXCONN)]
     maxconn: u32,
@@ -196,6 +225,39 @@ struct TreeArgs {
     allow_loopback_endpoints: bool,
 }
 
+impl RenderFlags {
+    /// The pipeline options, with the state and run directories defaulted
+    /// as given when the flags leave them out.
+    fn options(
+        &self,
+        router: &RouterArgs,
+        default_state_dir: &Path,
+        default_run_dir: &str,
+    ) -> PipelineOptions {
+        PipelineOptions {
+            router: router.settings(),
+            template_dir: self.template_dir.clone(),
+            state_dir: self
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| default_state_dir.to_path_buf()),
+            default_cert: self.default_cert.clone(),
+            service_ca_file: self.service_ca_file.clone(),
+            cookie_name: self.cookie_name.clone(),
+            disable_http2: self.disable_http2,
+            allow_loopback_endpoints: self.allow_loopback_endpoints,
+            http_bind: self.http_bind.clone(),
+            https_bind: self.https_bind.clone(),
+            run_dir: self
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| default_run_dir.to_string()),
+            maxconn: self.maxconn,
+            hard_stop_after: self.hard_stop_after,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct RenderArgs {
     #[command(flatten)]
@@ -206,6 +268,70 @@ struct RenderArgs {
     /// Print private keys instead of redacting them.
     #[arg(long, env = "ROUTEGEN_SHOW_SECRETS")]
     show_secrets: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Where manifests come from: dir:PATH (a directory, watched recursively).
+    #[arg(long, env = "ROUTEGEN_SOURCE", value_name = "SOURCE")]
+    source: Source,
+    /// Apply directory: current -> trees/<id>, history, failed trees, sockets.
+    #[arg(long, env = "ROUTEGEN_OUT", value_name = "DIR")]
+    out: PathBuf,
+    /// How to reload HAProxy: master-cli:SOCKET, signal:PIDFILE, command:CMD or none [default: none; with --spawn-haproxy: master-cli:<out>/master.sock].
+    #[arg(long, env = "ROUTEGEN_RELOAD", value_name = "METHOD")]
+    reload: Option<ReloadMethod>,
+    /// Start HAProxy (master-worker, `-W -S <out>/master.sock`) on the current tree and manage it.
+    #[arg(long, env = "ROUTEGEN_SPAWN_HAPROXY")]
+    spawn_haproxy: bool,
+    /// The HAProxy binary (validation with -c, and --spawn-haproxy).
+    #[arg(
+        long,
+        env = "ROUTEGEN_HAPROXY_BIN",
+        value_name = "PATH",
+        default_value = "haproxy"
+    )]
+    haproxy_bin: PathBuf,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "ROUTEGEN_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:1936"
+    )]
+    listen: SocketAddr,
+    /// Log format.
+    #[arg(
+        long,
+        env = "ROUTEGEN_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    log_format: LogFormat,
+    /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
+    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
+    min_reload_interval: std::time::Duration,
+    /// Quiet time that ends a burst of file changes (one apply per burst).
+    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = run::parse_duration)]
+    debounce: std::time::Duration,
+    /// Good trees kept under <out>/trees (the current one included).
+    #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    keep_trees: u32,
+    /// Old HAProxy workers allowed to keep draining after reloads; the oldest beyond this are stopped.
+    #[arg(
+        long,
+        env = "ROUTEGEN_MAX_OLD_WORKERS",
+        value_name = "N",
+        default_value_t = 5
+    )]
+    max_old_workers: usize,
+    /// Namespace for objects that have none.
+    #[arg(long, env = "ROUTEGEN_NAMESPACE", default_value = "default")]
+    namespace: String,
+    #[command(flatten)]
+    router: RouterArgs,
+    #[command(flatten)]
+    render: RenderFlags,
 }
 
 #[derive(Args, Debug)]
@@ -236,7 +362,84 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Run(args) => run_cmd(*args),
     }
+}
+
+fn run_cmd(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format, "");
+    match run_config(&args).and_then(|config| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(run::run(config, run::shutdown_signal()))
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The flags of `run`, resolved: default run and state directories under
+/// --out, the reload method implied by --spawn-haproxy.
+fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    let out = std::path::absolute(&args.out)
+        .with_context(|| format!("--out {}", args.out.display()))?;
+    let Source::Dir(dir) = &args.source;
+    let source = Source::Dir(
+        std::path::absolute(dir).with_context(|| format!("--source {}", args.source))?,
+    );
+    let master = RunConfig::master_socket(&out);
+    let reload = match (&args.reload, args.spawn_haproxy) {
+        (None, false) => ReloadMethod::None,
+        (None, true) => ReloadMethod::MasterCli(master),
+        (Some(ReloadMethod::MasterCli(p)), true) if std::path::absolute(p).ok() == Some(master.clone()) => {
+            ReloadMethod::MasterCli(master)
+        }
+        (Some(other), true) => anyhow::bail!(
+            "--spawn-haproxy reloads through master-cli:{}; drop --reload {other}",
+            master.display()
+        ),
+        (Some(method), false) => method.clone(),
+    };
+    let run_dir = out.join("run");
+    let state_dir = out.join("state");
+    let pipeline = args.render.options(&args.router, &state_dir, &run_dir.display().to_string());
+    if args.render.run_dir.is_none() {
+        create_private_dir(&out)?;
+        create_private_dir(&run_dir)?;
+    }
+    Ok(RunConfig {
+        source,
+        out,
+        namespace: args.namespace.clone(),
+        pipeline,
+        reload,
+        spawn_haproxy: args.spawn_haproxy,
+        haproxy_bin: args.haproxy_bin.clone(),
+        listen: args.listen,
+        min_reload_interval: args.min_reload_interval,
+        debounce: args.debounce,
+        keep_trees: args.keep_trees as usize,
+        max_old_workers: args.max_old_workers,
+        limits: IsolationLimits::default(),
+    })
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// Load, admit, plan and render; rejected Routes and warnings go to stderr.
@@ -245,8 +448,20 @@ fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
-    let verdicts = admit::admit(&loaded.snapshot, &args.router.settings());
-    for v in &verdicts {
+    let options = args.render.options(
+        &args.router,
+        Path::new(defaultcert::DEFAULT_STATE_DIR),
+        render::DEFAULT_RUN_DIR,
+    );
+    let config = PipelineConfig::load(&options)?;
+    let (rendered, target_warnings) = match args.target {
+        render::Target::Haproxy => (
+            pipeline::render_snapshot(&loaded.snapshot, &config)?,
+            Vec::new(),
+        ),
+        render::Target::Nginx => render_nginx_snapshot(&loaded.snapshot, &config)?,
+    };
+    for v in &rendered.verdicts {
         if let Some(r) = v.rejection() {
             let host = if v.host.is_empty() {
                 "-".to_string()
@@ -259,49 +474,27 @@ fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
             eprintln!("warning: {}: {w}", v.key);
         }
     }
-    let default_cert = defaultcert::resolve(args.default_cert.as_deref(), &args.state_dir)
-        .context(
-            "default certificate (use --default-cert FILE, or --state-dir DIR for a generated one)",
-        )?;
-    let service_ca_pem = args.service_ca_file.as_deref().map(read_ca).transpose()?;
-    let plan_settings = PlanSettings {
-        cookie_name: args.cookie_name.clone(),
-        service_ca_pem,
-        disable_http2: args.disable_http2,
-        allow_loopback_endpoints: args.allow_loopback_endpoints,
-        default_cert_sha256: Some(default_cert.sha256),
-    };
-    let plan = plan::plan(&verdicts, &loaded.snapshot, &plan_settings);
-    for warning in &plan.warnings {
+    for warning in rendered.plan.warnings.iter().chain(&target_warnings) {
         eprintln!("warning: {warning}");
     }
-    let templates = match &args.template_dir {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded()?,
-    };
-    let settings = RenderSettings {
-        http_bind: args.http_bind.clone(),
-        https_bind: args.https_bind.clone(),
-        run_dir: args.run_dir.clone(),
-        maxconn: args.maxconn,
-        hard_stop_after: args.hard_stop_after,
-        default_cert_pem: default_cert.pem,
-    };
-    Ok(render::render_haproxy(&plan, &settings, &templates)?)
+    Ok(rendered.tree)
 }
 
-/// `--service-ca-file`: must hold at least one PEM certificate.
-fn read_ca(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let certs = openssl::x509::X509::stack_from_pem(text.as_bytes())
-        .map_err(|e| anyhow::anyhow!("{}: not a PEM certificate bundle: {e}", path.display()))?;
-    anyhow::ensure!(
-        !certs.is_empty(),
-        "{}: no PEM certificate found",
-        path.display()
-    );
-    Ok(text)
+/// `--target nginx`: the same admission and plan, rendered for nginx;
+/// also returns what nginx cannot express.
+fn render_nginx_snapshot(
+    snapshot: &routegen::model::Snapshot,
+    config: &PipelineConfig,
+) -> anyhow::Result<(pipeline::Rendered, Vec<String>)> {
+    let verdicts = admit::admit(snapshot, &config.router);
+    let plan = routegen::plan::plan(&verdicts, snapshot, &config.plan);
+    let out = render::render_nginx(&plan, &config.render, &config.templates)?;
+    let rendered = pipeline::Rendered {
+        verdicts,
+        plan,
+        tree: out.tree,
+    };
+    Ok((rendered, out.warnings))
 }
 
 fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
@@ -346,6 +539,13 @@ fn check(args: &CheckArgs) -> ExitCode {
         eprintln!("warning: {warning}");
     }
     let verdicts = admit::admit(&loaded.snapshot, &args.router.settings());
+    if args.target == render::Target::Nginx {
+        let plan = routegen::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
+        match render::nginx::warnings(&plan) {
+            Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+            Err(e) => eprintln!("warning: nginx: {e}"),
+        }
+    }
     match args.output {
         OutputFormat::Json => {
             let reports: Vec<_> = verdicts.iter().map(Verdict::report).collect();

@@ -17,6 +17,7 @@
 //! | `routegen_routes` | gauge | `state` (`admitted` or the rejection reason) |
 //! | `routegen_route_warnings` | gauge | `namespace`, `name` (Routes with warnings only) |
 //! | `routegen_certificate_expiry_timestamp_seconds` | gauge | `namespace`, `name` |
+//! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because HAProxy refused them) |
 //! | `routegen_haproxy_old_workers` | gauge | |
 //! | `routegen_last_apply_success_timestamp_seconds` | gauge | |
 //!
@@ -153,6 +154,7 @@ pub struct Metrics {
     routes: ReplacedFamily<StateLabels>,
     route_warnings: ReplacedFamily<RouteLabels>,
     cert_expiry: ReplacedFamily<RouteLabels>,
+    route_excluded: ReplacedFamily<RouteLabels>,
     old_workers: Gauge,
     last_apply_success: Gauge<f64, AtomicU64>,
 }
@@ -221,6 +223,12 @@ impl Metrics {
             Unit::Seconds,
             cert_expiry.family.clone(),
         );
+        let route_excluded = ReplacedFamily::new();
+        registry.register(
+            "routegen_route_excluded",
+            "1 for each Route left out of the configuration because HAProxy refused it (fault isolation)",
+            route_excluded.family.clone(),
+        );
         let old_workers = Gauge::default();
         registry.register(
             "routegen_haproxy_old_workers",
@@ -244,6 +252,7 @@ impl Metrics {
             routes,
             route_warnings,
             cert_expiry,
+            route_excluded,
             old_workers,
             last_apply_success,
         };
@@ -359,6 +368,19 @@ impl Metrics {
                 serving.not_after_unix,
             ))
         }));
+    }
+
+    /// Replace `routegen_route_excluded`: the Routes fault isolation left
+    /// out, as `(namespace, name)`.
+    pub fn set_excluded_routes<'a, I>(&self, routes: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let values = routes
+            .into_iter()
+            .map(|(ns, name)| (RouteLabels::new(ns, name), 1))
+            .collect();
+        self.route_excluded.replace(values);
     }
 
     /// HAProxy workers still draining after reloads (from `show proc`).

@@ -44,7 +44,13 @@
 //!
 //! Time: only the warnings depend on "now"; [`check_tls_at`] takes it as an
 //! argument, [`check_tls`] reads the clock.
+//!
+//! Cache: [`check_tls_at`] answers from a process-wide cache keyed by the
+//! SHA-256 of its inputs (see `tls/cache.rs`), so a warm re-admission of
+//! the same Routes parses no certificate; [`check_tls_uncached_at`] always
+//! checks. Both give the same results.
 
+mod cache;
 mod chain;
 mod coverage;
 mod pem;
@@ -65,6 +71,9 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
 
+pub use self::cache::{
+    clear as clear_cache, stats as cache_stats, CacheStats, MAX_ENTRIES as CACHE_MAX_ENTRIES,
+};
 use self::chain::OrderError;
 use self::pem::Block;
 use super::route::{InsecurePolicy, RouteHost, RouteTls, ServingCert, Termination};
@@ -76,6 +85,68 @@ use super::verdict::{Reason, Rejection};
 pub struct TlsCheck {
     pub tls: RouteTls,
     pub warnings: Vec<String>,
+}
+
+/// A warning of the check, worded when "now" is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Note {
+    /// A warning that does not depend on the clock.
+    Text(String),
+    /// Expired / not yet valid, decided at [`Analysis::finish`].
+    Validity {
+        field: Field,
+        label: String,
+        not_before: Option<i64>,
+        not_after: Option<i64>,
+    },
+}
+
+/// The clock-independent outcome of a successful check (what the cache keeps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Analysis {
+    tls: RouteTls,
+    notes: Vec<Note>,
+}
+
+impl Analysis {
+    /// The check's result at `now_unix`: notes worded in order.
+    fn finish(&self, now_unix: i64) -> TlsCheck {
+        let mut warnings = Vec::new();
+        for note in &self.notes {
+            match note {
+                Note::Text(text) => warnings.push(text.clone()),
+                Note::Validity {
+                    field,
+                    label,
+                    not_before,
+                    not_after,
+                } => {
+                    if let Some(not_after) = *not_after {
+                        if not_after < now_unix {
+                            warnings.push(format!(
+                                "{}: {label} expired at {}",
+                                field.path(),
+                                time::rfc3339(not_after)
+                            ));
+                        }
+                    }
+                    if let Some(not_before) = *not_before {
+                        if not_before > now_unix {
+                            warnings.push(format!(
+                                "{}: {label} is not yet valid (valid from {})",
+                                field.path(),
+                                time::rfc3339(not_before)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        TlsCheck {
+            tls: self.tls.clone(),
+            warnings,
+        }
+    }
 }
 
 /// Check one Route's TLS material, with the wall clock as "now" (only used
@@ -94,11 +165,28 @@ pub fn check_tls_at(
     tls: &ValidatedTls,
     now_unix: i64,
 ) -> Result<TlsCheck, Rejection> {
+    cache::check_cached(host, tls, now_unix)
+}
+
+/// [`check_tls_at`] without the result cache: every certificate is parsed
+/// and checked again. Same results (tested); for tests and measurements.
+pub fn check_tls_uncached_at(
+    host: &RouteHost,
+    tls: &ValidatedTls,
+    now_unix: i64,
+) -> Result<TlsCheck, Rejection> {
+    analyze(host, tls).map(|analysis| analysis.finish(now_unix))
+}
+
+/// The clock-independent part of the check: the verdict and the warnings,
+/// with certificate validity kept as times so [`Analysis::finish`] can
+/// word the expiry warnings for any "now".
+fn analyze(host: &RouteHost, tls: &ValidatedTls) -> Result<Analysis, Rejection> {
     let certificate = present(&tls.certificate);
     let key = present(&tls.key);
     let ca_certificate = present(&tls.ca_certificate);
     let destination_ca = present(&tls.destination_ca_certificate);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Note> = Vec::new();
 
     match tls.termination {
         Termination::Passthrough => {
@@ -121,14 +209,14 @@ pub fn check_tls_at(
                      passthrough termination (use None or Redirect)",
                 ));
             }
-            return Ok(TlsCheck {
+            return Ok(Analysis {
                 tls: RouteTls {
                     termination: tls.termination,
                     insecure_policy: tls.insecure_policy,
                     serving: None,
                     destination_ca_pem: None,
                 },
-                warnings,
+                notes: warnings,
             });
         }
         Termination::Edge if destination_ca.is_some() => {
@@ -204,16 +292,15 @@ pub fn check_tls_at(
             certs,
             private_key,
             cas.as_deref(),
-            now_unix,
             &mut warnings,
         )?),
         None => {
             if cas.is_some() {
-                warnings.push(format!(
+                warnings.push(Note::Text(format!(
                     "{}: ignored: the Route has no certificate of its own, so the router's \
                      default certificate is served",
                     Field::CaCertificate.path()
-                ));
+                )));
             }
             None
         }
@@ -221,20 +308,20 @@ pub fn check_tls_at(
 
     let destination_ca_pem = match destination_cas {
         Some(list) => {
-            destination_ca_warnings(&list, now_unix, &mut warnings);
+            destination_ca_warnings(&list, &mut warnings);
             Some(to_pem(&list).map_err(|e| Field::DestinationCaCertificate.internal(e))?)
         }
         None => None,
     };
 
-    Ok(TlsCheck {
+    Ok(Analysis {
         tls: RouteTls {
             termination: tls.termination,
             insecure_policy: tls.insecure_policy,
             serving,
             destination_ca_pem,
         },
-        warnings,
+        notes: warnings,
     })
 }
 
@@ -244,8 +331,7 @@ fn check_serving(
     certs: Vec<X509>,
     private_key: ParsedKey,
     cas: Option<&[X509]>,
-    now_unix: i64,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Note>,
 ) -> Result<ServingCert, Rejection> {
     let leaf = &certs[0];
     let key_field = private_key.field;
@@ -335,16 +421,16 @@ fn check_serving(
         } else {
             format!("certificate {} ({})", i + 1, chain::describe(cert))
         };
-        validity_warnings(Field::Certificate, &label, cert, now_unix, warnings);
+        validity_warnings(Field::Certificate, &label, cert, warnings);
     }
     if let Some(cas) = cas {
         for (i, cert) in cas.iter().enumerate() {
             let label = format!("certificate {} ({})", i + 1, chain::describe(cert));
-            validity_warnings(Field::CaCertificate, &label, cert, now_unix, warnings);
+            validity_warnings(Field::CaCertificate, &label, cert, warnings);
         }
     }
     if let Some(warning) = coverage::coverage_warning(leaf, host) {
-        warnings.push(warning);
+        warnings.push(Note::Text(warning));
     }
 
     let key_pem = key
@@ -677,48 +763,31 @@ fn order_message(certs: &[X509], error: &OrderError) -> String {
     }
 }
 
-/// Expired / not yet valid, as warnings. `label` is "certificate" for the
-/// leaf, "certificate N (CN=...)" for others.
-fn validity_warnings(
-    field: Field,
-    label: &str,
-    cert: &X509,
-    now_unix: i64,
-    warnings: &mut Vec<String>,
-) {
-    if let Some(not_after) = time::unix_seconds(cert.not_after()) {
-        if not_after < now_unix {
-            warnings.push(format!(
-                "{}: {label} expired at {}",
-                field.path(),
-                time::rfc3339(not_after)
-            ));
-        }
-    }
-    if let Some(not_before) = time::unix_seconds(cert.not_before()) {
-        if not_before > now_unix {
-            warnings.push(format!(
-                "{}: {label} is not yet valid (valid from {})",
-                field.path(),
-                time::rfc3339(not_before)
-            ));
-        }
-    }
+/// Expired / not yet valid, as warnings worded by [`Analysis::finish`].
+/// `label` is "certificate" for the leaf, "certificate N (CN=...)" for
+/// others.
+fn validity_warnings(field: Field, label: &str, cert: &X509, warnings: &mut Vec<Note>) {
+    warnings.push(Note::Validity {
+        field,
+        label: label.to_string(),
+        not_before: time::unix_seconds(cert.not_before()),
+        not_after: time::unix_seconds(cert.not_after()),
+    });
 }
 
 /// Destination CAs are only used to verify servers at run time, so problems
 /// there are warnings: HAProxy starts, but its verification would refuse.
-fn destination_ca_warnings(cas: &[X509], now_unix: i64, warnings: &mut Vec<String>) {
+fn destination_ca_warnings(cas: &[X509], warnings: &mut Vec<Note>) {
     let field = Field::DestinationCaCertificate;
     for (i, cert) in cas.iter().enumerate() {
         let label = format!("certificate {} ({})", i + 1, chain::describe(cert));
-        validity_warnings(field, &label, cert, now_unix, warnings);
+        validity_warnings(field, &label, cert, warnings);
         if let Some(weak) = cert.public_key().ok().and_then(|k| chain::weak_key(&k)) {
-            warnings.push(format!(
+            warnings.push(Note::Text(format!(
                 "{}: {label} has a key that is too weak for OpenSSL security level 2 ({weak}); \
                  HAProxy will fail to verify servers that chain to it",
                 field.path()
-            ));
+            )));
         }
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod command;
 pub mod master_cli;
+pub mod nginx;
 pub mod process;
 pub mod signal;
 

@@ -300,6 +300,113 @@ impl fmt::Display for Checked {
     }
 }
 
+// ---------------------------------------------------------------------------
+// nginx contexts (`nginx.conf` and the files it includes).
+//
+// nginx cuts a configuration line into tokens at whitespace; `;` ends a
+// directive, `{` and `}` open and close blocks, `#` at the start of a
+// token starts a comment, a quote at the start of a token starts a quoted
+// string (in which `\"` and `\\` are escapes), and a backslash escapes
+// the next character anywhere. Directives that accept variables (the
+// "script" ones: `proxy_pass`, `return`, `add_header`, map values, ...)
+// expand `$name` and `${name}` even inside quotes, and nginx has no escape
+// for `$`. The functions below either write a value so that nginx reads it
+// back exactly, or refuse it.
+
+/// Characters that end or split an unquoted nginx token, or are
+/// interpreted inside one.
+fn is_nginx_special(b: u8) -> bool {
+    matches!(b, b';' | b'{' | b'}' | b'"' | b'\'' | b'\\' | b'$' | b'#')
+}
+
+/// One bare nginx token (an upstream name, an address, a relative file
+/// path, a duration): printable ASCII without spaces, `;`, `{`, `}`,
+/// quotes, backslashes, `$` or `#`.
+pub fn nginx_word<'a>(context: &str, s: &'a str) -> Result<&'a str, EscapeError> {
+    const RULE: &str = "must be printable ASCII without spaces, ';', '{', '}', quotes, backslashes, '$' or '#'";
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !is_nginx_special(b));
+    if ok {
+        Ok(s)
+    } else {
+        refuse(context, s, RULE)
+    }
+}
+
+/// A double-quoted nginx string for a directive that does **not** expand
+/// variables (e.g. a `location` path): `"` and `\` are escaped with a
+/// backslash; control characters and line separators are refused.
+pub fn nginx_quoted(context: &str, s: &str) -> Result<String, EscapeError> {
+    if s.is_empty() {
+        return refuse(context, s, "must not be empty");
+    }
+    if s.chars().any(breaks_lines) {
+        return refuse(
+            context,
+            s,
+            "must not contain control characters or line separators",
+        );
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// A double-quoted nginx string for a directive that expands variables
+/// (`proxy_pass`, `return`, `add_header`, map values): as [`nginx_quoted`],
+/// and `$` is refused because nginx cannot escape it.
+pub fn nginx_script_quoted(context: &str, s: &str) -> Result<String, EscapeError> {
+    if s.contains('$') {
+        return refuse(
+            context,
+            s,
+            "must not contain '$' (nginx would expand it as a variable and has no escape for it)",
+        );
+    }
+    nginx_quoted(context, s)
+}
+
+/// Text of an nginx `#` comment line: as [`comment`].
+pub fn nginx_comment<'a>(context: &str, s: &'a str) -> Result<&'a str, EscapeError> {
+    comment(context, s)
+}
+
+#[cfg(test)]
+mod nginx_tests {
+    use super::*;
+
+    #[test]
+    fn escape_nginx_word() {
+        for ok in ["be_http.ns.name", "127.0.0.1:8080", "[fd00::1]:80", "certs/ns:a.pem", "30s"] {
+            assert_eq!(nginx_word("w", ok), Ok(ok));
+        }
+        for bad in ["", "a b", "a;b", "a{", "}", "a\"b", "a'b", "a\\b", "$host", "#x", "a\nb", "é"] {
+            assert!(nginx_word("w", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn escape_nginx_quoted() {
+        assert_eq!(nginx_quoted("q", "/a b").unwrap(), "\"/a b\"");
+        assert_eq!(nginx_quoted("q", "/a\"b\\c").unwrap(), "\"/a\\\"b\\\\c\"");
+        assert_eq!(nginx_quoted("q", "/a;b{c}#d$e'f").unwrap(), "\"/a;b{c}#d$e'f\"");
+        for bad in ["", "a\nb", "a\rb", "a\0b", "a\u{2028}b", "a\tb"] {
+            assert!(nginx_quoted("q", bad).is_err(), "{bad:?}");
+        }
+        assert!(nginx_script_quoted("q", "/a$b").is_err());
+        assert!(nginx_script_quoted("q", "/${x}").is_err());
+        assert_eq!(nginx_script_quoted("q", "/v2;x").unwrap(), "\"/v2;x\"");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

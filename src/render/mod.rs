@@ -10,6 +10,7 @@
 
 pub mod escape;
 pub mod haproxy;
+pub mod nginx;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -19,12 +20,101 @@ use std::str::FromStr;
 use crate::values::Duration;
 
 pub use haproxy::render_haproxy;
+pub use nginx::render_nginx;
 
 /// The HAProxy templates, by file name.
 pub const HAPROXY_TEMPLATES: &[(&str, &str)] = &[(
     "haproxy.cfg.tera",
     include_str!("../../templates/haproxy/haproxy.cfg.tera"),
 )];
+
+/// The nginx templates, by file name (`nginx-modules.tera` holds the
+/// `load_module` lines and is included by `nginx.conf.tera`).
+pub const NGINX_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "nginx.conf.tera",
+        include_str!("../../templates/nginx/nginx.conf.tera"),
+    ),
+    (
+        "nginx-modules.tera",
+        include_str!("../../templates/nginx/nginx-modules.tera"),
+    ),
+];
+
+/// Every built-in template (HAProxy and nginx); names are distinct.
+fn all_templates() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    HAPROXY_TEMPLATES.iter().chain(NGINX_TEMPLATES.iter())
+}
+
+/// Which proxy a tree is rendered for (`--target`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    #[default]
+    Haproxy,
+    Nginx,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Haproxy => "haproxy",
+            Target::Nginx => "nginx",
+        }
+    }
+
+    /// The main configuration file of a tree for this target.
+    pub fn config_file(self) -> &'static str {
+        match self {
+            Target::Haproxy => haproxy::CONFIG_FILE,
+            Target::Nginx => nginx::CONFIG_FILE,
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "haproxy" => Ok(Target::Haproxy),
+            "nginx" => Ok(Target::Nginx),
+            other => Err(format!(
+                "{}: expected haproxy or nginx",
+                crate::values::quote_for_message(other, 32)
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rendered tree and what the target could not express, one warning per
+/// Route and feature (`namespace/name: nginx: ...`), sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenderedTree {
+    pub tree: crate::output::OutputTree,
+    pub warnings: Vec<String>,
+}
+
+/// Render `plan` for `target`. Returns the tree and what the target could
+/// not express (always empty for HAProxy; see [`nginx::render_nginx`]).
+pub fn render_target(
+    target: Target,
+    plan: &crate::plan::Plan,
+    settings: &RenderSettings,
+    templates: &Templates,
+) -> Result<RenderedTree, RenderError> {
+    match target {
+        Target::Haproxy => Ok(RenderedTree {
+            tree: render_haproxy(plan, settings, templates)?,
+            warnings: Vec::new(),
+        }),
+        Target::Nginx => render_nginx(plan, settings, templates),
+    }
+}
 
 /// Why a tree could not be rendered. Messages name the object (backend,
 /// Route, file) and the rule.
@@ -113,8 +203,7 @@ impl Templates {
     /// The templates built into the binary.
     pub fn embedded() -> Result<Templates, RenderError> {
         Templates::build(
-            HAPROXY_TEMPLATES
-                .iter()
+            all_templates()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect(),
         )
@@ -134,7 +223,7 @@ impl Templates {
             });
         }
         let mut sources = Vec::new();
-        for (name, builtin) in HAPROXY_TEMPLATES {
+        for (name, builtin) in all_templates() {
             let path = dir.join(name);
             let text = match std::fs::read_to_string(&path) {
                 Ok(text) => text,

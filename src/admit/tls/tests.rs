@@ -138,10 +138,38 @@ fn case(name: &'static str, tls: ValidatedTls, want: Want) -> Case {
     }
 }
 
+/// A check's result in comparable form.
+fn comparable(result: &Result<TlsCheck, Rejection>) -> Result<(RouteTls, Vec<String>), Rejection> {
+    result
+        .as_ref()
+        .map(|check| (check.tls.clone(), check.warnings.clone()))
+        .map_err(Clone::clone)
+}
+
+/// The cache changes nothing: cached (first and second call) and uncached
+/// results agree, at "now" and at times that change the expiry warnings.
+fn cache_problem(c: &Case, now: i64) -> Option<String> {
+    for at in [now, now - 400 * DAY, now + 40 * 365 * DAY] {
+        let uncached = comparable(&check_tls_uncached_at(&c.host, &c.tls, at));
+        for round in 1..=2 {
+            let cached = comparable(&check_tls_at(&c.host, &c.tls, at));
+            if cached != uncached {
+                return Some(format!(
+                    "cached result (call {round}, now {at}) differs: {cached:?} vs {uncached:?}"
+                ));
+            }
+        }
+    }
+    None
+}
+
 fn run_cases(cases: Vec<Case>) {
     let now = now_unix();
     let mut failures = Vec::new();
     for c in &cases {
+        if let Some(problem) = cache_problem(c, now) {
+            failures.push(format!("{}: {problem}", c.name));
+        }
         let got = check_tls_at(&c.host, &c.tls, now);
         let problem = match (&c.want, &got) {
             (Admit { serving, warnings }, Ok(check)) => {
@@ -1247,4 +1275,34 @@ fn find_haproxy() -> Option<std::path::PathBuf> {
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
         .map(|dir| dir.join("haproxy"))
         .find(|candidate| candidate.is_file())
+}
+
+#[test]
+fn cache_answers_repeated_checks_without_parsing() {
+    let fx = fx();
+    // A host of its own, so no other test shares the entry.
+    let tls = serve(&fx.leaf, &[], Some(&fx.ca));
+    let host = host("cache-test.example.com");
+    let first = check_tls_at(&host, &tls, now_unix());
+    let misses = cache_stats().misses;
+    for _ in 0..3 {
+        let again = check_tls_at(&host, &tls, now_unix());
+        assert_eq!(comparable(&again), comparable(&first));
+    }
+    // Other tests run in parallel and may miss meanwhile, but this entry
+    // is there: a lookup of the same inputs is a hit.
+    let hits = cache_stats().hits;
+    let _ = check_tls_at(&host, &tls, now_unix());
+    assert!(cache_stats().hits > hits);
+    assert!(cache_stats().misses >= misses);
+    // Any change of input is a different entry.
+    let other = check_tls_at(&wildcard_host("cache-test.example.com"), &tls, now_unix());
+    assert_eq!(
+        comparable(&other),
+        comparable(&check_tls_uncached_at(
+            &wildcard_host("cache-test.example.com"),
+            &tls,
+            now_unix()
+        ))
+    );
 }

@@ -1,0 +1,3 @@
+//! Unit tests of the nginx renderer on hand-built plans.
+
+use super::*;
