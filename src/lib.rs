@@ -19,6 +19,7 @@ pub mod render;
 pub mod serve;
 pub mod settings;
 pub mod source;
+pub mod status;
 pub mod telemetry;
 pub mod values;
 

@@ -36,6 +36,21 @@ fn spread(r: &Router, host: &str, n: usize) -> BTreeMap<String, usize> {
     seen
 }
 
+/// Backends "a" and "b" took all `n` requests, each within ±10% of its
+/// share of a 3:1 split.
+fn assert_three_to_one(seen: &BTreeMap<String, usize>, n: usize) {
+    let a = seen.get("a").copied().unwrap_or(0);
+    let b = seen.get("b").copied().unwrap_or(0);
+    assert_eq!(a + b, n, "{seen:?}");
+    let share_a = a as f64 / n as f64;
+    let share_b = b as f64 / n as f64;
+    assert!(
+        (0.75 * 0.9..=0.75 * 1.1).contains(&share_a)
+            && (0.25 * 0.9..=0.25 * 1.1).contains(&share_b),
+        "3:1 split measured as {a}:{b} over {n} requests"
+    );
+}
+
 #[test]
 fn host_and_path_routing() {
     let ns = "paths";
@@ -103,6 +118,9 @@ fn host_and_path_routing() {
         ("app.test", "/foo/bar/baz?x=y", Some("foobar")),
         ("app.test", "/foo/barx", Some("foo")),
         ("app.test", "/fo", Some("root")),
+        // Paths are case-sensitive.
+        ("app.test", "/FOO", Some("root")),
+        ("app.test", "/Foo/bar", Some("root")),
         // A path ending in "/" matches what is under it, not itself.
         ("app.test", "/dir/", Some("dir")),
         ("app.test", "/dir/x", Some("dir")),
@@ -155,6 +173,34 @@ fn host_and_path_routing() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Keep-alive: every request on one connection is routed on its own Host
+    // and path.
+    let mut conn = std::io::BufReader::new(e2e::tcp_connect(r.http_port).unwrap());
+    for (host, target, want) in [
+        ("app.test", "/foo/x", "foo"),
+        ("exact.wild.test", "/", "exact"),
+        ("app.test", "/", "root"),
+        ("other.test", "/only", "other"),
+        ("x.wild.test", "/", "wild"),
+        ("app.test", "/dir/", "dir"),
+    ] {
+        let req = Request {
+            host,
+            target,
+            extra: &[],
+            keep_alive: true,
+        };
+        let resp = e2e::send(&mut conn, &req).unwrap();
+        assert_eq!(resp.body, format!("{want} {target}"), "{host}{target}");
+    }
+    let req = Request {
+        host: "unknown.test",
+        target: "/",
+        extra: &[],
+        keep_alive: true,
+    };
+    assert_eq!(e2e::send(&mut conn, &req).unwrap().status, 503);
+
     // The 503 comes from HAProxy, not from a backend.
     let resp = r.http("unknown.test", "/");
     assert_eq!((resp.status, resp.backend()), (503, "-"), "{resp:?}");
@@ -164,15 +210,13 @@ fn host_and_path_routing() {
 fn weights_alternate_backends_and_sticky_cookies() {
     let ns = "weights";
     let mut objects: Vec<Value> = Vec::new();
-    for name in ["a", "b", "alt1", "alt2", "alt3", "alt4", "z1", "z2", "pa", "pb"] {
+    for name in [
+        "a", "b", "alt1", "alt2", "alt3", "alt4", "z1", "z2", "pa", "pb",
+    ] {
         objects.extend(service1(ns, name, echo_server(name)));
     }
     let (s0, s1) = (echo_server("sticky-0"), echo_server("sticky-1"));
-    objects.extend(service(
-        ns,
-        "sticky",
-        &[("sticky-0", s0), ("sticky-1", s1)],
-    ));
+    objects.extend(service(ns, "sticky", &[("sticky-0", s0), ("sticky-1", s1)]));
     let routes = |pb_weight: u32| -> Vec<Value> {
         vec![
             // 3:1 between two services with one endpoint each.
@@ -196,7 +240,9 @@ fn weights_alternate_backends_and_sticky_cookies() {
                 .alt("pb", Some(pb_weight))
                 .build(),
             // One service, two endpoints.
-            route(ns, "sticky", "sticky.test").to("sticky", None).build(),
+            route(ns, "sticky", "sticky.test")
+                .to("sticky", None)
+                .build(),
         ]
     };
     let mut r = Router::new(&[], default_cert());
@@ -209,15 +255,25 @@ fn weights_alternate_backends_and_sticky_cookies() {
     let n = 400;
     let seen = spread(&r, "split.test", n);
     eprintln!("split.test 75:25 over {n} requests: {seen:?}");
-    let a = seen.get("a").copied().unwrap_or(0);
-    let b = seen.get("b").copied().unwrap_or(0);
-    assert_eq!(a + b, n, "{seen:?}");
-    let share_a = a as f64 / n as f64;
-    let share_b = b as f64 / n as f64;
-    assert!(
-        (0.75 * 0.9..=0.75 * 1.1).contains(&share_a) && (0.25 * 0.9..=0.25 * 1.1).contains(&share_b),
-        "3:1 split measured as {a}:{b} over {n} requests"
-    );
+    assert_three_to_one(&seen, n);
+
+    // The same split holds for requests sharing one keep-alive connection.
+    let mut conn = std::io::BufReader::new(e2e::tcp_connect(r.http_port).unwrap());
+    let mut ka = BTreeMap::<String, usize>::new();
+    for i in 0..n {
+        let target = format!("/ka{i}");
+        let req = Request {
+            host: "split.test",
+            target: &target,
+            extra: &[],
+            keep_alive: true,
+        };
+        let resp = e2e::send(&mut conn, &req).unwrap();
+        assert_eq!(resp.status, 200, "{resp:?}");
+        *ka.entry(resp.backend().to_string()).or_default() += 1;
+    }
+    eprintln!("split.test 75:25 over {n} keep-alive requests: {ka:?}");
+    assert_three_to_one(&ka, n);
 
     // Every alternate backend gets traffic, evenly (roundrobin, equal weights).
     let seen = spread(&r, "alts.test", 40);
@@ -265,7 +321,11 @@ fn weights_alternate_backends_and_sticky_cookies() {
             break;
         }
     }
-    assert_eq!(both.len(), 2, "without the cookie both servers answer: {both:?}");
+    assert_eq!(
+        both.len(),
+        2,
+        "without the cookie both servers answer: {both:?}"
+    );
 
     // A cookie pinned to pb keeps working after pb's weight drops to 0.
     let mut pb_cookie = None;
@@ -337,7 +397,12 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
     let other_ca = CertSpec::ca("e2e unrelated CA").self_signed();
     let edge_cert = CertSpec::leaf(&["edge.test"]).signed_by(&route_ca);
     let reenc_backend = CertSpec::leaf(&["reenc.tls.svc"]).signed_by(&backend_ca);
-    let pass_backend = CertSpec::leaf(&["pass.test"]).cn("pass backend").self_signed();
+    let service_ca = CertSpec::ca("e2e service CA").self_signed();
+    let svc_backend = CertSpec::leaf(&["svcca.tls.svc"]).signed_by(&service_ca);
+    let svc_backend_misnamed = CertSpec::leaf(&["other.tls.svc"]).signed_by(&service_ca);
+    let pass_backend = CertSpec::leaf(&["pass.test"])
+        .cn("pass backend")
+        .self_signed();
 
     let mut objects: Vec<Value> = Vec::new();
     for name in ["edge", "redirect", "allow", "none"] {
@@ -352,6 +417,16 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
         ns,
         "reenc-bad",
         tls_echo_server("reenc-bad", &reenc_backend, &[]),
+    ));
+    objects.extend(service1(
+        ns,
+        "svcca",
+        tls_echo_server("svcca", &svc_backend, &[]),
+    ));
+    objects.extend(service1(
+        ns,
+        "svcca-misnamed",
+        tls_echo_server("svcca-misnamed", &svc_backend_misnamed, &[]),
     ));
     objects.extend(service1(
         ns,
@@ -389,6 +464,15 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
             .tls("reencrypt")
             .dest_ca(&other_ca)
             .build(),
+        // No destination CA: the service CA, with the service's name.
+        route(ns, "svcca", "svcca.test")
+            .to("svcca", None)
+            .tls("reencrypt")
+            .build(),
+        route(ns, "svcca-misnamed", "svcca-misnamed.test")
+            .to("svcca-misnamed", None)
+            .tls("reencrypt")
+            .build(),
         route(ns, "pass", "pass.test")
             .to("pass", None)
             .tls("passthrough")
@@ -396,6 +480,11 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
             .build(),
     ]);
     let mut r = Router::new(&[], default_cert());
+    r.file_arg(
+        "--service-ca-file",
+        "service-ca.pem",
+        &service_ca.cert_pem(),
+    );
     r.render(&objects);
     r.start();
     let default_fp = fingerprint(&r.default_cert.cert);
@@ -434,9 +523,28 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
     assert_eq!(resp.body, "reenc /r");
     assert_eq!(resp.header("x-echo-tls"), Some("1"));
     assert_eq!(resp.header("x-echo-xfp"), Some("https"));
-    // ... and a destination CA that did not sign it fails the request.
-    let (_, resp) = r.https("reenc-bad.test", "/r");
-    assert_eq!((resp.status, resp.backend()), (503, "-"), "{resp:?}");
+
+    // Reencrypt without a destination CA: verified against the service CA
+    // and the service's DNS name (<svc>.<ns>.svc).
+    let (_, resp) = r.https("svcca.test", "/s");
+    assert_eq!(
+        (resp.status, resp.body.as_str()),
+        (200, "svcca /s"),
+        "{resp:?}"
+    );
+
+    // A destination CA that did not sign the backend's certificate, and a
+    // backend certificate for another name, fail the request (HAProxy
+    // retries the connection first: both run at once to save time).
+    let port = r.https_port;
+    let failed = std::thread::scope(|s| {
+        let bad_ca = s.spawn(|| e2e::https_get(port, "reenc-bad.test", "/r").1);
+        let bad_name = s.spawn(|| e2e::https_get(port, "svcca-misnamed.test", "/s").1);
+        [bad_ca.join().unwrap(), bad_name.join().unwrap()]
+    });
+    for resp in failed {
+        assert_eq!((resp.status, resp.backend()), (503, "-"), "{resp:?}");
+    }
 
     // Passthrough: the client talks TLS with the backend itself, which sees
     // the client's SNI; any case of the SNI.
@@ -467,6 +575,11 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
         ),
         ("redirect.test:8080", "/", "https://redirect.test/"),
         ("Redirect.Test.:80", "/p?q", "https://redirect.test/p?q"),
+        (
+            "redirect.test",
+            "/a%20b/?x=%2F&y=",
+            "https://redirect.test/a%20b/?x=%2F&y=",
+        ),
         // Passthrough with Redirect too.
         ("pass.test:80", "/ui?x=1", "https://pass.test/ui?x=1"),
     ] {
@@ -478,7 +591,11 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
     // None (explicit, and the default when unset): 503 on port 80.
     for host in ["none.test", "edge.test", "reenc.test"] {
         let resp = r.http(host, "/");
-        assert_eq!((resp.status, resp.backend()), (503, "-"), "{host}: {resp:?}");
+        assert_eq!(
+            (resp.status, resp.backend()),
+            (503, "-"),
+            "{host}: {resp:?}"
+        );
     }
     // ... while served over TLS.
     let (_, resp) = r.https("none.test", "/n");
@@ -543,6 +660,10 @@ fn alpn_and_default_certificate() {
     let offer: &[&str] = &["h2", "http/1.1"];
     let port = r.https_port;
 
+    // The SNI is matched case-insensitively, h2 included.
+    let info = tls_handshake(port, TlsOpts::sni("H2.Test").alpn(offer));
+    assert_eq!(info.fingerprint(), fingerprint(&unique.cert));
+    assert_eq!(info.alpn.as_deref(), Some("h2"));
     // A unique certificate: h2, and the request is routed over h2.
     let mut tls = tls_connect(port, TlsOpts::sni("h2.test").alpn(offer)).unwrap();
     let info = tls_info(&tls);
@@ -585,12 +706,21 @@ fn alpn_and_default_certificate() {
 
     // No SNI: the default certificate (and http/1.1); the Host header still
     // routes.
-    let info = tls_handshake(port, TlsOpts { sni: None, alpn: offer });
+    let info = tls_handshake(
+        port,
+        TlsOpts {
+            sni: None,
+            alpn: offer,
+        },
+    );
     assert_eq!(info.fingerprint(), fingerprint(&default.cert));
     assert_eq!(info.alpn.as_deref(), Some("http/1.1"));
     let (info, resp) = https_request(
         port,
-        TlsOpts { sni: None, alpn: &[] },
+        TlsOpts {
+            sni: None,
+            alpn: &[],
+        },
         &Request::get("plain.test", "/nosni"),
     )
     .unwrap();

@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -353,6 +354,14 @@ impl Sidecar {
     }
 
     fn start(&mut self) {
+        self.spawn(true);
+    }
+
+    fn start_without_spawn(&mut self) {
+        self.spawn(false);
+    }
+
+    fn spawn(&mut self, spawn_haproxy: bool) {
         assert!(self.child.is_none());
         let log = fs::OpenOptions::new()
             .create(true)
@@ -371,7 +380,7 @@ impl Sidecar {
             .arg(format!("dir:{}", self.manifests.display()))
             .arg("--out")
             .arg(&self.out)
-            .arg("--spawn-haproxy")
+            .args(spawn_haproxy.then_some("--spawn-haproxy"))
             .arg("--haproxy-bin")
             .arg(haproxy_bin())
             .arg("--http-bind")
@@ -565,7 +574,9 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     write_manifest(&sc.manifests, "web.yaml", &route("shop", "web", "web.example.com", "b", ""));
     sc.wait_body("web.example.com", "backend-b", Duration::from_secs(10));
     eprintln!("change served after {:?}", edited.elapsed());
-    assert!(sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0);
+    wait_for(Duration::from_secs(5), "the reload to be counted", || {
+        (sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0).then_some(())
+    });
     assert_current_complete(&sc.out);
 
     // (4) A file that is not YAML: logged with its name, counted, traffic flows.
@@ -825,4 +836,69 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
     assert!(leftovers.len() <= 1, "{leftovers:?}");
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
     wait_for(Duration::from_secs(10), "adopted HAProxy stopped", || (!process_alive(haproxy)).then_some(()));
+}
+
+/// `--reload master-cli:SOCKET` with a HAProxy started by someone else (the
+/// deployment's HAProxy container): not ready until that HAProxy exists
+/// and confirmed the reload; failed reloads are retried.
+#[test]
+fn external_haproxy_through_the_master_cli() {
+    let a = Backend::start("external");
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("master.sock");
+    let mut sc = Sidecar::new(&[]);
+    sc.extra = vec![
+        "--reload".into(),
+        format!("master-cli:{}", socket.display()),
+        "--min-reload-interval".into(),
+        "0s".into(),
+    ];
+    write_manifest(&sc.manifests, "all.yaml", &format!("{}---\n{}", service("ext", "s", a.port), route("ext", "web", "ext.example.com", "s", "")));
+    // Without --spawn-haproxy: start routegen with the flags, minus the spawn.
+    sc.start_without_spawn();
+    let current = sc.out.join("current").join("haproxy.cfg");
+    wait_for(Duration::from_secs(10), "the first tree", || current.is_file().then_some(()));
+    let r = sc.ops("/readyz").unwrap();
+    assert_eq!(r.0, 503);
+    assert!(r.1.contains("HAProxy has not confirmed"), "{}", r.1);
+    // The deployment starts HAProxy on `current`.
+    let mut haproxy = Command::new(haproxy_bin())
+        .arg("-W")
+        .arg("-S")
+        .arg(&socket)
+        .arg("-f")
+        .arg(&current)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let guard = scopeguard(haproxy.id());
+    // routegen retries its reload (backoff 1 s, 2 s, ...) and then is ready.
+    sc.wait_ready(Duration::from_secs(15));
+    sc.wait_body("ext.example.com", "external", Duration::from_secs(5));
+    assert!(sc.metric("routegen_reloads_total{result=\"failure\",reason=\"unreachable\"}") >= 1.0);
+    assert!(sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0);
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0));
+    // Not ours to stop: HAProxy still runs after routegen exits.
+    assert!(haproxy.try_wait().unwrap().is_none());
+    signal(haproxy.id() as i32, "TERM");
+    wait_for(Duration::from_secs(10), "HAProxy to stop", || haproxy.try_wait().unwrap());
+    drop(guard);
+}
+
+/// Kills the process group of `pid` when dropped.
+struct KillGroup(u32);
+
+fn scopeguard(pid: u32) -> KillGroup {
+    KillGroup(pid)
+}
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .status();
+    }
 }

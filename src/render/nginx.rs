@@ -756,7 +756,7 @@ impl<'p> Renderer<'p> {
                         &e.route,
                         format_args!(
                             "path {} cannot be expressed as an nginx location (nginx matches the decoded path): not served on {}",
-                            crate::values::quote_for_message(raw, 64),
+                            crate::values::quote_for_message(route_path(&e.path), 64),
                             server.host_key
                         ),
                     );
@@ -778,7 +778,7 @@ impl<'p> Renderer<'p> {
                         &e.route,
                         format_args!(
                             "path {} decodes to a location already used on {}: not served separately",
-                            crate::values::quote_for_message(raw, 64),
+                            crate::values::quote_for_message(route_path(&e.path), 64),
                             server.host_key
                         ),
                     );
@@ -1025,6 +1025,14 @@ impl<'p> Renderer<'p> {
         maps.push(pt_wild);
         maps.push(pt_exact);
         Ok((maps, upstreams))
+    }
+}
+
+/// A Route path as written (`/` for the fallback).
+fn route_path(path: &crate::plan::PathMatch) -> &str {
+    match path {
+        crate::plan::PathMatch::Fallback => "/",
+        crate::plan::PathMatch::Prefix(p) | crate::plan::PathMatch::Under(p) => p,
     }
 }
 

@@ -167,6 +167,38 @@ struct Loader<'a> {
     warnings: Vec<String>,
 }
 
+/// What a document contributes, in document order: decoded objects and
+/// warnings. Producing items is pure (any thread); [`Loader::absorb`]
+/// adds them in order, so duplicates and warnings come out exactly as in a
+/// sequential load.
+enum Item {
+    Route(ObjectKey, Route),
+    Undecodable(ObjectKey, UndecodableRoute),
+    Service(ObjectKey, Service),
+    Slice(ObjectKey, EndpointSlice),
+    Namespace(String, Namespace),
+    Warning(String),
+}
+
+/// One YAML document after parsing and decoding.
+enum Outcome {
+    /// Blank, comments only, or `null`.
+    Empty,
+    /// Not YAML: fails the load (the first such document in order wins,
+    /// before any other document's error).
+    Syntax(LoadError),
+    /// Parsed: the items, or why the document is not a usable object.
+    Parsed(Result<Vec<Item>, LoadError>),
+}
+
+/// Documents decoded by one thread at a time (large enough to keep
+/// hand-over cheap, small enough to balance uneven documents).
+const BATCH: usize = 16;
+/// Below this many documents one thread does all the work.
+const PARALLEL_MIN_DOCUMENTS: usize = 64;
+/// Most threads a load uses.
+const MAX_THREADS: usize = 8;
+
 impl<'a> Loader<'a> {
     fn new(default_namespace: &'a str) -> Self {
         Self {
@@ -193,222 +225,93 @@ impl<'a> Loader<'a> {
             path: path.into(),
             message: format!("not UTF-8 text: {e}"),
         })?;
-        let documents = if is_json {
+        if is_json {
             let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
                 path: path.into(),
                 document: 1,
                 message: format!("invalid JSON: {e}"),
             })?;
-            vec![(1, value)]
-        } else {
-            parse_yaml_documents(path, text)?
-        };
-        for (document, value) in documents {
-            let origin = Origin { path, document };
-            self.add_value(&origin, value, 0)?;
-        }
-        Ok(())
-    }
-
-    fn add_value(
-        &mut self,
-        origin: &Origin<'_>,
-        value: Value,
-        depth: usize,
-    ) -> Result<(), LoadError> {
-        let doc_err = |message: String| LoadError::Document {
-            path: origin.path.into(),
-            document: origin.document,
-            message,
-        };
-        let Value::Object(map) = &value else {
-            return Err(doc_err(format!(
-                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
-                json_type_name(&value)
-            )));
-        };
-        let kind = match map.get("kind") {
-            Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
-            Some(other) => {
-                return Err(doc_err(format!(
-                    "field kind: expected a non-empty string, found {}",
-                    json_type_name(other)
-                )))
-            }
-            None => return Err(doc_err("field kind is missing".into())),
-        };
-        let api_version = map
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-
-        if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
-            if depth > 0 {
-                return Err(doc_err("nested lists are not supported".into()));
-            }
-            let Some(Value::Array(items)) = map.get("items") else {
-                return Err(doc_err(format!("{kind}: field items must be a list")));
-            };
-            for item in items.clone() {
-                self.add_value(origin, item, depth + 1)?;
-            }
+            let origin = Origin { path, document: 1 };
+            let mut items = Vec::new();
+            classify(&origin, value, 0, self.default_namespace, &mut items)?;
+            self.absorb(&origin, items);
             return Ok(());
         }
-
-        match (kind.as_str(), api_version.as_str()) {
-            ("Route", "route.openshift.io/v1" | "v1") => self.add_route(origin, value),
-            ("Service", "v1") => {
-                if let Some((key, svc)) = self.decode::<Service>(origin, "Service", value) {
-                    insert_first(
-                        &mut self.services,
-                        &mut self.warnings,
-                        "Service",
-                        key,
-                        svc,
-                        origin,
-                    );
-                }
+        let mut outcomes = parse_yaml_documents(path, text, self.default_namespace);
+        if let Some(first) = outcomes
+            .iter()
+            .position(|o| matches!(o, Outcome::Syntax(_)))
+        {
+            if let Outcome::Syntax(error) = outcomes.swap_remove(first) {
+                return Err(error);
             }
-            ("EndpointSlice", "discovery.k8s.io/v1") => {
-                if let Some((key, slice)) =
-                    self.decode::<EndpointSlice>(origin, "EndpointSlice", value)
-                {
-                    insert_first(
-                        &mut self.slices,
-                        &mut self.warnings,
-                        "EndpointSlice",
-                        key,
-                        slice,
-                        origin,
-                    );
-                }
+        }
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            if let Outcome::Parsed(items) = outcome {
+                let origin = Origin {
+                    path,
+                    document: index + 1,
+                };
+                self.absorb(&origin, items?);
             }
-            ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
-                Ok(ns) => {
-                    let name = ns.metadata.name.clone().unwrap_or_default();
-                    if name.is_empty() {
-                        self.warnings
-                            .push(format!("{origin}: Namespace without metadata.name skipped"));
-                    } else {
-                        match self.namespaces.entry(name) {
-                            std::collections::btree_map::Entry::Occupied(e) => {
-                                self.warnings.push(format!(
-                                    "{origin}: duplicate Namespace {}; first definition kept",
-                                    e.key()
-                                ))
-                            }
-                            std::collections::btree_map::Entry::Vacant(e) => {
-                                e.insert((ns, origin.to_string()));
-                            }
-                        }
-                    }
-                }
-                Err(e) => self.warnings.push(format!(
-                    "{origin}: Namespace skipped: field {}: {}",
-                    e.path(),
-                    e.inner()
-                )),
-            },
-            _ => self.warnings.push(format!(
-                "{origin}: kind {kind} (apiVersion {}) is not used by routegen; skipped",
-                if api_version.is_empty() {
-                    "<none>"
-                } else {
-                    &api_version
-                }
-            )),
         }
         Ok(())
     }
 
-    /// Decode a namespaced object, filling in the default namespace; a
-    /// type error skips the object with a warning naming the field.
-    fn decode<T>(&mut self, origin: &Origin<'_>, kind: &str, value: Value) -> Option<(ObjectKey, T)>
-    where
-        T: DeserializeOwned
-            + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-    {
-        let (ns, name) = meta_names(&value);
-        let label = format!(
-            "{kind} {}/{}",
-            ns.as_deref().unwrap_or(self.default_namespace),
-            name.as_deref().unwrap_or("<unnamed>")
-        );
-        let mut object: T = match serde_path_to_error::deserialize(value) {
-            Ok(object) => object,
-            Err(e) => {
-                self.warnings.push(format!(
-                    "{origin}: {label} skipped: field {}: {}",
-                    e.path(),
-                    e.inner()
-                ));
-                return None;
+    /// Add one document's items in order, keeping the first of duplicates.
+    fn absorb(&mut self, origin: &Origin<'_>, items: Vec<Item>) {
+        for item in items {
+            match item {
+                Item::Warning(warning) => self.warnings.push(warning),
+                Item::Route(key, route) => {
+                    if self.is_duplicate_route(origin, &key) {
+                        continue;
+                    }
+                    self.routes.insert(key, (route, origin.to_string()));
+                }
+                Item::Undecodable(key, route) => {
+                    if self.is_duplicate_route(origin, &key) {
+                        continue;
+                    }
+                    self.undecodable.insert(key, (route, origin.to_string()));
+                }
+                Item::Service(key, svc) => insert_first(
+                    &mut self.services,
+                    &mut self.warnings,
+                    "Service",
+                    key,
+                    svc,
+                    origin,
+                ),
+                Item::Slice(key, slice) => insert_first(
+                    &mut self.slices,
+                    &mut self.warnings,
+                    "EndpointSlice",
+                    key,
+                    slice,
+                    origin,
+                ),
+                Item::Namespace(name, ns) => match self.namespaces.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
+                        "{origin}: duplicate Namespace {}; first definition kept",
+                        e.key()
+                    )),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert((ns, origin.to_string()));
+                    }
+                },
             }
-        };
-        let meta = object.metadata_mut();
-        if meta.name.as_deref().unwrap_or("").is_empty() {
-            self.warnings
-                .push(format!("{origin}: {kind} without metadata.name skipped"));
-            return None;
         }
-        if meta.namespace.as_deref().unwrap_or("").is_empty() {
-            meta.namespace = Some(self.default_namespace.to_string());
-        }
-        let key = crate::model::snapshot::key_of(meta);
-        Some((key, object))
     }
 
-    fn add_route(&mut self, origin: &Origin<'_>, mut value: Value) {
-        let (ns, name) = meta_names(&value);
-        let namespace = ns
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| self.default_namespace.to_string());
-        let name = match name.filter(|n| !n.is_empty()) {
-            Some(name) => name,
-            None => {
-                let generated = generated_name(origin);
-                self.warnings.push(format!(
-                    "{origin}: Route without metadata.name; named {generated}"
-                ));
-                generated
-            }
-        };
-        let key = ObjectKey::new(namespace.clone(), name.clone());
-        if self.routes.contains_key(&key) || self.undecodable.contains_key(&key) {
+    fn is_duplicate_route(&mut self, origin: &Origin<'_>, key: &ObjectKey) -> bool {
+        let duplicate = self.routes.contains_key(key) || self.undecodable.contains_key(key);
+        if duplicate {
             self.warnings.push(format!(
                 "{origin}: duplicate Route {key}; the first definition is kept"
             ));
-            return;
         }
-        // Fill in identity before decoding so a missing metadata block or
-        // name is not a decoding error.
-        if let Value::Object(map) = &mut value {
-            let meta = map
-                .entry("metadata")
-                .or_insert_with(|| Value::Object(Default::default()));
-            if let Value::Object(meta) = meta {
-                meta.insert("namespace".into(), Value::String(namespace.clone()));
-                meta.insert("name".into(), Value::String(name.clone()));
-            }
-        }
-        match serde_path_to_error::deserialize::<_, Route>(&value) {
-            Ok(route) => {
-                self.routes.insert(key, (route, origin.to_string()));
-            }
-            Err(e) => {
-                let message = format!("field {}: {}", e.path(), e.inner());
-                let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
-                    value
-                        .get("metadata")
-                        .and_then(|m| serde_json::from_value(m.clone()).ok())
-                        .unwrap_or_default();
-                metadata.namespace = Some(namespace);
-                metadata.name = Some(name);
-                let route = UndecodableRoute { metadata, message };
-                self.undecodable.insert(key, (route, origin.to_string()));
-            }
-        }
+        duplicate
     }
 
     fn finish(self) -> Loaded {
@@ -421,6 +324,198 @@ impl<'a> Loader<'a> {
                 namespaces: self.namespaces.into_values().map(|(n, _)| n).collect(),
             },
             warnings: self.warnings,
+        }
+    }
+}
+
+/// Decode one document (or List item) into `items`.
+fn classify(
+    origin: &Origin<'_>,
+    value: Value,
+    depth: usize,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) -> Result<(), LoadError> {
+    let doc_err = |message: String| LoadError::Document {
+        path: origin.path.into(),
+        document: origin.document,
+        message,
+    };
+    let Value::Object(map) = &value else {
+        return Err(doc_err(format!(
+            "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+            json_type_name(&value)
+        )));
+    };
+    let kind = match map.get("kind") {
+        Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
+        Some(other) => {
+            return Err(doc_err(format!(
+                "field kind: expected a non-empty string, found {}",
+                json_type_name(other)
+            )))
+        }
+        None => return Err(doc_err("field kind is missing".into())),
+    };
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+
+    if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
+        if depth > 0 {
+            return Err(doc_err("nested lists are not supported".into()));
+        }
+        let Value::Object(mut map) = value else {
+            unreachable!("checked above")
+        };
+        let Some(Value::Array(list)) = map.remove("items") else {
+            return Err(doc_err(format!("{kind}: field items must be a list")));
+        };
+        for item in list {
+            classify(origin, item, depth + 1, default_namespace, items)?;
+        }
+        return Ok(());
+    }
+
+    match (kind.as_str(), api_version.as_str()) {
+        ("Route", "route.openshift.io/v1" | "v1") => {
+            classify_route(origin, value, default_namespace, items)
+        }
+        ("Service", "v1") => {
+            if let Some((key, svc)) =
+                decode::<Service>(origin, "Service", value, default_namespace, items)
+            {
+                items.push(Item::Service(key, svc));
+            }
+        }
+        ("EndpointSlice", "discovery.k8s.io/v1") => {
+            if let Some((key, slice)) =
+                decode::<EndpointSlice>(origin, "EndpointSlice", value, default_namespace, items)
+            {
+                items.push(Item::Slice(key, slice));
+            }
+        }
+        ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
+            Ok(ns) => {
+                let name = ns.metadata.name.clone().unwrap_or_default();
+                if name.is_empty() {
+                    items.push(Item::Warning(format!(
+                        "{origin}: Namespace without metadata.name skipped"
+                    )));
+                } else {
+                    items.push(Item::Namespace(name, ns));
+                }
+            }
+            Err(e) => items.push(Item::Warning(format!(
+                "{origin}: Namespace skipped: field {}: {}",
+                e.path(),
+                e.inner()
+            ))),
+        },
+        _ => items.push(Item::Warning(format!(
+            "{origin}: kind {kind} (apiVersion {}) is not used by routegen; skipped",
+            if api_version.is_empty() {
+                "<none>"
+            } else {
+                &api_version
+            }
+        ))),
+    }
+    Ok(())
+}
+
+/// Decode a namespaced object, filling in the default namespace; a type
+/// error skips the object with a warning naming the field.
+fn decode<T>(
+    origin: &Origin<'_>,
+    kind: &str,
+    value: Value,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) -> Option<(ObjectKey, T)>
+where
+    T: DeserializeOwned
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let (ns, name) = meta_names(&value);
+    let mut object: T = match serde_path_to_error::deserialize(value) {
+        Ok(object) => object,
+        Err(e) => {
+            let label = format!(
+                "{kind} {}/{}",
+                ns.as_deref().unwrap_or(default_namespace),
+                name.as_deref().unwrap_or("<unnamed>")
+            );
+            items.push(Item::Warning(format!(
+                "{origin}: {label} skipped: field {}: {}",
+                e.path(),
+                e.inner()
+            )));
+            return None;
+        }
+    };
+    let meta = object.metadata_mut();
+    if meta.name.as_deref().unwrap_or("").is_empty() {
+        items.push(Item::Warning(format!(
+            "{origin}: {kind} without metadata.name skipped"
+        )));
+        return None;
+    }
+    if meta.namespace.as_deref().unwrap_or("").is_empty() {
+        meta.namespace = Some(default_namespace.to_string());
+    }
+    let key = crate::model::snapshot::key_of(meta);
+    Some((key, object))
+}
+
+fn classify_route(
+    origin: &Origin<'_>,
+    mut value: Value,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) {
+    let (ns, name) = meta_names(&value);
+    let namespace = ns
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_namespace.to_string());
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(name) => name,
+        None => {
+            let generated = generated_name(origin);
+            items.push(Item::Warning(format!(
+                "{origin}: Route without metadata.name; named {generated}"
+            )));
+            generated
+        }
+    };
+    let key = ObjectKey::new(namespace.clone(), name.clone());
+    // Fill in identity before decoding so a missing metadata block or
+    // name is not a decoding error.
+    if let Value::Object(map) = &mut value {
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(meta) = meta {
+            meta.insert("namespace".into(), Value::String(namespace.clone()));
+            meta.insert("name".into(), Value::String(name.clone()));
+        }
+    }
+    // Decoded by value (no copy of the certificates); the metadata is kept
+    // aside for the undecodable case only.
+    let metadata_value = value.get("metadata").cloned();
+    match serde_path_to_error::deserialize::<_, Route>(value) {
+        Ok(route) => items.push(Item::Route(key, route)),
+        Err(e) => {
+            let message = format!("field {}: {}", e.path(), e.inner());
+            let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                metadata_value
+                    .and_then(|m| serde_json::from_value(m).ok())
+                    .unwrap_or_default();
+            metadata.namespace = Some(namespace);
+            metadata.name = Some(name);
+            items.push(Item::Undecodable(key, UndecodableRoute { metadata, message }));
         }
     }
 }
@@ -479,12 +574,101 @@ fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Split a YAML stream into documents and parse each one. A line starting
-/// with `---` at column 0 starts a document and `...` ends one (YAML forbids
-/// both inside content at column 0, so splitting on them is exact); this
-/// gives exact document numbers and keeps one document's error from
-/// hiding where it is. Empty documents are skipped but counted.
-fn parse_yaml_documents(path: &str, text: &str) -> Result<Vec<(usize, Value)>, LoadError> {
+/// Split a YAML stream into documents and parse and decode each one, on
+/// several threads for large streams. A line starting with `---` at column
+/// 0 starts a document and `...` ends one (YAML forbids both inside content
+/// at column 0, so splitting on them is exact); this gives exact document
+/// numbers and keeps one document's error from hiding where it is. The
+/// result has one outcome per document, in order (empty documents are
+/// counted).
+fn parse_yaml_documents(path: &str, text: &str, default_namespace: &str) -> Vec<Outcome> {
+    let chunks = split_yaml_documents(text);
+    let one = |index: usize| parse_document(path, index, &chunks[index], default_namespace);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_THREADS);
+    if threads < 2 || chunks.len() < PARALLEL_MIN_DOCUMENTS {
+        return (0..chunks.len()).map(one).collect();
+    }
+    // Threads take batches of documents in order from a shared counter;
+    // the outcomes are put back in document order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                        if start >= chunks.len() {
+                            break done;
+                        }
+                        for index in start..(start + BATCH).min(chunks.len()) {
+                            done.push((index, one(index)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    let mut slots: Vec<Option<Outcome>> = (0..chunks.len()).map(|_| None).collect();
+    for part in &mut parts {
+        for (index, outcome) in part.drain(..) {
+            slots[index] = Some(outcome);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or(Outcome::Empty))
+        .collect()
+}
+
+/// Parse and decode the document at `index` (0-based).
+fn parse_document(path: &str, index: usize, chunk: &str, default_namespace: &str) -> Outcome {
+    if !has_content(chunk) {
+        return Outcome::Empty;
+    }
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1,
+            max_nodes: 200_000_000,
+            max_events: 400_000_000,
+            max_total_scalar_bytes: MAX_FILE_BYTES,
+        },
+    };
+    match serde_saphyr::from_str_with_options::<Value>(chunk, options) {
+        Ok(Value::Null) => Outcome::Empty,
+        Ok(value) => {
+            let origin = Origin {
+                path,
+                document: index + 1,
+            };
+            let mut items = Vec::new();
+            Outcome::Parsed(
+                classify(&origin, value, 0, default_namespace, &mut items).map(|()| items),
+            )
+        }
+        Err(e) => {
+            let message = e.without_snippet().to_string();
+            Outcome::Syntax(LoadError::Document {
+                path: path.into(),
+                document: index + 1,
+                message: format!("invalid YAML: {}", message.trim()),
+            })
+        }
+    }
+}
+
+/// The documents of a YAML stream (see [`parse_yaml_documents`]).
+fn split_yaml_documents(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut chunks: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -519,34 +703,7 @@ fn parse_yaml_documents(path: &str, text: &str) -> Result<Vec<(usize, Value)>, L
     if !ended && (started || has_content(&current)) {
         chunks.push(current);
     }
-
-    let mut documents = Vec::new();
-    for (index, chunk) in chunks.iter().enumerate() {
-        if !has_content(chunk) {
-            continue;
-        }
-        let options = serde_saphyr::options! {
-            budget: serde_saphyr::budget! {
-                max_documents: 1,
-                max_nodes: 200_000_000,
-                max_events: 400_000_000,
-                max_total_scalar_bytes: MAX_FILE_BYTES,
-            },
-        };
-        match serde_saphyr::from_str_with_options::<Value>(chunk, options) {
-            Ok(Value::Null) => {}
-            Ok(value) => documents.push((index + 1, value)),
-            Err(e) => {
-                let message = e.without_snippet().to_string();
-                return Err(LoadError::Document {
-                    path: path.into(),
-                    document: index + 1,
-                    message: format!("invalid YAML: {}", message.trim()),
-                });
-            }
-        }
-    }
-    Ok(documents)
+    chunks
 }
 
 /// Whether a piece of YAML has anything but blank lines, comments and directives.

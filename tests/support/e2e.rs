@@ -29,9 +29,7 @@ use openssl::ssl::{
     NameType, SslAcceptor, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion,
 };
 use openssl::x509::X509;
-use routegen::reload::{
-    HaproxyProcess, ReloadMethod, ReloadOptions, Reloader, SpawnOptions,
-};
+use routegen::reload::{HaproxyProcess, ReloadMethod, ReloadOptions, Reloader, SpawnOptions};
 use serde_json::{json, Value};
 
 use crate::certs::Issued;
@@ -838,6 +836,15 @@ impl Router {
             rt,
             haproxy: None,
         }
+    }
+
+    /// Write `contents` to `name` in the scenario directory and pass its
+    /// path with `flag` to every later render (e.g. `--service-ca-file`).
+    pub fn file_arg(&mut self, flag: &str, name: &str, contents: &str) {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        self.extra_args.push(flag.to_string());
+        self.extra_args.push(path.display().to_string());
     }
 
     pub fn out(&self) -> PathBuf {
