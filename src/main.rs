@@ -11,8 +11,8 @@ use routegen::admit::{self, Verdict};
 use routegen::defaultcert;
 use routegen::output::{self, OutputTree};
 use routegen::pipeline::{self, PipelineConfig, PipelineOptions};
-use routegen::render::{self, BindAddr};
 use routegen::reload::ReloadMethod;
+use routegen::render::{self, BindAddr};
 use routegen::run::{self, core::IsolationLimits, RunConfig, Source};
 use routegen::source::files;
 use routegen::telemetry::{self, LogFormat};
@@ -149,7 +149,12 @@ struct CheckArgs {
     )]
     output: OutputFormat,
     /// With nginx, also list on stderr what nginx cannot express for the admitted Routes (docs/nginx.md).
-    #[arg(long, env = "ROUTEGEN_TARGET", value_name = "PROXY", default_value = "haproxy")]
+    #[arg(
+        long,
+        env = "ROUTEGEN_TARGET",
+        value_name = "PROXY",
+        default_value = "haproxy"
+    )]
     target: render::Target,
 }
 
@@ -163,7 +168,12 @@ struct TreeArgs {
     #[command(flatten)]
     render: RenderFlags,
     /// Proxy to render for: haproxy (haproxy.cfg) or nginx (nginx.conf; see docs/nginx.md).
-    #[arg(long, env = "ROUTEGEN_TARGET", value_name = "PROXY", default_value = "haproxy")]
+    #[arg(
+        long,
+        env = "ROUTEGEN_TARGET",
+        value_name = "PROXY",
+        default_value = "haproxy"
+    )]
     target: render::Target,
 }
 
@@ -301,12 +311,7 @@ struct RunArgs {
     )]
     listen: SocketAddr,
     /// Log format.
-    #[arg(
-        long,
-        env = "ROUTEGEN_LOG_FORMAT",
-        value_enum,
-        default_value = "human"
-    )]
+    #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
     log_format: LogFormat,
     /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
     #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
@@ -374,7 +379,7 @@ fn run_cmd(args: RunArgs) -> ExitCode {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        runtime.block_on(run::run(config, run::shutdown_signal()))
+        runtime.block_on(async { run::run(config, run::shutdown_signal()).await })
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -387,17 +392,18 @@ fn run_cmd(args: RunArgs) -> ExitCode {
 /// The flags of `run`, resolved: default run and state directories under
 /// --out, the reload method implied by --spawn-haproxy.
 fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
-    let out = std::path::absolute(&args.out)
-        .with_context(|| format!("--out {}", args.out.display()))?;
+    let out =
+        std::path::absolute(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
     let Source::Dir(dir) = &args.source;
-    let source = Source::Dir(
-        std::path::absolute(dir).with_context(|| format!("--source {}", args.source))?,
-    );
+    let source =
+        Source::Dir(std::path::absolute(dir).with_context(|| format!("--source {}", args.source))?);
     let master = RunConfig::master_socket(&out);
     let reload = match (&args.reload, args.spawn_haproxy) {
         (None, false) => ReloadMethod::None,
         (None, true) => ReloadMethod::MasterCli(master),
-        (Some(ReloadMethod::MasterCli(p)), true) if std::path::absolute(p).ok() == Some(master.clone()) => {
+        (Some(ReloadMethod::MasterCli(p)), true)
+            if std::path::absolute(p).ok() == Some(master.clone()) =>
+        {
             ReloadMethod::MasterCli(master)
         }
         (Some(other), true) => anyhow::bail!(
@@ -408,7 +414,9 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     let run_dir = out.join("run");
     let state_dir = out.join("state");
-    let pipeline = args.render.options(&args.router, &state_dir, &run_dir.display().to_string());
+    let pipeline = args
+        .render
+        .options(&args.router, &state_dir, &run_dir.display().to_string());
     if args.render.run_dir.is_none() {
         create_private_dir(&out)?;
         create_private_dir(&run_dir)?;

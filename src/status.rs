@@ -112,7 +112,13 @@ pub fn desired_ingress(
     existing: Option<&RouteIngress>,
     now: &str,
 ) -> RouteIngress {
-    desired_entry(&RouteVerdict::from(verdict), wildcard_policy, config, existing, now)
+    desired_entry(
+        &RouteVerdict::from(verdict),
+        wildcard_policy,
+        config,
+        existing,
+        now,
+    )
 }
 
 /// [`desired_ingress`] from the compact [`RouteVerdict`].
@@ -123,7 +129,11 @@ pub fn desired_entry(
     existing: Option<&RouteIngress>,
     now: &str,
 ) -> RouteIngress {
-    let status = if verdict.rejection.is_none() { "True" } else { "False" };
+    let status = if verdict.rejection.is_none() {
+        "True"
+    } else {
+        "False"
+    };
     let kept_time = existing
         .and_then(|e| e.conditions.iter().find(|c| c.type_ == ADMITTED))
         .filter(|c| c.status == status)
@@ -153,8 +163,14 @@ pub fn desired_entry(
 }
 
 /// Our entry in `status` (the first with our router name).
-pub fn our_entry<'a>(status: Option<&'a RouteStatus>, router_name: &str) -> Option<&'a RouteIngress> {
-    status?.ingress.iter().find(|i| i.router_name == router_name)
+pub fn our_entry<'a>(
+    status: Option<&'a RouteStatus>,
+    router_name: &str,
+) -> Option<&'a RouteIngress> {
+    status?
+        .ingress
+        .iter()
+        .find(|i| i.router_name == router_name)
 }
 
 /// Whether the object must be written: our entry (by `routerName`) is
@@ -255,7 +271,11 @@ impl StatusWriter {
     /// Start the writer task. `routes` is the Route store of the Kubernetes
     /// source (current status is read from it, never fetched, except
     /// after a conflict). Must be called within a Tokio runtime.
-    pub fn spawn(client: Client, routes: Store<WatchedRoute>, config: StatusConfig) -> StatusWriter {
+    pub fn spawn(
+        client: Client,
+        routes: Store<WatchedRoute>,
+        config: StatusConfig,
+    ) -> StatusWriter {
         let (tx, rx) = watch::channel((0u64, Arc::new(Vec::new())));
         let (done_tx, done) = watch::channel(0u64);
         let stats = Arc::new(StatusStats::default());
@@ -346,7 +366,8 @@ impl Worker {
                 }
             }
             let (seq, batch) = rx.borrow_and_update().clone();
-            let live: std::collections::HashSet<&ObjectKey> = batch.iter().map(|v| &v.key).collect();
+            let live: std::collections::HashSet<&ObjectKey> =
+                batch.iter().map(|v| &v.key).collect();
             self.recent.retain(|k, _| live.contains(k));
             let mut interrupted = false;
             let mut failed = 0usize;
@@ -366,7 +387,8 @@ impl Worker {
             }
             if failed > 0 {
                 failures_in_row += 1;
-                let delay = Duration::from_secs(1u64 << failures_in_row.min(5)).min(Duration::from_secs(30));
+                let delay = Duration::from_secs(1u64 << failures_in_row.min(5))
+                    .min(Duration::from_secs(30));
                 tracing::warn!(failed, retry_in = ?delay, "some Route status writes failed; will retry");
                 retry = Some(delay);
             } else {
@@ -413,7 +435,10 @@ impl Worker {
                 }
             }
             let body = patch_body(&rv, &merged_ingress(status, &desired));
-            match api.patch_status(&key.name, &params, &Patch::Merge(&body)).await {
+            match api
+                .patch_status(&key.name, &params, &Patch::Merge(&body))
+                .await
+            {
                 Ok(_) => {
                     self.stats.patches.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(route = %key, admitted = verdict.rejection.is_none(), "status written");
@@ -422,8 +447,7 @@ impl Worker {
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 => {
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    let delay = Duration::from_millis(50 << attempt.min(5))
-                        + jitter(50);
+                    let delay = Duration::from_millis(50 << attempt.min(5)) + jitter(50);
                     tracing::debug!(route = %key, attempt, ?delay, "status conflict; reading the Route again");
                     tokio::time::sleep(delay).await;
                     match api.get(&key.name).await {
@@ -508,17 +532,32 @@ mod tests {
             Some(&rejected),
             t1,
         );
-        assert_eq!(other.conditions[0].last_transition_time.as_deref(), Some(t0));
-        assert_eq!(other.conditions[0].reason.as_deref(), Some("ExtendedValidationFailed"));
+        assert_eq!(
+            other.conditions[0].last_transition_time.as_deref(),
+            Some(t0)
+        );
+        assert_eq!(
+            other.conditions[0].reason.as_deref(),
+            Some("ExtendedValidationFailed")
+        );
         // Flip: new time.
         let admitted = desired_entry(&verdict(None), None, &cfg(), Some(&other), t1);
-        assert_eq!(admitted.conditions[0].last_transition_time.as_deref(), Some(t1));
+        assert_eq!(
+            admitted.conditions[0].last_transition_time.as_deref(),
+            Some(t1)
+        );
         assert_eq!(admitted.conditions[0].reason, None);
         // Same again: no patch.
         let status = RouteStatus {
             ingress: vec![admitted.clone()],
         };
-        let again = desired_entry(&verdict(None), None, &cfg(), our_entry(Some(&status), "r1"), "later");
+        let again = desired_entry(
+            &verdict(None),
+            None,
+            &cfg(),
+            our_entry(Some(&status), "r1"),
+            "later",
+        );
         assert!(!needs_patch(Some(&status), &again));
     }
 
@@ -538,24 +577,36 @@ mod tests {
         let mut newer = ours.clone();
         newer.host = "b.example.com".into();
         assert!(needs_patch(Some(&status), &newer));
-        assert_eq!(merged_ingress(Some(&status), &newer), vec![theirs.clone(), newer.clone()]);
+        assert_eq!(
+            merged_ingress(Some(&status), &newer),
+            vec![theirs.clone(), newer.clone()]
+        );
         // Duplicates of ours collapse; absent: appended.
         let dup = RouteStatus {
             ingress: vec![ours.clone(), theirs.clone(), ours.clone()],
         };
         assert!(needs_patch(Some(&dup), &ours));
-        assert_eq!(merged_ingress(Some(&dup), &ours), vec![ours.clone(), theirs.clone()]);
+        assert_eq!(
+            merged_ingress(Some(&dup), &ours),
+            vec![ours.clone(), theirs.clone()]
+        );
         let only_theirs = RouteStatus {
             ingress: vec![theirs.clone()],
         };
-        assert_eq!(merged_ingress(Some(&only_theirs), &ours), vec![theirs, ours]);
+        assert_eq!(
+            merged_ingress(Some(&only_theirs), &ours),
+            vec![theirs, ours]
+        );
     }
 
     #[test]
     fn canonical_hostname_and_wildcard() {
         let c = StatusConfig::new("r1", Some("lb.example.com".into()));
         let e = desired_entry(&verdict(None), Some("Subdomain"), &c, None, "t");
-        assert_eq!(e.router_canonical_hostname.as_deref(), Some("lb.example.com"));
+        assert_eq!(
+            e.router_canonical_hostname.as_deref(),
+            Some("lb.example.com")
+        );
         assert_eq!(e.wildcard_policy.as_deref(), Some("Subdomain"));
     }
 

@@ -185,8 +185,10 @@ fn connect(port: u16) -> std::io::Result<TcpStream> {
 /// A request on a new connection (`Connection: close`).
 fn get(port: u16, host: &str, path: &str) -> Result<Response, String> {
     let mut s = connect(port).map_err(|e| format!("connect: {e}"))?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| format!("write: {e}"))?;
     let mut reader = BufReader::new(s);
     read_response(&mut reader)
         .map(|(r, _)| r)
@@ -246,7 +248,10 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -415,7 +420,11 @@ impl Sidecar {
             if self.ops("/readyz").is_some_and(|r| r.0 == 200) {
                 return;
             }
-            assert!(start.elapsed() < limit, "not ready after {limit:?}:\n{}", self.log_text());
+            assert!(
+                start.elapsed() < limit,
+                "not ready after {limit:?}:\n{}",
+                self.log_text()
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -460,7 +469,10 @@ impl Sidecar {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "routegen did not exit after SIGTERM");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "routegen did not exit after SIGTERM"
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -519,7 +531,13 @@ fn process_alive(pid: i32) -> bool {
 
 fn metric_in(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -531,8 +549,14 @@ fn mode(p: &Path) -> u32 {
 fn assert_current_complete(out: &Path) {
     let target = fs::read_link(out.join("current")).expect("current is a symlink");
     let dir = out.join(&target);
-    assert!(dir.join(".routegen-tree").is_file(), "{target:?} has the tree marker");
-    assert!(dir.join("haproxy.cfg").is_file(), "{target:?} has haproxy.cfg");
+    assert!(
+        dir.join(".routegen-tree").is_file(),
+        "{target:?} has the tree marker"
+    );
+    assert!(
+        dir.join("haproxy.cfg").is_file(),
+        "{target:?} has haproxy.cfg"
+    );
     let check = Command::new(haproxy_bin())
         .arg("-c")
         .arg("-f")
@@ -560,49 +584,106 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     let a = Backend::start("backend-a");
     let b = Backend::start("backend-b");
     let mut sc = Sidecar::new(&["--min-reload-interval", "200ms"]);
-    write_manifest(&sc.manifests, "svc.yaml", &format!("{}---\n{}", service("shop", "a", a.port), service("shop", "b", b.port)));
-    write_manifest(&sc.manifests, "web.yaml", &route("shop", "web", "web.example.com", "a", ""));
+    write_manifest(
+        &sc.manifests,
+        "svc.yaml",
+        &format!(
+            "{}---\n{}",
+            service("shop", "a", a.port),
+            service("shop", "b", b.port)
+        ),
+    );
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a", ""),
+    );
     sc.start();
     sc.wait_ready(Duration::from_secs(20));
     assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
     // Host matching through HAProxy: case and port ignored; unknown host 503.
-    assert_eq!(sc.body("WEB.example.com:8080").as_deref(), Some("backend-a"));
+    assert_eq!(
+        sc.body("WEB.example.com:8080").as_deref(),
+        Some("backend-a")
+    );
     assert_eq!(get(sc.http, "nope.example.com", "/").unwrap().0, 503);
 
     // (2) Point the Route at B.
     let edited = Instant::now();
-    write_manifest(&sc.manifests, "web.yaml", &route("shop", "web", "web.example.com", "b", ""));
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "b", ""),
+    );
     sc.wait_body("web.example.com", "backend-b", Duration::from_secs(10));
     eprintln!("change served after {:?}", edited.elapsed());
     wait_for(Duration::from_secs(5), "the reload to be counted", || {
-        (sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0).then_some(())
+        (sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0)
+            .then_some(())
     });
     assert_current_complete(&sc.out);
 
     // (4) A file that is not YAML: logged with its name, counted, traffic flows.
-    let failures_before = sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}");
+    let failures_before =
+        sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}");
     let current_before = fs::read_link(sc.out.join("current")).unwrap();
-    write_manifest(&sc.manifests, "broken.yaml", "kind: Route\nmetadata: [unclosed\n");
+    write_manifest(
+        &sc.manifests,
+        "broken.yaml",
+        "kind: Route\nmetadata: [unclosed\n",
+    );
     wait_for(Duration::from_secs(10), "load failure counted", || {
-        (sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}") > failures_before).then_some(())
+        (sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}")
+            > failures_before)
+            .then_some(())
     });
     for _ in 0..20 {
         assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-b"));
     }
-    assert_eq!(fs::read_link(sc.out.join("current")).unwrap(), current_before);
-    assert!(sc.log_text().contains("broken.yaml"), "the log names the file");
-    assert_eq!(sc.ops("/readyz").unwrap().0, 200, "still ready on the last good tree");
+    assert_eq!(
+        fs::read_link(sc.out.join("current")).unwrap(),
+        current_before
+    );
+    assert!(
+        sc.log_text().contains("broken.yaml"),
+        "the log names the file"
+    );
+    assert_eq!(
+        sc.ops("/readyz").unwrap().0,
+        200,
+        "still ready on the last good tree"
+    );
     // Fixing it recovers.
     fs::remove_file(sc.manifests.join("broken.yaml")).unwrap();
-    write_manifest(&sc.manifests, "web.yaml", &route("shop", "web", "web.example.com", "a", ""));
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a", ""),
+    );
     sc.wait_body("web.example.com", "backend-a", Duration::from_secs(10));
+
+    // HAProxy dies (kill -9 of its whole process group): routegen notices,
+    // is not ready meanwhile, and starts it again on the current tree.
+    let crashed = sc.haproxy_pid().expect("pidfile");
+    Command::new("kill")
+        .args(["-KILL", "--", &format!("-{crashed}")])
+        .status()
+        .unwrap();
+    wait_for(Duration::from_secs(15), "a new HAProxy", || {
+        sc.haproxy_pid().filter(|p| *p != crashed && process_alive(*p))
+    });
+    sc.wait_ready(Duration::from_secs(15));
+    sc.wait_body("web.example.com", "backend-a", Duration::from_secs(5));
+    assert!(sc.log_text().contains("HAProxy exited"));
 
     // (7) SIGTERM: exit 0, HAProxy stopped, ports closed.
     let haproxy = sc.haproxy_pid().expect("pidfile");
     assert!(process_alive(haproxy));
     let status = sc.sigterm_and_wait();
     assert_eq!(status.code(), Some(0), "{}", sc.log_text());
-    wait_for(Duration::from_secs(10), "HAProxy gone", || (!process_alive(haproxy)).then_some(()));
+    wait_for(Duration::from_secs(10), "HAProxy gone", || {
+        (!process_alive(haproxy)).then_some(())
+    });
     assert!(connect(sc.http).is_err(), "HTTP port closed");
     assert!(connect(sc.listen).is_err(), "operations port closed");
 }
@@ -659,16 +740,41 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     assert_eq!(get(sc.http, "bad.example.com", "/").unwrap().0, 503);
     assert_eq!(get(sc.http, "worse.example.com", "/").unwrap().0, 503);
     let m = sc.metrics();
-    assert_eq!(metric_in(&m, "routegen_routes{state=\"ExtendedValidationFailed\"}"), 2.0, "{m}");
-    assert_eq!(metric_in(&m, "routegen_routes{state=\"admitted\"}"), 1.0, "{m}");
-    assert_eq!(metric_in(&m, "routegen_route_excluded{namespace=\"team\",name=\"bad\"}"), 1.0, "{m}");
-    assert_eq!(metric_in(&m, "routegen_route_excluded{namespace=\"team\",name=\"worse\"}"), 1.0, "{m}");
+    assert_eq!(
+        metric_in(&m, "routegen_routes{state=\"ExtendedValidationFailed\"}"),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(&m, "routegen_routes{state=\"admitted\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(
+            &m,
+            "routegen_route_excluded{namespace=\"team\",name=\"bad\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(
+            &m,
+            "routegen_route_excluded{namespace=\"team\",name=\"worse\"}"
+        ),
+        1.0,
+        "{m}"
+    );
     let log = sc.log_text();
     assert!(
         log.contains("team/bad bad.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route: config : parsing [haproxy.cfg:"),
         "{log}"
     );
-    assert!(log.contains("unknown keyword 'bogus-keyword-for-test'"), "{log}");
+    assert!(
+        log.contains("unknown keyword 'bogus-keyword-for-test'"),
+        "{log}"
+    );
     assert!(log.contains("team/worse worse.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route:"), "{log}");
     assert!(log.contains("bisecting"), "{log}");
     assert_current_complete(&sc.out);
@@ -684,13 +790,22 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
         &route("team", "other", "other.example.com", "s", ""),
     );
     sc.wait_body("other.example.com", "good", Duration::from_secs(10));
-    assert_eq!(fs::read_dir(sc.out.join("failed")).unwrap().count(), refused_before);
+    assert_eq!(
+        fs::read_dir(sc.out.join("failed")).unwrap().count(),
+        refused_before
+    );
 
     // Removing the bad Routes clears their reports.
-    write_manifest(&sc.manifests, "routes.yaml", &route("team", "good", "good.example.com", "s", ""));
+    write_manifest(
+        &sc.manifests,
+        "routes.yaml",
+        &route("team", "good", "good.example.com", "s", ""),
+    );
     wait_for(Duration::from_secs(10), "exclusions cleared", || {
         let m = sc.metrics();
-        (!m.contains("routegen_route_excluded{") && metric_in(&m, "routegen_routes{state=\"admitted\"}") == 2.0).then_some(())
+        (!m.contains("routegen_route_excluded{")
+            && metric_in(&m, "routegen_routes{state=\"admitted\"}") == 2.0)
+            .then_some(())
     });
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
 }
@@ -706,7 +821,13 @@ fn zero_failed_requests_across_50_reloads() {
         write_manifest(
             &sc.manifests,
             "route.yaml",
-            &route("load", "web", "load.example.com", "s", &format!("haproxy.router.openshift.io/timeout: {}s", 30 + i)),
+            &route(
+                "load",
+                "web",
+                "load.example.com",
+                "s",
+                &format!("haproxy.router.openshift.io/timeout: {}s", 30 + i),
+            ),
         )
     };
     write_route(&sc, 0);
@@ -722,9 +843,17 @@ fn zero_failed_requests_across_50_reloads() {
         let stop = stop.clone();
         clients.push(thread::spawn(move || {
             let (mut ok, mut failed, mut errors) = (0u64, 0u64, Vec::new());
-            let mut ka = KeepAlive { port, conn: None, retried: 0 };
+            let mut ka = KeepAlive {
+                port,
+                conn: None,
+                retried: 0,
+            };
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                let r = if keep_alive { ka.get("load.example.com") } else { get(port, "load.example.com", "/") };
+                let r = if keep_alive {
+                    ka.get("load.example.com")
+                } else {
+                    get(port, "load.example.com", "/")
+                };
                 match r {
                     Ok((200, body)) if body == "steady" => ok += 1,
                     other => {
@@ -763,7 +892,10 @@ fn zero_failed_requests_across_50_reloads() {
     let reloads = sc.metric(series) - start_reloads;
     eprintln!("{reloads} reloads in {took:?}, {total_ok} requests, 0 failed");
     assert!(reloads >= 50.0);
-    assert_eq!(sc.metric("routegen_reloads_total{result=\"failure\",reason=\"failed\"}"), 0.0);
+    assert_eq!(
+        sc.metric("routegen_reloads_total{result=\"failure\",reason=\"failed\"}"),
+        0.0
+    );
     // The old-worker gauge is exported and bounded by the cap.
     assert!(sc.metric("routegen_haproxy_old_workers") <= 5.0);
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
@@ -774,7 +906,9 @@ fn zero_failed_requests_across_50_reloads() {
 /// adopts it and serves the newest manifests; keys stay 0600.
 #[test]
 fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
-    let backends: Vec<Backend> = (0..4).map(|i| Backend::start(&format!("gen-{i}"))).collect();
+    let backends: Vec<Backend> = (0..4)
+        .map(|i| Backend::start(&format!("gen-{i}")))
+        .collect();
     let mut sc = Sidecar::new(&["--min-reload-interval", "0s"]);
     let mut svcs = String::new();
     for (i, b) in backends.iter().enumerate() {
@@ -808,7 +942,9 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
         if round % 2 == 1 {
             // Right when it starts applying.
             wait_for(Duration::from_secs(10), "the apply to start", || {
-                sc.log_text()[log_len..].contains("applying: writing the tree").then_some(())
+                sc.log_text()[log_len..]
+                    .contains("applying: writing the tree")
+                    .then_some(())
             });
         } else {
             // At a random point of the cycle.
@@ -823,9 +959,17 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
         // Restart: adopts HAProxy and serves the newest manifests.
         sc.start();
         sc.wait_ready(Duration::from_secs(20));
-        sc.wait_body("crash.example.com", &format!("gen-{gen}"), Duration::from_secs(10));
+        sc.wait_body(
+            "crash.example.com",
+            &format!("gen-{gen}"),
+            Duration::from_secs(10),
+        );
         assert_current_complete(&sc.out);
-        assert_eq!(sc.haproxy_pid(), Some(haproxy), "the same master was adopted");
+        assert_eq!(
+            sc.haproxy_pid(),
+            Some(haproxy),
+            "the same master was adopted"
+        );
     }
     assert!(sc.log_text().contains("adopting the HAProxy master"));
     // Staging leftovers of the killed applies are gone after the restarts.
@@ -835,7 +979,9 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
         .collect();
     assert!(leftovers.len() <= 1, "{leftovers:?}");
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
-    wait_for(Duration::from_secs(10), "adopted HAProxy stopped", || (!process_alive(haproxy)).then_some(()));
+    wait_for(Duration::from_secs(10), "adopted HAProxy stopped", || {
+        (!process_alive(haproxy)).then_some(())
+    });
 }
 
 /// `--reload master-cli:SOCKET` with a HAProxy started by someone else (the
@@ -853,11 +999,21 @@ fn external_haproxy_through_the_master_cli() {
         "--min-reload-interval".into(),
         "0s".into(),
     ];
-    write_manifest(&sc.manifests, "all.yaml", &format!("{}---\n{}", service("ext", "s", a.port), route("ext", "web", "ext.example.com", "s", "")));
+    write_manifest(
+        &sc.manifests,
+        "all.yaml",
+        &format!(
+            "{}---\n{}",
+            service("ext", "s", a.port),
+            route("ext", "web", "ext.example.com", "s", "")
+        ),
+    );
     // Without --spawn-haproxy: start routegen with the flags, minus the spawn.
     sc.start_without_spawn();
     let current = sc.out.join("current").join("haproxy.cfg");
-    wait_for(Duration::from_secs(10), "the first tree", || current.is_file().then_some(()));
+    wait_for(Duration::from_secs(10), "the first tree", || {
+        current.is_file().then_some(())
+    });
     let r = sc.ops("/readyz").unwrap();
     assert_eq!(r.0, 503);
     assert!(r.1.contains("HAProxy has not confirmed"), "{}", r.1);
@@ -884,7 +1040,9 @@ fn external_haproxy_through_the_master_cli() {
     // Not ours to stop: HAProxy still runs after routegen exits.
     assert!(haproxy.try_wait().unwrap().is_none());
     signal(haproxy.id() as i32, "TERM");
-    wait_for(Duration::from_secs(10), "HAProxy to stop", || haproxy.try_wait().unwrap());
+    wait_for(Duration::from_secs(10), "HAProxy to stop", || {
+        haproxy.try_wait().unwrap()
+    });
     drop(guard);
 }
 

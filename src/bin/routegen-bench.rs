@@ -62,6 +62,9 @@ enum Cmd {
         /// Admissions after the load (the second and later are warm).
         #[arg(long, default_value_t = 1)]
         admit: usize,
+        /// Empty the certificate check cache before every admission.
+        #[arg(long)]
+        cold: bool,
     },
 }
 
@@ -121,7 +124,7 @@ fn main() -> ExitCode {
         } => gen(routes, seed, cert_dir),
         Cmd::Run(args) => run(&args),
         Cmd::Once(args) => once(&args),
-        Cmd::Load { file, admit } => load(&file, admit),
+        Cmd::Load { file, admit, cold } => load(&file, admit, cold),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,7 +170,7 @@ fn gen(routes: usize, seed: u64, cert_dir: Option<PathBuf>) -> anyhow::Result<()
     Ok(())
 }
 
-fn load(file: &Path, admissions: usize) -> anyhow::Result<()> {
+fn load(file: &Path, admissions: usize, cold: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let loaded = files::load_paths(&[file.to_path_buf()], "default")?;
     eprintln!(
@@ -178,6 +181,9 @@ fn load(file: &Path, admissions: usize) -> anyhow::Result<()> {
         mib(peak_rss() as f64)
     );
     for i in 0..admissions {
+        if cold {
+            admit::tls::clear_cache();
+        }
         let t = Instant::now();
         let verdicts = admit::admit(&loaded.snapshot, &RouterSettings::default());
         eprintln!(

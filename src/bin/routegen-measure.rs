@@ -175,14 +175,17 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<(u16, String, bool), (b
         close |= t == "connection: close";
     }
     let mut body = vec![0; length];
-    r.read_exact(&mut body).map_err(|e| (false, e.to_string()))?;
+    r.read_exact(&mut body)
+        .map_err(|e| (false, e.to_string()))?;
     Ok((code, String::from_utf8_lossy(&body).into_owned(), close))
 }
 
 fn get(port: u16, host: &str, path: &str) -> Result<(u16, String), String> {
     let mut s = connect(port).map_err(|e| e.to_string())?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s);
     read_response(&mut r)
         .map(|(c, b, _)| (c, b))
@@ -207,10 +210,11 @@ impl KeepAlive {
                 self.conn = Some((s, r));
             }
             let (s, r) = self.conn.as_mut().expect("connected");
-            let res = match s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()) {
-                Ok(()) => read_response(r),
-                Err(e) => Err((true, e.to_string())),
-            };
+            let res =
+                match s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()) {
+                    Ok(()) => read_response(r),
+                    Err(e) => Err((true, e.to_string())),
+                };
             match res {
                 Ok((code, body, close)) => {
                     if close {
@@ -274,7 +278,13 @@ fn write_atomic(dir: &Path, name: &str, text: &str) -> Result<(), String> {
 
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -342,10 +352,7 @@ fn measure() -> Result<bool, String> {
     let started = Instant::now();
     let over_budget = || started.elapsed() > TOTAL_BUDGET;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let routegen = exe
-        .parent()
-        .ok_or("no directory")?
-        .join("routegen");
+    let routegen = exe.parent().ok_or("no directory")?.join("routegen");
     if !routegen.is_file() {
         return Err(format!(
             "{} not found: build it next to this binary (cargo build --release --bin routegen)",
@@ -414,7 +421,10 @@ fn measure() -> Result<bool, String> {
     // Burst of 1,000 file changes.
     let m = metrics();
     let reloads_before = metric(&m, reloads_series);
-    let applies_before = metric(&m, "routegen_applies_total{result=\"success\",reason=\"config_changed\"}");
+    let applies_before = metric(
+        &m,
+        "routegen_applies_total{result=\"success\",reason=\"config_changed\"}",
+    );
     let t = Instant::now();
     for i in 0..ROUTES {
         write_atomic(
@@ -440,7 +450,10 @@ fn measure() -> Result<bool, String> {
     }
     let m = metrics();
     let burst_reloads = metric(&m, reloads_series) - reloads_before;
-    let burst_applies = metric(&m, "routegen_applies_total{result=\"success\",reason=\"config_changed\"}") - applies_before;
+    let burst_applies = metric(
+        &m,
+        "routegen_applies_total{result=\"success\",reason=\"config_changed\"}",
+    ) - applies_before;
     let burst_served = get(http, "r999.bench.example.com", "/")?;
     let rss_after_burst = rss_kib(pid, "VmRSS:").unwrap_or(0);
 
@@ -496,7 +509,11 @@ fn measure() -> Result<bool, String> {
         let want = format!("echo-{port}");
         let host = format!("r{route}.bench.example.com");
         let t = Instant::now();
-        write_atomic(&manifests, &format!("r{route:04}.yaml"), &manifest(route, port, "haproxy.router.openshift.io/timeout: 31s"))?;
+        write_atomic(
+            &manifests,
+            &format!("r{route:04}.yaml"),
+            &manifest(route, port, "haproxy.router.openshift.io/timeout: 31s"),
+        )?;
         loop {
             if let Ok((200, body)) = get(http, &host, "/") {
                 if body == want {
@@ -504,7 +521,9 @@ fn measure() -> Result<bool, String> {
                 }
             }
             if t.elapsed() > Duration::from_secs(20) {
-                return Err(format!("change {c}: {host} did not answer {want} within 20 s"));
+                return Err(format!(
+                    "change {c}: {host} did not answer {want} within 20 s"
+                ));
             }
             thread::sleep(Duration::from_millis(5));
         }
@@ -542,39 +561,144 @@ fn measure() -> Result<bool, String> {
     latencies.sort();
     let mut t = String::new();
     let _ = writeln!(t, "routegen run --spawn-haproxy, {ROUTES} plain-HTTP Routes (one file each), default --debounce 200ms and --min-reload-interval 1s");
-    let _ = writeln!(t, "{:<58} {}", "metric", "value");
+    let _ = writeln!(t, "{:<58} value", "metric");
     let _ = writeln!(t, "{}", "-".repeat(80));
     let row = |t: &mut String, k: &str, v: String| {
         let _ = writeln!(t, "{k:<58} {v}");
     };
-    row(&mut t, "start → /readyz 200 (first tree rendered, validated, HAProxy up)", format!("{:.0} ms", ready_after.as_secs_f64() * 1e3));
-    row(&mut t, &format!("change-to-serve latency p50 ({} changes)", latencies.len()), format!("{:.0} ms", percentile(&latencies, 50.0).as_secs_f64() * 1e3));
-    row(&mut t, &format!("change-to-serve latency p99 ({} changes)", latencies.len()), format!("{:.0} ms", percentile(&latencies, 99.0).as_secs_f64() * 1e3));
-    row(&mut t, "change-to-serve latency min / max", format!(
-        "{:.0} / {:.0} ms",
-        latencies.first().map_or(0.0, |d| d.as_secs_f64() * 1e3),
-        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    ));
-    row(&mut t, &format!("burst: {ROUTES} files rewritten in"), format!("{:.0} ms", burst_write.as_secs_f64() * 1e3));
-    row(&mut t, "burst: reloads for the burst", format!("{burst_reloads:.0}"));
-    row(&mut t, "burst: applies (new trees) for the burst", format!("{burst_applies:.0}"));
-    row(&mut t, "burst: traffic after the burst", format!("{} {}", burst_served.0, burst_served.1));
-    row(&mut t, "reloads during the request loop", format!("{reloads_during:.0}"));
+    row(
+        &mut t,
+        "start → /readyz 200 (first tree rendered, validated, HAProxy up)",
+        format!("{:.0} ms", ready_after.as_secs_f64() * 1e3),
+    );
+    row(
+        &mut t,
+        &format!("change-to-serve latency p50 ({} changes)", latencies.len()),
+        format!("{:.0} ms", percentile(&latencies, 50.0).as_secs_f64() * 1e3),
+    );
+    row(
+        &mut t,
+        &format!("change-to-serve latency p99 ({} changes)", latencies.len()),
+        format!("{:.0} ms", percentile(&latencies, 99.0).as_secs_f64() * 1e3),
+    );
+    row(
+        &mut t,
+        "change-to-serve latency min / max",
+        format!(
+            "{:.0} / {:.0} ms",
+            latencies.first().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        ),
+    );
+    row(
+        &mut t,
+        &format!("burst: {ROUTES} files rewritten in"),
+        format!("{:.0} ms", burst_write.as_secs_f64() * 1e3),
+    );
+    row(
+        &mut t,
+        "burst: reloads for the burst",
+        format!("{burst_reloads:.0}"),
+    );
+    row(
+        &mut t,
+        "burst: applies (new trees) for the burst",
+        format!("{burst_applies:.0}"),
+    );
+    row(
+        &mut t,
+        "burst: traffic after the burst",
+        format!("{} {}", burst_served.0, burst_served.1),
+    );
+    row(
+        &mut t,
+        "reloads during the request loop",
+        format!("{reloads_during:.0}"),
+    );
     for (keep_alive, ok, failed, retried, examples) in &client_rows {
-        let kind = if *keep_alive { "keep-alive client" } else { "new-connection client" };
-        row(&mut t, &format!("{kind}: requests ok / failed"), format!("{ok} / {failed} {}", if examples.is_empty() { String::new() } else { format!("{examples:?}") }));
+        let kind = if *keep_alive {
+            "keep-alive client"
+        } else {
+            "new-connection client"
+        };
+        row(
+            &mut t,
+            &format!("{kind}: requests ok / failed"),
+            format!(
+                "{ok} / {failed} {}",
+                if examples.is_empty() {
+                    String::new()
+                } else {
+                    format!("{examples:?}")
+                }
+            ),
+        );
         if *keep_alive {
-            row(&mut t, "keep-alive client: idle connections closed by a reload, retried", format!("{retried}"));
+            row(
+                &mut t,
+                "keep-alive client: idle connections closed by a reload, retried",
+                format!("{retried}"),
+            );
         }
     }
-    row(&mut t, "failed requests across the reloads (total)", format!("{total_failed}"));
-    row(&mut t, "failed reloads (all reasons)", format!("{reload_failures:.0}"));
-    row(&mut t, "mean apply (load+render+haproxy -c+swap)", format!("{:.0} ms over {apply_count:.0}", if apply_count > 0.0 { apply_sum / apply_count * 1e3 } else { 0.0 }));
-    row(&mut t, "mean reload (master CLI, confirmed)", format!("{:.0} ms over {reload_count:.0}", if reload_count > 0.0 { reload_sum / reload_count * 1e3 } else { 0.0 }));
-    row(&mut t, "routegen RSS idle with 1,000 Routes (VmRSS)", format!("{:.1} MiB", rss_idle as f64 / 1024.0));
-    row(&mut t, "routegen RSS after the burst / at the end", format!("{:.1} / {:.1} MiB", rss_after_burst as f64 / 1024.0, rss_end as f64 / 1024.0));
-    row(&mut t, "routegen peak RSS (VmHWM)", format!("{:.1} MiB", hwm as f64 / 1024.0));
-    row(&mut t, "total measurement time", format!("{:.0} s", started.elapsed().as_secs_f64()));
+    row(
+        &mut t,
+        "failed requests across the reloads (total)",
+        format!("{total_failed}"),
+    );
+    row(
+        &mut t,
+        "failed reloads (all reasons)",
+        format!("{reload_failures:.0}"),
+    );
+    row(
+        &mut t,
+        "mean apply (load+render+haproxy -c+swap)",
+        format!(
+            "{:.0} ms over {apply_count:.0}",
+            if apply_count > 0.0 {
+                apply_sum / apply_count * 1e3
+            } else {
+                0.0
+            }
+        ),
+    );
+    row(
+        &mut t,
+        "mean reload (master CLI, confirmed)",
+        format!(
+            "{:.0} ms over {reload_count:.0}",
+            if reload_count > 0.0 {
+                reload_sum / reload_count * 1e3
+            } else {
+                0.0
+            }
+        ),
+    );
+    row(
+        &mut t,
+        "routegen RSS idle with 1,000 Routes (VmRSS)",
+        format!("{:.1} MiB", rss_idle as f64 / 1024.0),
+    );
+    row(
+        &mut t,
+        "routegen RSS after the burst / at the end",
+        format!(
+            "{:.1} / {:.1} MiB",
+            rss_after_burst as f64 / 1024.0,
+            rss_end as f64 / 1024.0
+        ),
+    );
+    row(
+        &mut t,
+        "routegen peak RSS (VmHWM)",
+        format!("{:.1} MiB", hwm as f64 / 1024.0),
+    );
+    row(
+        &mut t,
+        "total measurement time",
+        format!("{:.0} s", started.elapsed().as_secs_f64()),
+    );
     print!("{t}");
     Ok(total_failed == 0 && latencies.len() == CHANGES)
 }

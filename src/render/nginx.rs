@@ -76,6 +76,7 @@ struct Context {
     server_names_hash_bucket_size: usize,
     stream_map_hash_max_size: usize,
     http_maps: Vec<String>,
+    default_proxy_headers: String,
     upstreams: Vec<BlockCtx>,
     plain_default: ServerCtx,
     plain_servers: Vec<ServerCtx>,
@@ -201,6 +202,10 @@ impl Files {
         Ok(())
     }
 }
+
+/// The `set-forwarded-headers` policy of Routes without the annotation
+/// (OpenShift's default), set once in the http block.
+pub const DEFAULT_FORWARDED: ForwardedPolicy = ForwardedPolicy::Append;
 
 /// `proxy-headers/<policy>.conf`.
 fn proxy_headers_file(policy: ForwardedPolicy) -> String {
@@ -522,6 +527,7 @@ impl<'p> Renderer<'p> {
             server_names_hash_bucket_size: if longest > 100 { 512 } else { 128 },
             stream_map_hash_max_size: hash_max_size(sni_entries),
             http_maps,
+            default_proxy_headers: proxy_headers_file(DEFAULT_FORWARDED),
             upstreams,
             plain_default,
             plain_servers,
@@ -788,6 +794,7 @@ impl<'p> Renderer<'p> {
             let lines = self.location_lines(location.entry, raw)?;
             locations.push(LocationCtx { matcher, lines });
         }
+        collapse(&mut lines, &mut locations);
         Ok(ServerCtx {
             comment: format!("# host {}", server.host_key),
             lines,
@@ -880,8 +887,12 @@ impl<'p> Renderer<'p> {
                 }
             }
         }
-        let policy = b.forwarded.unwrap_or(ForwardedPolicy::Replace);
-        lines.push(format!("include {};", proxy_headers_file(policy)));
+        // The http block includes the default (OpenShift's `append`); a
+        // location with its own `proxy_set_header` inherits none of them.
+        let policy = b.forwarded.unwrap_or(DEFAULT_FORWARDED);
+        if policy != DEFAULT_FORWARDED {
+            lines.push(format!("include {};", proxy_headers_file(policy)));
+        }
         if let Some(t) = &b.timeout_server {
             let t = nginx_duration(t);
             lines.push(format!("proxy_read_timeout {t};"));
@@ -943,6 +954,7 @@ impl<'p> Renderer<'p> {
         // Allowlisted passthrough Routes: a geo per Route selects its
         // upstream or the closed one by client address.
         let mut targets: BTreeMap<&str, String> = BTreeMap::new();
+        let mut geos = 0usize;
         let lists: BTreeMap<&str, &crate::plan::AllowlistFile> = plan
             .allowlist_files
             .iter()
@@ -959,7 +971,8 @@ impl<'p> Renderer<'p> {
             };
             let target = match b.allowlist_file.as_deref().and_then(|f| lists.get(f)) {
                 Some(list) if target != CLOSED_UPSTREAM => {
-                    let var = format!("$rg_allow_{}", targets.len());
+                    let var = format!("$rg_allow_{geos}");
+                    geos += 1;
                     let mut geo = format!("geo {var} {{ default {CLOSED_UPSTREAM};");
                     for net in list.list.entries() {
                         let net = net.to_string();
@@ -1025,6 +1038,44 @@ impl<'p> Renderer<'p> {
         maps.push(pt_wild);
         maps.push(pt_exact);
         Ok((maps, upstreams))
+    }
+}
+
+/// When every location of a server does the same thing (the same lines
+/// apart from the `# route` comments), one location `/` does it for every
+/// path, and a `return` needs no location at all: fewer locations keep
+/// nginx's memory and load time down (each location costs a full set of
+/// per-location settings). Comments of the Routes involved are kept.
+fn collapse(server_lines: &mut Vec<String>, locations: &mut Vec<LocationCtx>) {
+    let body = |l: &LocationCtx| -> Vec<String> {
+        l.lines.iter().filter(|x| !x.starts_with('#')).cloned().collect()
+    };
+    let Some(first) = locations.first() else {
+        return;
+    };
+    let first_body = body(first);
+    // A proxy_pass with a URI replaces the location's own path: it cannot
+    // move to another location.
+    let rewrites = first_body.iter().any(|x| x.starts_with("proxy_pass \""));
+    if rewrites || locations.iter().any(|l| body(l) != first_body) {
+        return;
+    }
+    let mut comments: Vec<String> = locations
+        .iter()
+        .flat_map(|l| l.lines.iter().filter(|x| x.starts_with('#')).cloned())
+        .collect();
+    comments.sort();
+    comments.dedup();
+    let mut lines = comments;
+    lines.extend(first_body.iter().cloned());
+    if first_body.len() == 1 && first_body[0].starts_with("return ") {
+        server_lines.extend(lines);
+        locations.clear();
+    } else {
+        *locations = vec![LocationCtx {
+            matcher: "/".into(),
+            lines,
+        }];
     }
 }
 

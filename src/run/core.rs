@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::admit::{self, Verdict};
-use crate::apply::{ApplyError, ApplyOutcome, Applier, ChangeSummary};
+use crate::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary};
 use crate::model::{ObjectKey, Snapshot};
 use crate::output;
 use crate::pipeline::{self, PipelineConfig, Rendered};
@@ -79,10 +79,7 @@ pub enum PassOutcome {
     /// Routes responsible: `output` is its text for the last one.
     Refused { output: String, why: String },
     /// Writing or validating was impossible (I/O, HAProxy missing).
-    Failed {
-        reason: &'static str,
-        error: String,
-    },
+    Failed { reason: &'static str, error: String },
 }
 
 impl PassOutcome {
@@ -113,6 +110,16 @@ impl RouteChanges {
     }
 }
 
+/// A tree `haproxy -c` refused (kept under `<out>/failed/<id>`).
+#[derive(Clone, Debug)]
+pub struct RefusedTree {
+    pub id: String,
+    /// HAProxy's output.
+    pub output: String,
+    /// Time from the start of the pass to the refusal.
+    pub after: Duration,
+}
+
 /// Everything the event loop reports about one pass.
 #[derive(Debug)]
 pub struct Pass {
@@ -124,8 +131,8 @@ pub struct Pass {
     pub excluded: BTreeMap<ObjectKey, String>,
     /// Those found in this pass (the others were remembered).
     pub newly_excluded: Vec<ObjectKey>,
-    /// HAProxy's output for each tree it refused in this pass.
-    pub refused: Vec<String>,
+    /// Each tree HAProxy refused in this pass.
+    pub refused: Vec<RefusedTree>,
     /// Set when a new tree was applied.
     pub route_changes: Option<RouteChanges>,
     /// Loader and plan warnings.
@@ -260,9 +267,21 @@ impl Core {
                     pass.verdicts = Some(rendered.verdicts);
                     break;
                 }
-                Err(ApplyError::Invalid { output, id, .. }) => {
-                    tracing::warn!(tree = %id, round, "haproxy -c refused the tree; looking for the Routes responsible");
-                    pass.refused.push(output.clone());
+                Err(ApplyError::Invalid {
+                    output, id, kept, ..
+                }) => {
+                    tracing::warn!(
+                        tree = %id,
+                        kept = %kept.display(),
+                        round,
+                        "haproxy -c refused the tree (not swapped in); looking for the Routes responsible. HAProxy said: {}",
+                        isolate::alert_lines(&output).join(" | ")
+                    );
+                    pass.refused.push(RefusedTree {
+                        id: id.clone(),
+                        output: output.clone(),
+                        after: started.elapsed(),
+                    });
                     round += 1;
                     if round > limits.max_rounds {
                         pass.outcome = PassOutcome::Refused {
@@ -328,9 +347,9 @@ impl Core {
         if let Some(verdicts) = &pass.verdicts {
             for v in verdicts {
                 if let Some(alert) = excluded.get(&v.key) {
-                    if v.rejection().is_some_and(|r| {
-                        r.message == pipeline::excluded_message(alert)
-                    }) {
+                    if v.rejection()
+                        .is_some_and(|r| r.message == pipeline::excluded_message(alert))
+                    {
                         pass.excluded.insert(v.key.clone(), alert.clone());
                     }
                 }
@@ -370,8 +389,8 @@ impl Core {
             }
             let mut v = rendered.verdicts.clone();
             pipeline::exclude_routes(&mut v, &out_of_subset);
-            let r = pipeline::render_verdicts(v, snapshot, &self.config)
-                .map_err(|e| e.to_string())?;
+            let r =
+                pipeline::render_verdicts(v, snapshot, &self.config).map_err(|e| e.to_string())?;
             let dir = tempfile::Builder::new()
                 .prefix("bisect-")
                 .tempdir_in(&staging)
@@ -383,12 +402,11 @@ impl Core {
                 .map_err(|e| e.to_string())?;
             Ok(result.err())
         };
-        isolate::bisect(&candidates, self.settings.limits.bisect_budget, check).map_err(
-            |e| match e {
-                BisectError::Check(e) => format!("bisecting failed: {e}"),
-                other => other.to_string(),
-            },
-        )
+        isolate::bisect(&candidates, self.settings.limits.bisect_budget, check).map_err(|e| match e
+        {
+            BisectError::Check(e) => format!("bisecting failed: {e}"),
+            other => other.to_string(),
+        })
     }
 
     /// At debug level: the diff from the served tree (keys redacted).
@@ -402,7 +420,9 @@ impl Core {
         let dir: &Path = &self.settings.out;
         match output::diff_tree(&rendered.tree, &dir.join("trees").join(id)) {
             Ok(diff) if diff.is_empty() => {}
-            Ok(diff) => tracing::debug!(against = %id, "diff of the rendered tree (keys redacted):\n{diff}"),
+            Ok(diff) => {
+                tracing::debug!(against = %id, "diff of the rendered tree (keys redacted):\n{diff}")
+            }
             Err(e) => tracing::debug!(error = %e, "cannot diff against the current tree"),
         }
     }
@@ -435,10 +455,16 @@ pub fn route_fingerprints(plan: &Plan) -> BTreeMap<ObjectKey, [u8; 32]> {
         }
     }
     for e in &plan.passthrough {
-        parts.entry(&e.route).or_default().push(format!("sni {e:?}"));
+        parts
+            .entry(&e.route)
+            .or_default()
+            .push(format!("sni {e:?}"));
     }
     for c in &plan.certificates {
-        parts.entry(&c.route).or_default().push(format!("cert {c:?}"));
+        parts
+            .entry(&c.route)
+            .or_default()
+            .push(format!("cert {c:?}"));
     }
     for a in &plan.allowlist_files {
         if let Some(route) = allowlists.get(a.file.as_str()) {

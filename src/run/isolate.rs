@@ -207,9 +207,7 @@ impl<'a> Index<'a> {
         match self.tree_path(printed) {
             Some(path) => match self.route_files.get(path) {
                 Some(route) => Lookup::Route(route.clone()),
-                None if self.shared_files.contains(path) && !is_line_mapped(path) => {
-                    Lookup::Shared
-                }
+                None if self.shared_files.contains(path) && !is_line_mapped(path) => Lookup::Shared,
                 None => Lookup::Nothing,
             },
             None => Lookup::Nothing,
@@ -341,7 +339,8 @@ fn references(line: &str) -> (Vec<(String, usize)>, Vec<String>) {
     for w in words.windows(5) {
         if w[0] == "line" && (w[2] == "of" || w[2] == "in") && w[3] == "file" {
             if let Ok(n) = w[1].parse::<usize>() {
-                let path = w[4].trim_matches(|c: char| c == '\'' || c == '"' || c == ',' || c == ':');
+                let path =
+                    w[4].trim_matches(|c: char| c == '\'' || c == '"' || c == ',' || c == ':');
                 locations.push((path.to_string(), n));
             }
         }
@@ -357,7 +356,9 @@ pub fn attribute(output: &str, tree: &OutputTree, plan: &Plan) -> Attribution {
     if alerts.is_empty() {
         let text = output.trim();
         if !text.is_empty() {
-            result.unattributed.push(text.lines().last().unwrap_or(text).to_string());
+            result
+                .unattributed
+                .push(text.lines().last().unwrap_or(text).to_string());
         }
         return result;
     }
@@ -430,11 +431,14 @@ impl<E: std::fmt::Display> std::fmt::Display for BisectError<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BisectError::NotPerRoute(alert) => {
-                write!(f, "HAProxy refuses the configuration even without any Route: {alert}")
+                write!(
+                    f,
+                    "HAProxy refuses the configuration even without any Route: {alert}"
+                )
             }
-            BisectError::NoSingleCulprit => {
-                f.write_str("no single Route is refused on its own; the fault needs several together")
-            }
+            BisectError::NoSingleCulprit => f.write_str(
+                "no single Route is refused on its own; the fault needs several together",
+            ),
             BisectError::BudgetExhausted { used } => {
                 write!(f, "gave up after {used} validations")
             }
@@ -554,11 +558,9 @@ mod tests {
             hard_stop_after: "30m".parse().unwrap(),
         };
         let config = PipelineConfig::load(&options).unwrap();
-        let loaded = files::load_paths(
-            &[root.join("testdata").join(case).join("input")],
-            "default",
-        )
-        .unwrap();
+        let loaded =
+            files::load_paths(&[root.join("testdata").join(case).join("input")], "default")
+                .unwrap();
         pipeline::render_snapshot_at(&loaded.snapshot, &config, 1_800_000_000).unwrap()
     }
 
@@ -652,14 +654,21 @@ mod tests {
                 "[ALERT]    (25715) : config : [STAGED:86] : 'server be_secure:pay:api/pod:api-1:api:https:10.0.2.2:8443' : Couldn't open the ca-file 'cas/pay:api.pem' (no certificate or crl found).",
             ],
         );
-        assert_eq!(a.culprits.keys().collect::<Vec<_>>(), vec![&key("pay", "api")]);
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("pay", "api")]
+        );
         assert!(a.unattributed.is_empty(), "{a:?}");
-        assert!(a.culprits[&key("pay", "api")].starts_with("config : [haproxy.cfg:85] : 'server be_secure:pay:api/"));
+        assert!(a.culprits[&key("pay", "api")]
+            .starts_with("config : [haproxy.cfg:85] : 'server be_secure:pay:api/"));
         let a = culprits(
             &r,
             &["[ALERT]    (25733) : config : [STAGED:85] : 'server be_secure:pay:api/pod:api-0:api:https:10.0.2.1:8443' : unknown keyword 'bogusopt'."],
         );
-        assert_eq!(a.culprits.keys().collect::<Vec<_>>(), vec![&key("pay", "api")]);
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("pay", "api")]
+        );
     }
 
     #[test]
@@ -669,7 +678,10 @@ mod tests {
             &r,
             &["[ALERT]    (25720) : config : parsing [STAGED:81] : 'tcp-request content reject' : error detected in backend 'be_edge_http:ann:all' while parsing 'if' condition : 'not-an-ip' is not a valid IPv4 or IPv6 address at line 2 of file 'allowlists/ann:all.txt'"],
         );
-        assert_eq!(a.culprits.keys().collect::<Vec<_>>(), vec![&key("ann", "all")]);
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("ann", "all")]
+        );
         // Map lines: by the backend they name, else by their key.
         let http_map = String::from_utf8(r.tree["maps/http.map"].contents.clone()).unwrap();
         let nocookie = http_map
@@ -677,17 +689,29 @@ mod tests {
             .position(|l| l.ends_with("be_http:ann:nocookie"))
             .unwrap()
             + 1;
-        let redirect = http_map.lines().position(|l| l.ends_with(" redirect")).unwrap() + 1;
+        let redirect = http_map
+            .lines()
+            .position(|l| l.ends_with(" redirect"))
+            .unwrap()
+            + 1;
         let a = culprits(
             &r,
             &[&format!("[ALERT]    (1) : config : parsing [STAGED:40] : error at line {nocookie} of file 'maps/http.map'")],
         );
-        assert_eq!(a.culprits.keys().collect::<Vec<_>>(), vec![&key("ann", "nocookie")]);
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("ann", "nocookie")]
+        );
         let a = culprits(
             &r,
-            &[&format!("[ALERT]    (1) : config : bad entry [maps/http.map:{redirect}]")],
+            &[&format!(
+                "[ALERT]    (1) : config : bad entry [maps/http.map:{redirect}]"
+            )],
         );
-        assert_eq!(a.culprits.keys().collect::<Vec<_>>(), vec![&key("ann", "all")]);
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("ann", "all")]
+        );
     }
 
     #[test]
@@ -710,11 +734,15 @@ mod tests {
     #[test]
     fn clean_alert_drops_prefix_and_staging_path() {
         assert_eq!(
-            clean_alert("[ALERT]    (25727) : config : parsing [/a b/x/haproxy.cfg:76] : unknown keyword"),
+            clean_alert(
+                "[ALERT]    (25727) : config : parsing [/a b/x/haproxy.cfg:76] : unknown keyword"
+            ),
             "config : parsing [haproxy.cfg:76] : unknown keyword"
         );
         assert_eq!(
-            clean_alert("[ALERT]    (1) : config : Error(s) found in configuration file : /x/y/haproxy.cfg"),
+            clean_alert(
+                "[ALERT]    (1) : config : Error(s) found in configuration file : /x/y/haproxy.cfg"
+            ),
             "config : Error(s) found in configuration file : haproxy.cfg"
         );
         assert_eq!(clean_alert("no alert here"), "no alert here");
@@ -747,10 +775,16 @@ mod tests {
         let mut calls = 0;
         let found = bisect::<(), _>(&many, 40, |subset| {
             calls += 1;
-            Ok(subset.iter().any(|k| k.name == "r617").then(|| "x".to_string()))
+            Ok(subset
+                .iter()
+                .any(|k| k.name == "r617")
+                .then(|| "x".to_string()))
         })
         .unwrap();
-        assert_eq!(found.keys().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["r617"]);
+        assert_eq!(
+            found.keys().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            vec!["r617"]
+        );
         assert!(calls <= 22, "{calls} validations");
     }
 
@@ -758,8 +792,10 @@ mod tests {
     fn bisect_gives_up_cleanly() {
         let all = keys(&["a", "b", "c", "d"]);
         // Refused even without Routes: global.
-        let e = bisect::<(), _>(&all, 10, |_| Ok(Some("[ALERT] (1) : config : global".into())))
-            .unwrap_err();
+        let e = bisect::<(), _>(&all, 10, |_| {
+            Ok(Some("[ALERT] (1) : config : global".into()))
+        })
+        .unwrap_err();
         assert_eq!(e, BisectError::NotPerRoute("config : global".into()));
         // Only b and d together are refused.
         let e = bisect::<(), _>(&all, 20, |s| {

@@ -71,9 +71,9 @@ impl FromStr for Source {
         match s.split_once(':') {
             Some(("dir", path)) if !path.trim().is_empty() => Ok(Source::Dir(PathBuf::from(path))),
             Some(("dir", _)) => Err("`dir:` needs a directory: dir:PATH".into()),
-            _ if s == "kube" || s.starts_with("kube:") => Err(
-                "the Kubernetes API source is not implemented yet; use dir:PATH".into(),
-            ),
+            _ if s == "kube" || s.starts_with("kube:") => {
+                Err("the Kubernetes API source is not implemented yet; use dir:PATH".into())
+            }
             _ => Err(format!(
                 "unknown source `{s}`; expected dir:PATH (a directory of manifests)"
             )),
@@ -93,9 +93,7 @@ impl std::fmt::Display for Source {
 /// = seconds), `0` allowed.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let n: u64 = digits
         .parse()
@@ -106,7 +104,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}`; use us, ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}`; use us, ms, s, m or h"
+            ))
+        }
     };
     Ok(d)
 }
@@ -147,21 +149,25 @@ impl RunConfig {
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn shutdown_signal() {
+/// A future resolving when SIGTERM or SIGINT arrives. The handlers are
+/// installed when this is *called* (inside a Tokio runtime), so a signal
+/// arriving before the future is first polled is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+                    _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+                }
             }
-        }
-        _ => {
-            tracing::error!("cannot install signal handlers; only Ctrl-C stops routegen");
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                tracing::error!("cannot install signal handlers; only Ctrl-C stops routegen");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
@@ -172,7 +178,7 @@ enum Managed {
     /// Not managed (external HAProxy, or none).
     Nothing,
     /// Started by this process.
-    Spawned(HaproxyProcess),
+    Spawned(Box<HaproxyProcess>),
     /// Started by an earlier routegen that died; found on the master socket.
     Adopted { pid: u32 },
 }
@@ -213,7 +219,10 @@ impl Managed {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 if pid_alive(pid) {
-                    tracing::warn!(pid, "adopted HAProxy did not stop after SIGTERM; killing it");
+                    tracing::warn!(
+                        pid,
+                        "adopted HAProxy did not stop after SIGTERM; killing it"
+                    );
                     let _ = killpg(p, Signal::SIGKILL);
                     let deadline = Instant::now() + Duration::from_secs(5);
                     while pid_alive(pid) && Instant::now() < deadline {
@@ -375,7 +384,10 @@ where
                 managed = m;
             }
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "cannot start HAProxy on the last good tree; will retry");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "cannot start HAProxy on the last good tree; will retry"
+                );
                 start_backoff.schedule();
             }
         }
@@ -441,24 +453,39 @@ where
 
             // Make HAProxy serve `current`.
             if has_current {
-                if config.spawn_haproxy && !managed.is_running() {
-                    if start_backoff.at.is_none_or(|at| tokio::time::Instant::now() >= at) {
-                        match start_haproxy(&config, &current_config, &master_socket).await {
-                            Ok(m) => {
-                                need_reload = matches!(m, Managed::Adopted { .. });
-                                managed = m;
-                                start_backoff.reset();
-                            }
-                            Err(e) => {
-                                let delay = start_backoff.schedule();
-                                tracing::error!(error = format!("{e:#}"), retry_in = ?delay, "cannot start HAProxy");
-                            }
+                if config.spawn_haproxy
+                    && !managed.is_running()
+                    && start_backoff
+                        .at
+                        .is_none_or(|at| tokio::time::Instant::now() >= at)
+                {
+                    match start_haproxy(&config, &current_config, &master_socket).await {
+                        Ok(m) => {
+                            need_reload = matches!(m, Managed::Adopted { .. });
+                            managed = m;
+                            start_backoff.reset();
+                        }
+                        Err(e) => {
+                            let delay = start_backoff.schedule();
+                            tracing::error!(error = format!("{e:#}"), retry_in = ?delay, "cannot start HAProxy");
                         }
                     }
                 }
                 let can_reload = !config.spawn_haproxy || managed.is_running();
                 if need_reload && can_reload {
-                    match reloader.reload().await {
+                    // A spawned HAProxy that dies mid-reload would otherwise
+                    // hold us until the confirmation timeout.
+                    let result = tokio::select! {
+                        r = reloader.reload() => Some(r),
+                        () = wait_exit(&mut managed), if config.spawn_haproxy => None,
+                    };
+                    let Some(result) = result else {
+                        tracing::error!(haproxy = %managed.describe(), "HAProxy exited during a reload; restarting it");
+                        managed = Managed::Nothing;
+                        pending = true;
+                        continue;
+                    };
+                    match result {
                         Ok(outcome) => {
                             need_reload = false;
                             reload_backoff.reset();
@@ -489,12 +516,19 @@ where
             }
 
             // Readiness.
-            let serving = has_current
-                && !need_reload
-                && (!config.spawn_haproxy || managed.is_running());
+            let serving =
+                has_current && !need_reload && (!config.spawn_haproxy || managed.is_running());
             if serving {
                 if !ever_ready {
-                    tracing::info!("ready: HAProxy serves a validated configuration");
+                    match config.reload {
+                        ReloadMethod::None => tracing::info!(
+                            "ready: a validated tree is current (--reload none: HAProxy is reloaded by someone else)"
+                        ),
+                        ReloadMethod::MasterCli(_) => {
+                            tracing::info!("ready: HAProxy confirmed serving a validated tree")
+                        }
+                        _ => tracing::info!("ready: a validated tree is current and HAProxy was asked to reload"),
+                    }
                 }
                 ever_ready = true;
                 health.set_ready();
@@ -534,7 +568,7 @@ where
                     health.set_not_ready("HAProxy exited; restarting it");
                     pending = true;
                 }
-                if ticks % 5 == 0 && (!config.spawn_haproxy || managed.is_running()) {
+                if ticks.is_multiple_of(5) && (!config.spawn_haproxy || managed.is_running()) {
                     if let Ok(Some(n)) = reloader.old_workers().await {
                         metrics.set_old_workers(n);
                     }
@@ -558,6 +592,13 @@ where
 
 fn lock(core: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Resolves once the managed HAProxy is no longer running (polled).
+async fn wait_exit(managed: &mut Managed) {
+    while managed.is_running() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -613,7 +654,10 @@ async fn start_haproxy(
             let cmd = cmdline(pid).unwrap_or_default();
             let wanted = config_path.display().to_string();
             if cmd.contains(&wanted) && pid_alive(pid) {
-                tracing::info!(pid, "adopting the HAProxy master left running by an earlier routegen");
+                tracing::info!(
+                    pid,
+                    "adopting the HAProxy master left running by an earlier routegen"
+                );
                 return Ok(Managed::Adopted { pid });
             }
             anyhow::bail!(
@@ -629,12 +673,21 @@ async fn start_haproxy(
     let process = HaproxyProcess::spawn(&config.haproxy_bin, config_path, master_socket, &extra)
         .await
         .context("starting HAProxy")?;
-    Ok(Managed::Spawned(process))
+    Ok(Managed::Spawned(Box::new(process)))
 }
 
 /// Log and count one pass.
 fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reported) {
     metrics.record_render(pass.render_time);
+    // Every tree HAProxy refused counts as a failed apply; the last one is
+    // the pass's own outcome when isolation gave up.
+    let refused_rounds = match pass.outcome {
+        PassOutcome::Refused { .. } => pass.refused.len().saturating_sub(1),
+        _ => pass.refused.len(),
+    };
+    for refused in &pass.refused[..refused_rounds] {
+        metrics.record_apply(Outcome::Failure, "validation_failed", refused.after);
+    }
     let (result, reason) = match &pass.outcome {
         PassOutcome::Applied { .. } => (Outcome::Success, pass.outcome.metric_reason()),
         PassOutcome::Unchanged => (Outcome::Unchanged, pass.outcome.metric_reason()),
@@ -709,7 +762,11 @@ fn describe_route_changes(c: &core::RouteChanges) -> String {
         if keys.is_empty() {
             return None;
         }
-        let mut s: Vec<String> = keys.iter().take(SHOWN).map(|k| format!("{sign}{k}")).collect();
+        let mut s: Vec<String> = keys
+            .iter()
+            .take(SHOWN)
+            .map(|k| format!("{sign}{k}"))
+            .collect();
         if keys.len() > SHOWN {
             s.push(format!("… {} more", keys.len() - SHOWN));
         }

@@ -103,7 +103,11 @@ impl KubeArgs {
     /// The source configuration; `namespace` is `run`'s `--namespace` when
     /// given explicitly (`None`: all namespaces).
     pub fn source_config(&self, namespace: Option<String>, debounce: Duration) -> KubeSourceConfig {
-        let clean = |s: &Option<String>| s.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let clean = |s: &Option<String>| {
+            s.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
         KubeSourceConfig {
             namespace: namespace.filter(|n| !n.is_empty()),
             namespace_selector: clean(&self.namespace_selector),
@@ -391,9 +395,20 @@ impl KubeSource {
         if self.is_synced() {
             return String::new();
         }
-        let errors = self.inner.state.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let errors = self
+            .inner
+            .state
+            .errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut parts = Vec::new();
-        for kind in [Kind::Routes, Kind::Services, Kind::EndpointSlices, Kind::Namespaces] {
+        for kind in [
+            Kind::Routes,
+            Kind::Services,
+            Kind::EndpointSlices,
+            Kind::Namespaces,
+        ] {
             if !self.inner.state.synced[kind as usize].load(Ordering::SeqCst) {
                 match &errors[kind as usize] {
                     Some(e) => parts.push(format!("{}: {e}", kind.name())),
@@ -457,7 +472,12 @@ impl KubeSource {
             }
             route.push_into(&mut snapshot);
         }
-        snapshot.services = inner.services.state().iter().map(|s| (**s).clone()).collect();
+        snapshot.services = inner
+            .services
+            .state()
+            .iter()
+            .map(|s| (**s).clone())
+            .collect();
         snapshot.endpoint_slices = inner
             .endpoint_slices
             .state()
@@ -471,7 +491,9 @@ impl KubeSource {
             crate::model::snapshot::key_of(m)
         };
         snapshot.routes.sort_by_key(|r| key(&r.metadata));
-        snapshot.undecodable_routes.sort_by_key(|r| key(&r.metadata));
+        snapshot
+            .undecodable_routes
+            .sort_by_key(|r| key(&r.metadata));
         snapshot.services.sort_by_key(|s| key(&s.metadata));
         snapshot.endpoint_slices.sort_by_key(|s| key(&s.metadata));
         snapshot.namespaces.sort_by_key(|n| n.metadata.name.clone());
@@ -499,6 +521,70 @@ impl KubeSource {
         self.inner
             .routes
             .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+    }
+}
+
+/// What `run --source kube` drives: the source, its change listener and
+/// (unless `--no-status`) the status writer, started together. The run
+/// loop uses it like the directory watcher: await [`changed`](Self::changed)
+/// (the first call resolves after the first full sync), take a
+/// [`snapshot`](Self::snapshot) for the pass, and after a pass whose tree
+/// is served (applied or unchanged) hand its verdicts to
+/// [`publish`](Self::publish).
+#[derive(Debug)]
+pub struct KubeRun {
+    pub source: KubeSource,
+    pub changes: Changes,
+    pub status: Option<crate::status::StatusWriter>,
+}
+
+impl KubeRun {
+    /// Build the client (`--kubeconfig` or inferred) and start everything.
+    /// `namespace`: `run`'s `--namespace` when given explicitly.
+    pub async fn start(
+        args: &KubeArgs,
+        namespace: Option<String>,
+        debounce: Duration,
+    ) -> Result<KubeRun, ClientError> {
+        let client = client(args.kubeconfig.as_deref()).await?;
+        Ok(KubeRun::with_client(client, args, namespace, debounce))
+    }
+
+    /// [`start`](Self::start) with a given client (tests).
+    pub fn with_client(
+        client: Client,
+        args: &KubeArgs,
+        namespace: Option<String>,
+        debounce: Duration,
+    ) -> KubeRun {
+        let source = KubeSource::start(client.clone(), args.source_config(namespace, debounce));
+        let changes = source.subscribe();
+        let status = args
+            .status_config()
+            .map(|c| crate::status::StatusWriter::spawn(client, source.route_store(), c));
+        KubeRun {
+            source,
+            changes,
+            status,
+        }
+    }
+
+    /// See [`Changes::changed`]. Cancel-safe.
+    pub async fn changed(&mut self) -> Option<u64> {
+        self.changes.changed().await
+    }
+
+    /// See [`KubeSource::snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        self.source.snapshot()
+    }
+
+    /// Queue Route status for these verdicts (no-op with `--no-status`);
+    /// never blocks.
+    pub fn publish(&self, verdicts: &[crate::admit::Verdict]) {
+        if let Some(writer) = &self.status {
+            writer.submit(verdicts);
+        }
     }
 }
 
@@ -694,6 +780,54 @@ mod tests {
             r.spec.path = Some("/x".into());
         }
         assert_ne!(before, route_fingerprint(&a));
+    }
+
+    #[test]
+    fn flags_and_environment() {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            kube: KubeArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "routegen",
+            "--kubeconfig",
+            "/k",
+            "--namespace-selector",
+            "router=public",
+            "--route-selector",
+            "shard in (a,b)",
+            "--route-field-selector",
+            "spec.host!=x",
+            "--router-name",
+            "edge",
+            "--router-canonical-hostname",
+            "lb.example.com",
+            "--no-status",
+        ])
+        .unwrap();
+        assert_eq!(cli.kube.kubeconfig.as_deref(), Some(Path::new("/k")));
+        assert_eq!(cli.kube.route_selector.as_deref(), Some("shard in (a,b)"));
+        assert_eq!(cli.kube.router_name, "edge");
+        assert!(cli.kube.no_status);
+        let defaults = Cli::try_parse_from(["routegen"]).unwrap();
+        assert_eq!(defaults.kube.router_name, "default");
+        assert!(!defaults.kube.no_status);
+        // Every flag has its ROUTEGEN_<FLAG> variable.
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" {
+                continue;
+            }
+            let want = format!("ROUTEGEN_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(want.as_str()),
+                "--{long}"
+            );
+        }
     }
 
     #[test]

@@ -274,7 +274,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
         "    server_name www.test;\n    ssl_certificate certs/ns:www.pem;\n    ssl_certificate_key certs/ns:www.pem;\n",
         "map $rg_sni_tail $rg_tls_wildcard { hostnames; default unix:/run/rg/nginx-tls-h1.sock; pt.test unix:/run/rg/nginx-passthrough.sock; }",
         "map $ssl_preread_server_name $rg_tls_hop { hostnames; default $rg_tls_wildcard; gone.test unix:/run/rg/nginx-passthrough.sock; www.test unix:/run/rg/nginx-tls-h2.sock; }",
-        "geo $rg_allow_0 { default rg_closed; 10.0.0.0/8 be_tcp.ns.pt; ::1/128 be_tcp.ns.pt; }",
+        "geo $rg_allow_0 { default rg_closed; 10.0.0.0/8 be_tcp.ns.pt; ::1 be_tcp.ns.pt; }",
         "map $rg_sni_tail $rg_passthrough_wildcard { hostnames; default rg_closed; pt.test $rg_allow_0; }",
         "map $ssl_preread_server_name $rg_passthrough { hostnames; default $rg_passthrough_wildcard; gone.test rg_closed; }",
         "  upstream be_tcp.ns.pt {\n    random;\n    server 10.0.0.9:443 weight=1 max_fails=0; # ept:svc:10.0.0.9:443\n  }\n",
@@ -282,7 +282,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
         assert!(cfg.contains(want), "missing {want:?} in:\n{cfg}");
     }
     let allow = String::from_utf8(out.tree["allowlists/ns:pt.txt"].contents.clone()).unwrap();
-    assert!(allow.ends_with("allow 10.0.0.0/8;\nallow ::1/128;\ndeny all;\n"), "{allow}");
+    assert!(allow.ends_with("allow 10.0.0.0/8;\nallow ::1;\ndeny all;\n"), "{allow}");
     assert!(out.tree["certs/ns:www.pem"].secret);
 }
 

@@ -141,6 +141,9 @@ mod tests {
         let mut snapshot = Snapshot::default();
         r.push_into(&mut snapshot);
         assert!(snapshot.routes.is_empty());
-        assert_eq!(snapshot.undecodable_routes[0].metadata.name.as_deref(), Some("b"));
+        assert_eq!(
+            snapshot.undecodable_routes[0].metadata.name.as_deref(),
+            Some("b")
+        );
     }
 }
