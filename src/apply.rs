@@ -182,11 +182,7 @@ impl Applier {
     }
 
     /// [`Applier::open`] for trees checked by `validator` (e.g. nginx).
-    pub fn open_with(
-        out: &Path,
-        validator: Validator,
-        keep: usize,
-    ) -> Result<Applier, ApplyError> {
+    pub fn open_with(out: &Path, validator: Validator, keep: usize) -> Result<Applier, ApplyError> {
         for dir in [
             out.to_path_buf(),
             out.join(TREES),

@@ -330,7 +330,8 @@ enum Written {
     Unchanged,
     Patched,
     Gone,
-    Failed,
+    /// Why (logged once per batch, with the count).
+    Failed(String),
 }
 
 struct Worker {
@@ -371,13 +372,15 @@ impl Worker {
             self.recent.retain(|k, _| live.contains(k));
             let mut interrupted = false;
             let mut failed = 0usize;
+            let mut first_error = None;
             for verdict in batch.iter() {
                 if rx.has_changed().unwrap_or(false) {
                     interrupted = true;
                     break;
                 }
-                if self.write(verdict).await == Written::Failed {
+                if let Written::Failed(why) = self.write(verdict).await {
                     failed += 1;
+                    first_error.get_or_insert(format!("{}: {why}", verdict.key));
                 }
             }
             if interrupted {
@@ -389,7 +392,12 @@ impl Worker {
                 failures_in_row += 1;
                 let delay = Duration::from_secs(1u64 << failures_in_row.min(5))
                     .min(Duration::from_secs(30));
-                tracing::warn!(failed, retry_in = ?delay, "some Route status writes failed; will retry");
+                tracing::warn!(
+                    failed,
+                    first = first_error.as_deref().unwrap_or(""),
+                    retry_in = ?delay,
+                    "Route status writes failed; will retry"
+                );
                 retry = Some(delay);
             } else {
                 failures_in_row = 0;
@@ -453,25 +461,18 @@ impl Worker {
                     match api.get(&key.name).await {
                         Ok(fresh) => route = Arc::new(fresh),
                         Err(kube::Error::Api(s)) if s.code == 404 => return Written::Gone,
-                        Err(e) => {
-                            self.fail(key, &e);
-                            return Written::Failed;
-                        }
+                        Err(e) => return self.fail(key, &e),
                     }
                 }
                 Err(kube::Error::Api(s)) if s.code == 404 => return Written::Gone,
-                Err(e) => {
-                    self.fail(key, &e);
-                    return Written::Failed;
-                }
+                Err(e) => return self.fail(key, &e),
             }
         }
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(route = %key, attempts = MAX_ATTEMPTS, "status not written: conflicts on every attempt");
-        Written::Failed
+        Written::Failed(format!("409 Conflict on all {MAX_ATTEMPTS} attempts"))
     }
 
-    fn fail(&self, key: &ObjectKey, error: &kube::Error) {
+    fn fail(&self, key: &ObjectKey, error: &kube::Error) -> Written {
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         let hint = match error {
             kube::Error::Api(s) if s.code == 403 => {
@@ -479,7 +480,8 @@ impl Worker {
             }
             _ => "",
         };
-        tracing::warn!(route = %key, error = %error, "cannot write Route status{hint}");
+        tracing::debug!(route = %key, error = %error, "cannot write Route status{hint}");
+        Written::Failed(format!("{error}{hint}"))
     }
 }
 

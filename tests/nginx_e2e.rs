@@ -319,10 +319,13 @@ impl Env {
     fn new(service_ca: &Issued) -> Env {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("run")).unwrap();
-        let default = CertSpec::leaf(&["default.invalid"]).cn("default").self_signed();
+        let default = CertSpec::leaf(&["default.invalid"])
+            .cn("default")
+            .self_signed();
         let pem = key_and_chain(&default, None);
         std::fs::write(dir.path().join("default.pem"), &pem).unwrap();
-        let default_cert = routegen::defaultcert::load_file(&dir.path().join("default.pem")).unwrap();
+        let default_cert =
+            routegen::defaultcert::load_file(&dir.path().join("default.pem")).unwrap();
         let applier = Applier::open_with(
             &dir.path().join("out"),
             Validator::Nginx { bin: nginx_bin() },
@@ -456,7 +459,9 @@ fn nginx_routes_live_traffic() {
     let p_re = tls_server("re", key_and_chain(&re_leaf, None), true);
     let bad_leaf = CertSpec::leaf(&["wrong.example"]).signed_by(&ca);
     let p_rebad = tls_server("rebad", key_and_chain(&bad_leaf, None), true);
-    let pt_cert = CertSpec::leaf(&["pt.test"]).cn("passthrough backend").self_signed();
+    let pt_cert = CertSpec::leaf(&["pt.test"])
+        .cn("passthrough backend")
+        .self_signed();
     let p_pt = tls_server("pt", key_and_chain(&pt_cert, None), false);
     let p_ptnone = tls_server("ptnone", key_and_chain(&pt_cert, None), false);
 
@@ -475,18 +480,35 @@ fn nginx_routes_live_traffic() {
         }
         s
     };
-    let to = |svc: &str| format!("  to:\n    kind: Service\n    name: {svc}\n  port:\n    targetPort: http\n");
+    let to = |svc: &str| {
+        format!("  to:\n    kind: Service\n    name: {svc}\n  port:\n    targetPort: http\n")
+    };
     let mut m = String::new();
     m += &route("e2e", "blog", "blog.test", &to("blog"));
-    m += &route("e2e", "deep", "blog.test", &format!("  path: /x/y\n{}", to("deep")));
-    m += &route("e2e", "under", "blog.test", &format!("  path: /x/\n{}", to("under")));
+    m += &route(
+        "e2e",
+        "deep",
+        "blog.test",
+        &format!("  path: /x/y\n{}", to("deep")),
+    );
+    m += &route(
+        "e2e",
+        "under",
+        "blog.test",
+        &format!("  path: /x/\n{}", to("under")),
+    );
     m += &route(
         "e2e",
         "wild",
         "any.wild.test",
         &format!("  wildcardPolicy: Subdomain\n{}", to("wild")),
     );
-    m += &route("e2e", "exact", "exact.wild.test", &format!("  path: /api\n{}", to("exact")));
+    m += &route(
+        "e2e",
+        "exact",
+        "exact.wild.test",
+        &format!("  path: /api\n{}", to("exact")),
+    );
     m += &route(
         "e2e",
         "ab",
@@ -497,7 +519,11 @@ fn nginx_routes_live_traffic() {
         "e2e",
         "edge",
         "edge.test",
-        &format!("{}{}", to("edge"), tls_block("edge", "Redirect", Some(&edge_cert))),
+        &format!(
+            "{}{}",
+            to("edge"),
+            tls_block("edge", "Redirect", Some(&edge_cert))
+        ),
     );
     m += &route(
         "e2e",
@@ -612,7 +638,11 @@ fn nginx_routes_live_traffic() {
     // Edge, own unique certificate: h2 offered; port 80 redirects.
     let (info, _) = https_get(sp, "edge.test", H2_H1, "/").unwrap();
     c.eq(info.cn.as_str(), "edge.test", "edge certificate");
-    c.eq(info.alpn.as_deref(), Some("h2"), "h2 on a unique certificate");
+    c.eq(
+        info.alpn.as_deref(),
+        Some("h2"),
+        "h2 on a unique certificate",
+    );
     let (info, r) = https_get(sp, "EDGE.test", H1, "/p?q=1").unwrap();
     c.eq(info.cn.as_str(), "edge.test", "SNI is case-insensitive");
     let r = r.unwrap();
@@ -631,7 +661,11 @@ fn nginx_routes_live_traffic() {
     // Edge without a certificate (default certificate): http/1.1 only.
     let (info, r) = https_get(sp, "allow.test", H2_H1, "/s").unwrap();
     c.eq(info.cn.as_str(), "default", "default certificate");
-    c.eq(info.alpn.as_deref(), Some("http/1.1"), "no h2 on the default certificate");
+    c.eq(
+        info.alpn.as_deref(),
+        Some("http/1.1"),
+        "no h2 on the default certificate",
+    );
     c.eq(
         r.unwrap().body,
         "allow /s xfp=https xff=127.0.0.1".to_string(),
@@ -639,8 +673,16 @@ fn nginx_routes_live_traffic() {
     );
     // Allow: served on port 80 too. None: 503 on port 80, served on TLS.
     let r = http_get(hp, "allow.test", "/s").unwrap();
-    c.eq((r.status, r.body.as_str()), (200, "allow /s xfp=http xff=127.0.0.1"), "Allow policy");
-    c.eq(http_get(hp, "none.test", "/").unwrap().status, 503, "None policy");
+    c.eq(
+        (r.status, r.body.as_str()),
+        (200, "allow /s xfp=http xff=127.0.0.1"),
+        "Allow policy",
+    );
+    c.eq(
+        http_get(hp, "none.test", "/").unwrap().status,
+        503,
+        "None policy",
+    );
     let (_, r) = https_get(sp, "none.test", H1, "/").unwrap();
     c.eq(r.unwrap().status, 200, "None policy route over TLS");
     // No SNI / unknown SNI: default certificate, 503.
@@ -661,13 +703,25 @@ fn nginx_routes_live_traffic() {
         "reencrypt",
     );
     let (_, r) = https_get(sp, "rebad.test", H1, "/").unwrap();
-    c.eq(r.unwrap().status, 502, "reencrypt to a server with the wrong name");
+    c.eq(
+        r.unwrap().status,
+        502,
+        "reencrypt to a server with the wrong name",
+    );
 
     // Passthrough: the backend's own certificate, bytes untouched.
     for sni in ["pt.test", "PT.Test"] {
         let (info, r) = https_get(sp, sni, H1, "/").unwrap();
-        c.eq(info.cn.as_str(), "passthrough backend", "passthrough certificate");
-        c.eq(r.unwrap().body, "passthrough pt".to_string(), "passthrough body");
+        c.eq(
+            info.cn.as_str(),
+            "passthrough backend",
+            "passthrough certificate",
+        );
+        c.eq(
+            r.unwrap().body,
+            "passthrough pt".to_string(),
+            "passthrough body",
+        );
     }
     let r = http_get(hp, "pt.test", "/ui?a=b").unwrap();
     c.eq(r.status, 302, "passthrough Redirect on port 80");
@@ -676,8 +730,16 @@ fn nginx_routes_live_traffic() {
         &format!("passthrough redirect: {}", r.head),
     );
     let (info, _) = https_get(sp, "ptnone.test", H1, "/").unwrap();
-    c.eq(info.cn.as_str(), "passthrough backend", "passthrough None over TLS");
-    c.eq(http_get(hp, "ptnone.test", "/").unwrap().status, 503, "passthrough None on port 80");
+    c.eq(
+        info.cn.as_str(),
+        "passthrough backend",
+        "passthrough None over TLS",
+    );
+    c.eq(
+        http_get(hp, "ptnone.test", "/").unwrap().status,
+        503,
+        "passthrough None on port 80",
+    );
 
     eprintln!("nginx e2e: {} assertions", c.0);
 }

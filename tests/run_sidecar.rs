@@ -670,7 +670,8 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
         .status()
         .unwrap();
     wait_for(Duration::from_secs(15), "a new HAProxy", || {
-        sc.haproxy_pid().filter(|p| *p != crashed && process_alive(*p))
+        sc.haproxy_pid()
+            .filter(|p| *p != crashed && process_alive(*p))
     });
     sc.wait_ready(Duration::from_secs(15));
     sc.wait_body("web.example.com", "backend-a", Duration::from_secs(5));

@@ -54,6 +54,7 @@ mod cache;
 mod chain;
 mod coverage;
 mod pem;
+mod pkcs8;
 mod time;
 
 #[cfg(test)]
@@ -666,7 +667,10 @@ fn parse_private_key(field: Field, block: &Block) -> Result<PKey<Private>, Rejec
     let key = match block.label.as_str() {
         "RSA PRIVATE KEY" => Rsa::private_key_from_der(&block.der).and_then(PKey::from_rsa),
         "EC PRIVATE KEY" => EcKey::private_key_from_der(&block.der).and_then(PKey::from_ec_key),
-        _ => PKey::private_key_from_pkcs8(&block.der),
+        _ => match pkcs8::parse(&block.der) {
+            Some(key) => Ok(key),
+            None => PKey::private_key_from_pkcs8(&block.der),
+        },
     }
     .map_err(|e| invalid(first_error(&e)))?;
 

@@ -55,6 +55,9 @@ enum Cmd {
     /// One measurement process (used by `run`); prints `key value` lines.
     #[command(hide = true)]
     Once(OnceArgs),
+    /// OpenSSL micro-timings (temporary).
+    #[command(hide = true)]
+    Micro,
     /// Load manifests and admit them, printing the time of each (for profiling).
     #[command(hide = true)]
     Load {
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(&args),
         Cmd::Once(args) => once(&args),
         Cmd::Load { file, admit, cold } => load(&file, admit, cold),
+        Cmd::Micro => micro(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,6 +174,15 @@ fn gen(routes: usize, seed: u64, cert_dir: Option<PathBuf>) -> anyhow::Result<()
     Ok(())
 }
 
+/// CPU time of the calling thread, seconds (`/proc/thread-self/schedstat`):
+/// unlike wall time, not inflated by other processes on a shared machine.
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
 fn load(file: &Path, admissions: usize, cold: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let loaded = files::load_paths(&[file.to_path_buf()], "default")?;
@@ -185,14 +198,89 @@ fn load(file: &Path, admissions: usize, cold: bool) -> anyhow::Result<()> {
             admit::tls::clear_cache();
         }
         let t = Instant::now();
+        let cpu = thread_cpu();
         let verdicts = admit::admit(&loaded.snapshot, &RouterSettings::default());
         eprintln!(
-            "admit {}: {:.3} s, {} admitted, peak RSS {}",
+            "admit {}: {:.3} s (cpu {:.3} s), {} admitted, peak RSS {}",
             i + 1,
             t.elapsed().as_secs_f64(),
+            thread_cpu() - cpu,
             verdicts.iter().filter(|v| v.is_admitted()).count(),
             mib(peak_rss() as f64)
         );
+    }
+    Ok(())
+}
+
+fn micro() -> anyhow::Result<()> {
+    use openssl::pkey::PKey;
+    let fleet = Fleet::layout(40, 1);
+    let hosts: Vec<String> = (0..4).map(|i| format!("h{i}.example.com")).collect();
+    let _ = &fleet;
+    let certs = FleetCerts::generate(&hosts)?;
+    for (i, c) in certs.certs.iter().enumerate() {
+        let key_der = {
+            let k = PKey::private_key_from_pem(c.key_pem.as_bytes())?;
+            k.private_key_to_pkcs8()?
+        };
+        let cert = openssl::x509::X509::from_pem(c.cert_pem.as_bytes())?;
+        let cert_der = cert.to_der()?;
+        let n = 200;
+        let time = |label: &str, f: &dyn Fn()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            eprintln!("cert {i} {label}: {:.1} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        };
+        time("X509::from_der", &|| {
+            openssl::x509::X509::from_der(&cert_der).unwrap();
+        });
+        time("PKey::private_key_from_pkcs8", &|| {
+            PKey::private_key_from_pkcs8(&key_der).unwrap();
+        });
+        time("PKey::private_key_from_der", &|| {
+            PKey::private_key_from_der(&key_der).unwrap();
+        });
+        let key = PKey::private_key_from_pkcs8(&key_der)?;
+        time("private_key_to_pem_pkcs8", &|| {
+            key.private_key_to_pem_pkcs8().unwrap();
+        });
+        time("private_key_to_pkcs8", &|| {
+            key.private_key_to_pkcs8().unwrap();
+        });
+        time("cert.public_key", &|| {
+            cert.public_key().unwrap();
+        });
+        let public = cert.public_key()?;
+        time("public_eq", &|| {
+            assert!(key.public_eq(&public));
+        });
+        time("cert.verify(self)", &|| {
+            cert.verify(&public).unwrap();
+        });
+        time("cert.to_pem", &|| {
+            cert.to_pem().unwrap();
+        });
+        time("sign+verify probe", &|| {
+            let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+            s.update(b"probe").unwrap();
+            let sig = s.sign_to_vec().unwrap();
+            let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+            v.update(b"probe").unwrap();
+            assert!(v.verify(&sig).unwrap());
+        });
+        time("store+verify", &|| {
+            let mut store = openssl::x509::store::X509StoreBuilder::new().unwrap();
+            store.add_cert(cert.clone()).unwrap();
+            let store = store.build();
+            let chain = openssl::stack::Stack::new().unwrap();
+            let mut ctx = openssl::x509::X509StoreContext::new().unwrap();
+            ctx.init(&store, &cert, &chain, |c| c.verify_cert()).unwrap();
+        });
+        time("security_bits", &|| {
+            key.security_bits();
+        });
     }
     Ok(())
 }

@@ -232,7 +232,10 @@ mod tests {
 
     #[test]
     fn own_children_are_found() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let me = std::process::id() as i32;
         let found = workers_of(me).unwrap();
         let pid = child.id() as i32;
@@ -247,7 +250,10 @@ mod tests {
         let p = dir.path().join("nginx.pid");
         assert!(read_pid_file(&p).is_err());
         std::fs::write(&p, "").unwrap();
-        assert!(read_pid_file(&p).unwrap_err().to_string().contains("not a pid"));
+        assert!(read_pid_file(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not a pid"));
         std::fs::write(&p, "123\n").unwrap();
         assert_eq!(read_pid_file(&p).unwrap(), 123);
     }

@@ -323,7 +323,8 @@ fn is_nginx_special(b: u8) -> bool {
 /// path, a duration): printable ASCII without spaces, `;`, `{`, `}`,
 /// quotes, backslashes, `$` or `#`.
 pub fn nginx_word<'a>(context: &str, s: &'a str) -> Result<&'a str, EscapeError> {
-    const RULE: &str = "must be printable ASCII without spaces, ';', '{', '}', quotes, backslashes, '$' or '#'";
+    const RULE: &str =
+        "must be printable ASCII without spaces, ';', '{', '}', quotes, backslashes, '$' or '#'";
     let ok = !s.is_empty()
         && s.bytes()
             .all(|b| (0x21..=0x7e).contains(&b) && !is_nginx_special(b));
@@ -385,10 +386,18 @@ mod nginx_tests {
 
     #[test]
     fn escape_nginx_word() {
-        for ok in ["be_http.ns.name", "127.0.0.1:8080", "[fd00::1]:80", "certs/ns:a.pem", "30s"] {
+        for ok in [
+            "be_http.ns.name",
+            "127.0.0.1:8080",
+            "[fd00::1]:80",
+            "certs/ns:a.pem",
+            "30s",
+        ] {
             assert_eq!(nginx_word("w", ok), Ok(ok));
         }
-        for bad in ["", "a b", "a;b", "a{", "}", "a\"b", "a'b", "a\\b", "$host", "#x", "a\nb", "é"] {
+        for bad in [
+            "", "a b", "a;b", "a{", "}", "a\"b", "a'b", "a\\b", "$host", "#x", "a\nb", "é",
+        ] {
             assert!(nginx_word("w", bad).is_err(), "{bad:?}");
         }
     }
@@ -397,7 +406,10 @@ mod nginx_tests {
     fn escape_nginx_quoted() {
         assert_eq!(nginx_quoted("q", "/a b").unwrap(), "\"/a b\"");
         assert_eq!(nginx_quoted("q", "/a\"b\\c").unwrap(), "\"/a\\\"b\\\\c\"");
-        assert_eq!(nginx_quoted("q", "/a;b{c}#d$e'f").unwrap(), "\"/a;b{c}#d$e'f\"");
+        assert_eq!(
+            nginx_quoted("q", "/a;b{c}#d$e'f").unwrap(),
+            "\"/a;b{c}#d$e'f\""
+        );
         for bad in ["", "a\nb", "a\rb", "a\0b", "a\u{2028}b", "a\tb"] {
             assert!(nginx_quoted("q", bad).is_err(), "{bad:?}");
         }

@@ -137,6 +137,8 @@ pub struct Pass {
     pub route_changes: Option<RouteChanges>,
     /// Loader and plan warnings.
     pub warnings: Vec<String>,
+    /// Reading and parsing the manifests.
+    pub load_time: Duration,
     /// Admit + plan + render, all rounds.
     pub render_time: Duration,
     /// The whole pass.
@@ -180,6 +182,7 @@ impl Core {
             refused: Vec::new(),
             route_changes: None,
             warnings: Vec::new(),
+            load_time: Duration::ZERO,
             render_time: Duration::ZERO,
             duration: Duration::ZERO,
         };
@@ -194,6 +197,7 @@ impl Core {
                 return pass;
             }
         };
+        pass.load_time = started.elapsed();
         pass.warnings.extend(loaded.warnings.iter().cloned());
         let snapshot = &loaded.snapshot;
 

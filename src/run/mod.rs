@@ -728,6 +728,8 @@ fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reported) {
                 .map(describe_route_changes)
                 .unwrap_or_default();
             tracing::info!(
+                load_ms = pass.load_time.as_millis() as u64,
+                render_ms = pass.render_time.as_millis() as u64,
                 validation_ms = validation.as_millis() as u64,
                 duration_ms = pass.duration.as_millis() as u64,
                 "applied tree {id}: files {summary}; Routes {admitted} admitted, {rejected} rejected{}; {routes}",

@@ -77,7 +77,8 @@ pub fn covers(path: &PathMatch, p: &str) -> bool {
     match path {
         PathMatch::Fallback => true,
         PathMatch::Prefix(q) => {
-            p == q || (p.len() > q.len() && p.starts_with(q.as_str()) && p.as_bytes()[q.len()] == b'/')
+            p == q
+                || (p.len() > q.len() && p.starts_with(q.as_str()) && p.as_bytes()[q.len()] == b'/')
         }
         PathMatch::Under(q) => p.starts_with(q.as_str()),
     }
@@ -138,7 +139,8 @@ pub fn wildcard_key_of(host: &str) -> Option<String> {
     if host.starts_with("*.") {
         return None;
     }
-    host.split_once('.').map(|(_, parent)| format!("*.{parent}"))
+    host.split_once('.')
+        .map(|(_, parent)| format!("*.{parent}"))
 }
 
 /// Lay a lookup table out as servers (see the module documentation),
@@ -204,7 +206,10 @@ fn one_label_under(sni: &str, domain: &str) -> bool {
 /// SNI routing (as HAProxy's `fe_https`): a passthrough SNI (exact, then
 /// one-label wildcard) wins; then a certificate that offers h2 (exact
 /// names only: wildcard certificates never offer h2).
-pub fn tls_routing<'p>(passthrough: &'p [SniEntry], certificates: &'p [CertEntry]) -> TlsRouting<'p> {
+pub fn tls_routing<'p>(
+    passthrough: &'p [SniEntry],
+    certificates: &'p [CertEntry],
+) -> TlsRouting<'p> {
     let mut exact: BTreeMap<&str, TlsHop> = BTreeMap::new();
     let mut wildcard: BTreeMap<&str, TlsHop> = BTreeMap::new();
     for e in passthrough {
@@ -213,7 +218,10 @@ pub fn tls_routing<'p>(passthrough: &'p [SniEntry], certificates: &'p [CertEntry
             None => exact.insert(e.sni.as_str(), TlsHop::Passthrough),
         };
     }
-    for c in certificates.iter().filter(|c| c.h2 && !c.sni.starts_with("*.")) {
+    for c in certificates
+        .iter()
+        .filter(|c| c.h2 && !c.sni.starts_with("*."))
+    {
         let covered = exact.contains_key(c.sni.as_str())
             || wildcard.keys().any(|d| one_label_under(&c.sni, d));
         if !covered {
@@ -380,12 +388,14 @@ mod tests {
         let hosts: Vec<&str> = servers.iter().map(|s| s.host_key).collect();
         assert_eq!(hosts, vec!["*.d", "x.d", "y.d", "z.other"]);
         let paths = [
-            "/", "/a", "/a/", "/a/x", "/ab", "/a/b", "/a/b/", "/a/b/c", "/a/b/c/d", "/a/b/cd", "/c",
-            "/c/", "/c/x", "/cx", "/e", "/e/", "/e/x", "/ex", "/q", "/q/r", "/qq", "/z",
+            "/", "/a", "/a/", "/a/x", "/ab", "/a/b", "/a/b/", "/a/b/c", "/a/b/c/d", "/a/b/cd",
+            "/c", "/c/", "/c/x", "/cx", "/e", "/e/", "/e/x", "/ex", "/q", "/q/r", "/qq", "/z",
         ];
         for server in &servers {
-            let own: Vec<&LookupEntry> =
-                table.iter().filter(|e| e.host_key == server.host_key).collect();
+            let own: Vec<&LookupEntry> = table
+                .iter()
+                .filter(|e| e.host_key == server.host_key)
+                .collect();
             let wild_key = wildcard_key_of(server.host_key);
             let wild: Vec<&LookupEntry> = table
                 .iter()
@@ -398,15 +408,36 @@ mod tests {
             }
         }
         // Spot checks of the rule itself.
-        assert_eq!(answer(&servers, "x.d", &Loc::Prefix("/".into())), Some("wfall"));
-        assert_eq!(answer(&servers, "x.d", &Loc::Prefix("/a/b/".into())), Some("xab"));
-        assert_eq!(answer(&servers, "x.d", &Loc::Exact("/c".into())), Some("wc"));
-        assert_eq!(answer(&servers, "x.d", &Loc::Prefix("/c/".into())), Some("xc"));
-        assert_eq!(answer(&servers, "y.d", &Loc::Exact("/c".into())), Some("yfall"));
+        assert_eq!(
+            answer(&servers, "x.d", &Loc::Prefix("/".into())),
+            Some("wfall")
+        );
+        assert_eq!(
+            answer(&servers, "x.d", &Loc::Prefix("/a/b/".into())),
+            Some("xab")
+        );
+        assert_eq!(
+            answer(&servers, "x.d", &Loc::Exact("/c".into())),
+            Some("wc")
+        );
+        assert_eq!(
+            answer(&servers, "x.d", &Loc::Prefix("/c/".into())),
+            Some("xc")
+        );
+        assert_eq!(
+            answer(&servers, "y.d", &Loc::Exact("/c".into())),
+            Some("yfall")
+        );
         assert_eq!(answer(&servers, "z.other", &Loc::Prefix("/".into())), None);
         // Under: `= /e` is added so nginx does not redirect /e to /e/.
-        assert_eq!(answer(&servers, "*.d", &Loc::Exact("/e".into())), Some("we"));
-        assert_eq!(answer(&servers, "*.d", &Loc::Prefix("/e/".into())), Some("weu"));
+        assert_eq!(
+            answer(&servers, "*.d", &Loc::Exact("/e".into())),
+            Some("we")
+        );
+        assert_eq!(
+            answer(&servers, "*.d", &Loc::Prefix("/e/".into())),
+            Some("weu")
+        );
     }
 
     #[test]
@@ -479,7 +510,9 @@ mod tests {
         assert_eq!(decoded_path("/a%20b").as_deref(), Some("/a b"));
         assert_eq!(decoded_path("/a%C3%BC").as_deref(), Some("/aü"));
         assert_eq!(decoded_path("/plain;x=1").as_deref(), Some("/plain;x=1"));
-        for bad in ["/a%2Fb", "/a%2fb", "/a%0Ab", "/a%00", "/a%FF", "/a%7F", "/a%zz", "/a%2"] {
+        for bad in [
+            "/a%2Fb", "/a%2fb", "/a%0Ab", "/a%00", "/a%FF", "/a%7F", "/a%zz", "/a%2",
+        ] {
             assert_eq!(decoded_path(bad), None, "{bad}");
         }
     }

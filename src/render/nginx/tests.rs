@@ -109,7 +109,9 @@ fn tree_files_and_secrets() {
     );
     assert!(out.tree["certs/default.pem"].secret);
     let cfg = config(&out);
-    assert!(cfg.contains("listen unix:/run/rg/nginx-tls-h2.sock ssl http2 proxy_protocol default_server;"));
+    assert!(cfg.contains(
+        "listen unix:/run/rg/nginx-tls-h2.sock ssl http2 proxy_protocol default_server;"
+    ));
     assert!(cfg.contains("load_module /usr/lib/nginx/modules/ngx_stream_module.so;"));
     assert!(!cfg.contains("\nuser "), "no user directive");
     // The no-cert setting is refused.
@@ -130,12 +132,26 @@ fn upstreams_weights_balance_and_zero_weight() {
     b.balance = Balance::Source;
     b.health_check = Some("5s".parse().unwrap());
     b.server_maxconn = PositiveInt::new(7);
-    let empty = backend("be_http:ns:empty", "empty", vec![server([10, 0, 0, 3], 80, 0)]);
+    let empty = backend(
+        "be_http:ns:empty",
+        "empty",
+        vec![server([10, 0, 0, 3], 80, 0)],
+    );
     let plan = Plan {
         backends: vec![empty, b],
         http_lookup: vec![
-            entry("h.test", None, LookupAction::Backend("be_http:ns:web".into()), "web"),
-            entry("e.test", None, LookupAction::Backend("be_http:ns:empty".into()), "empty"),
+            entry(
+                "h.test",
+                None,
+                LookupAction::Backend("be_http:ns:web".into()),
+                "web",
+            ),
+            entry(
+                "e.test",
+                None,
+                LookupAction::Backend("be_http:ns:empty".into()),
+                "empty",
+            ),
         ],
         ..Plan::default()
     };
@@ -145,12 +161,20 @@ fn upstreams_weights_balance_and_zero_weight() {
     ), "{cfg}");
     assert!(!cfg.contains("10.0.0.2"), "weight 0 is not an nginx weight");
     assert!(!cfg.contains("upstream be_http.ns.empty"), "{cfg}");
-    assert!(cfg.contains("# route ns/empty\n      # no server with weight > 0\n      return 503"));
+    // One action for every path: a server-level return, no location.
+    assert!(
+        cfg.contains("server_name e.test;\n    # no server with weight > 0\n    # route ns/empty\n    return 503"),
+        "{cfg}"
+    );
 }
 
 #[test]
 fn actions_rewrites_and_headers() {
-    let mut b = backend("be_edge_http:ns:api", "api", vec![server([10, 0, 0, 1], 80, 1)]);
+    let mut b = backend(
+        "be_edge_http:ns:api",
+        "api",
+        vec![server([10, 0, 0, 1], 80, 1)],
+    );
     b.rewrite = Some(PathRewrite {
         prefix: "/api".into(),
         target: "/v2".parse().unwrap(),
@@ -210,7 +234,12 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
         backends: vec![b],
         http_lookup: vec![
             entry("*.w.test", None, be(), "w"),
-            entry("*.w.test", Some("/a;b$c"), be(), "w"),
+            entry(
+                "*.w.test",
+                Some("/a;b$c"),
+                LookupAction::RedirectToHttps,
+                "w",
+            ),
             entry("*.w.test", Some("/sp%20ace"), be(), "w"),
             entry("*.w.test", Some("/bad%2Fslash"), be(), "bad"),
         ],
@@ -218,7 +247,8 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
     };
     let out = render(&plan);
     let cfg = config(&out);
-    assert!(cfg.contains("    server_name *.w.test;\n    if ($rg_host_tail != \"w.test\") { return 503"));
+    assert!(cfg
+        .contains("    server_name *.w.test;\n    if ($rg_host_tail != \"w.test\") { return 503"));
     assert!(cfg.contains("    location = \"/a;b$c\" {"), "{cfg}");
     assert!(cfg.contains("    location \"/sp ace/\" {"), "{cfg}");
     assert!(!cfg.contains("bad"), "{cfg}");
@@ -234,7 +264,11 @@ fn tls_certificates_sni_routing_and_passthrough() {
     tcp.allowlist_file = Some("allowlists/ns:pt.txt".into());
     let mut empty_tcp = backend("be_tcp:ns:gone", "gone", vec![]);
     empty_tcp.mode = Mode::Tcp;
-    let edge = backend("be_edge_http:ns:www", "www", vec![server([10, 0, 0, 1], 80, 1)]);
+    let edge = backend(
+        "be_edge_http:ns:www",
+        "www",
+        vec![server([10, 0, 0, 1], 80, 1)],
+    );
     let plan = Plan {
         backends: vec![edge, empty_tcp, tcp],
         https_lookup: vec![entry(
@@ -264,7 +298,9 @@ fn tls_certificates_sni_routing_and_passthrough() {
         }],
         allowlist_files: vec![crate::plan::AllowlistFile {
             file: "allowlists/ns:pt.txt".into(),
-            list: crate::values::IpAllowlist::parse_lenient("10.0.0.0/8 ::1").unwrap().0,
+            list: crate::values::IpAllowlist::parse_lenient("10.0.0.0/8 ::1")
+                .unwrap()
+                .0,
         }],
         ..Plan::default()
     };
@@ -282,14 +318,21 @@ fn tls_certificates_sni_routing_and_passthrough() {
         assert!(cfg.contains(want), "missing {want:?} in:\n{cfg}");
     }
     let allow = String::from_utf8(out.tree["allowlists/ns:pt.txt"].contents.clone()).unwrap();
-    assert!(allow.ends_with("allow 10.0.0.0/8;\nallow ::1;\ndeny all;\n"), "{allow}");
+    assert!(
+        allow.ends_with("allow 10.0.0.0/8;\nallow ::1;\ndeny all;\n"),
+        "{allow}"
+    );
     assert!(out.tree["certs/ns:www.pem"].secret);
 }
 
 #[test]
 fn hostile_names_are_refused_not_written() {
     let plan = Plan {
-        backends: vec![backend("be_http:ns:a b", "x", vec![server([10, 0, 0, 1], 80, 1)])],
+        backends: vec![backend(
+            "be_http:ns:a b",
+            "x",
+            vec![server([10, 0, 0, 1], 80, 1)],
+        )],
         ..Plan::default()
     };
     let err = render_nginx(&plan, &settings(), &Templates::embedded().unwrap()).unwrap_err();
@@ -304,8 +347,17 @@ fn hostile_names_are_refused_not_written() {
 #[test]
 fn byte_identical_across_runs() {
     let plan = Plan {
-        backends: vec![backend("be_http:ns:w", "w", vec![server([10, 0, 0, 1], 80, 1)])],
-        http_lookup: vec![entry("h.test", Some("/a"), LookupAction::Backend("be_http:ns:w".into()), "w")],
+        backends: vec![backend(
+            "be_http:ns:w",
+            "w",
+            vec![server([10, 0, 0, 1], 80, 1)],
+        )],
+        http_lookup: vec![entry(
+            "h.test",
+            Some("/a"),
+            LookupAction::Backend("be_http:ns:w".into()),
+            "w",
+        )],
         ..Plan::default()
     };
     assert_eq!(render(&plan), render(&plan));
