@@ -848,3 +848,59 @@ fn nginx_reloads_drop_no_request() {
         failures.iter().take(5).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn nginx_t_refuses_a_bad_tree_and_current_stays() {
+    use routegen::apply::ApplyError;
+    use routegen::output::{OutputFile, OutputTree};
+    let dir = tempfile::tempdir().unwrap();
+    let tree = |extra: &str| {
+        let mut t = OutputTree::new();
+        t.insert(
+            "nginx.conf".into(),
+            OutputFile::public(format!(
+                "pid nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path client_body_temp;\n  proxy_temp_path proxy_temp;\n  fastcgi_temp_path fastcgi_temp;\n  uwsgi_temp_path uwsgi_temp;\n  scgi_temp_path scgi_temp;\n  server {{ listen 127.0.0.1:1; {extra} }}\n}}\n"
+            )),
+        );
+        t
+    };
+    let mut applier = Applier::open_with(
+        &dir.path().join("out"),
+        Validator::Nginx { bin: nginx_bin() },
+        3,
+    )
+    .unwrap();
+    assert!(matches!(
+        applier.apply(&tree("return 200;")),
+        Ok(ApplyOutcome::Applied { .. })
+    ));
+    let good = applier.current_id().unwrap().to_string();
+    assert!(applier.current_config().ends_with("current/nginx.conf"));
+    match applier.apply(&tree("no_such_directive on;")) {
+        Err(ApplyError::Invalid {
+            output,
+            kept,
+            validator,
+            ..
+        }) => {
+            assert_eq!(validator, "nginx -t");
+            assert!(output.contains("no_such_directive"), "{output}");
+            assert!(kept.join("nginx.conf").exists());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(applier.current_id(), Some(good.as_str()));
+    // A missing binary is a clear error.
+    let mut missing = Applier::open_with(
+        &dir.path().join("out2"),
+        Validator::Nginx {
+            bin: "/nonexistent/nginx".into(),
+        },
+        3,
+    )
+    .unwrap();
+    match missing.apply(&tree("return 200;")) {
+        Err(ApplyError::HaproxyMissing { bin, .. }) => assert!(bin.contains("nonexistent")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1015,9 +1015,12 @@ fn external_haproxy_through_the_master_cli() {
     wait_for(Duration::from_secs(10), "the first tree", || {
         current.is_file().then_some(())
     });
-    let r = sc.ops("/readyz").unwrap();
-    assert_eq!(r.0, 503);
-    assert!(r.1.contains("HAProxy has not confirmed"), "{}", r.1);
+    // Not ready: the reload cannot reach a master yet.
+    wait_for(Duration::from_secs(10), "/readyz to say why", || {
+        let r = sc.ops("/readyz")?;
+        assert_eq!(r.0, 503, "{}", r.1);
+        r.1.contains("HAProxy has not confirmed").then_some(())
+    });
     // The deployment starts HAProxy on `current`.
     let mut haproxy = Command::new(haproxy_bin())
         .arg("-W")

@@ -806,9 +806,10 @@ fn report_verdicts(verdicts: &[Verdict], pass: &Pass, reported: &mut Reported) {
             now.insert(v.key.to_string(), line);
         }
     }
+    let excluded: BTreeSet<String> = pass.excluded.keys().map(|k| k.to_string()).collect();
     for (key, line) in &now {
         if reported.rejections.get(key) != Some(line) {
-            let excluded = pass.excluded.keys().any(|k| k.to_string() == *key);
+            let excluded = excluded.contains(key);
             if excluded {
                 tracing::warn!(route = %key, "rejected (left out by fault isolation): {line}");
             } else {
@@ -817,8 +818,9 @@ fn report_verdicts(verdicts: &[Verdict], pass: &Pass, reported: &mut Reported) {
         }
     }
     if !reported.first {
+        let present: BTreeSet<String> = verdicts.iter().map(|v| v.key.to_string()).collect();
         for key in reported.rejections.keys() {
-            if !now.contains_key(key) && verdicts.iter().any(|v| v.key.to_string() == *key) {
+            if !now.contains_key(key) && present.contains(key) {
                 tracing::info!(route = %key, "admitted again");
             }
         }

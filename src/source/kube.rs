@@ -39,6 +39,10 @@
 //! * **Lenient Routes.** A Route that does not decode is kept by name and
 //!   rejected by admission (see [`route`]), instead of failing the list.
 //!
+//! [`KubeRun`] bundles the source, its change listener and the status
+//! writer ([`crate::status`]) for the run loop; [`KubeArgs`] holds their
+//! flags.
+//!
 //! [`watcher`]: kube::runtime::watcher()
 //! [`reflector`]: kube::runtime::reflector()
 

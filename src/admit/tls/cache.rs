@@ -137,7 +137,8 @@ pub(super) fn check_cached(
 }
 
 /// SHA-256 of every input of the check, each length-prefixed (fields are
-/// hashed as given, so "absent" and "blank" stay distinct inputs).
+/// hashed as given, so "absent" and "blank" stay distinct inputs). The
+/// host and wildcard flag are inputs only when `certificate` is given.
 fn key(host: &RouteHost, tls: &ValidatedTls) -> [u8; 32] {
     fn put(hasher: &mut Sha256, bytes: &[u8]) {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -154,8 +155,16 @@ fn key(host: &RouteHost, tls: &ValidatedTls) -> [u8; 32] {
     }
     let mut hasher = Sha256::new();
     put(&mut hasher, b"routegen tls check v1");
-    put(&mut hasher, host.host.as_bytes());
-    hasher.update(&[u8::from(host.wildcard)]);
+    // The host only matters for a certificate of the Route's own (the
+    // coverage warning): Routes that share a destination CA and bring no
+    // certificate share one entry.
+    if tls.certificate.is_some() {
+        hasher.update(&[1]);
+        put(&mut hasher, host.host.as_bytes());
+        hasher.update(&[u8::from(host.wildcard)]);
+    } else {
+        hasher.update(&[0]);
+    }
     put(&mut hasher, tls.termination.as_str().as_bytes());
     put(&mut hasher, format!("{:?}", tls.insecure_policy).as_bytes());
     put_opt(&mut hasher, &tls.certificate);
