@@ -282,9 +282,9 @@ struct RenderArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Where manifests come from: dir:PATH (a directory, watched recursively).
+    /// Where objects come from: dir:PATH (a directory of manifests, watched recursively) or kube (the Kubernetes API) [default: kube inside a cluster, i.e. with KUBERNETES_SERVICE_HOST set].
     #[arg(long, env = "ROUTEGEN_SOURCE", value_name = "SOURCE")]
-    source: Source,
+    source: Option<Source>,
     /// Apply directory: current -> trees/<id>, history, failed trees, sockets.
     #[arg(long, env = "ROUTEGEN_OUT", value_name = "DIR")]
     out: PathBuf,
@@ -330,13 +330,15 @@ struct RunArgs {
         default_value_t = 5
     )]
     max_old_workers: usize,
-    /// Namespace for objects that have none.
-    #[arg(long, env = "ROUTEGEN_NAMESPACE", default_value = "default")]
-    namespace: String,
+    /// dir: namespace for objects that have none [default: default]; kube: watch only this namespace [default: all].
+    #[arg(long, env = "ROUTEGEN_NAMESPACE")]
+    namespace: Option<String>,
     #[command(flatten)]
     router: RouterArgs,
     #[command(flatten)]
     render: RenderFlags,
+    #[command(flatten)]
+    kube: routegen::source::kube::KubeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -394,9 +396,17 @@ fn run_cmd(args: RunArgs) -> ExitCode {
 fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let out =
         std::path::absolute(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
-    let Source::Dir(dir) = &args.source;
-    let source =
-        Source::Dir(std::path::absolute(dir).with_context(|| format!("--source {}", args.source))?);
+    let source = match &args.source {
+        Some(Source::Dir(dir)) => Source::Dir(
+            std::path::absolute(dir).with_context(|| format!("--source dir:{}", dir.display()))?,
+        ),
+        Some(Source::Kube) => Source::Kube,
+        None if routegen::source::kube::in_cluster() => Source::Kube,
+        None => anyhow::bail!(
+            "--source is required outside a cluster: dir:PATH (a directory of manifests) or kube"
+        ),
+    };
+    args.kube.validate().map_err(anyhow::Error::msg)?;
     let master = RunConfig::master_socket(&out);
     let reload = match (&args.reload, args.spawn_haproxy) {
         (None, false) => ReloadMethod::None,
@@ -424,7 +434,9 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     Ok(RunConfig {
         source,
         out,
-        namespace: args.namespace.clone(),
+        namespace: args.namespace.clone().unwrap_or_else(|| "default".into()),
+        kube_namespace: args.namespace.clone(),
+        kube: args.kube.clone(),
         pipeline,
         reload,
         spawn_haproxy: args.spawn_haproxy,

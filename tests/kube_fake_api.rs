@@ -5,8 +5,12 @@
 //! is bounded.
 //!
 //! Measurements (`cargo test --test kube_fake_api -- --nocapture`): the
-//! `measure_` test prints event→snapshot/verdicts latency p50/p99 over 200
-//! events with 1,000 Routes, and status PATCH calls after a resync.
+//! `measure_..._1000_routes` test prints event→snapshot/verdicts latency
+//! p50/p99 over 200 events with 1,000 Routes, and status PATCH calls after
+//! a resync and after a restart; the ignored
+//! `measure_event_to_tree_on_disk_with_1000_routes` (`-- --ignored`) runs
+//! the whole `routegen run --source kube` loop and prints event→tree on
+//! disk.
 
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
@@ -996,5 +1000,236 @@ async fn measure_latency_and_resync_patches_with_1000_routes() {
         p99.as_secs_f64() * 1000.0,
         initial_time.as_secs_f64(),
     );
+    assert_no_denials(&server);
+}
+
+// ---- the run loop with `--source kube` -----------------------------------
+
+/// A kubeconfig pointing at the fake server (the real `--kubeconfig` path).
+fn kubeconfig(server: &FakeApiServer, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\n",
+        server.url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run_config(
+    out: &std::path::Path,
+    kube: KubeArgs,
+    listen: std::net::SocketAddr,
+) -> routegen::run::RunConfig {
+    std::fs::create_dir_all(out.join("run")).unwrap();
+    routegen::run::RunConfig {
+        source: routegen::run::Source::Kube,
+        out: out.to_path_buf(),
+        namespace: "default".into(),
+        pipeline: PipelineOptions {
+            router: RouterSettings::default(),
+            template_dir: None,
+            state_dir: out.join("state"),
+            default_cert: None,
+            service_ca_file: None,
+            cookie_name: None,
+            disable_http2: false,
+            allow_loopback_endpoints: false,
+            http_bind: vec![":8080".parse().unwrap()],
+            https_bind: vec![":8443".parse().unwrap()],
+            run_dir: out.join("run").display().to_string(),
+            maxconn: 1000,
+            hard_stop_after: "30s".parse().unwrap(),
+        },
+        reload: routegen::reload::ReloadMethod::None,
+        spawn_haproxy: false,
+        haproxy_bin: "haproxy".into(),
+        listen,
+        min_reload_interval: Duration::ZERO,
+        debounce: Duration::ZERO,
+        keep_trees: 2,
+        max_old_workers: 5,
+        limits: routegen::run::core::IsolationLimits::default(),
+        kube,
+        kube_namespace: None,
+    }
+}
+
+/// `GET path` on the operations endpoint: (status code, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((code, body))
+}
+
+fn read_map(out: &std::path::Path) -> String {
+    std::fs::read_to_string(out.join("current/maps/http.map")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_loop_with_kube_source_renders_status_and_readiness() {
+    init_tracing();
+    if std::process::Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: no haproxy binary (the run loop validates with haproxy -c)");
+        return;
+    }
+    let server = FakeApiServer::start(Rbac::from_deploy()).await;
+    seed(&server, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let kube = KubeArgs {
+        kubeconfig: Some(kubeconfig(&server, dir.path())),
+        router_name: "edge".into(),
+        ..KubeArgs::default()
+    };
+    // The API server is away at start: not ready, and says why.
+    server.stop();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(routegen::run::run(run_config(&out, kube, listen), async {
+        let _ = stop_rx.await;
+    }));
+    let deadline = Instant::now() + WAIT;
+    let reason = loop {
+        if let Some((code, body)) = http_get(listen, "/readyz").await {
+            assert_eq!(code, 503, "{body}");
+            if body.contains("Kubernetes API not synced") {
+                break body;
+            }
+        }
+        assert!(Instant::now() < deadline, "/readyz never explained itself");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !out.join("current").exists(),
+        "no tree before the first sync: {reason}"
+    );
+
+    server.restart().await;
+    wait_until("first tree", || {
+        read_map(&out).contains("r0002.example.com be_http:team:r0002")
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while http_get(listen, "/readyz").await.map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "ready after the first tree");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Status follows the served tree.
+    wait_until("status", || {
+        (0..3).all(|i| entry(&status_of(&server, "team", &format!("r{i:04}")), "edge").is_some())
+    })
+    .await;
+    // A watch event becomes a new tree on disk.
+    server.apply(route(
+        "team",
+        "r0001",
+        "moved.example.com",
+        "web",
+        "2026-01-01T00:00:00Z",
+    ));
+    wait_until("new tree", || {
+        read_map(&out).contains("moved.example.com be_http:team:r0001")
+    })
+    .await;
+    wait_until("status follows", || {
+        entry(&status_of(&server, "team", "r0001"), "edge")
+            .is_some_and(|e| e.host == "moved.example.com")
+    })
+    .await;
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_no_denials(&server);
+}
+
+/// ~90 s in a debug build (each event is a full pass: render 1,000 Routes,
+/// `haproxy -c`, swap): run it on purpose with
+/// `cargo test --test kube_fake_api -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement (~90 s): cargo test --test kube_fake_api -- --ignored --nocapture"]
+async fn measure_event_to_tree_on_disk_with_1000_routes() {
+    init_tracing();
+    if std::process::Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: no haproxy binary (the run loop validates with haproxy -c)");
+        return;
+    }
+    let server = FakeApiServer::start(Rbac::from_deploy()).await;
+    let n = 1000;
+    seed(&server, n);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let kube = KubeArgs {
+        kubeconfig: Some(kubeconfig(&server, dir.path())),
+        ..KubeArgs::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(routegen::run::run(run_config(&out, kube, listen), async {
+        let _ = stop_rx.await;
+    }));
+    wait_until("first tree", || read_map(&out).lines().count() == n).await;
+    // Let the initial status writes settle.
+    wait_until("initial status", || server.status_patches().len() >= n).await;
+
+    let mut latencies = Vec::new();
+    for i in 0..200 {
+        let name = format!("r{:04}", i * 5);
+        let host = format!("t{i}.example.com");
+        let want = format!("{host} be_http:team:{name}");
+        let t0 = Instant::now();
+        server.apply(route("team", &name, &host, "web", "2026-01-01T00:00:00Z"));
+        let deadline = t0 + WAIT;
+        while !read_map(&out).contains(&want) {
+            assert!(Instant::now() < deadline, "tree for event {i}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(t0.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "MEASURE run loop (--source kube, --reload none, debounce 0), {n} Routes: watch event -> new tree on disk (haproxy -c validated) p50 {:.1} ms, p99 {:.1} ms (200 events)",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_no_denials(&server);
 }

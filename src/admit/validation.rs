@@ -84,12 +84,17 @@ const MAX_WEIGHT: i64 = 256;
 const MAX_ALTERNATE_BACKENDS: usize = 3;
 /// Longest `spec.subdomain`.
 const MAX_SUBDOMAIN_LEN: usize = 253;
+/// Largest total size of `metadata.annotations` (keys plus values, in
+/// bytes): the API server's limit (`TotalAnnotationSizeLimitB`, 256 KiB).
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Apply the API server's rules to one Route.
 pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
     let spec = &route.spec;
     let mut errs = Errors::default();
     let mut warnings = Vec::new();
+
+    check_annotations_size(route, &mut errs);
 
     let mut backends = Vec::new();
     backends.extend(check_backend("spec.to", &spec.to, &mut errs));
@@ -156,6 +161,19 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
         tls,
         warnings,
     })
+}
+
+/// The API server's cap on the total size of annotations (keys plus values).
+fn check_annotations_size(route: &Route, errs: &mut Errors) {
+    let Some(annotations) = route.metadata.annotations.as_ref() else {
+        return;
+    };
+    let total: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_ANNOTATIONS_BYTES {
+        errs.0.push(format!(
+            "metadata.annotations: Too long: {total} bytes: must have at most {MAX_ANNOTATIONS_BYTES} bytes"
+        ));
+    }
 }
 
 /// `spec.to` or one of `spec.alternateBackends`.
@@ -1585,6 +1603,27 @@ mod tests {
             !rejection.message.contains("SECRET"),
             "{}",
             rejection.message
+        );
+    }
+
+    #[test]
+    fn annotations_over_the_api_size_limit_are_refused_naming_the_field() {
+        let mut r = route(base());
+        let mut annotations = std::collections::BTreeMap::new();
+        // 262144 bytes in total (key + value) is still allowed.
+        let key = "haproxy.router.openshift.io/timeout".to_string();
+        let fill = MAX_ANNOTATIONS_BYTES - key.len();
+        annotations.insert(key.clone(), "x".repeat(fill));
+        r.metadata.annotations = Some(annotations.clone());
+        assert!(validate_spec(&r).is_ok());
+
+        annotations.insert(key, "x".repeat(fill + 1));
+        r.metadata.annotations = Some(annotations);
+        let rejection = validate_spec(&r).unwrap_err();
+        assert_eq!(rejection.reason, Reason::ValidationFailed);
+        assert_eq!(
+            rejection.message,
+            "metadata.annotations: Too long: 262145 bytes: must have at most 262144 bytes"
         );
     }
 }

@@ -43,6 +43,9 @@ impl Default for IsolationLimits {
 pub struct CoreSettings {
     /// The manifest directory (`--source dir:PATH`).
     pub source_dir: PathBuf,
+    /// `--source kube`: passes take this source's snapshot instead of
+    /// reading `source_dir`.
+    pub kube: Option<crate::source::kube::KubeSource>,
     /// Namespace of objects without one.
     pub namespace: String,
     /// The output directory (`--out`).
@@ -186,10 +189,17 @@ impl Core {
             render_time: Duration::ZERO,
             duration: Duration::ZERO,
         };
-        let loaded = match files::load_paths(
-            std::slice::from_ref(&self.settings.source_dir),
-            &self.settings.namespace,
-        ) {
+        let loaded = match self.settings.kube.as_ref().map(|k| files::Loaded {
+            snapshot: k.snapshot(),
+            warnings: Vec::new(),
+        }) {
+            Some(loaded) => Ok(loaded),
+            None => files::load_paths(
+                std::slice::from_ref(&self.settings.source_dir),
+                &self.settings.namespace,
+            ),
+        };
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 pass.outcome = PassOutcome::LoadFailed(e.to_string());

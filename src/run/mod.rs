@@ -54,6 +54,7 @@ use crate::reload::{
 };
 use crate::serve::{self, Health};
 use crate::source::dir::DirWatcher;
+use crate::source::kube::{KubeArgs, KubeRun};
 
 use self::core::{Core, CoreSettings, IsolationLimits, Pass, PassOutcome};
 
@@ -62,6 +63,8 @@ use self::core::{Core, CoreSettings, IsolationLimits, Pass, PassOutcome};
 pub enum Source {
     /// `dir:PATH`: a watched directory of manifests.
     Dir(PathBuf),
+    /// `kube`: the Kubernetes API (watchers and reflectors; Route status).
+    Kube,
 }
 
 impl FromStr for Source {
@@ -71,11 +74,9 @@ impl FromStr for Source {
         match s.split_once(':') {
             Some(("dir", path)) if !path.trim().is_empty() => Ok(Source::Dir(PathBuf::from(path))),
             Some(("dir", _)) => Err("`dir:` needs a directory: dir:PATH".into()),
-            _ if s == "kube" || s.starts_with("kube:") => {
-                Err("the Kubernetes API source is not implemented yet; use dir:PATH".into())
-            }
+            _ if s == "kube" => Ok(Source::Kube),
             _ => Err(format!(
-                "unknown source `{s}`; expected dir:PATH (a directory of manifests)"
+                "unknown source `{s}`; expected dir:PATH (a directory of manifests) or kube (the Kubernetes API)"
             )),
         }
     }
@@ -85,6 +86,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Dir(p) => write!(f, "dir:{}", p.display()),
+            Source::Kube => f.write_str("kube"),
         }
     }
 }
@@ -135,6 +137,27 @@ pub struct RunConfig {
     pub keep_trees: usize,
     pub max_old_workers: usize,
     pub limits: IsolationLimits,
+    /// `--source kube`: the API source's and status writer's flags.
+    pub kube: KubeArgs,
+    /// `--source kube`: watch only this namespace (`--namespace` given
+    /// explicitly); `None`: all namespaces.
+    pub kube_namespace: Option<String>,
+}
+
+/// What wakes the loop: the directory watcher or the Kubernetes source.
+enum Input {
+    Dir(DirWatcher),
+    Kube(Box<KubeRun>),
+}
+
+impl Input {
+    /// Cancel-safe; for `kube`, the first change is the first full sync.
+    async fn changed(&mut self) -> Option<()> {
+        match self {
+            Input::Dir(w) => w.changed().await,
+            Input::Kube(k) => k.changed().await.map(|_| ()),
+        }
+    }
 }
 
 impl RunConfig {
@@ -306,7 +329,6 @@ pub async fn run<F>(config: RunConfig, shutdown: F) -> anyhow::Result<()>
 where
     F: Future<Output = ()> + Send,
 {
-    let Source::Dir(source_dir) = &config.source;
     let health = Health::new();
     let metrics = Arc::new(Metrics::new());
     tracing::info!(
@@ -318,8 +340,21 @@ where
     );
 
     // 1. Watch before the first read.
-    let mut watcher = DirWatcher::start(source_dir, config.debounce)
-        .with_context(|| format!("cannot watch {}", source_dir.display()))?;
+    let mut input = match &config.source {
+        Source::Dir(source_dir) => Input::Dir(
+            DirWatcher::start(source_dir, config.debounce)
+                .with_context(|| format!("cannot watch {}", source_dir.display()))?,
+        ),
+        Source::Kube => Input::Kube(Box::new(
+            KubeRun::start(&config.kube, config.kube_namespace.clone(), config.debounce)
+                .await
+                .context("cannot use the Kubernetes API")?,
+        )),
+    };
+    let kube_source = match &input {
+        Input::Kube(k) => Some(k.source.clone()),
+        Input::Dir(_) => None,
+    };
 
     // 2. Operations endpoint.
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -339,14 +374,19 @@ where
     //    generate the default certificate).
     let setup = {
         let config = config.clone();
+        let kube_source = kube_source.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
             let pipeline = PipelineConfig::load(&config.pipeline)?;
             let applier = Applier::open(&config.out, &config.haproxy_bin, config.keep_trees)
                 .with_context(|| format!("cannot use output directory {}", config.out.display()))?;
-            let Source::Dir(source_dir) = &config.source;
+            let source_dir = match &config.source {
+                Source::Dir(dir) => dir.clone(),
+                Source::Kube => PathBuf::new(),
+            };
             Ok(Core::new(
                 CoreSettings {
-                    source_dir: source_dir.clone(),
+                    source_dir,
+                    kube: kube_source,
                     namespace: config.namespace.clone(),
                     out: config.out.clone(),
                     haproxy_bin: config.haproxy_bin.clone(),
@@ -402,7 +442,12 @@ where
         first: true,
         ..Reported::default()
     };
-    let mut pending = true;
+    // A directory is read at once; the Kubernetes source wakes the loop
+    // when its first full sync is complete.
+    let mut pending = matches!(input, Input::Dir(_));
+    if let Input::Kube(k) = &input {
+        health.set_not_ready(k.source.not_synced_reason());
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
@@ -435,6 +480,15 @@ where
                 }
             };
             report_pass(&pass, &metrics, &mut reported);
+            // Route status for a tree that is served (never blocks).
+            if let (Input::Kube(k), Some(verdicts)) = (&input, &pass.verdicts) {
+                if matches!(
+                    pass.outcome,
+                    PassOutcome::Applied { .. } | PassOutcome::Unchanged
+                ) {
+                    k.publish(verdicts);
+                }
+            }
             match &pass.outcome {
                 PassOutcome::Applied { .. } => {
                     apply_backoff.reset();
@@ -544,7 +598,7 @@ where
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            Some(()) = watcher.changed() => pending = true,
+            Some(()) = input.changed() => pending = true,
             _ = sleep_until_opt(retry_at), if retry_at.is_some() => {
                 for b in [&mut reload_backoff, &mut apply_backoff, &mut start_backoff] {
                     if b.at.is_some_and(|at| at <= tokio::time::Instant::now()) {
@@ -555,6 +609,11 @@ where
             }
             _ = tick.tick() => {
                 ticks += 1;
+                if let Input::Kube(k) = &input {
+                    if !ever_ready && !k.source.is_synced() {
+                        health.set_not_ready(k.source.not_synced_reason());
+                    }
+                }
                 if config.spawn_haproxy
                     && !matches!(managed, Managed::Nothing)
                     && !managed.is_running()
@@ -840,8 +899,8 @@ mod tests {
             Ok(Source::Dir("/etc/routes".into()))
         );
         assert_eq!(Source::Dir("x".into()).to_string(), "dir:x");
-        let e = "kube".parse::<Source>().unwrap_err();
-        assert!(e.contains("not implemented yet"), "{e}");
+        assert_eq!("kube".parse::<Source>(), Ok(Source::Kube));
+        assert_eq!(Source::Kube.to_string(), "kube");
         let e = "dir:".parse::<Source>().unwrap_err();
         assert!(e.contains("dir:PATH"), "{e}");
         let e = "/etc/routes".parse::<Source>().unwrap_err();

@@ -31,6 +31,11 @@ use crate::model::{ObjectKey, Route, Snapshot};
 /// clear error rather than exhausting memory.
 pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
 
+/// Most objects (documents and `kind: List` items, of any kind) one load
+/// accepts, over all files. More is refused with a clear error naming the
+/// file and the limit, before the surplus is decoded.
+pub const MAX_OBJECTS: usize = 500_000;
+
 /// What a load produced: the objects and the non-fatal findings.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -149,6 +154,15 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io_err)?;
+    // A regular file's size is known: refuse an oversized one before
+    // reading it (pipes and the like are still capped while reading).
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_file() && meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(LoadError::File {
+            path: path.display().to_string(),
+            message: format!("larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"),
+        });
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
@@ -165,6 +179,8 @@ struct Loader<'a> {
     slices: BTreeMap<ObjectKey, (EndpointSlice, String)>,
     namespaces: BTreeMap<String, (Namespace, String)>,
     warnings: Vec<String>,
+    /// Objects absorbed so far (see [`MAX_OBJECTS`]).
+    objects: usize,
 }
 
 /// What a document contributes, in document order: decoded objects and
@@ -209,6 +225,7 @@ impl<'a> Loader<'a> {
             slices: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             warnings: Vec::new(),
+            objects: 0,
         }
     }
 
@@ -234,8 +251,7 @@ impl<'a> Loader<'a> {
             let origin = Origin { path, document: 1 };
             let mut items = Vec::new();
             classify(&origin, value, 0, self.default_namespace, &mut items)?;
-            self.absorb(&origin, items);
-            return Ok(());
+            return self.absorb(&origin, items);
         }
         let mut outcomes = parse_yaml_documents(path, text, self.default_namespace);
         if let Some(first) = outcomes
@@ -252,14 +268,22 @@ impl<'a> Loader<'a> {
                     path,
                     document: index + 1,
                 };
-                self.absorb(&origin, items?);
+                self.absorb(&origin, items?)?;
             }
         }
         Ok(())
     }
 
     /// Add one document's items in order, keeping the first of duplicates.
-    fn absorb(&mut self, origin: &Origin<'_>, items: Vec<Item>) {
+    fn absorb(&mut self, origin: &Origin<'_>, items: Vec<Item>) -> Result<(), LoadError> {
+        let objects = items
+            .iter()
+            .filter(|i| !matches!(i, Item::Warning(_)))
+            .count();
+        self.objects += objects;
+        if self.objects > MAX_OBJECTS {
+            return Err(too_many_objects(origin.path, Some(origin.document)));
+        }
         for item in items {
             match item {
                 Item::Warning(warning) => self.warnings.push(warning),
@@ -302,6 +326,7 @@ impl<'a> Loader<'a> {
                 },
             }
         }
+        Ok(())
     }
 
     fn is_duplicate_route(&mut self, origin: &Origin<'_>, key: &ObjectKey) -> bool {
@@ -515,7 +540,10 @@ fn classify_route(
                     .unwrap_or_default();
             metadata.namespace = Some(namespace);
             metadata.name = Some(name);
-            items.push(Item::Undecodable(key, UndecodableRoute { metadata, message }));
+            items.push(Item::Undecodable(
+                key,
+                UndecodableRoute { metadata, message },
+            ));
         }
     }
 }
@@ -583,6 +611,10 @@ fn json_type_name(value: &Value) -> &'static str {
 /// counted).
 fn parse_yaml_documents(path: &str, text: &str, default_namespace: &str) -> Vec<Outcome> {
     let chunks = split_yaml_documents(text);
+    if chunks.len() > MAX_OBJECTS {
+        // Refused before any document is decoded: memory stays bounded.
+        return vec![Outcome::Syntax(too_many_objects(path, None))];
+    }
     let one = |index: usize| parse_document(path, index, &chunks[index], default_namespace);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -667,6 +699,24 @@ fn parse_document(path: &str, index: usize, chunk: &str, default_namespace: &str
     }
 }
 
+/// The error for more than [`MAX_OBJECTS`] objects in one load.
+fn too_many_objects(path: &str, document: Option<usize>) -> LoadError {
+    let message = format!(
+        "more than {MAX_OBJECTS} objects in one load (the limit of objects per input); split the input or use the Kubernetes source"
+    );
+    match document {
+        Some(document) => LoadError::Document {
+            path: path.into(),
+            document,
+            message,
+        },
+        None => LoadError::File {
+            path: path.into(),
+            message,
+        },
+    }
+}
+
 /// The documents of a YAML stream (see [`parse_yaml_documents`]).
 fn split_yaml_documents(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -712,4 +762,29 @@ fn has_content(text: &str) -> bool {
         let t = l.trim();
         !t.is_empty() && !t.starts_with('#') && !l.starts_with('%')
     })
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn more_documents_than_the_object_cap_are_refused_before_decoding() {
+        let text = "---\nkind: Namespace\n".repeat(MAX_OBJECTS + 1);
+        let err = load_str("big.yaml", &text, "default").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "big.yaml: more than {MAX_OBJECTS} objects in one load (the limit of objects per input); split the input or use the Kubernetes source"
+            )
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_objects_not_warnings() {
+        // Unknown kinds are skipped with a warning and do not count.
+        let text = "---\nkind: Unknown\n".repeat(3);
+        let loaded = load_str("w.yaml", &text, "default").unwrap();
+        assert_eq!(loaded.warnings.len(), 3);
+    }
 }

@@ -166,19 +166,19 @@ pub struct KubeSourceConfig {
     pub debounce: Duration,
 }
 
-/// Why no client could be built.
+/// Why no client could be built. (The message includes the cause; no
+/// `source()` chain, so `{:#}` does not repeat it.)
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{path}: cannot read kubeconfig: {source}")]
+    #[error("{path}: cannot read kubeconfig: {error}")]
     Kubeconfig {
         path: String,
-        #[source]
-        source: kube::config::KubeconfigError,
+        error: kube::config::KubeconfigError,
     },
     #[error("cannot find a Kubernetes configuration (not in a cluster, no $KUBECONFIG or ~/.kube/config): {0}")]
-    Infer(#[source] kube::config::InferConfigError),
+    Infer(kube::config::InferConfigError),
     #[error("cannot build the Kubernetes client: {0}")]
-    Client(#[source] kube::Error),
+    Client(kube::Error),
 }
 
 /// A client from `--kubeconfig`, or inferred (in-cluster service account,
@@ -186,9 +186,9 @@ pub enum ClientError {
 pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, ClientError> {
     let config = match kubeconfig {
         Some(path) => {
-            let err = |source| ClientError::Kubeconfig {
+            let err = |error| ClientError::Kubeconfig {
                 path: path.display().to_string(),
-                source,
+                error,
             };
             let kc = kube::config::Kubeconfig::read_from(path).map_err(err)?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
