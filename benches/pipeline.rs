@@ -68,14 +68,18 @@ fn stages(c: &mut Criterion) {
         let plan = plan::plan(&verdicts, &snapshot, &plan_settings);
 
         let mut group = c.benchmark_group("parse");
-        group.sample_size(10).measurement_time(Duration::from_secs(20));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(20));
         group.bench_with_input(BenchmarkId::from_parameter(routes), &yaml, |b, yaml| {
             b.iter(|| files::load_str("fleet.yaml", yaml, "default").expect("loads"))
         });
         group.finish();
 
         let mut group = c.benchmark_group("admit");
-        group.sample_size(10).measurement_time(Duration::from_secs(20));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(20));
         group.bench_with_input(BenchmarkId::new("cold", routes), &snapshot, |b, s| {
             b.iter(|| {
                 admit::tls::clear_cache();

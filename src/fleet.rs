@@ -135,7 +135,8 @@ pub struct FleetRoute {
 impl FleetRoute {
     /// The Services of the Route: `to` first, then the alternates.
     pub fn services(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.service.as_str()).chain(self.alternates.iter().map(|(s, _)| s.as_str()))
+        std::iter::once(self.service.as_str())
+            .chain(self.alternates.iter().map(|(s, _)| s.as_str()))
     }
 }
 
@@ -233,7 +234,6 @@ impl Fleet {
             units.push((left[slot].0, size));
             path_left -= size;
         }
-        let groups = units.len();
         for (kind, count) in left
             .iter()
             .copied()
@@ -242,24 +242,23 @@ impl Fleet {
             units.extend(std::iter::repeat_n((kind, 0), count));
         }
         rng.shuffle(&mut units);
-        let _ = groups;
 
         let namespaces = (n / ROUTES_PER_NAMESPACE).max(1) as u64;
         let mut routes = Vec::with_capacity(n);
         let mut endpoint = 0u32;
         for (unit, (kind, group)) in units.into_iter().enumerate() {
             let namespace = format!("ns-{:04}", rng.below(namespaces));
-            let members = group.max(1);
-            for member in 0..members {
+            let paths: Vec<Option<&'static str>> = if group == 0 {
+                vec![None]
+            } else {
+                GROUP_PATHS[..group].iter().copied().map(Some).collect()
+            };
+            for path in paths {
                 let i = routes.len();
                 let name = format!("r-{i:06}");
-                let (host, path) = if group == 0 {
-                    (format!("{name}.{namespace}.{DOMAIN}"), None)
-                } else {
-                    (
-                        format!("shared-{unit:06}.{namespace}.{DOMAIN}"),
-                        Some(GROUP_PATHS[member]),
-                    )
+                let host = match path {
+                    None => format!("{name}.{namespace}.{DOMAIN}"),
+                    Some(_) => format!("shared-{unit:06}.{namespace}.{DOMAIN}"),
                 };
                 let insecure_policy = match kind {
                     Kind::Plain => None,
@@ -322,10 +321,12 @@ impl Fleet {
                 cert_hosts.push(routes[i].host.clone());
             }
         }
-        let mut reencrypt_seen = 0;
-        for route in routes.iter_mut().filter(|r| r.kind == Kind::Reencrypt) {
-            route.destination_ca = reencrypt_seen % 2 == 0;
-            reencrypt_seen += 1;
+        for (k, route) in routes
+            .iter_mut()
+            .filter(|r| r.kind == Kind::Reencrypt)
+            .enumerate()
+        {
+            route.destination_ca = k % 2 == 0;
         }
         Fleet {
             seed,
@@ -385,7 +386,11 @@ fn write_route(out: &mut String, r: &FleetRoute, certs: &FleetCerts) {
     if let Some(path) = r.path {
         let _ = writeln!(out, "  path: {path}");
     }
-    let _ = writeln!(out, "  to:\n    kind: Service\n    name: {}\n    weight: 100", r.service);
+    let _ = writeln!(
+        out,
+        "  to:\n    kind: Service\n    name: {}\n    weight: 100",
+        r.service
+    );
     if !r.alternates.is_empty() {
         out.push_str("  alternateBackends:\n");
         for (service, weight) in &r.alternates {
@@ -478,7 +483,13 @@ impl FleetCerts {
         if let Ok(text) = std::fs::read_to_string(&path) {
             if let Some(certs) = parse_cache(&text) {
                 let hosts: Vec<&str> = certs.certs.iter().map(|c| c.host.as_str()).collect();
-                if hosts == fleet.cert_hosts.iter().map(String::as_str).collect::<Vec<_>>() {
+                if hosts
+                    == fleet
+                        .cert_hosts
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                {
                     return Ok(certs);
                 }
             }
@@ -533,7 +544,11 @@ impl FleetCerts {
     fn to_cache(&self) -> String {
         let mut out = format!("{DESTINATION_CA_MARK}\n{}", self.destination_ca_pem);
         for cert in &self.certs {
-            let _ = write!(out, "{HOST_MARK}{}\n{}{}", cert.host, cert.key_pem, cert.cert_pem);
+            let _ = write!(
+                out,
+                "{HOST_MARK}{}\n{}{}",
+                cert.host, cert.key_pem, cert.cert_pem
+            );
         }
         out
     }
@@ -573,10 +588,7 @@ fn random_serial() -> Result<Asn1Integer, openssl::error::ErrorStack> {
     serial.to_asn1_integer()
 }
 
-fn builder(
-    cn: &str,
-    key: &PKey<Private>,
-) -> Result<X509Builder, openssl::error::ErrorStack> {
+fn builder(cn: &str, key: &PKey<Private>) -> Result<X509Builder, openssl::error::ErrorStack> {
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
     let name = name.build();
@@ -677,15 +689,18 @@ mod tests {
         }
         assert_eq!(by_host.len(), 50);
         assert!(by_host.values().all(|ns| ns.len() == 1));
-        let weighted = fleet.routes.iter().filter(|r| !r.alternates.is_empty()).count();
+        let weighted = fleet
+            .routes
+            .iter()
+            .filter(|r| !r.alternates.is_empty())
+            .count();
         assert_eq!(weighted, 50);
         assert_eq!(fleet.cert_hosts.len(), 85);
         let unique: BTreeSet<_> = fleet.cert_hosts.iter().collect();
         assert_eq!(unique.len(), 85);
         // Endpoint addresses are unique and loopback.
         let last = fleet.routes.last().unwrap();
-        let total = last.first_endpoint as usize
-            + ENDPOINTS_PER_SERVICE * last.services().count();
+        let total = last.first_endpoint as usize + ENDPOINTS_PER_SERVICE * last.services().count();
         let addrs: BTreeSet<_> = (0..total as u32).map(endpoint_address).collect();
         assert_eq!(addrs.len(), total);
         assert!(addrs.iter().all(|a| a[0] == 127 && a[1] >= 1 && a[3] >= 1));
@@ -706,8 +721,7 @@ mod tests {
         let loaded = crate::source::files::load_str("fleet.yaml", &yaml, "default").unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert_eq!(loaded.snapshot.routes.len(), 60);
-        let verdicts =
-            crate::admit::admit(&loaded.snapshot, &crate::RouterSettings::default());
+        let verdicts = crate::admit::admit(&loaded.snapshot, &crate::RouterSettings::default());
         for v in &verdicts {
             assert!(v.is_admitted(), "{}: {:?}", v.key, v.rejection());
             assert!(v.warnings.is_empty(), "{}: {:?}", v.key, v.warnings);

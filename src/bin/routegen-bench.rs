@@ -32,7 +32,10 @@ use routegen::source::files;
 use routegen::RouterSettings;
 
 #[derive(Parser, Debug)]
-#[command(name = "routegen-bench", about = "Benchmarks of routegen at scale (issue 7)")]
+#[command(
+    name = "routegen-bench",
+    about = "Benchmarks of routegen at scale (issue 7)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -235,7 +238,10 @@ fn micro() -> anyhow::Result<()> {
             for _ in 0..n {
                 f();
             }
-            eprintln!("cert {i} {label}: {:.1} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+            eprintln!(
+                "cert {i} {label}: {:.1} us",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
         };
         time("X509::from_der", &|| {
             openssl::x509::X509::from_der(&cert_der).unwrap();
@@ -267,10 +273,13 @@ fn micro() -> anyhow::Result<()> {
             cert.to_pem().unwrap();
         });
         time("sign+verify probe", &|| {
-            let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+            let mut s =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
             s.update(b"probe").unwrap();
             let sig = s.sign_to_vec().unwrap();
-            let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+            let mut v =
+                openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public)
+                    .unwrap();
             v.update(b"probe").unwrap();
             assert!(v.verify(&sig).unwrap());
         });
@@ -280,7 +289,8 @@ fn micro() -> anyhow::Result<()> {
             let store = store.build();
             let chain = openssl::stack::Stack::new().unwrap();
             let mut ctx = openssl::x509::X509StoreContext::new().unwrap();
-            ctx.init(&store, &cert, &chain, |c| c.verify_cert()).unwrap();
+            ctx.init(&store, &cert, &chain, |c| c.verify_cert())
+                .unwrap();
         });
         time("security_bits", &|| {
             key.security_bits();
@@ -426,10 +436,7 @@ impl Change {
                 let mut route = template;
                 let name = format!("added-{round}");
                 let namespace = route.metadata.namespace.clone().unwrap_or_default();
-                route.spec.host = Some(format!(
-                    "{name}.{namespace}.{}",
-                    routegen::fleet::DOMAIN
-                ));
+                route.spec.host = Some(format!("{name}.{namespace}.{}", routegen::fleet::DOMAIN));
                 route.metadata.name = Some(name);
                 route.metadata.uid = None;
                 snapshot.routes.push(route);
@@ -439,7 +446,8 @@ impl Change {
                 let i = (round * 104_729) % snapshot.endpoint_slices.len();
                 let slice = &mut snapshot.endpoint_slices[i];
                 if let Some(endpoint) = slice.endpoints.first_mut() {
-                    endpoint.addresses = vec![format!("127.251.{}.{}", round / 250, round % 250 + 1)];
+                    endpoint.addresses =
+                        vec![format!("127.251.{}.{}", round / 250, round % 250 + 1)];
                 }
             }
         }
@@ -705,6 +713,7 @@ fn mib(bytes: f64) -> String {
 struct SizeResult {
     routes: usize,
     runs: usize,
+    repeats: usize,
     yaml_bytes: usize,
     values: BTreeMap<String, Vec<f64>>,
     check_time: f64,
@@ -804,7 +813,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 );
             }
             let text = String::from_utf8_lossy(&output.stdout);
-            std::fs::write(work.join(format!("report-n{routes}-run{}.txt", run + 1)), &*text)?;
+            std::fs::write(
+                work.join(format!("report-n{routes}-run{}.txt", run + 1)),
+                &*text,
+            )?;
             for (k, v) in parse_report(&text) {
                 values.entry(k).or_default().push(v);
             }
@@ -820,7 +832,8 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         let mut check_times = Vec::new();
         let mut check_rss = Vec::new();
         for _ in 0..3 {
-            let (wall, rss, ok, text) = timed(Command::new(&args.haproxy).arg("-c").arg("-f").arg(&cfg))?;
+            let (wall, rss, ok, text) =
+                timed(Command::new(&args.haproxy).arg("-c").arg("-f").arg(&cfg))?;
             if !ok {
                 bail!("haproxy -c refused the tree: {text}");
             }
@@ -831,6 +844,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         results.push(SizeResult {
             routes,
             runs: done,
+            repeats,
             yaml_bytes,
             values,
             check_time: median(&mut check_times),
@@ -867,16 +881,20 @@ fn table(results: &[SizeResult]) -> String {
     };
     header(&mut out, "median of runs (fresh process each)");
     row(&mut out, "runs × repeats", &|r| {
-        let repeats = if r.routes > 50_000 { 3 } else { 5 };
-        format!("{} × {repeats}", r.runs)
+        format!("{} × {}", r.runs, r.repeats)
     });
     row(&mut out, "fleet YAML", &|r| mib(r.yaml_bytes as f64));
-    row(&mut out, "**cold full render** (parse+admit+plan+render+hash)", &|r| {
-        format!("**{}**{}", ms(r.med("cold_total")), r.spread("cold_total"))
-    });
+    row(
+        &mut out,
+        "**cold full render** (parse+admit+plan+render+hash)",
+        &|r| format!("**{}**{}", ms(r.med("cold_total")), r.spread("cold_total")),
+    );
     for (label, key) in [
         ("— parse (read + YAML + typed)", "cold_parse"),
-        ("   (parse of the same objects as one JSON List)", "cold_parse_json"),
+        (
+            "   (parse of the same objects as one JSON List)",
+            "cold_parse_json",
+        ),
         ("— admit (incl. certificate checks)", "cold_admit"),
         ("— plan", "cold_plan"),
         ("— render", "cold_render"),
@@ -884,9 +902,11 @@ fn table(results: &[SizeResult]) -> String {
     ] {
         row(&mut out, label, &|r| ms(r.med(key)));
     }
-    row(&mut out, "**warm full render** (same snapshot, admit+plan+render+hash)", &|r| {
-        format!("**{}**", ms(r.med("warm_total")))
-    });
+    row(
+        &mut out,
+        "**warm full render** (same snapshot, admit+plan+render+hash)",
+        &|r| format!("**{}**", ms(r.med("warm_total"))),
+    );
     row(&mut out, "— of which admit", &|r| ms(r.med("warm_admit")));
     row(&mut out, "— certificate checks not from cache", &|r| {
         format!("{:.0}", r.med("warm_tls_misses"))
@@ -896,9 +916,11 @@ fn table(results: &[SizeResult]) -> String {
         ("one Route added", "route_added"),
         ("one endpoint changed", "endpoint_changed"),
     ] {
-        row(&mut out, &format!("**{label} → new tree on disk** (incl. haproxy -c)"), &|r| {
-            format!("**{}**", ms(r.med(&format!("{key}_total"))))
-        });
+        row(
+            &mut out,
+            &format!("**{label} → new tree on disk** (incl. haproxy -c)"),
+            &|r| format!("**{}**", ms(r.med(&format!("{key}_total")))),
+        );
         row(&mut out, "— pipeline / write tree / haproxy -c", &|r| {
             format!(
                 "{} / {} / {}",
@@ -908,15 +930,19 @@ fn table(results: &[SizeResult]) -> String {
             )
         });
     }
-    row(&mut out, "first apply of the tree (write all + haproxy -c)", &|r| {
-        ms(r.med("initial_apply"))
-    });
+    row(
+        &mut out,
+        "first apply of the tree (write all + haproxy -c)",
+        &|r| ms(r.med("initial_apply")),
+    );
     row(&mut out, "**peak RSS** after cold render", &|r| {
         format!("**{}**", mib(r.med("rss_after_cold")))
     });
-    row(&mut out, "peak RSS of the whole measurement process", &|r| {
-        mib(r.med("rss_peak"))
-    });
+    row(
+        &mut out,
+        "peak RSS of the whole measurement process",
+        &|r| mib(r.med("rss_peak")),
+    );
     row(&mut out, "output tree", &|r| {
         format!(
             "{:.0} files, {}",
@@ -928,7 +954,11 @@ fn table(results: &[SizeResult]) -> String {
         format!("{} / {}", ms(r.check_time), mib(r.check_rss))
     });
     row(&mut out, "HAProxy RSS after loading (worker, -db)", &|r| {
-        format!("{} (listening after {})", mib(r.haproxy_rss), ms(r.haproxy_listen))
+        format!(
+            "{} (listening after {})",
+            mib(r.haproxy_rss),
+            ms(r.haproxy_listen)
+        )
     });
     out
 }

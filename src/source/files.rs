@@ -181,6 +181,8 @@ struct Loader<'a> {
     warnings: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
+    /// Threads used to parse a large YAML stream.
+    threads: usize,
 }
 
 /// What a document contributes, in document order: decoded objects and
@@ -226,6 +228,10 @@ impl<'a> Loader<'a> {
             namespaces: BTreeMap::new(),
             warnings: Vec::new(),
             objects: 0,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(MAX_THREADS),
         }
     }
 
@@ -253,7 +259,7 @@ impl<'a> Loader<'a> {
             classify(&origin, value, 0, self.default_namespace, &mut items)?;
             return self.absorb(&origin, items);
         }
-        let mut outcomes = parse_yaml_documents(path, text, self.default_namespace);
+        let mut outcomes = parse_yaml_documents(path, text, self.default_namespace, self.threads);
         if let Some(first) = outcomes
             .iter()
             .position(|o| matches!(o, Outcome::Syntax(_)))
@@ -609,17 +615,18 @@ fn json_type_name(value: &Value) -> &'static str {
 /// numbers and keeps one document's error from hiding where it is. The
 /// result has one outcome per document, in order (empty documents are
 /// counted).
-fn parse_yaml_documents(path: &str, text: &str, default_namespace: &str) -> Vec<Outcome> {
+fn parse_yaml_documents(
+    path: &str,
+    text: &str,
+    default_namespace: &str,
+    threads: usize,
+) -> Vec<Outcome> {
     let chunks = split_yaml_documents(text);
     if chunks.len() > MAX_OBJECTS {
         // Refused before any document is decoded: memory stays bounded.
         return vec![Outcome::Syntax(too_many_objects(path, None))];
     }
     let one = |index: usize| parse_document(path, index, &chunks[index], default_namespace);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(MAX_THREADS);
     if threads < 2 || chunks.len() < PARALLEL_MIN_DOCUMENTS {
         return (0..chunks.len()).map(one).collect();
     }
@@ -786,5 +793,118 @@ mod limit_tests {
         let text = "---\nkind: Unknown\n".repeat(3);
         let loaded = load_str("w.yaml", &text, "default").unwrap();
         assert_eq!(loaded.warnings.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    /// Load `text` with a given number of threads: (snapshot as text,
+    /// warnings) or the error message.
+    fn load_with(text: &str, threads: usize) -> Result<(String, Vec<String>), String> {
+        let mut loader = Loader::new("default");
+        loader.threads = threads;
+        loader
+            .add_bytes("big.yaml", text.as_bytes(), false)
+            .map_err(|e| e.to_string())?;
+        let loaded = loader.finish();
+        Ok((format!("{:?}", loaded.snapshot), loaded.warnings))
+    }
+
+    fn route(name: &str, host: &str) -> String {
+        format!(
+            "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: {name}\n  \
+             namespace: ns\nspec:\n  host: {host}\n  to:\n    name: svc\n"
+        )
+    }
+
+    /// A stream long enough for the parallel path, with every kind of
+    /// finding spread over many batches.
+    fn mixed_stream(documents: usize) -> Vec<String> {
+        (0..documents)
+            .map(|i| match i % 9 {
+                0 => route(&format!("r{}", i % 50), &format!("h{i}.example.com")),
+                1 => "# only a comment\n".to_string(),
+                2 => "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n".to_string(),
+                3 => format!(
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: s{}\n  namespace: ns\n\
+                     spec:\n  ports:\n  - port: 80\n",
+                    i % 40
+                ),
+                4 => {
+                    "apiVersion: route.openshift.io/v1\nkind: Route\nspec:\n  host: x.example.com\n"
+                        .to_string()
+                }
+                5 => route(&format!("bad{i}"), "[not, a, host]"),
+                6 => format!(
+                    "apiVersion: v1\nkind: List\nitems:\n- {}\n",
+                    route(&format!("l{i}"), "l.example.com")
+                        .trim_end()
+                        .replace('\n', "\n  ")
+                ),
+                7 => "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n".to_string(),
+                _ => "apiVersion: v1\nkind: Service\nmetadata:\n  name: 7\nspec: {ports: 3}\n"
+                    .to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_load_equals_sequential_load() {
+        let text = mixed_stream(700).join("---\n");
+        let sequential = load_with(&text, 1).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(
+                load_with(&text, threads).unwrap(),
+                sequential,
+                "{threads} threads"
+            );
+        }
+        // Findings come in document order.
+        let numbers: Vec<usize> = sequential
+            .1
+            .iter()
+            .filter_map(|w| w.split("document ").nth(1)?.split(':').next()?.parse().ok())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "{numbers:?}");
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("duplicate Route ns/r")));
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("duplicate Namespace ns")));
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("named unnamed-big-5")));
+    }
+
+    #[test]
+    fn parallel_load_reports_the_same_first_error() {
+        let mut docs = mixed_stream(400);
+        // A document that is not an object early, YAML syntax errors later:
+        // as in a sequential load, the first syntax error wins.
+        docs[100] = "just a string\n".to_string();
+        docs[250] = "a: [1, 2\n".to_string();
+        docs[300] = "b: {\n".to_string();
+        let text = docs.join("---\n");
+        let sequential = load_with(&text, 1).unwrap_err();
+        assert!(
+            sequential.contains("document 251: invalid YAML"),
+            "{sequential}"
+        );
+        assert_eq!(load_with(&text, 2).unwrap_err(), sequential);
+        docs[250] = route("fine", "fine.example.com");
+        docs[300] = route("fine2", "fine2.example.com");
+        let text = docs.join("---\n");
+        let sequential = load_with(&text, 1).unwrap_err();
+        assert!(
+            sequential.contains("document 101: expected a Kubernetes object"),
+            "{sequential}"
+        );
+        assert_eq!(load_with(&text, 4).unwrap_err(), sequential);
     }
 }

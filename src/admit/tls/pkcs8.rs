@@ -58,7 +58,9 @@ fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         if bytes[0] == 0 {
             return None;
         }
-        let len = bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         if len < 0x80 {
             return None;
         }
@@ -271,6 +273,9 @@ mod tests {
         assert!(parse(&ed.private_key_to_pkcs8().unwrap()).is_none());
         assert!(parse(b"").is_none());
         assert!(parse(&[0x30, 0x80, 0x00, 0x00]).is_none());
-        assert!(parse(&[0x30, 0x81, 0x05, 1, 2, 3, 4, 5]).is_none(), "non-minimal length");
+        assert!(
+            parse(&[0x30, 0x81, 0x05, 1, 2, 3, 4, 5]).is_none(),
+            "non-minimal length"
+        );
     }
 }
