@@ -41,6 +41,22 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The RNG seed: `ROUTEGEN_PROPTEST_SEED` if set, a fixed one under
+/// `CI=true` (a landing must not depend on luck), else a fresh one. It is
+/// printed so any failure can be replayed with the same seed.
+fn seed() -> u64 {
+    let seed = match std::env::var("ROUTEGEN_PROPTEST_SEED") {
+        Ok(v) => v.parse().expect("ROUTEGEN_PROPTEST_SEED must be a u64"),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => 0x5eed_0f_2026,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    };
+    eprintln!("proptest seed: {seed} (replay with ROUTEGEN_PROPTEST_SEED={seed})");
+    seed
+}
+
 fn cases(default: u32, long: u32) -> u32 {
     if let Ok(n) = std::env::var("PROPTEST_CASES") {
         if let Ok(n) = n.parse() {
@@ -405,7 +421,21 @@ fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
         v.extend(b.path.clone());
         for s in &b.servers {
             v.push(s.name.clone());
+            v.push(s.cookie.clone());
         }
+        // Typed annotation values are plan values too: a valid cookie name
+        // or rewrite target may legitimately equal the marker.
+        if let Some(c) = &b.cookie {
+            v.push(c.name.to_string());
+        }
+        if let Some(r) = &b.rewrite {
+            v.push(r.prefix.clone());
+            v.push(r.target.to_string());
+        }
+        if let Some(h) = &b.hsts {
+            v.push(h.to_string());
+        }
+        v.extend(b.allowlist_file.clone());
     }
     for e in rendered
         .plan
@@ -595,6 +625,7 @@ fn hostile_sets_render_exactly_what_the_plan_predicts() {
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed()),
         max_shrink_iters: 64,
         ..Config::default()
     });
@@ -758,6 +789,7 @@ fn arbitrary_input_never_panics_the_loader_or_admission() {
     let mut runner = TestRunner::new(Config {
         cases: n,
         failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed()),
         max_shrink_iters: 256,
         ..Config::default()
     });
