@@ -47,7 +47,7 @@ fn root() -> &'static Path {
 fn seed() -> u64 {
     let seed = match std::env::var("ROUTEGEN_PROPTEST_SEED") {
         Ok(v) => v.parse().expect("ROUTEGEN_PROPTEST_SEED must be a u64"),
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => 0x5eed_0f_2026,
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => 0x005e_ed0f_2026,
         Err(_) => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
