@@ -245,6 +245,7 @@ impl RenderFlags {
         default_run_dir: &str,
     ) -> PipelineOptions {
         PipelineOptions {
+            target: render::Target::Haproxy,
             router: router.settings(),
             template_dir: self.template_dir.clone(),
             state_dir: self
@@ -302,6 +303,22 @@ struct RunArgs {
         default_value = "haproxy"
     )]
     haproxy_bin: PathBuf,
+    /// Which proxy the trees are for: haproxy, or nginx (validated with `nginx -t`; reload with --reload command:… e.g. `nginx -s reload -p PREFIX -c OUT/current/nginx.conf`; no --spawn-haproxy).
+    #[arg(
+        long,
+        env = "ROUTEGEN_TARGET",
+        value_name = "PROXY",
+        default_value = "haproxy"
+    )]
+    target: render::Target,
+    /// The nginx binary (validation with -t) for --target nginx.
+    #[arg(
+        long,
+        env = "ROUTEGEN_NGINX_BIN",
+        value_name = "PATH",
+        default_value = "nginx"
+    )]
+    nginx_bin: PathBuf,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(
         long,
@@ -407,6 +424,21 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         ),
     };
     args.kube.validate().map_err(anyhow::Error::msg)?;
+    if args.target == render::Target::Nginx {
+        if args.spawn_haproxy {
+            anyhow::bail!(
+                "--spawn-haproxy starts HAProxy; it cannot be combined with --target nginx"
+            );
+        }
+        if matches!(
+            args.reload,
+            Some(ReloadMethod::MasterCli(_) | ReloadMethod::Signal(_))
+        ) {
+            anyhow::bail!(
+                "--target nginx reloads with --reload command:… (e.g. command:nginx -s reload -p PREFIX -c OUT/current/nginx.conf) or none; master-cli: and signal: (SIGUSR2) are HAProxy's"
+            );
+        }
+    }
     let master = RunConfig::master_socket(&out);
     let reload = match (&args.reload, args.spawn_haproxy) {
         (None, false) => ReloadMethod::None,
@@ -424,9 +456,12 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     let run_dir = out.join("run");
     let state_dir = out.join("state");
-    let pipeline = args
-        .render
-        .options(&args.router, &state_dir, &run_dir.display().to_string());
+    let pipeline = PipelineOptions {
+        target: args.target,
+        ..args
+            .render
+            .options(&args.router, &state_dir, &run_dir.display().to_string())
+    };
     if args.render.run_dir.is_none() {
         create_private_dir(&out)?;
         create_private_dir(&run_dir)?;
@@ -441,6 +476,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         reload,
         spawn_haproxy: args.spawn_haproxy,
         haproxy_bin: args.haproxy_bin.clone(),
+        nginx_bin: args.nginx_bin.clone(),
         listen: args.listen,
         min_reload_interval: args.min_reload_interval,
         debounce: args.debounce,
@@ -473,14 +509,12 @@ fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
         Path::new(defaultcert::DEFAULT_STATE_DIR),
         render::DEFAULT_RUN_DIR,
     );
-    let config = PipelineConfig::load(&options)?;
-    let (rendered, target_warnings) = match args.target {
-        render::Target::Haproxy => (
-            pipeline::render_snapshot(&loaded.snapshot, &config)?,
-            Vec::new(),
-        ),
-        render::Target::Nginx => render_nginx_snapshot(&loaded.snapshot, &config)?,
+    let options = PipelineOptions {
+        target: args.target,
+        ..options
     };
+    let config = PipelineConfig::load(&options)?;
+    let rendered = pipeline::render_snapshot(&loaded.snapshot, &config)?;
     for v in &rendered.verdicts {
         if let Some(r) = v.rejection() {
             let host = if v.host.is_empty() {
@@ -494,27 +528,15 @@ fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
             eprintln!("warning: {}: {w}", v.key);
         }
     }
-    for warning in rendered.plan.warnings.iter().chain(&target_warnings) {
+    for warning in rendered
+        .plan
+        .warnings
+        .iter()
+        .chain(&rendered.target_warnings)
+    {
         eprintln!("warning: {warning}");
     }
     Ok(rendered.tree)
-}
-
-/// `--target nginx`: the same admission and plan, rendered for nginx;
-/// also returns what nginx cannot express.
-fn render_nginx_snapshot(
-    snapshot: &routegen::model::Snapshot,
-    config: &PipelineConfig,
-) -> anyhow::Result<(pipeline::Rendered, Vec<String>)> {
-    let verdicts = admit::admit(snapshot, &config.router);
-    let plan = routegen::plan::plan(&verdicts, snapshot, &config.plan);
-    let out = render::render_nginx(&plan, &config.render, &config.templates)?;
-    let rendered = pipeline::Rendered {
-        verdicts,
-        plan,
-        tree: out.tree,
-    };
-    Ok((rendered, out.warnings))
 }
 
 fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {

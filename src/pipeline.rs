@@ -16,7 +16,7 @@ use crate::defaultcert::{self, DefaultCertError};
 use crate::model::{ObjectKey, Snapshot};
 use crate::output::OutputTree;
 use crate::plan::{self, Plan, PlanSettings};
-use crate::render::{self, BindAddr, RenderError, RenderSettings, Templates};
+use crate::render::{self, BindAddr, RenderError, RenderSettings, Target, Templates};
 use crate::source::files::{self, LoadError};
 use crate::values::{CookieName, Duration};
 use crate::RouterSettings;
@@ -24,6 +24,8 @@ use crate::RouterSettings;
 /// Everything the decisions depend on besides the objects themselves.
 #[derive(Debug)]
 pub struct PipelineConfig {
+    /// Which proxy the tree is for (same admission and plan for both).
+    pub target: Target,
     pub router: RouterSettings,
     pub plan: PlanSettings,
     pub render: RenderSettings,
@@ -37,6 +39,8 @@ pub struct Rendered {
     pub verdicts: Vec<Verdict>,
     pub plan: Plan,
     pub tree: OutputTree,
+    /// What the target cannot express (nginx gaps; empty for HAProxy).
+    pub target_warnings: Vec<String>,
 }
 
 impl Rendered {
@@ -84,11 +88,12 @@ pub fn render_verdicts(
     config: &PipelineConfig,
 ) -> Result<Rendered, RenderError> {
     let plan = plan::plan(&verdicts, snapshot, &config.plan);
-    let tree = render::render_haproxy(&plan, &config.render, &config.templates)?;
+    let out = render::render_target(config.target, &plan, &config.render, &config.templates)?;
     Ok(Rendered {
         verdicts,
         plan,
-        tree,
+        tree: out.tree,
+        target_warnings: out.warnings,
     })
 }
 
@@ -133,6 +138,8 @@ pub fn exclude_routes(verdicts: &mut [Verdict], excluded: &BTreeMap<ObjectKey, S
 /// The operator's settings as given (flags), before any file is read.
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
+    /// `--target`: haproxy (default) or nginx.
+    pub target: Target,
     pub router: RouterSettings,
     /// `--template-dir`: templates replacing the built-in ones.
     pub template_dir: Option<PathBuf>,
@@ -182,6 +189,7 @@ impl PipelineConfig {
             None => Templates::embedded()?,
         };
         Ok(PipelineConfig {
+            target: options.target,
             router: options.router.clone(),
             plan: PlanSettings {
                 cookie_name: options.cookie_name.clone(),

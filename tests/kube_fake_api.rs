@@ -161,6 +161,7 @@ fn pipeline() -> &'static PipelineConfig {
     CONFIG.get_or_init(|| {
         let state = tempfile::tempdir().unwrap().keep();
         let options = PipelineOptions {
+            target: Default::default(),
             router: RouterSettings::default(),
             template_dir: None,
             state_dir: state.clone(),
@@ -1035,6 +1036,7 @@ fn run_config(
         out: out.to_path_buf(),
         namespace: "default".into(),
         pipeline: PipelineOptions {
+            target: Default::default(),
             router: RouterSettings::default(),
             template_dir: None,
             state_dir: out.join("state"),
@@ -1052,6 +1054,7 @@ fn run_config(
         reload: routegen::reload::ReloadMethod::None,
         spawn_haproxy: false,
         haproxy_bin: "haproxy".into(),
+        nginx_bin: "nginx".into(),
         listen,
         min_reload_interval: Duration::ZERO,
         debounce: Duration::ZERO,

@@ -904,3 +904,126 @@ fn nginx_t_refuses_a_bad_tree_and_current_stays() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// The sidecar with the nginx target.
+
+/// Kills `routegen run` (and what it started) when the test ends, however.
+struct RunProcess(Child);
+
+impl Drop for RunProcess {
+    fn drop(&mut self) {
+        let pgid = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
+        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// `routegen run --target nginx`: trees validated with the real `nginx -t`
+/// and made current atomically; after each new tree the `--reload command:`
+/// reloads the running nginx, which then serves the edited Route.
+#[test]
+fn run_loop_with_the_nginx_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    let out = dir.path().join("out");
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let one = echo_server("one");
+    let two = echo_server("two");
+    let write = |port: u16| {
+        let text = route(
+            "web",
+            "site",
+            "site.test",
+            "  to:\n    kind: Service\n    name: site\n  port:\n    targetPort: http\n",
+        ) + &service("web", "site", port);
+        let tmp = manifests.join(".site.yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, manifests.join("site.yaml")).unwrap();
+    };
+    write(one);
+    let (http_port, https_port, listen) = (free_port(), free_port(), free_port());
+    let prefix = format!("{}/", run_dir.display());
+    let current = out.join("current/nginx.conf");
+    let reload = format!(
+        "command:{} -s reload -p {prefix} -c {}",
+        nginx_bin().display(),
+        current.display()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_routegen"))
+        .arg("run")
+        .arg("--source")
+        .arg(format!("dir:{}", manifests.display()))
+        .arg("--out")
+        .arg(&out)
+        .args(["--target", "nginx", "--reload", &reload])
+        .arg("--nginx-bin")
+        .arg(nginx_bin())
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["--http-bind", &format!("127.0.0.1:{http_port}")])
+        .args(["--https-bind", &format!("127.0.0.1:{https_port}")])
+        .args(["--listen", &format!("127.0.0.1:{listen}")])
+        .args([
+            "--allow-loopback-endpoints",
+            "--maxconn",
+            "1024",
+            "--debounce",
+            "50ms",
+        ])
+        .args(["--min-reload-interval", "100ms"])
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _run = RunProcess(child);
+
+    // The first tree, validated by nginx -t, becomes current.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !current.exists() {
+        assert!(std::time::Instant::now() < deadline, "no current tree");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _nginx = Nginx {
+        child: Command::new(nginx_bin())
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&current)
+            .args(["-e", "stderr", "-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    };
+    let until = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http_get(http_port, "site.test", "/x") {
+                if r.status == 200 && r.body.starts_with(want) {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never answered {want}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    until("one");
+    // Edit the Route's endpoints: a new tree, nginx -t, swap, reload.
+    write(two);
+    until("two");
+    let kept = std::fs::read_dir(out.join("trees")).unwrap().count();
+    assert!(kept >= 2, "history keeps the previous good tree ({kept})");
+}

@@ -73,6 +73,7 @@ fn cases(default: u32, long: u32) -> u32 {
 fn config() -> PipelineConfig {
     let pem = std::fs::read_to_string(root().join("testdata/certs/default.pem")).unwrap();
     PipelineConfig {
+        target: Default::default(),
         router: RouterSettings::default(),
         plan: PlanSettings {
             allow_loopback_endpoints: false,

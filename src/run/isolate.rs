@@ -543,6 +543,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let state = tempfile::tempdir().unwrap();
         let options = PipelineOptions {
+            target: Default::default(),
             router: Default::default(),
             template_dir: None,
             state_dir: state.path().to_path_buf(),

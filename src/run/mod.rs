@@ -129,6 +129,8 @@ pub struct RunConfig {
     pub reload: ReloadMethod,
     pub spawn_haproxy: bool,
     pub haproxy_bin: PathBuf,
+    /// `--nginx-bin`: validates trees when `pipeline.target` is nginx.
+    pub nginx_bin: PathBuf,
     /// Operations endpoint (`/healthz`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
     pub min_reload_interval: Duration,
@@ -377,7 +379,15 @@ where
         let kube_source = kube_source.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
             let pipeline = PipelineConfig::load(&config.pipeline)?;
-            let applier = Applier::open(&config.out, &config.haproxy_bin, config.keep_trees)
+            let validator = match config.pipeline.target {
+                crate::render::Target::Haproxy => crate::apply::Validator::Haproxy {
+                    bin: config.haproxy_bin.clone(),
+                },
+                crate::render::Target::Nginx => crate::apply::Validator::Nginx {
+                    bin: config.nginx_bin.clone(),
+                },
+            };
+            let applier = Applier::open_with(&config.out, validator, config.keep_trees)
                 .with_context(|| format!("cannot use output directory {}", config.out.display()))?;
             let source_dir = match &config.source {
                 Source::Dir(dir) => dir.clone(),
