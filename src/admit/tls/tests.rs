@@ -1107,11 +1107,20 @@ fn expiry_warning_text_is_exact() {
 }
 
 /// The point of the rules: what is admitted loads in HAProxy, what is
-/// refused for strength or digest reasons does not. Runs `haproxy -c` when
-/// a `haproxy` binary is on PATH; skips otherwise.
+/// refused for strength, digest or key reasons does not. Runs `haproxy -c`
+/// when a `haproxy` binary is on PATH; skips otherwise, except under
+/// `CI=true`, where a missing binary fails.
+///
+/// Deliberately stricter than HAProxy (not compared here): chain order and
+/// verification against the given CA, and text after the last PEM block,
+/// which HAProxy's PEM reader ignores but which signals a paste error.
 #[test]
 fn haproxy_agrees() {
     let Some(haproxy) = find_haproxy() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "haproxy is required under CI=true (apt-get install haproxy)"
+        );
         eprintln!("haproxy not found on PATH: skipping haproxy_agrees");
         return;
     };
@@ -1199,6 +1208,31 @@ fn haproxy_agrees() {
                 &CertSpec::leaf(&[HOST]).signed_by(&rsa1024_ca),
                 &[],
                 Some(&rsa1024_ca),
+            ),
+        ),
+        ("key-mismatch", {
+            let a = CertSpec::leaf(&[HOST]).self_signed();
+            let b = CertSpec::leaf(&[HOST]).self_signed();
+            edge(Some(a.cert_pem()), Some(b.key_pem()), None)
+        }),
+        (
+            "expired",
+            serve(
+                &CertSpec::leaf(&[HOST])
+                    .valid(-400 * 86_400, -10 * 86_400)
+                    .signed_by(&f.ca),
+                &[],
+                Some(&f.ca),
+            ),
+        ),
+        (
+            "not-yet-valid",
+            serve(
+                &CertSpec::leaf(&[HOST])
+                    .valid(10 * 86_400, 400 * 86_400)
+                    .signed_by(&f.ca),
+                &[],
+                Some(&f.ca),
             ),
         ),
         (
