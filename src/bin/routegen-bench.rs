@@ -31,6 +31,9 @@ use routegen::render::{self, BindAddr, RenderSettings, Templates};
 use routegen::source::files;
 use routegen::RouterSettings;
 
+#[path = "routegen-bench/routing.rs"]
+mod routing;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "routegen-bench",
@@ -55,10 +58,31 @@ enum Cmd {
     },
     /// Measure every size and print the table.
     Run(RunArgs),
+    /// Request routing cost in HAProxy: routegen's tree vs an OpenShift-style
+    /// regex-map configuration, at 10 and 10,000 plain Routes (loopback only).
+    RoutingCost {
+        /// Fleet sizes (plain HTTP Routes), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,10000")]
+        sizes: Vec<usize>,
+        /// Seconds of load per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Measurements per configuration (interleaved; medians).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "haproxy")]
+        haproxy: PathBuf,
+        #[arg(long, default_value = "wrk")]
+        wrk: PathBuf,
+    },
     /// One measurement process (used by `run`); prints `key value` lines.
     #[command(hide = true)]
     Once(OnceArgs),
-    /// OpenSSL micro-timings (temporary).
+    /// Per-operation OpenSSL timings behind a certificate check (EC and RSA
+    /// keys): what `admit` pays per Route certificate.
     #[command(hide = true)]
     Micro,
     /// Load manifests and admit them, printing the time of each (for profiling).
@@ -98,6 +122,10 @@ struct RunArgs {
     work_dir: Option<PathBuf>,
     #[arg(long)]
     cert_dir: Option<PathBuf>,
+    /// Reuse the per-run reports of an interrupted `run` (work directory)
+    /// instead of measuring those sizes again.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +161,14 @@ fn main() -> ExitCode {
             cert_dir,
         } => gen(routes, seed, cert_dir),
         Cmd::Run(args) => run(&args),
+        Cmd::RoutingCost {
+            sizes,
+            seconds,
+            connections,
+            rounds,
+            haproxy,
+            wrk,
+        } => routing_cost(&sizes, seconds, connections, rounds, &haproxy, &wrk),
         Cmd::Once(args) => once(&args),
         Cmd::Load { file, admit, cold } => load(&file, admit, cold),
         Cmd::Micro => micro(),
@@ -194,11 +230,12 @@ fn load(file: &Path, admissions: usize, cold: bool) -> anyhow::Result<()> {
     let t = Instant::now();
     let loaded = files::load_paths(&[file.to_path_buf()], "default")?;
     eprintln!(
-        "load: {:.3} s, {} Routes, {} warnings, peak RSS {}",
+        "load: {:.3} s, {} Routes, {} warnings, peak RSS {}, RSS now {}",
         t.elapsed().as_secs_f64(),
         loaded.snapshot.routes.len(),
         loaded.warnings.len(),
-        mib(peak_rss() as f64)
+        mib(peak_rss() as f64),
+        mib((proc_status_kib("self", "VmRSS:") * 1024) as f64)
     );
     for i in 0..admissions {
         if cold {
@@ -577,7 +614,7 @@ fn once(args: &OnceArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let loaded = files::load_paths(std::slice::from_ref(json), "default")?;
         report.insert("cold_parse_json".into(), t.elapsed().as_secs_f64());
-        if loaded.snapshot.routes.len() != snapshot.routes.len() {
+        if loaded.snapshot.routes.len() + args.repeats != snapshot.routes.len() {
             bail!("the JSON fleet differs from the YAML one");
         }
     }
@@ -609,6 +646,37 @@ fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn routing_cost(
+    sizes: &[usize],
+    seconds: u64,
+    connections: usize,
+    rounds: usize,
+    haproxy: &Path,
+    wrk: &Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(seconds <= 60, "--seconds is at most 60");
+    let work = target_dir().join("routegen-bench");
+    std::fs::create_dir_all(&work)?;
+    let default_cert = work.join("default-cert.pem");
+    if !default_cert.exists() {
+        std::fs::write(&default_cert, defaultcert::generate_self_signed()?)?;
+    }
+    let table = routing::run(
+        &routing::Options {
+            sizes,
+            seconds,
+            connections,
+            rounds,
+            haproxy,
+            wrk,
+            default_cert: &default_cert,
+        },
+        &work,
+    )?;
+    print!("{table}");
+    Ok(())
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -635,15 +703,100 @@ fn timed(cmd: &mut Command) -> anyhow::Result<(f64, u64, bool, String)> {
     Ok((wall, rss_kib * 1024, output.status.success(), stderr))
 }
 
-/// Start HAProxy in the foreground on `cfg`, wait until it listens on
-/// `port`, let it settle, and return the worker's VmRSS (bytes) and the
-/// time until it listened.
-fn haproxy_rss(haproxy: &Path, cfg: &Path, port: u16) -> anyhow::Result<(u64, f64)> {
+/// Added to every HAProxy run of the bench: the sandbox allows 20,000
+/// file descriptors, and HAProxy sizes its table for `maxconn` plus one
+/// per health-checked server (30,000 at 10,000 Routes) unless capped.
+const FD_LIMIT_CFG: &str = "global\n  fd-hard-limit 19000\n";
+
+/// `haproxy -c` on the tree, 3 times: median wall seconds and max RSS bytes.
+fn check_tree(haproxy: &Path, cfg: &Path, limits: &Path) -> anyhow::Result<(f64, f64)> {
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..3 {
+        let (wall, max_rss, ok, text) = timed(
+            Command::new(haproxy)
+                .arg("-c")
+                .arg("-f")
+                .arg(cfg)
+                .arg("-f")
+                .arg(limits),
+        )?;
+        if !ok {
+            bail!("haproxy -c refused the tree: {text}");
+        }
+        times.push(wall);
+        rss.push(max_rss as f64);
+    }
+    Ok((median(&mut times), median(&mut rss)))
+}
+
+/// The directory of the tree's Unix sockets (from its `stats socket`
+/// line), created if a resumed run's temporary directory is gone.
+fn ensure_run_dir(cfg: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(cfg)?;
+    if let Some(socket) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("stats socket "))
+        .and_then(|rest| rest.split_whitespace().next())
+    {
+        if let Some(dir) = Path::new(socket).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// `haproxy.cfg.no-checks` beside `cfg`: the same configuration without the
+/// servers' `check inter ...`. HAProxy reserves one file descriptor per
+/// health-checked server (30,000 at 10,000 Routes) and will not start
+/// when that exceeds the sandbox's limit of 20,000, so its memory is
+/// measured without health checks (which would otherwise probe the
+/// loopback endpoints every 5 s).
+fn without_health_checks(cfg: &Path) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(cfg)?;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.find(" check inter ") {
+            Some(at) if line.trim_start().starts_with("server ") => {
+                out.push_str(&line[..at]);
+                let rest = &line[at + " check inter ".len()..];
+                if let Some(space) = rest.find(' ') {
+                    out.push_str(&rest[space..]);
+                }
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    // Beside the original: relative paths resolve the same way.
+    let copy = cfg.with_extension("cfg.no-checks");
+    std::fs::write(&copy, out)?;
+    Ok(copy)
+}
+
+/// The port of the tree's plain HTTP frontend (its first `bind` line).
+fn http_port_of(cfg: &Path) -> anyhow::Result<u16> {
+    let text = std::fs::read_to_string(cfg)?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("bind 127.0.0.1:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow!("{}: no bind 127.0.0.1:PORT line", cfg.display()))
+}
+
+/// Start HAProxy in the foreground on `cfg`, wait until it listens on its
+/// HTTP port, let it settle, and return the worker's VmRSS (bytes) and
+/// the time until it listened.
+fn haproxy_rss(haproxy: &Path, cfg: &Path, limits: &Path) -> anyhow::Result<(u64, f64)> {
+    ensure_run_dir(cfg)?;
+    let port = http_port_of(cfg)?;
+    let cfg = &without_health_checks(cfg)?;
     let started = Instant::now();
     let mut child = Command::new(haproxy)
         .arg("-db")
         .arg("-f")
         .arg(cfg)
+        .arg("-f")
+        .arg(limits)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -780,8 +933,33 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         let (http_port, https_port) = (free_port()?, free_port()?);
         let out = work.join(format!("out-n{routes}"));
         let mut done = 0;
-        for run in 0..runs {
-            if run > 0 && started.elapsed() > Duration::from_secs(args.budget) {
+        if args.resume {
+            for run in 1..=runs {
+                let Ok(text) =
+                    std::fs::read_to_string(work.join(format!("report-n{routes}-run{run}.txt")))
+                else {
+                    break;
+                };
+                for (k, v) in parse_report(&text) {
+                    values.entry(k).or_default().push(v);
+                }
+                done += 1;
+            }
+            if done > 0 {
+                eprintln!("n={routes}: {done} earlier runs reused");
+            }
+        }
+        // Fresh runs: all of them, or after a resume only one when the
+        // tree HAProxy is measured on is gone.
+        let planned: Vec<usize> = if done == 0 {
+            (0..runs).collect()
+        } else if !out.join("current/haproxy.cfg").exists() {
+            vec![done]
+        } else {
+            Vec::new()
+        };
+        for (k, run) in planned.into_iter().enumerate() {
+            if k > 0 && started.elapsed() > Duration::from_secs(args.budget) {
                 eprintln!("n={routes}: time budget reached after {run} runs");
                 break;
             }
@@ -831,30 +1009,33 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         // HAProxy on the last tree written.
         let cfg = out.join("current/haproxy.cfg");
-        let mut check_times = Vec::new();
-        let mut check_rss = Vec::new();
-        for _ in 0..3 {
-            let (wall, rss, ok, text) =
-                timed(Command::new(&args.haproxy).arg("-c").arg("-f").arg(&cfg))?;
-            if !ok {
-                bail!("haproxy -c refused the tree: {text}");
+        let limits = work.join("fd-limit.cfg");
+        std::fs::write(&limits, FD_LIMIT_CFG)?;
+        let (check_time, check_rss) = match check_tree(&args.haproxy, &cfg, &limits) {
+            Ok(figures) => figures,
+            Err(e) => {
+                eprintln!("n={routes}: haproxy -c: {e:#}");
+                (f64::NAN, f64::NAN)
             }
-            check_times.push(wall);
-            check_rss.push(rss as f64);
-        }
-        let (rss, listen) = haproxy_rss(&args.haproxy, &cfg, http_port)?;
+        };
+        let (rss, listen) = match haproxy_rss(&args.haproxy, &cfg, &limits) {
+            Ok((rss, listen)) => (rss as f64, listen),
+            Err(e) => {
+                eprintln!("n={routes}: HAProxy memory: {e:#}");
+                (f64::NAN, f64::NAN)
+            }
+        };
         results.push(SizeResult {
             routes,
             runs: done,
             repeats,
             yaml_bytes,
             values,
-            check_time: median(&mut check_times),
-            check_rss: median(&mut check_rss),
-            haproxy_rss: rss as f64,
+            check_time,
+            check_rss,
+            haproxy_rss: rss,
             haproxy_listen: listen,
         });
-        let _ = std::fs::remove_dir_all(&out);
     }
     print!("{}", table(&results));
     Ok(())
@@ -955,12 +1136,16 @@ fn table(results: &[SizeResult]) -> String {
     row(&mut out, "`haproxy -c` time / max RSS", &|r| {
         format!("{} / {}", ms(r.check_time), mib(r.check_rss))
     });
-    row(&mut out, "HAProxy RSS after loading (worker, -db)", &|r| {
-        format!(
-            "{} (listening after {})",
-            mib(r.haproxy_rss),
-            ms(r.haproxy_listen)
-        )
-    });
+    row(
+        &mut out,
+        "HAProxy RSS after loading (-db, health checks off)",
+        &|r| {
+            format!(
+                "{} (listening after {})",
+                mib(r.haproxy_rss),
+                ms(r.haproxy_listen)
+            )
+        },
+    );
     out
 }
