@@ -36,10 +36,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::admit::route::Termination;
-use crate::output::{OutputFile, OutputTree};
+use crate::output::OutputTree;
 use crate::plan::{
     Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerVerify,
 };
+use crate::render::Files;
 use crate::values::ForwardedPolicy;
 
 use super::escape::{self, Checked};
@@ -284,23 +285,6 @@ pub fn render_haproxy(
     let config = templates.render("haproxy.cfg.tera", &context)?;
     tree.insert(CONFIG_FILE, config.into_bytes(), false)?;
     Ok(tree.0)
-}
-
-/// The tree under construction: refuses two files at one path.
-#[derive(Default)]
-struct Files(OutputTree);
-
-impl Files {
-    fn insert(&mut self, path: &str, contents: Vec<u8>, secret: bool) -> Result<(), RenderError> {
-        escape::relative_path("output file", path)
-            .map_err(RenderError::unsafe_value("output tree"))?;
-        if self.0.contains_key(path) {
-            return Err(RenderError::Plan(format!("two files at {path}")));
-        }
-        self.0
-            .insert(path.to_string(), OutputFile { contents, secret });
-        Ok(())
-    }
 }
 
 /// The path part of a lookup key, and the number of `/`-separated fields

@@ -339,6 +339,31 @@ impl Default for RenderSettings {
     }
 }
 
+/// The tree under construction, shared by the renderers: every path is
+/// checked by the escaping module and two files at one path are refused.
+#[derive(Default)]
+pub(crate) struct Files(pub(crate) crate::output::OutputTree);
+
+impl Files {
+    pub(crate) fn insert(
+        &mut self,
+        path: &str,
+        contents: Vec<u8>,
+        secret: bool,
+    ) -> Result<(), RenderError> {
+        escape::relative_path("output file", path)
+            .map_err(RenderError::unsafe_value("output tree"))?;
+        if self.0.contains_key(path) {
+            return Err(RenderError::Plan(format!("two files at {path}")));
+        }
+        self.0.insert(
+            path.to_string(),
+            crate::output::OutputFile { contents, secret },
+        );
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,8 +46,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::admit::route::Termination;
-use crate::output::{OutputFile, OutputTree};
 use crate::plan::{Backend, LookupAction, LookupEntry, Mode, Plan, Server, ServerVerify};
+use crate::render::Files;
 use crate::values::{Balance, Duration, ForwardedPolicy, TimeUnit};
 
 use self::model::{HostServer, Loc, TlsHop};
@@ -185,23 +185,6 @@ pub fn warnings(plan: &Plan) -> Result<Vec<String>, RenderError> {
     warnings.sort();
     warnings.dedup();
     Ok(warnings)
-}
-
-/// The tree under construction: refuses two files at one path.
-#[derive(Default)]
-struct Files(OutputTree);
-
-impl Files {
-    fn insert(&mut self, path: &str, contents: Vec<u8>, secret: bool) -> Result<(), RenderError> {
-        escape::relative_path("output file", path)
-            .map_err(RenderError::unsafe_value("output tree"))?;
-        if self.0.contains_key(path) {
-            return Err(RenderError::Plan(format!("two files at {path}")));
-        }
-        self.0
-            .insert(path.to_string(), OutputFile { contents, secret });
-        Ok(())
-    }
 }
 
 /// The `set-forwarded-headers` policy of Routes without the annotation
