@@ -148,14 +148,23 @@ struct CheckArgs {
         default_value = "text"
     )]
     output: OutputFormat,
-    /// With nginx, also list on stderr what nginx cannot express for the admitted Routes (docs/nginx.md).
+    #[command(flatten)]
+    target: TargetArg,
+}
+
+/// `--target`: which proxy a tree is for (render, diff, check, run).
+#[derive(Args, Debug, Clone, Copy)]
+struct TargetArg {
+    /// Proxy to render for: haproxy (haproxy.cfg) or nginx (nginx.conf; see
+    /// docs/nginx.md). check lists what nginx cannot express; run validates
+    /// with `nginx -t` and reloads with --reload command:… (no --spawn-haproxy).
     #[arg(
-        long,
+        long = "target",
         env = "ROUTEGEN_TARGET",
         value_name = "PROXY",
         default_value = "haproxy"
     )]
-    target: render::Target,
+    proxy: render::Target,
 }
 
 /// What render and diff share: input, admission and rendering settings.
@@ -167,14 +176,8 @@ struct TreeArgs {
     router: RouterArgs,
     #[command(flatten)]
     render: RenderFlags,
-    /// Proxy to render for: haproxy (haproxy.cfg) or nginx (nginx.conf; see docs/nginx.md).
-    #[arg(
-        long,
-        env = "ROUTEGEN_TARGET",
-        value_name = "PROXY",
-        default_value = "haproxy"
-    )]
-    target: render::Target,
+    #[command(flatten)]
+    target: TargetArg,
 }
 
 /// Rendering settings shared by render, diff and run.
@@ -303,14 +306,8 @@ struct RunArgs {
         default_value = "haproxy"
     )]
     haproxy_bin: PathBuf,
-    /// Which proxy the trees are for: haproxy, or nginx (validated with `nginx -t`; reload with --reload command:… e.g. `nginx -s reload -p PREFIX -c OUT/current/nginx.conf`; no --spawn-haproxy).
-    #[arg(
-        long,
-        env = "ROUTEGEN_TARGET",
-        value_name = "PROXY",
-        default_value = "haproxy"
-    )]
-    target: render::Target,
+    #[command(flatten)]
+    target: TargetArg,
     /// The nginx binary (validation with -t) for --target nginx.
     #[arg(
         long,
@@ -424,7 +421,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         ),
     };
     args.kube.validate().map_err(anyhow::Error::msg)?;
-    if args.target == render::Target::Nginx {
+    if args.target.proxy == render::Target::Nginx {
         if args.spawn_haproxy {
             anyhow::bail!(
                 "--spawn-haproxy starts HAProxy; it cannot be combined with --target nginx"
@@ -457,7 +454,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let run_dir = out.join("run");
     let state_dir = out.join("state");
     let pipeline = PipelineOptions {
-        target: args.target,
+        target: args.target.proxy,
         ..args
             .render
             .options(&args.router, &state_dir, &run_dir.display().to_string())
@@ -510,7 +507,7 @@ fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
         render::DEFAULT_RUN_DIR,
     );
     let options = PipelineOptions {
-        target: args.target,
+        target: args.target.proxy,
         ..options
     };
     let config = PipelineConfig::load(&options)?;
@@ -581,7 +578,7 @@ fn check(args: &CheckArgs) -> ExitCode {
         eprintln!("warning: {warning}");
     }
     let verdicts = admit::admit(&loaded.snapshot, &args.router.settings());
-    if args.target == render::Target::Nginx {
+    if args.target.proxy == render::Target::Nginx {
         let plan = routegen::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
         match render::nginx::warnings(&plan) {
             Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),

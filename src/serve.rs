@@ -41,11 +41,47 @@ pub struct Health {
 
 #[derive(Debug)]
 struct HealthInner {
-    alive: AtomicBool,
-    ready: AtomicBool,
-    /// Why not alive / not ready; written before the flag is cleared.
-    not_alive_reason: Mutex<String>,
-    not_ready_reason: Mutex<String>,
+    alive: Flag,
+    ready: Flag,
+}
+
+/// A boolean with the reason it is false.
+#[derive(Debug)]
+struct Flag {
+    on: AtomicBool,
+    /// Why it is off; written before the flag is cleared.
+    reason: Mutex<String>,
+}
+
+impl Flag {
+    fn new(on: bool, reason: &str) -> Flag {
+        Flag {
+            on: AtomicBool::new(on),
+            reason: Mutex::new(reason.to_string()),
+        }
+    }
+
+    fn set(&self) {
+        self.on.store(true, Ordering::SeqCst);
+    }
+
+    fn clear(&self, reason: String) {
+        *lock(&self.reason) = reason;
+        self.on.store(false, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// `None` when on, else why not.
+    fn reason_off(&self) -> Option<String> {
+        if self.get() {
+            None
+        } else {
+            Some(lock(&self.reason).clone())
+        }
+    }
 }
 
 impl Default for Health {
@@ -59,62 +95,50 @@ impl Health {
     pub fn new() -> Self {
         Health {
             inner: Arc::new(HealthInner {
-                alive: AtomicBool::new(true),
-                ready: AtomicBool::new(false),
-                not_alive_reason: Mutex::new(String::new()),
-                not_ready_reason: Mutex::new("starting".to_string()),
+                alive: Flag::new(true, ""),
+                ready: Flag::new(false, "starting"),
             }),
         }
     }
 
     /// Ready: the first tree is validated and HAProxy serves it.
     pub fn set_ready(&self) {
-        self.inner.ready.store(true, Ordering::SeqCst);
+        self.inner.ready.set();
     }
 
     /// Not ready, for `reason` (shown by `/readyz`). Idempotent; a newer
     /// reason replaces the older one.
     pub fn set_not_ready(&self, reason: impl Into<String>) {
-        *lock(&self.inner.not_ready_reason) = reason.into();
-        self.inner.ready.store(false, Ordering::SeqCst);
+        self.inner.ready.clear(reason.into());
     }
 
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst)
+        self.inner.ready.get()
     }
 
     /// `None` when ready, else why not.
     pub fn not_ready_reason(&self) -> Option<String> {
-        if self.is_ready() {
-            None
-        } else {
-            Some(lock(&self.inner.not_ready_reason).clone())
-        }
+        self.inner.ready.reason_off()
     }
 
     /// Alive again (the default).
     pub fn set_alive(&self) {
-        self.inner.alive.store(true, Ordering::SeqCst);
+        self.inner.alive.set();
     }
 
     /// Not alive: `/healthz` fails so the kubelet restarts the container.
     /// For a run loop that knows it is stuck, not for ordinary failures.
     pub fn set_not_alive(&self, reason: impl Into<String>) {
-        *lock(&self.inner.not_alive_reason) = reason.into();
-        self.inner.alive.store(false, Ordering::SeqCst);
+        self.inner.alive.clear(reason.into());
     }
 
     pub fn is_alive(&self) -> bool {
-        self.inner.alive.load(Ordering::SeqCst)
+        self.inner.alive.get()
     }
 
     /// `None` when alive, else why not.
     pub fn not_alive_reason(&self) -> Option<String> {
-        if self.is_alive() {
-            None
-        } else {
-            Some(lock(&self.inner.not_alive_reason).clone())
-        }
+        self.inner.alive.reason_off()
     }
 }
 
