@@ -116,7 +116,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ApplyError + '_ {
 /// proxy binary on the tree where it was staged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Validator {
-    /// `<bin> -c -f <tree>/haproxy.cfg`.
+    /// `<bin> -c -f <tree>/haproxy.cfg -f <tree>/backends` (see
+    /// [`haproxy_config_paths`]).
     Haproxy { bin: PathBuf },
     /// `<bin> -t -q -e stderr -p <scratch>/ -c <tree>/nginx.conf`. The
     /// scratch prefix is a fresh temporary directory: `nginx -t` creates
@@ -148,7 +149,7 @@ impl Validator {
     /// when it refuses the configuration.
     pub fn validate(&self, dir: &Path) -> Result<Result<(), String>, ApplyError> {
         match self {
-            Validator::Haproxy { bin } => validate_with(bin, &dir.join(self.config_file())),
+            Validator::Haproxy { bin } => validate_with(bin, &haproxy_config_paths(dir)),
             Validator::Nginx { bin } => validate_nginx(bin, &dir.join(self.config_file())),
         }
     }
@@ -342,13 +343,28 @@ impl Applier {
     }
 }
 
-/// Run `<bin> -c -f <cfg>`: `Ok(Err(text))` with HAProxy's output when the
-/// configuration is refused (`-q` is not used: it would hide the reason).
-pub fn validate_with(bin: &Path, cfg: &Path) -> Result<Result<(), String>, ApplyError> {
-    let output = Command::new(bin)
-        .arg("-c")
-        .arg("-f")
-        .arg(cfg)
+/// What HAProxy's `-f` options must name for the tree in `tree`, in this
+/// order: `haproxy.cfg` (global, defaults, frontends), then the `backends`
+/// directory (HAProxy loads its `*.cfg` files in lexical order). A command
+/// line naming only `haproxy.cfg` fails loudly: the frontends' default
+/// backends live in `backends/`.
+pub fn haproxy_config_paths(tree: &Path) -> Vec<PathBuf> {
+    vec![
+        tree.join(crate::render::haproxy::CONFIG_FILE),
+        tree.join(crate::render::haproxy::BACKENDS_DIR),
+    ]
+}
+
+/// Run `<bin> -c -f <cfg> [-f <cfg>...]`: `Ok(Err(text))` with HAProxy's
+/// output when the configuration is refused (`-q` is not used: it would
+/// hide the reason).
+pub fn validate_with(bin: &Path, cfgs: &[PathBuf]) -> Result<Result<(), String>, ApplyError> {
+    let mut command = Command::new(bin);
+    command.arg("-c");
+    for cfg in cfgs {
+        command.arg("-f").arg(cfg);
+    }
+    let output = command
         .output()
         .map_err(|source| ApplyError::HaproxyMissing {
             bin: bin.display().to_string(),

@@ -53,6 +53,9 @@ pub const REDIRECT_VALUE: &str = "redirect";
 
 /// File names in the tree.
 pub const CONFIG_FILE: &str = "haproxy.cfg";
+/// Directory of the backend sections (`-f` on a directory: its `*.cfg`
+/// files in lexical order).
+pub const BACKENDS_DIR: &str = "backends";
 pub const HTTP_MAP: &str = "maps/http.map";
 pub const HTTPS_MAP: &str = "maps/https.map";
 pub const PASSTHROUGH_MAP: &str = "maps/passthrough.map";
