@@ -345,14 +345,17 @@ impl Applier {
 
 /// What HAProxy's `-f` options must name for the tree in `tree`, in this
 /// order: `haproxy.cfg` (global, defaults, frontends), then the `backends`
-/// directory (HAProxy loads its `*.cfg` files in lexical order). A command
-/// line naming only `haproxy.cfg` fails loudly: the frontends' default
-/// backends live in `backends/`.
+/// directory when the tree has one (HAProxy loads its `*.cfg` files in
+/// lexical order; trees written before the split have none). A command
+/// line naming only `haproxy.cfg` fails loudly on a split tree: the
+/// frontends' default backends live in `backends/`.
 pub fn haproxy_config_paths(tree: &Path) -> Vec<PathBuf> {
-    vec![
-        tree.join(crate::render::haproxy::CONFIG_FILE),
-        tree.join(crate::render::haproxy::BACKENDS_DIR),
-    ]
+    let mut paths = vec![tree.join(crate::render::haproxy::CONFIG_FILE)];
+    let backends = tree.join(crate::render::haproxy::BACKENDS_DIR);
+    if backends.is_dir() {
+        paths.push(backends);
+    }
+    paths
 }
 
 /// Run `<bin> -c -f <cfg> [-f <cfg>...]`: `Ok(Err(text))` with HAProxy's
