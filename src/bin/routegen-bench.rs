@@ -451,7 +451,7 @@ impl Change {
             Change::RouteChanged => {
                 // A new timeout annotation on a Route (a backend's lines change).
                 let i = (round * 7919) % snapshot.routes.len();
-                let route = &mut snapshot.routes[i];
+                let route = std::sync::Arc::make_mut(&mut snapshot.routes[i]);
                 route
                     .metadata
                     .annotations
@@ -470,18 +470,18 @@ impl Change {
                     .find(|r| r.spec.tls.is_none() && r.spec.path.is_none())
                     .cloned()
                     .expect("the fleet has plain Routes");
-                let mut route = template;
+                let mut route = (*template).clone();
                 let name = format!("added-{round}");
                 let namespace = route.metadata.namespace.clone().unwrap_or_default();
                 route.spec.host = Some(format!("{name}.{namespace}.{}", routegen::fleet::DOMAIN));
                 route.metadata.name = Some(name);
                 route.metadata.uid = None;
-                snapshot.routes.push(route);
+                snapshot.routes.push(std::sync::Arc::new(route));
             }
             Change::EndpointChanged => {
                 // One pod of one Service replaced (a new address).
                 let i = (round * 104_729) % snapshot.endpoint_slices.len();
-                let slice = &mut snapshot.endpoint_slices[i];
+                let slice = std::sync::Arc::make_mut(&mut snapshot.endpoint_slices[i]);
                 if let Some(endpoint) = slice.endpoints.first_mut() {
                     endpoint.addresses =
                         vec![format!("127.251.{}.{}", round / 250, round % 250 + 1)];
@@ -632,13 +632,13 @@ fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
     let snapshot = files::load_str("fleet.yaml", yaml, "default")?.snapshot;
     let mut items: Vec<serde_json::Value> = Vec::new();
     for route in &snapshot.routes {
-        items.push(serde_json::to_value(route)?);
+        items.push(serde_json::to_value(&**route)?);
     }
     for service in &snapshot.services {
-        items.push(serde_json::to_value(service)?);
+        items.push(serde_json::to_value(&**service)?);
     }
     for slice in &snapshot.endpoint_slices {
-        items.push(serde_json::to_value(slice)?);
+        items.push(serde_json::to_value(&**slice)?);
     }
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);

@@ -1,6 +1,7 @@
 //! One consistent set of objects: the input of admission and planning.
 
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -33,14 +34,20 @@ impl fmt::Display for ObjectKey {
 /// namespace (the loader fills in the default). The order of the vectors is
 /// irrelevant: consumers sort what they need, so results never depend on
 /// arrival order.
+///
+/// Objects are shared (`Arc`): a source hands the same `Arc` for an object
+/// that did not change, which is what lets [`crate::engine::Engine`] reuse
+/// its per-object results by pointer identity instead of comparing or
+/// hashing contents. Change an object with `Arc::make_mut` or by replacing
+/// its `Arc`; never mutate through shared ownership.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    pub routes: Vec<Route>,
+    pub routes: Vec<Arc<Route>>,
     /// Route documents with wrong field types (rejected by admission).
     pub undecodable_routes: Vec<UndecodableRoute>,
-    pub services: Vec<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub namespaces: Vec<Namespace>,
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub namespaces: Vec<Arc<Namespace>>,
 }
 
 /// The `namespace/name` of any object with metadata.

@@ -55,9 +55,10 @@ pub struct EndpointIndex<'a> {
 
 impl<'a> EndpointIndex<'a> {
     /// Index every slice that names its Service.
-    pub fn new(slices: &'a [EndpointSlice]) -> Self {
+    pub fn new<S: std::borrow::Borrow<EndpointSlice>>(slices: &'a [S]) -> Self {
         let mut by_service: BTreeMap<&str, BTreeMap<&str, Vec<&EndpointSlice>>> = BTreeMap::new();
         for slice in slices {
+            let slice: &EndpointSlice = std::borrow::Borrow::borrow(slice);
             let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
             let service = slice
                 .metadata

@@ -335,6 +335,7 @@ mod tests {
     use crate::RouterSettings;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn route(value: serde_json::Value) -> Route {
         serde_json::from_value(value).expect("test Route decodes")
@@ -457,8 +458,8 @@ mod tests {
             ),
         ];
         Snapshot {
-            routes,
-            endpoint_slices,
+            routes: routes.into_iter().map(Arc::new).collect(),
+            endpoint_slices: endpoint_slices.into_iter().map(Arc::new).collect(),
             ..Default::default()
         }
     }
@@ -631,6 +632,7 @@ mod tests {
             rng.shuffle(&mut shuffled.routes);
             rng.shuffle(&mut shuffled.endpoint_slices);
             for s in &mut shuffled.endpoint_slices {
+                let s = Arc::make_mut(s);
                 rng.shuffle(&mut s.endpoints);
                 if let Some(ports) = s.ports.as_mut() {
                     rng.shuffle(ports);

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::model::snapshot::UndecodableRoute;
@@ -348,11 +350,11 @@ impl<'a> Loader<'a> {
     fn finish(self) -> Loaded {
         Loaded {
             snapshot: Snapshot {
-                routes: self.routes.into_values().map(|(r, _)| r).collect(),
+                routes: self.routes.into_values().map(|(r, _)| Arc::new(r)).collect(),
                 undecodable_routes: self.undecodable.into_values().map(|(r, _)| r).collect(),
-                services: self.services.into_values().map(|(s, _)| s).collect(),
-                endpoint_slices: self.slices.into_values().map(|(s, _)| s).collect(),
-                namespaces: self.namespaces.into_values().map(|(n, _)| n).collect(),
+                services: self.services.into_values().map(|(s, _)| Arc::new(s)).collect(),
+                endpoint_slices: self.slices.into_values().map(|(s, _)| Arc::new(s)).collect(),
+                namespaces: self.namespaces.into_values().map(|(n, _)| Arc::new(n)).collect(),
             },
             warnings: self.warnings,
         }

@@ -476,20 +476,12 @@ impl KubeSource {
             }
             route.push_into(&mut snapshot);
         }
-        snapshot.services = inner
-            .services
-            .state()
-            .iter()
-            .map(|s| (**s).clone())
-            .collect();
-        snapshot.endpoint_slices = inner
-            .endpoint_slices
-            .state()
-            .iter()
-            .map(|s| (**s).clone())
-            .collect();
+        // The stores' own `Arc`s: an object that did not change keeps its
+        // pointer, which is what the engine's per-object caches key on.
+        snapshot.services = inner.services.state();
+        snapshot.endpoint_slices = inner.endpoint_slices.state();
         if let Some(store) = &inner.namespaces {
-            snapshot.namespaces = store.state().iter().map(|n| (**n).clone()).collect();
+            snapshot.namespaces = store.state();
         }
         let key = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
             crate::model::snapshot::key_of(m)
@@ -777,11 +769,11 @@ mod tests {
         let before = route_fingerprint(&a);
         a.metadata.resource_version = Some("2".into());
         if let Ok(r) = a.decoded.as_mut() {
-            r.status = Some(Default::default());
+            std::sync::Arc::make_mut(r).status = Some(Default::default());
         }
         assert_eq!(before, route_fingerprint(&a));
         if let Ok(r) = a.decoded.as_mut() {
-            r.spec.path = Some("/x".into());
+            std::sync::Arc::make_mut(r).spec.path = Some("/x".into());
         }
         assert_ne!(before, route_fingerprint(&a));
     }

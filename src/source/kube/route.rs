@@ -24,7 +24,7 @@ pub struct WatchedRoute {
     /// The object's metadata (also inside `decoded` when it decoded).
     pub metadata: ObjectMeta,
     /// The typed Route, or `field <path>: <message>` when it does not decode.
-    pub decoded: Result<Route, String>,
+    pub decoded: Result<std::sync::Arc<Route>, String>,
     /// `status`, decoded on its own so it is known even for an undecodable
     /// Route (the status writer needs it); `None` when absent or broken.
     pub status: Option<RouteStatus>,
@@ -47,6 +47,7 @@ impl WatchedRoute {
             .and_then(Value::as_str)
             .map(str::to_string);
         let decoded = serde_path_to_error::deserialize::<_, Route>(value)
+            .map(std::sync::Arc::new)
             .map_err(|e| format!("field {}: {}", e.path(), e.inner()));
         Ok(WatchedRoute {
             metadata,
@@ -75,7 +76,7 @@ impl From<Route> for WatchedRoute {
             metadata: route.metadata.clone(),
             status: route.status.clone(),
             wildcard_policy: route.spec.wildcard_policy.clone(),
-            decoded: Ok(route),
+            decoded: Ok(std::sync::Arc::new(route)),
         }
     }
 }
