@@ -21,7 +21,8 @@ pub mod tls;
 pub mod validation;
 pub mod verdict;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::model::{ObjectKey, Route, Snapshot};
 use crate::settings::RouterSettings;
@@ -44,6 +45,67 @@ pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
 /// sorted by `namespace/name` and does not depend on the order of the
 /// snapshot.
 pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -> Vec<Verdict> {
+    admit_memo(&mut AdmitMemo::default(), snapshot, settings, now_unix)
+}
+
+/// Per-Route admission results kept between passes (see [`admit_memo`]).
+/// Keyed by the Route's `Arc` (pointer identity, the `Arc` held so the
+/// pointer cannot be reused): a source hands the same `Arc` for an
+/// unchanged object.
+#[derive(Debug, Default)]
+pub struct AdmitMemo {
+    settings: Option<RouterSettings>,
+    routes: HashMap<usize, MemoEntry>,
+}
+
+#[derive(Debug)]
+struct MemoEntry {
+    route: Arc<Route>,
+    first: Arc<FirstSteps>,
+    /// Steps 4-5 of a claim winner, and the range of "now" it holds for.
+    finished: Option<(Verdict, (i64, i64))>,
+}
+
+/// Steps 1-2 of one Route: functions of the Route and the settings only.
+#[derive(Debug)]
+enum FirstSteps {
+    Rejected(Verdict),
+    Passed {
+        candidate: ownership::Candidate,
+        host: route::RouteHost,
+        spec: validation::ValidatedSpec,
+        warnings: Vec<String>,
+    },
+}
+
+impl AdmitMemo {
+    /// Routes remembered from the last pass.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// [`admit_at`] reusing `memo`: steps 1-2 and 4-5 of a Route whose `Arc`
+/// was in the previous pass are taken from it (steps 4-5 only while "now"
+/// stays in the range where their certificate validity warnings do not
+/// change); ownership (step 3) is decided over the whole snapshot every
+/// time. The result equals `admit_at(snapshot, settings, now_unix)`;
+/// `memo` then describes this snapshot.
+pub fn admit_memo(
+    memo: &mut AdmitMemo,
+    snapshot: &Snapshot,
+    settings: &RouterSettings,
+    now_unix: i64,
+) -> Vec<Verdict> {
+    if memo.settings.as_ref() != Some(settings) {
+        memo.routes.clear();
+        memo.settings = Some(settings.clone());
+    }
+    let mut previous = std::mem::take(&mut memo.routes);
     let mut verdicts: BTreeMap<ObjectKey, Verdict> = BTreeMap::new();
 
     for undecodable in &snapshot.undecodable_routes {
@@ -62,113 +124,163 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
         );
     }
 
-    // Steps 1-2 per Route.
-    let mut passed: Vec<(
-        &Route,
-        route::RouteHost,
-        validation::ValidatedSpec,
-        Vec<String>,
-    )> = Vec::new();
+    // Steps 1-2 per Route (remembered).
+    let mut passed: Vec<usize> = Vec::new();
     for route in &snapshot.routes {
-        let key = crate::model::snapshot::key_of(&route.metadata);
-        let requested_host = route.spec.host.clone().unwrap_or_default();
-        if let Err(rejection) = check_identity(&key) {
-            verdicts.insert(
-                key.clone(),
-                rejected(key, requested_host, rejection, Vec::new()),
-            );
-            continue;
-        }
-        let spec = match validation::validate_spec(route) {
-            Ok(spec) => spec,
-            Err(rejection) => {
-                verdicts.insert(
-                    key.clone(),
-                    rejected(key, requested_host, rejection, Vec::new()),
-                );
-                continue;
-            }
+        let id = Arc::as_ptr(route) as usize;
+        let entry = match previous.remove(&id) {
+            Some(entry) => entry,
+            None => MemoEntry {
+                route: route.clone(),
+                first: Arc::new(first_steps(route, settings)),
+                finished: None,
+            },
         };
-        match host::resolve_host(route, settings) {
-            Ok(resolution) => {
-                let mut warnings = spec.warnings.clone();
-                warnings.extend(resolution.warnings);
-                passed.push((route, resolution.host, spec, warnings));
+        match &*entry.first {
+            FirstSteps::Rejected(verdict) => {
+                verdicts.insert(verdict.key.clone(), verdict.clone());
             }
-            Err(e) => {
-                let host = if e.reported_host.is_empty() {
-                    requested_host
-                } else {
-                    e.reported_host
-                };
-                verdicts.insert(key.clone(), rejected(key, host, e.rejection, spec.warnings));
-            }
+            FirstSteps::Passed { .. } => passed.push(id),
         }
+        memo.routes.insert(id, entry);
     }
 
     // Step 3 over the survivors.
     let candidates: Vec<ownership::Candidate> = passed
         .iter()
-        .map(|(route, host, spec, _)| ownership::Candidate {
-            key: crate::model::snapshot::key_of(&route.metadata),
-            host: host.clone(),
-            path: spec.path.clone(),
-            termination: spec.tls.as_ref().map(|t| t.termination),
-            created: route.metadata.creation_timestamp.clone(),
-            uid: route.metadata.uid.clone().unwrap_or_default(),
+        .map(|id| match &*memo.routes[id].first {
+            FirstSteps::Passed { candidate, .. } => candidate.clone(),
+            FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
         })
         .collect();
     let mut claim_losers =
         ownership::resolve_claims(&candidates, !settings.disable_namespace_ownership_check);
 
-    // Steps 4-5 for the winners.
-    for (route, host, spec, mut warnings) in passed {
-        let key = crate::model::snapshot::key_of(&route.metadata);
-        let host_text = host.host.clone();
+    // Steps 4-5 for the winners (remembered).
+    for id in passed {
+        let entry = memo.routes.get_mut(&id).expect("listed above");
+        let FirstSteps::Passed {
+            candidate,
+            host,
+            spec,
+            warnings,
+        } = &*entry.first
+        else {
+            unreachable!("only passed Routes are listed");
+        };
+        let key = candidate.key.clone();
         if let Some(rejection) = claim_losers.remove(&key) {
-            verdicts.insert(key.clone(), rejected(key, host_text, rejection, warnings));
+            let verdict = rejected(key.clone(), host.host.clone(), rejection, warnings.clone());
+            verdicts.insert(key, verdict);
             continue;
         }
-        let tls = match &spec.tls {
-            None => None,
-            Some(raw) => match tls::check_tls_at(&host, raw, now_unix) {
-                Ok(check) => {
-                    warnings.extend(check.warnings);
-                    Some(check.tls)
-                }
-                Err(rejection) => {
-                    verdicts.insert(key.clone(), rejected(key, host_text, rejection, warnings));
-                    continue;
-                }
-            },
+        let fresh = match &entry.finished {
+            Some((verdict, (from, to))) if (*from..=*to).contains(&now_unix) => None,
+            _ => Some(finish_route(&entry.route, key.clone(), host, spec, warnings, now_unix)),
         };
-        let annotations: BTreeMap<String, String> =
-            route.metadata.annotations.clone().unwrap_or_default();
-        let (options, annotation_warnings) =
-            annotations::parse_annotations(&annotations, tls.as_ref().map(|t| t.termination));
-        warnings.extend(annotation_warnings);
-        let admitted = AdmittedRoute {
-            key: key.clone(),
-            host,
-            path: spec.path,
-            backends: spec.backends,
-            target_port: spec.target_port,
-            tls,
-            options,
-        };
-        warnings.sort();
-        warnings.dedup();
-        verdicts.insert(
-            key.clone(),
-            Verdict {
-                key,
-                host: host_text,
-                outcome: Ok(admitted),
-                warnings,
-            },
-        );
+        if let Some(finished) = fresh {
+            entry.finished = Some(finished);
+        }
+        let (verdict, _) = entry.finished.as_ref().expect("set above");
+        verdicts.insert(key, verdict.clone());
     }
     verdicts.into_values().collect()
+}
+
+/// Steps 1-2 for one Route.
+fn first_steps(route: &Route, settings: &RouterSettings) -> FirstSteps {
+    let key = crate::model::snapshot::key_of(&route.metadata);
+    let requested_host = route.spec.host.clone().unwrap_or_default();
+    if let Err(rejection) = check_identity(&key) {
+        return FirstSteps::Rejected(rejected(key, requested_host, rejection, Vec::new()));
+    }
+    let spec = match validation::validate_spec(route) {
+        Ok(spec) => spec,
+        Err(rejection) => {
+            return FirstSteps::Rejected(rejected(key, requested_host, rejection, Vec::new()));
+        }
+    };
+    match host::resolve_host(route, settings) {
+        Ok(resolution) => {
+            let mut warnings = spec.warnings.clone();
+            warnings.extend(resolution.warnings);
+            let candidate = ownership::Candidate {
+                key,
+                host: resolution.host.clone(),
+                path: spec.path.clone(),
+                termination: spec.tls.as_ref().map(|t| t.termination),
+                created: route.metadata.creation_timestamp.clone(),
+                uid: route.metadata.uid.clone().unwrap_or_default(),
+            };
+            FirstSteps::Passed {
+                candidate,
+                host: resolution.host,
+                spec,
+                warnings,
+            }
+        }
+        Err(e) => {
+            let host = if e.reported_host.is_empty() {
+                requested_host
+            } else {
+                e.reported_host
+            };
+            FirstSteps::Rejected(rejected(key, host, e.rejection, spec.warnings))
+        }
+    }
+}
+
+/// Steps 4-5 for a claim winner: the verdict and the range of "now" it
+/// holds for.
+fn finish_route(
+    route: &Route,
+    key: ObjectKey,
+    host: &route::RouteHost,
+    spec: &validation::ValidatedSpec,
+    warnings: &[String],
+    now_unix: i64,
+) -> (Verdict, (i64, i64)) {
+    let mut warnings = warnings.to_vec();
+    let host_text = host.host.clone();
+    let mut stable = (i64::MIN, i64::MAX);
+    let tls = match &spec.tls {
+        None => None,
+        Some(raw) => match tls::check_tls_at(host, raw, now_unix) {
+            Ok(check) => {
+                warnings.extend(check.warnings);
+                stable = check.stable;
+                Some(check.tls)
+            }
+            Err(rejection) => {
+                return (rejected(key, host_text, rejection, warnings), stable);
+            }
+        },
+    };
+    let empty = BTreeMap::new();
+    let annotations = route.metadata.annotations.as_ref().unwrap_or(&empty);
+    let (options, annotation_warnings) =
+        annotations::parse_annotations(annotations, tls.as_ref().map(|t| t.termination));
+    warnings.extend(annotation_warnings);
+    let admitted = AdmittedRoute {
+        key: key.clone(),
+        host: host.clone(),
+        path: spec.path.clone(),
+        backends: spec.backends.clone(),
+        target_port: spec.target_port.clone(),
+        tls,
+        options,
+    };
+    warnings.sort();
+    warnings.dedup();
+    (
+        Verdict {
+            key,
+            host: host_text,
+            outcome: Ok(admitted),
+            warnings,
+        },
+        stable,
+    )
 }
 
 /// Names end up in backend names, server names and file names: hold them to

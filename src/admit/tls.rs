@@ -86,6 +86,10 @@ use super::verdict::{Reason, Rejection};
 pub struct TlsCheck {
     pub tls: RouteTls,
     pub warnings: Vec<String>,
+    /// The closed range of "now" (seconds since the epoch) over which this
+    /// result, warnings included, stays the same: a caller may reuse it for
+    /// any time inside.
+    pub stable: (i64, i64),
 }
 
 /// A warning of the check, worded when "now" is known.
@@ -113,6 +117,7 @@ impl Analysis {
     /// The check's result at `now_unix`: notes worded in order.
     fn finish(&self, now_unix: i64) -> TlsCheck {
         let mut warnings = Vec::new();
+        let (mut from, mut to) = (i64::MIN, i64::MAX);
         for note in &self.notes {
             match note {
                 Note::Text(text) => warnings.push(text.clone()),
@@ -123,6 +128,12 @@ impl Analysis {
                     not_after,
                 } => {
                     if let Some(not_after) = *not_after {
+                        // Expired from not_after + 1 on.
+                        if not_after < now_unix {
+                            from = from.max(not_after.saturating_add(1));
+                        } else {
+                            to = to.min(not_after);
+                        }
                         if not_after < now_unix {
                             warnings.push(format!(
                                 "{}: {label} expired at {}",
@@ -132,6 +143,12 @@ impl Analysis {
                         }
                     }
                     if let Some(not_before) = *not_before {
+                        // Not yet valid until not_before - 1.
+                        if not_before > now_unix {
+                            to = to.min(not_before.saturating_sub(1));
+                        } else {
+                            from = from.max(not_before);
+                        }
                         if not_before > now_unix {
                             warnings.push(format!(
                                 "{}: {label} is not yet valid (valid from {})",
@@ -146,6 +163,7 @@ impl Analysis {
         TlsCheck {
             tls: self.tls.clone(),
             warnings,
+            stable: (from, to),
         }
     }
 }
