@@ -764,7 +764,10 @@ fn rendered_config_routes_live_traffic() {
             b_api,
             b_static,
             b_vault,
-        ],
+        ]
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect(),
         http_lookup: vec![
             lookup(
                 "blog.test",
@@ -850,7 +853,7 @@ fn rendered_config_routes_live_traffic() {
         max_path_depth: 3,
         certificates: vec![CertEntry {
             file: "certs/shop:www.pem".into(),
-            pem: self_signed("www.test"),
+            pem: self_signed("www.test").into(),
             sni: "www.test".into(),
             h2: true,
             route: key("shop", "www"),

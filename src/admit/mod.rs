@@ -176,7 +176,14 @@ pub fn admit_memo(
         }
         let fresh = match &entry.finished {
             Some((verdict, (from, to))) if (*from..=*to).contains(&now_unix) => None,
-            _ => Some(finish_route(&entry.route, key.clone(), host, spec, warnings, now_unix)),
+            _ => Some(finish_route(
+                &entry.route,
+                key.clone(),
+                host,
+                spec,
+                warnings,
+                now_unix,
+            )),
         };
         if let Some(finished) = fresh {
             entry.finished = Some(finished);
@@ -276,7 +283,7 @@ fn finish_route(
         Verdict {
             key,
             host: host_text,
-            outcome: Ok(admitted),
+            outcome: Ok(Arc::new(admitted)),
             warnings,
         },
         stable,

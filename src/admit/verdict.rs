@@ -68,7 +68,9 @@ pub struct Verdict {
     /// The effective host (derived, lower-cased) or, when none could be
     /// derived, whatever the Route asked for (possibly empty).
     pub host: String,
-    pub outcome: Result<AdmittedRoute, Rejection>,
+    /// Shared: an unchanged Route keeps the same `Arc` from pass to pass
+    /// (see [`super::AdmitMemo`]), which the plan's memo keys on.
+    pub outcome: Result<std::sync::Arc<AdmittedRoute>, Rejection>,
     /// Non-fatal findings: ignored annotations, certificate expiry, SAN
     /// mismatch, case folding. Sorted, without duplicates.
     pub warnings: Vec<String>,

@@ -12,8 +12,11 @@ pub mod endpoints;
 pub mod lookup;
 pub mod tls;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
@@ -43,8 +46,9 @@ pub struct PlanSettings {
 /// Everything a renderer needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// One per admitted Route, sorted by `name`.
-    pub backends: Vec<Backend>,
+    /// One per admitted Route, sorted by `name`. Shared: an unchanged
+    /// Route's backend is the same `Arc` from pass to pass (see [`PlanMemo`]).
+    pub backends: Vec<Arc<Backend>>,
     /// Port 80 lookup table, sorted by `key`.
     pub http_lookup: Vec<LookupEntry>,
     /// Lookup table for TLS-terminated traffic (edge, reencrypt), sorted by `key`.
@@ -120,7 +124,8 @@ pub struct CertEntry {
     /// Path in the output tree: `certs/<ns>:<name>.pem`.
     pub file: String,
     /// File contents: key, certificate chain, CA (PEM). Secret: mode 0600.
-    pub pem: String,
+    /// Shared: unchanged from pass to pass for an unchanged Route.
+    pub pem: std::sync::Arc<str>,
     /// SNI filter: the Route's host, or `*.domain` for wildcard Routes.
     pub sni: String,
     /// Offer h2 on this certificate (unique, non-wildcard, h2 not disabled).
@@ -258,9 +263,50 @@ pub enum ServerVerify {
 /// verdict; should a key appear twice, only its first admitted verdict in
 /// key order is used (the others are reported in `warnings`).
 pub fn plan(verdicts: &[Verdict], snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
+    plan_memo(&mut PlanMemo::default(), verdicts, snapshot, settings)
+}
+
+/// Per-Route planning results kept between passes (see [`plan_memo`]).
+#[derive(Debug, Default)]
+pub struct PlanMemo {
+    settings: Option<PlanSettings>,
+    /// The slices of the previous pass, held so the slice pointers below
+    /// always name live objects (a pointer cannot be reused while held).
+    slices: Vec<Arc<EndpointSlice>>,
+    routes: HashMap<ObjectKey, RouteMemo>,
+}
+
+#[derive(Debug)]
+struct RouteMemo {
+    route: Arc<AdmittedRoute>,
+    /// Pointers of the slices of each referenced Service, in order, each
+    /// Service's list closed by `usize::MAX`.
+    slice_ids: Vec<usize>,
+    backend: Arc<Backend>,
+    allowlist_file: Option<AllowlistFile>,
+    ca_file: Option<PemFile>,
+    warnings: Vec<String>,
+    cert: Option<tls::CertMaterial>,
+}
+
+/// [`plan`] reusing `memo`: a Route whose admitted form (`Arc`) and
+/// EndpointSlices (`Arc`s) are those of the previous pass keeps its
+/// backend, files, warnings and certificate material; the cross-Route
+/// parts (lookup tables, the h2 decision, sorting) are computed every
+/// time. The result equals `plan(verdicts, snapshot, settings)`.
+pub fn plan_memo(
+    memo: &mut PlanMemo,
+    verdicts: &[Verdict],
+    snapshot: &Snapshot,
+    settings: &PlanSettings,
+) -> Plan {
+    if memo.settings.as_ref() != Some(settings) {
+        memo.routes.clear();
+        memo.settings = Some(settings.clone());
+    }
     let mut warnings: Vec<String> = Vec::new();
 
-    let mut routes: Vec<&AdmittedRoute> = verdicts
+    let mut routes: Vec<&Arc<AdmittedRoute>> = verdicts
         .iter()
         .filter_map(|v| v.outcome.as_ref().ok())
         .collect();
@@ -273,22 +319,61 @@ pub fn plan(verdicts: &[Verdict], snapshot: &Snapshot, settings: &PlanSettings) 
     }
 
     let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
+    let mut previous = std::mem::take(&mut memo.routes);
     let mut backends = Vec::with_capacity(routes.len());
     let mut allowlist_files = Vec::new();
     let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
     for route in &routes {
-        let built = backends::build_backend(route, &index, settings, &mut warnings);
-        backends.push(built.backend);
-        allowlist_files.extend(built.allowlist_file);
-        if let Some(ca) = built.ca_file {
-            ca_files.entry(ca.file.clone()).or_insert(ca);
+        let mut slice_ids = Vec::new();
+        for r in &route.backends {
+            slice_ids.extend(
+                index
+                    .slices(&route.key.namespace, &r.service)
+                    .iter()
+                    .map(|s| *s as *const EndpointSlice as usize),
+            );
+            slice_ids.push(usize::MAX);
         }
+        let entry = match previous.remove(&route.key) {
+            Some(entry) if Arc::ptr_eq(&entry.route, route) && entry.slice_ids == slice_ids => {
+                entry
+            }
+            _ => {
+                let mut own_warnings = Vec::new();
+                let built = backends::build_backend(route, &index, settings, &mut own_warnings);
+                RouteMemo {
+                    route: Arc::clone(route),
+                    slice_ids,
+                    backend: Arc::new(built.backend),
+                    allowlist_file: built.allowlist_file,
+                    ca_file: built.ca_file,
+                    warnings: own_warnings,
+                    cert: tls::cert_material(route),
+                }
+            }
+        };
+        backends.push(Arc::clone(&entry.backend));
+        allowlist_files.extend(entry.allowlist_file.clone());
+        if let Some(ca) = &entry.ca_file {
+            ca_files
+                .entry(ca.file.clone())
+                .or_insert_with(|| ca.clone());
+        }
+        warnings.extend(entry.warnings.iter().cloned());
+        memo.routes.insert(route.key.clone(), entry);
     }
     backends.sort_by(|a, b| a.name.cmp(&b.name));
     allowlist_files.sort_by(|a: &AllowlistFile, b| a.file.cmp(&b.file));
 
-    let tables = lookup::build(&routes, &route_ages(snapshot), &mut warnings);
-    let certificates = tls::certificates(&routes, settings);
+    let plain: Vec<&AdmittedRoute> = routes.iter().map(|r| &***r).collect();
+    let tables = lookup::build(&plain, &route_ages(snapshot), &mut warnings);
+    let certificates = tls::certificates_from(
+        routes
+            .iter()
+            .filter_map(|r| memo.routes[&r.key].cert.as_ref()),
+        settings,
+    );
+    memo.slices = snapshot.endpoint_slices.clone();
 
     warnings.sort();
     warnings.dedup();

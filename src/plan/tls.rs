@@ -143,37 +143,73 @@ pub fn is_wildcard_certificate(chain_pem: &str) -> Option<bool> {
 /// One crt-list entry per edge/reencrypt Route with its own certificate,
 /// sorted by file.
 pub fn certificates(routes: &[&AdmittedRoute], settings: &PlanSettings) -> Vec<CertEntry> {
-    let with_cert = routes.iter().filter_map(|r| {
-        let tls = r.tls.as_ref()?;
-        if !matches!(tls.termination, Termination::Edge | Termination::Reencrypt) {
-            return None;
-        }
-        tls.serving.as_ref().map(|cert| (*r, cert))
-    });
-    let mut uses: BTreeMap<[u8; 32], usize> = BTreeMap::new();
-    for (_, cert) in with_cert.clone() {
-        *uses.entry(cert.leaf_sha256).or_default() += 1;
+    let materials: Vec<CertMaterial> = routes.iter().filter_map(|r| cert_material(r)).collect();
+    certificates_from(materials.iter(), settings)
+}
+
+/// What one Route contributes to the crt-list, decided from the Route
+/// alone (the h2 decision also needs the other Routes: see
+/// [`certificates_from`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertMaterial {
+    pub file: String,
+    pub pem: std::sync::Arc<str>,
+    pub sni: String,
+    pub leaf_sha256: [u8; 32],
+    /// [`is_wildcard_certificate`] of the chain (parsing it is the cost
+    /// worth remembering).
+    pub wildcard_certificate: Option<bool>,
+    pub route: ObjectKey,
+}
+
+/// The certificate of an edge or reencrypt Route with its own certificate.
+pub fn cert_material(route: &AdmittedRoute) -> Option<CertMaterial> {
+    let tls = route.tls.as_ref()?;
+    if !matches!(tls.termination, Termination::Edge | Termination::Reencrypt) {
+        return None;
     }
-    let mut entries: Vec<CertEntry> = with_cert
-        .map(|(route, cert)| {
+    let cert = tls.serving.as_ref()?;
+    Some(CertMaterial {
+        file: cert_file(&route.key),
+        pem: concat_pem(
+            [
+                Some(cert.key_pem.as_str()),
+                Some(cert.chain_pem.as_str()),
+                cert.ca_pem.as_deref(),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .into(),
+        sni: host_key(route),
+        leaf_sha256: cert.leaf_sha256,
+        wildcard_certificate: is_wildcard_certificate(&cert.chain_pem),
+        route: route.key.clone(),
+    })
+}
+
+/// crt-list entries from every Route's [`CertMaterial`]: h2 only for a
+/// certificate used by one Route, not the default one, not a wildcard.
+pub fn certificates_from<'a>(
+    materials: impl Iterator<Item = &'a CertMaterial> + Clone,
+    settings: &PlanSettings,
+) -> Vec<CertEntry> {
+    let mut uses: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    for m in materials.clone() {
+        *uses.entry(m.leaf_sha256).or_default() += 1;
+    }
+    let mut entries: Vec<CertEntry> = materials
+        .map(|m| {
             let h2 = !settings.disable_http2
-                && uses.get(&cert.leaf_sha256) == Some(&1)
-                && settings.default_cert_sha256 != Some(cert.leaf_sha256)
-                && is_wildcard_certificate(&cert.chain_pem) == Some(false);
+                && uses.get(&m.leaf_sha256) == Some(&1)
+                && settings.default_cert_sha256 != Some(m.leaf_sha256)
+                && m.wildcard_certificate == Some(false);
             CertEntry {
-                file: cert_file(&route.key),
-                pem: concat_pem(
-                    [
-                        Some(cert.key_pem.as_str()),
-                        Some(cert.chain_pem.as_str()),
-                        cert.ca_pem.as_deref(),
-                    ]
-                    .into_iter()
-                    .flatten(),
-                ),
-                sni: host_key(route),
+                file: m.file.clone(),
+                pem: m.pem.clone(),
+                sni: m.sni.clone(),
                 h2,
-                route: route.key.clone(),
+                route: m.route.clone(),
             }
         })
         .collect();
@@ -325,7 +361,7 @@ mod tests {
         let r = route("r", "a.example.com", false, Termination::Edge, Some(cert));
         let entries = certificates(&[&r], &PlanSettings::default());
         assert_eq!(
-            entries[0].pem,
+            &*entries[0].pem,
             "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\nCHAIN\nCA\n"
         );
         assert_eq!(entries[0].route, ObjectKey::new("ns", "r"));

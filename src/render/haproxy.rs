@@ -187,7 +187,7 @@ pub fn render_haproxy(
         escape::line("crt-list line", line.trim_end())
             .map_err(RenderError::unsafe_value(&object))?;
         crt_list.push_str(&line);
-        tree.insert(file, cert.pem.clone().into_bytes(), true)?;
+        tree.insert(file, cert.pem.as_bytes().to_vec(), true)?;
     }
     tree.insert(CRT_LIST, crt_list.into_bytes(), false)?;
     for ca in &plan.ca_files {
@@ -276,7 +276,7 @@ pub fn render_haproxy(
             lookup: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
         },
         backends: {
-            let mut sorted: Vec<&Backend> = plan.backends.iter().collect();
+            let mut sorted: Vec<&Backend> = plan.backends.iter().map(|b| &**b).collect();
             sorted.sort_by(|a, b| a.name.cmp(&b.name));
             sorted.into_iter().map(backend).collect::<Result<_, _>>()?
         },

@@ -134,7 +134,7 @@ pub fn render_nginx(
         let object = format!("certificate of Route {}", cert.route);
         let file = escape::relative_path("certificate file", &cert.file)
             .map_err(RenderError::unsafe_value(&object))?;
-        files.insert(file, cert.pem.clone().into_bytes(), true)?;
+        files.insert(file, cert.pem.as_bytes().to_vec(), true)?;
     }
     for ca in &plan.ca_files {
         let file = escape::relative_path("CA file", &ca.file)
@@ -354,7 +354,7 @@ impl<'p> Renderer<'p> {
     fn new(plan: &'p Plan, settings: &'p RenderSettings) -> Result<Self, RenderError> {
         let mut backends = BTreeMap::new();
         for b in &plan.backends {
-            if backends.insert(b.name.as_str(), b).is_some() {
+            if backends.insert(b.name.as_str(), &**b).is_some() {
                 return Err(RenderError::Plan("two backends have the same name".into()));
             }
         }
@@ -531,7 +531,7 @@ impl<'p> Renderer<'p> {
     /// Route features nginx cannot express, reported once per backend.
     fn backend_warnings(&mut self) {
         let mut sticky = 0usize;
-        let backends: Vec<&Backend> = self.plan.backends.iter().collect();
+        let backends: Vec<&Backend> = self.plan.backends.iter().map(|b| &**b).collect();
         for b in backends {
             let tcp = b.mode == Mode::Tcp;
             if b.cookie.is_some() && b.servers.iter().filter(|s| s.weight > 0).count() > 1 {
@@ -599,7 +599,7 @@ impl<'p> Renderer<'p> {
 
     fn http_upstreams(&mut self) -> Result<Vec<BlockCtx>, RenderError> {
         let mut out = Vec::new();
-        let backends: Vec<&'p Backend> = self.plan.backends.iter().collect();
+        let backends: Vec<&'p Backend> = self.plan.backends.iter().map(|b| &**b).collect();
         for b in backends {
             if b.mode != Mode::Http {
                 continue;

@@ -350,11 +350,27 @@ impl<'a> Loader<'a> {
     fn finish(self) -> Loaded {
         Loaded {
             snapshot: Snapshot {
-                routes: self.routes.into_values().map(|(r, _)| Arc::new(r)).collect(),
+                routes: self
+                    .routes
+                    .into_values()
+                    .map(|(r, _)| Arc::new(r))
+                    .collect(),
                 undecodable_routes: self.undecodable.into_values().map(|(r, _)| r).collect(),
-                services: self.services.into_values().map(|(s, _)| Arc::new(s)).collect(),
-                endpoint_slices: self.slices.into_values().map(|(s, _)| Arc::new(s)).collect(),
-                namespaces: self.namespaces.into_values().map(|(n, _)| Arc::new(n)).collect(),
+                services: self
+                    .services
+                    .into_values()
+                    .map(|(s, _)| Arc::new(s))
+                    .collect(),
+                endpoint_slices: self
+                    .slices
+                    .into_values()
+                    .map(|(s, _)| Arc::new(s))
+                    .collect(),
+                namespaces: self
+                    .namespaces
+                    .into_values()
+                    .map(|(n, _)| Arc::new(n))
+                    .collect(),
             },
             warnings: self.warnings,
         }

@@ -293,7 +293,7 @@ pub(crate) fn sample_plan() -> Plan {
         ),
     ];
     Plan {
-        backends,
+        backends: backends.into_iter().map(std::sync::Arc::new).collect(),
         http_lookup,
         https_lookup,
         passthrough: vec![SniEntry {
@@ -493,7 +493,7 @@ fn render_is_deterministic_and_order_independent() {
     shuffled.http_lookup.reverse();
     shuffled.https_lookup.reverse();
     for b in &mut shuffled.backends {
-        b.servers.reverse();
+        std::sync::Arc::make_mut(b).servers.reverse();
     }
     let b = render(&shuffled).unwrap();
     assert_eq!(a, b);
@@ -570,13 +570,13 @@ fn render_refuses_hostile_values() {
     for bad in hostile_names {
         // As a backend name.
         let mut plan = sample_plan();
-        plan.backends[0].name = bad.to_string();
+        std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string();
         plan.http_lookup
             .retain(|e| e.route != plan.backends[0].route);
         assert!(render(&plan).is_err(), "backend name {bad:?}");
         // As a server name.
         let mut plan = sample_plan();
-        plan.backends[1].servers[0].name = bad.to_string();
+        std::sync::Arc::make_mut(&mut plan.backends[1]).servers[0].name = bad.to_string();
         let err = render(&plan).unwrap_err();
         assert!(
             err.to_string().contains("backend be_tcp:vault:vault"),
@@ -613,7 +613,8 @@ fn render_refuses_hostile_values() {
     assert!(err.to_string().contains("too long"), "{err}");
     // Comments.
     let mut plan = sample_plan();
-    plan.backends[3].path = Some("/x\n  server evil 1.2.3.4:80".into());
+    std::sync::Arc::make_mut(&mut plan.backends[3]).path =
+        Some("/x\n  server evil 1.2.3.4:80".into());
     assert!(render(&plan).is_err());
     // File names and SNI filters.
     let mut plan = sample_plan();
@@ -626,10 +627,10 @@ fn render_refuses_hostile_values() {
     plan.certificates[0].file = "haproxy.cfg".into();
     assert!(render(&plan).is_err(), "a file may not replace another");
     let mut plan = sample_plan();
-    plan.backends[6].servers[0].cookie = "a b".into();
+    std::sync::Arc::make_mut(&mut plan.backends[6]).servers[0].cookie = "a b".into();
     assert!(render(&plan).is_err());
     let mut plan = sample_plan();
-    plan.backends[2].server_tls = Some(ServerTls {
+    std::sync::Arc::make_mut(&mut plan.backends[2]).server_tls = Some(ServerTls {
         verify: ServerVerify::CaFile {
             file: "cas/x.pem".into(),
             verify_host: Some("svc.ns.svc ssl verify none".into()),
@@ -702,7 +703,7 @@ fn render_sample_passes_haproxy_check() {
     let pem = crate::defaultcert::generate_self_signed().unwrap();
     let cert_only = pem[pem.find("-----BEGIN CERTIFICATE").unwrap()..].to_string();
     let mut plan = sample_plan();
-    plan.certificates[0].pem = crate::defaultcert::generate_self_signed().unwrap();
+    plan.certificates[0].pem = crate::defaultcert::generate_self_signed().unwrap().into();
     plan.ca_files[0].pem = cert_only;
     let s = RenderSettings {
         default_cert_pem: pem,

@@ -449,7 +449,7 @@ mod tests {
         };
         let cert = |s: &str, h2: bool, file: &str| CertEntry {
             file: file.into(),
-            pem: String::new(),
+            pem: "".into(),
             sni: s.into(),
             h2,
             route: ObjectKey::new("ns", file),

@@ -138,7 +138,7 @@ fn upstreams_weights_balance_and_zero_weight() {
         vec![server([10, 0, 0, 3], 80, 0)],
     );
     let plan = Plan {
-        backends: vec![empty, b],
+        backends: vec![empty.into(), b.into()],
         http_lookup: vec![
             entry(
                 "h.test",
@@ -189,7 +189,7 @@ fn actions_rewrites_and_headers() {
         rate_http: PositiveInt::new(10),
     });
     let plan = Plan {
-        backends: vec![b],
+        backends: vec![b.into()],
         http_lookup: vec![
             entry("h.test", Some("/api"), LookupAction::RedirectToHttps, "api"),
             entry("h.test", Some("/old/"), LookupAction::Refuse, "old"),
@@ -231,7 +231,7 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
     let b = backend("be_http:ns:w", "w", vec![server([10, 0, 0, 1], 80, 1)]);
     let be = || LookupAction::Backend("be_http:ns:w".into());
     let plan = Plan {
-        backends: vec![b],
+        backends: vec![b.into()],
         http_lookup: vec![
             entry("*.w.test", None, be(), "w"),
             entry(
@@ -270,7 +270,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
         vec![server([10, 0, 0, 1], 80, 1)],
     );
     let plan = Plan {
-        backends: vec![edge, empty_tcp, tcp],
+        backends: vec![edge.into(), empty_tcp.into(), tcp.into()],
         https_lookup: vec![entry(
             "www.test",
             None,
@@ -328,11 +328,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
 #[test]
 fn hostile_names_are_refused_not_written() {
     let plan = Plan {
-        backends: vec![backend(
-            "be_http:ns:a b",
-            "x",
-            vec![server([10, 0, 0, 1], 80, 1)],
-        )],
+        backends: vec![backend("be_http:ns:a b", "x", vec![server([10, 0, 0, 1], 80, 1)]).into()],
         ..Plan::default()
     };
     let err = render_nginx(&plan, &settings(), &Templates::embedded().unwrap()).unwrap_err();
@@ -347,11 +343,7 @@ fn hostile_names_are_refused_not_written() {
 #[test]
 fn byte_identical_across_runs() {
     let plan = Plan {
-        backends: vec![backend(
-            "be_http:ns:w",
-            "w",
-            vec![server([10, 0, 0, 1], 80, 1)],
-        )],
+        backends: vec![backend("be_http:ns:w", "w", vec![server([10, 0, 0, 1], 80, 1)]).into()],
         http_lookup: vec![entry(
             "h.test",
             Some("/a"),
