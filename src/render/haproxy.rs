@@ -31,7 +31,8 @@
 //! rest goes through `be_terminate` (PROXY v2 over a Unix socket) to
 //! `fe_terminate`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -71,7 +72,16 @@ struct Context {
     fe_http: FrontendCtx,
     fe_https: FrontendCtx,
     fe_terminate: TerminateCtx,
-    backends: Vec<BackendCtx>,
+}
+
+#[derive(Serialize)]
+struct BackendSectionCtx<'a> {
+    backend: &'a BackendCtx,
+}
+
+#[derive(Serialize)]
+struct DefaultBackendsCtx {
+    socket: String,
 }
 
 #[derive(Serialize)]
@@ -125,6 +135,67 @@ impl Lines {
 /// Render the whole HAProxy tree for `plan`. Byte-identical output for
 /// equal inputs.
 pub fn render_haproxy(
+    plan: &Plan,
+    settings: &RenderSettings,
+    templates: &Templates,
+) -> Result<OutputTree, RenderError> {
+    render_haproxy_memo(&mut HaproxyMemo::default(), plan, settings, templates)
+}
+
+/// Rendered backend sections and `backends/routes-*.cfg` files kept
+/// between passes (see [`render_haproxy_memo`]). One memo serves one set
+/// of templates: the caller ([`crate::engine::Engine`]) keeps it with the
+/// templates it was filled with.
+#[derive(Debug, Default)]
+pub struct HaproxyMemo {
+    /// Backend name → the backend rendered and its section text.
+    sections: HashMap<String, (Arc<Backend>, Arc<str>)>,
+    /// File path → the sections it was made of (held, compared by
+    /// identity) and its contents.
+    files: HashMap<String, (Vec<Arc<str>>, Arc<[u8]>)>,
+}
+
+/// Target number of backend sections per `backends/routes-*.cfg` file: a
+/// change to one Route rewrites one file of about this many sections.
+pub const SECTIONS_PER_FILE: usize = 128;
+
+/// How many `backends/routes-*.cfg` files a plan of `backends` backends
+/// uses: a power of two, about [`SECTIONS_PER_FILE`] sections each, at
+/// least 1, at most 4096.
+pub fn backend_file_count(backends: usize) -> usize {
+    backends
+        .div_ceil(SECTIONS_PER_FILE)
+        .clamp(1, 4096)
+        .next_power_of_two()
+}
+
+/// The file (index) holding backend `name` among `count` files: FNV-1a of
+/// the name, so a backend stays in its file while others come and go.
+pub fn backend_file_index(name: &str, count: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % count as u64) as usize
+}
+
+/// Path of backend file `index` of `count`.
+pub fn backend_file_path(index: usize, count: usize) -> String {
+    let width = (count - 1).to_string().len().max(3);
+    format!("{BACKENDS_DIR}/routes-{index:0width$}.cfg")
+}
+
+/// Path of the file with `be_no_route` and `be_terminate`.
+pub const DEFAULT_BACKENDS_FILE: &str = "backends/default.cfg";
+
+/// [`render_haproxy`] reusing `memo`: a backend equal to one rendered in
+/// the previous pass keeps its section text, and a backend file made of
+/// the same sections keeps its contents (the same `Arc`, so writers can
+/// skip unchanged files by identity). Everything else is rendered as by
+/// [`render_haproxy`], whose result this equals.
+pub fn render_haproxy_memo(
+    memo: &mut HaproxyMemo,
     plan: &Plan,
     settings: &RenderSettings,
     templates: &Templates,
@@ -275,19 +346,86 @@ pub fn render_haproxy(
             socket: socket(TERMINATE_SOCKET)?,
             lookup: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
         },
-        backends: {
-            let mut sorted: Vec<&Backend> = plan.backends.iter().map(|b| &**b).collect();
-            sorted.sort_by(|a, b| a.name.cmp(&b.name));
-            sorted.into_iter().map(backend).collect::<Result<_, _>>()?
-        },
     };
-    let context = tera::Context::from_serialize(&context).map_err(|e| RenderError::Template {
-        name: "haproxy.cfg.tera".into(),
-        message: e.to_string(),
-    })?;
-    let config = templates.render("haproxy.cfg.tera", &context)?;
+    let default_backends = DefaultBackendsCtx {
+        socket: context.fe_terminate.socket.clone(),
+    };
+    let config = templates.render(
+        "haproxy.cfg.tera",
+        &tera_context(&context, "haproxy.cfg.tera")?,
+    )?;
     tree.insert(CONFIG_FILE, config.into_bytes(), false)?;
+    let defaults = templates.render(
+        "default-backends.cfg.tera",
+        &tera_context(&default_backends, "default-backends.cfg.tera")?,
+    )?;
+    tree.insert(DEFAULT_BACKENDS_FILE, defaults.into_bytes(), false)?;
+    backend_files(memo, plan, templates, &mut tree)?;
     Ok(tree.0)
+}
+
+fn tera_context(value: &impl Serialize, name: &str) -> Result<tera::Context, RenderError> {
+    tera::Context::from_serialize(value).map_err(|e| RenderError::Template {
+        name: name.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The backend sections, spread over `backends/routes-*.cfg` (see
+/// [`backend_file_index`]), each file's sections in name order.
+fn backend_files(
+    memo: &mut HaproxyMemo,
+    plan: &Plan,
+    templates: &Templates,
+    tree: &mut Files,
+) -> Result<(), RenderError> {
+    let count = backend_file_count(plan.backends.len());
+    let mut previous = std::mem::take(&mut memo.sections);
+    let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
+    for b in &plan.backends {
+        let text = match previous.remove(&b.name) {
+            Some((old, text)) if Arc::ptr_eq(&old, b) || *old == **b => text,
+            _ => {
+                let section = backend(b)?;
+                let text = templates.render(
+                    "backend.cfg.tera",
+                    &tera_context(&BackendSectionCtx { backend: &section }, "backend.cfg.tera")?,
+                )?;
+                Arc::from(text)
+            }
+        };
+        memo.sections
+            .insert(b.name.clone(), (Arc::clone(b), Arc::clone(&text)));
+        files[backend_file_index(&b.name, count)].push((b.name.as_str(), text));
+    }
+    let mut previous_files = std::mem::take(&mut memo.files);
+    for (index, mut sections) in files.into_iter().enumerate() {
+        sections.sort_by(|a, b| a.0.cmp(b.0));
+        let path = backend_file_path(index, count);
+        let parts: Vec<Arc<str>> = sections.iter().map(|(_, text)| Arc::clone(text)).collect();
+        let contents = match previous_files.remove(&path) {
+            Some((old, contents))
+                if old.len() == parts.len()
+                    && old.iter().zip(&parts).all(|(a, b)| Arc::ptr_eq(a, b)) =>
+            {
+                contents
+            }
+            _ => {
+                let mut text = format!(
+                    "# Generated by routegen. Route backends, file {} of {count}.\n",
+                    index + 1
+                );
+                for (_, section) in &sections {
+                    text.push('\n');
+                    text.push_str(section);
+                }
+                Arc::from(text.into_bytes())
+            }
+        };
+        tree.insert(&path, contents.to_vec(), false)?;
+        memo.files.insert(path, (parts, contents));
+    }
+    Ok(())
 }
 
 /// The path part of a lookup key, and the number of `/`-separated fields

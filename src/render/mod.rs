@@ -22,11 +22,24 @@ use crate::values::Duration;
 pub use haproxy::render_haproxy;
 pub use nginx::render_nginx;
 
-/// The HAProxy templates, by file name.
-pub const HAPROXY_TEMPLATES: &[(&str, &str)] = &[(
-    "haproxy.cfg.tera",
-    include_str!("../../templates/haproxy/haproxy.cfg.tera"),
-)];
+/// The HAProxy templates, by file name: `haproxy.cfg.tera` (global,
+/// defaults, frontends), `backend.cfg.tera` (one Route's backend section;
+/// `backends/routes-*.cfg` are made of them) and `default-backends.cfg.tera`
+/// (`backends/default.cfg`).
+pub const HAPROXY_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "haproxy.cfg.tera",
+        include_str!("../../templates/haproxy/haproxy.cfg.tera"),
+    ),
+    (
+        "backend.cfg.tera",
+        include_str!("../../templates/haproxy/backend.cfg.tera"),
+    ),
+    (
+        "default-backends.cfg.tera",
+        include_str!("../../templates/haproxy/default-backends.cfg.tera"),
+    ),
+];
 
 /// The nginx templates, by file name (`nginx-modules.tera` holds the
 /// `load_module` lines and is included by `nginx.conf.tera`).
