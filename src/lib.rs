@@ -7,6 +7,7 @@
 pub mod admit;
 pub mod apply;
 pub mod defaultcert;
+pub mod engine;
 pub mod fleet;
 pub mod metrics;
 pub mod model;

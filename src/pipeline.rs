@@ -1,4 +1,6 @@
 //! The pipeline as one library call: snapshot → admit → plan → render.
+//! These are [`Engine`] passes with empty memos; long-running callers
+//! (`run`) keep an [`Engine`] to reuse unchanged objects' results.
 //!
 //! `render`, `diff` and `run` all go through [`render_snapshot`] (or
 //! [`render_verdicts`] when `run` has turned some verdicts into rejections
@@ -11,12 +13,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::admit::{self, Reason, Rejection, Verdict};
+use crate::admit::{Reason, Rejection, Verdict};
 use crate::defaultcert::{self, DefaultCertError};
+use crate::engine::Engine;
 use crate::model::{ObjectKey, Snapshot};
 use crate::output::OutputTree;
-use crate::plan::{self, Plan, PlanSettings};
-use crate::render::{self, BindAddr, RenderError, RenderSettings, Target, Templates};
+use crate::plan::{Plan, PlanSettings};
+use crate::render::{BindAddr, RenderError, RenderSettings, Target, Templates};
 use crate::source::files::{self, LoadError};
 use crate::values::{CookieName, Duration};
 use crate::RouterSettings;
@@ -65,8 +68,7 @@ pub fn render_snapshot(
     snapshot: &Snapshot,
     config: &PipelineConfig,
 ) -> Result<Rendered, RenderError> {
-    let verdicts = admit::admit(snapshot, &config.router);
-    render_verdicts(verdicts, snapshot, config)
+    Engine::new().render_snapshot(snapshot, config)
 }
 
 /// [`render_snapshot`] at a fixed time (tests; only certificate validity
@@ -76,8 +78,7 @@ pub fn render_snapshot_at(
     config: &PipelineConfig,
     now_unix: i64,
 ) -> Result<Rendered, RenderError> {
-    let verdicts = admit::admit_at(snapshot, &config.router, now_unix);
-    render_verdicts(verdicts, snapshot, config)
+    Engine::new().render_snapshot_at(snapshot, config, now_unix)
 }
 
 /// Plan and render from verdicts already decided (possibly edited with
@@ -87,14 +88,7 @@ pub fn render_verdicts(
     snapshot: &Snapshot,
     config: &PipelineConfig,
 ) -> Result<Rendered, RenderError> {
-    let plan = plan::plan(&verdicts, snapshot, &config.plan);
-    let out = render::render_target(config.target, &plan, &config.render, &config.templates)?;
-    Ok(Rendered {
-        verdicts,
-        plan,
-        tree: out.tree,
-        target_warnings: out.warnings,
-    })
+    Engine::new().render_verdicts(verdicts, snapshot, config)
 }
 
 /// Load manifests from paths and run [`render_snapshot`]; also returns the
@@ -235,7 +229,7 @@ mod tests {
             "default",
         )
         .unwrap();
-        let mut verdicts = admit::admit_at(&loaded.snapshot, &RouterSettings::default(), 0);
+        let mut verdicts = crate::admit::admit_at(&loaded.snapshot, &RouterSettings::default(), 0);
         let mut excluded = BTreeMap::new();
         excluded.insert(ObjectKey::new("ns", "b"), "alert text".to_string());
         excluded.insert(ObjectKey::new("ns", "missing"), "x".to_string());

@@ -33,11 +33,15 @@ pub use verdict::{Reason, Rejection, Verdict, VerdictReport};
 /// [`admit_at`] with the system clock (which only affects certificate
 /// validity warnings).
 pub fn admit(snapshot: &Snapshot, settings: &RouterSettings) -> Vec<Verdict> {
-    let now = std::time::SystemTime::now()
+    admit_at(snapshot, settings, now_unix())
+}
+
+/// The system clock in seconds since the Unix epoch (0 if before it).
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    admit_at(snapshot, settings, now)
+        .unwrap_or(0)
 }
 
 /// Decide every Route of the snapshot at `now_unix` (seconds since the

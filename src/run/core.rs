@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::admit::{self, Verdict};
+use crate::admit::Verdict;
 use crate::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary};
+use crate::engine::Engine;
 use crate::model::{ObjectKey, Snapshot};
 use crate::output;
 use crate::pipeline::{self, PipelineConfig, Rendered};
-use crate::plan::{self, Plan, ServerVerify};
+use crate::plan::{Plan, ServerVerify};
 use crate::source::files;
 
 use super::isolate::{self, BisectError};
@@ -153,6 +154,8 @@ pub struct Pass {
 pub struct Core {
     settings: CoreSettings,
     config: PipelineConfig,
+    /// The pipeline's memos, kept from pass to pass.
+    engine: Engine,
     applier: Applier,
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
@@ -164,6 +167,7 @@ impl Core {
         Core {
             settings,
             config,
+            engine: Engine::new(),
             applier,
             quarantine: BTreeMap::new(),
             applied_routes: None,
@@ -212,8 +216,8 @@ impl Core {
         let snapshot = &loaded.snapshot;
 
         let t = Instant::now();
-        let verdicts = admit::admit(snapshot, &self.config.router);
-        let full_plan = plan::plan(&verdicts, snapshot, &self.config.plan);
+        let verdicts = self.engine.admit(snapshot, &self.config);
+        let full_plan = self.engine.plan(&verdicts, snapshot, &self.config);
         let fingerprints = route_fingerprints(&full_plan);
         pass.render_time += t.elapsed();
         // Forget Routes whose part of the plan changed (or that are gone):
@@ -232,7 +236,7 @@ impl Core {
             let t = Instant::now();
             let mut v = verdicts.clone();
             pipeline::exclude_routes(&mut v, &excluded);
-            let rendered = match pipeline::render_verdicts(v, snapshot, &self.config) {
+            let rendered = match self.engine.render_verdicts(v, snapshot, &self.config) {
                 Ok(r) => r,
                 Err(e) => {
                     pass.render_time += t.elapsed();
