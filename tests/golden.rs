@@ -1,7 +1,8 @@
 //! Golden trees: `testdata/<case>/input/` rendered with the flags in
 //! `testdata/<case>/args` must equal `testdata/<case>/expected/` byte for
 //! byte (and `testdata/<case>/stderr.txt` for rejections and warnings), and
-//! every expected tree must pass the real `haproxy -c`.
+//! every expected tree must pass the real `haproxy -c` (`-f haproxy.cfg -f
+//! backends`).
 //!
 //! Regenerate after an intended change, then review `git diff testdata/`:
 //!
@@ -15,13 +16,15 @@ use std::process::Command;
 #[path = "support/golden.rs"]
 mod golden;
 
+/// `haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends`: the frontends
+/// and, loaded after them, every backend file in lexical order.
 fn haproxy_check(tree: &Path) -> Result<(), String> {
-    let cfg = tree.join("haproxy.cfg");
-
-    let out = Command::new("haproxy")
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
+    let mut cmd = Command::new("haproxy");
+    cmd.arg("-c");
+    for path in routegen::apply::haproxy_config_paths(tree) {
+        cmd.arg("-f").arg(path);
+    }
+    let out = cmd
         .output()
         .map_err(|e| format!("cannot run haproxy (install it: apt-get install haproxy): {e}"))?;
     if out.status.success() {
