@@ -224,6 +224,85 @@ async fn master_cli_reload_serves_new_config_with_a_new_worker() {
     haproxy.shutdown().await.unwrap();
 }
 
+/// Write a split tree as routegen renders it into `<dir>/trees/<id>`: a
+/// `haproxy.cfg` whose frontend uses a backend defined in
+/// `backends/routes-000.cfg`, answering `body`; then point `<dir>/current`
+/// at it (replacing the symlink atomically, as apply does).
+fn write_split_tree(fx: &Fixture, id: &str, body: &str) {
+    let tree = fx.dir.path().join("trees").join(id);
+    std::fs::create_dir_all(tree.join("backends")).unwrap();
+    std::fs::write(
+        tree.join("haproxy.cfg"),
+        format!(
+            "global\n    stats timeout 30s\n\ndefaults\n    mode http\n    timeout connect 1s\n    \
+             timeout client 30s\n    timeout server 5s\n\nfrontend fe\n    bind 127.0.0.1:{port}\n    \
+             default_backend be_answer\n",
+            port = fx.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("backends/routes-000.cfg"),
+        format!(
+            "backend be_answer\n    http-request return status 200 content-type text/plain string {body}\n"
+        ),
+    )
+    .unwrap();
+    let tmp = fx.dir.path().join("current.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new("trees").join(id), &tmp).unwrap();
+    std::fs::rename(&tmp, fx.dir.path().join("current")).unwrap();
+}
+
+#[tokio::test]
+async fn split_tree_through_current_symlink_is_reread_on_reload() {
+    let fx = Fixture::new();
+    write_split_tree(&fx, "00000001-a", "t1");
+    let current = fx.dir.path().join("current");
+    let opts = SpawnOptions {
+        startup_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(3),
+        ..SpawnOptions::default()
+    };
+    let haproxy = HaproxyProcess::spawn_with(
+        &haproxy_bin(),
+        &current.join("haproxy.cfg"),
+        &fx.socket(),
+        &[],
+        opts,
+    )
+    .await
+    .expect("HAProxy starts on the split tree");
+    // Both -f paths go through `current`, unresolved.
+    assert_eq!(
+        haproxy.config_paths(),
+        [current.join("haproxy.cfg"), current.join("backends")]
+    );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", haproxy.pid())).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let f = |path: PathBuf| ["-f".to_string(), path.display().to_string()];
+    let want: Vec<String> = f(current.join("haproxy.cfg"))
+        .into_iter()
+        .chain(f(current.join("backends")))
+        .collect();
+    assert!(
+        args.windows(4).any(|w| w == want.as_slice()),
+        "command line {args:?}"
+    );
+    wait_for_body(fx.addr(), "t1").await;
+
+    // A new tree swapped in: the reload reads it through the symlink,
+    // backends included.
+    write_split_tree(&fx, "00000002-b", "t2");
+    let out = fx.reloader().reload().await.unwrap();
+    assert!(out.confirmed);
+    wait_for_body(fx.addr(), "t2").await;
+    haproxy.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn failed_reload_is_an_error_and_the_old_worker_keeps_serving() {
     let fx = Fixture::new();

@@ -1,18 +1,24 @@
 //! Start and stop HAProxy ourselves (`routegen run --spawn-haproxy`, tests).
 //!
-//! `haproxy -W -S <master socket> -f <config> [extra args]` runs in the
-//! foreground (no `-D`) as our child, in its own process group (so a Ctrl-C
+//! `haproxy -W -S <master socket> -f <tree>/haproxy.cfg -f <tree>/backends
+//! [extra args]` (see [`config_paths`]) runs in the foreground (no `-D`) as
+//! our child, in its own process group (so a Ctrl-C
 //! on routegen's terminal reaches routegen, which then shuts HAProxy down
 //! gracefully, and so that killing the group takes the workers along).
 //! Its stdout and stderr are forwarded line by line to `tracing` (target
 //! `haproxy`; `[ALERT]` as error, `[WARNING]` as warn, the rest info) and
 //! the last lines are kept for error messages.
 //!
+//! A master-worker reload re-executes HAProxy with the same arguments, so
+//! the paths are given as the caller names them (`<out>/current/...`,
+//! through the `current` symlink), never resolved: each reload reads the
+//! tree `current` points to then.
+//!
 //! Dropping a [`HaproxyProcess`] kills the whole group with SIGKILL;
 //! [`HaproxyProcess::shutdown`] is the graceful way.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,6 +30,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::MasterCli;
+use crate::apply::haproxy_config_paths;
+use crate::render::haproxy::CONFIG_FILE;
 
 /// Lines of HAProxy output kept for error messages.
 const KEEP_LINES: usize = 200;
@@ -103,6 +111,7 @@ pub struct HaproxyProcess {
     pid: u32,
     cli: MasterCli,
     config: PathBuf,
+    config_paths: Vec<PathBuf>,
     options: SpawnOptions,
     output: Arc<Mutex<VecDeque<String>>>,
 }
@@ -130,9 +139,25 @@ where
     });
 }
 
+/// The configuration paths HAProxy is started with for the root
+/// configuration file `config`, one `-f` each: for a tree's `haproxy.cfg`,
+/// [`haproxy_config_paths`] of its directory (`<tree>/haproxy.cfg`, then
+/// `<tree>/backends` when the tree has it), built on `config`'s own path
+/// (symbolic links such as `current` are kept, not resolved); any other
+/// file alone.
+pub fn config_paths(config: &Path) -> Vec<PathBuf> {
+    match config.parent() {
+        Some(tree) if config.file_name() == Some(OsStr::new(CONFIG_FILE)) => {
+            haproxy_config_paths(tree)
+        }
+        _ => vec![config.to_path_buf()],
+    }
+}
+
 impl HaproxyProcess {
-    /// Start `bin -W -S <master_socket> -f <config> <extra_args...>` with
-    /// default [`SpawnOptions`] and wait until a worker answers.
+    /// Start `bin -W -S <master_socket> -f <path>... <extra_args...>` (the
+    /// paths of [`config_paths`]`(config)`) with default [`SpawnOptions`]
+    /// and wait until a worker answers.
     pub async fn spawn(
         bin: &Path,
         config: &Path,
@@ -157,13 +182,13 @@ impl HaproxyProcess {
         extra_args: &[OsString],
         options: SpawnOptions,
     ) -> Result<Self, ProcessError> {
+        let config_paths = config_paths(config);
         let mut cmd = Command::new(bin);
-        cmd.arg("-W")
-            .arg("-S")
-            .arg(master_socket)
-            .arg("-f")
-            .arg(config)
-            .args(extra_args)
+        cmd.arg("-W").arg("-S").arg(master_socket);
+        for path in &config_paths {
+            cmd.arg("-f").arg(path);
+        }
+        cmd.args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -181,12 +206,13 @@ impl HaproxyProcess {
         if let Some(err) = child.stderr.take() {
             forward_output(err, output.clone(), pid);
         }
-        tracing::info!(pid, config = %config.display(), socket = %master_socket.display(), "started HAProxy");
+        tracing::info!(pid, config = ?config_paths, socket = %master_socket.display(), "started HAProxy");
         let mut process = HaproxyProcess {
             child,
             pid,
             cli: MasterCli::new(master_socket).with_io_timeout(options.io_timeout),
             config: config.to_path_buf(),
+            config_paths,
             options,
             output,
         };
@@ -259,9 +285,15 @@ impl HaproxyProcess {
         &self.cli
     }
 
-    /// The configuration file it was started with.
+    /// The root configuration file it was started with.
     pub fn config(&self) -> &Path {
         &self.config
+    }
+
+    /// Every `-f` path it was started with, in order (see
+    /// [`config_paths`]); reloads read the same paths.
+    pub fn config_paths(&self) -> &[PathBuf] {
+        &self.config_paths
     }
 
     /// The last lines HAProxy printed (stdout and stderr, interleaved).
@@ -315,5 +347,36 @@ impl Drop for HaproxyProcess {
             let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
             let _ = self.child.start_kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_paths_name_the_backends_through_the_symlink() {
+        let out = tempfile::tempdir().unwrap();
+        let tree = out.path().join("trees/00000001-aa");
+        std::fs::create_dir_all(tree.join("backends")).unwrap();
+        std::fs::write(tree.join("haproxy.cfg"), "").unwrap();
+        std::os::unix::fs::symlink("trees/00000001-aa", out.path().join("current")).unwrap();
+        let current = out.path().join("current");
+        assert_eq!(
+            config_paths(&current.join("haproxy.cfg")),
+            vec![current.join("haproxy.cfg"), current.join("backends")]
+        );
+        // A tree from before the split: haproxy.cfg alone.
+        let old = out.path().join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        assert_eq!(
+            config_paths(&old.join("haproxy.cfg")),
+            vec![old.join("haproxy.cfg")]
+        );
+        // Any other file: itself alone, even beside a backends directory.
+        assert_eq!(
+            config_paths(&current.join("other.cfg")),
+            vec![current.join("other.cfg")]
+        );
     }
 }
