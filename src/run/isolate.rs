@@ -10,11 +10,15 @@
 //!   'crt-list.txt'` (the crt-list entry's certificate file), map file lines
 //!   (the entry's backend or key), backend and server names
 //!   (`'server be_x:<ns>:<name>/…'`, `backend 'be_x:<ns>:<name>'`), and
-//!   `[…/haproxy.cfg:N]` (the backend section holding line N, or the
-//!   `# route <ns>/<name>` comment heading it). A line that names a file
-//!   shared by several Routes (the default certificate, the service CA) or a
-//!   line outside any backend is *not* attributed: that is not one Route's
-//!   fault.
+//!   lines of the configuration files: `[…/backends/routes-007.cfg:N]`
+//!   (any `backends/*.cfg`, where the backend sections are) and
+//!   `[…/haproxy.cfg:N]` map to the backend section holding line N of *that*
+//!   file (by its name, else the `# route <ns>/<name>` comment heading it).
+//!   A line that names a file shared by several Routes (the default
+//!   certificate, the service CA) or a line outside any Route's backend
+//!   (`global`, `defaults`, the frontends of `haproxy.cfg`, `be_no_route`
+//!   and `be_terminate` in `backends/default.cfg`) is *not* attributed: that
+//!   is not one Route's fault.
 //! - [`bisect`] when nothing can be attributed: validate the tree with no
 //!   Route at all (if that fails too, the problem is global and no Route is
 //!   blamed), then halves of the candidates, assuming each bad Route is bad
@@ -25,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::ObjectKey;
 use crate::output::OutputTree;
 use crate::plan::{Plan, ServerVerify};
+use crate::render::haproxy::{BACKENDS_DIR, CONFIG_FILE};
 
 /// What [`attribute`] found in one `haproxy -c` output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,7 +89,8 @@ impl<'a> Index<'a> {
             }
         }
         // Every other file of the tree that is not a per-Route one is shared
-        // (haproxy.cfg, maps and crt-list are handled by line).
+        // (haproxy.cfg, backends/*.cfg, maps and crt-list are handled by
+        // line).
         for file in tree.keys() {
             if !route_files.contains_key(file) {
                 shared_files.insert(file.clone());
@@ -133,8 +139,8 @@ impl<'a> Index<'a> {
 
     /// The Route owning line `line` of `path`, if that line belongs to one.
     fn route_at(&self, path: &str, line: usize) -> Lookup {
-        if path == "haproxy.cfg" {
-            return self.cfg_section_route(line);
+        if is_config_file(path) {
+            return self.cfg_section_route(path, line);
         }
         if self.route_files.contains_key(path) {
             return Lookup::Route(self.route_files[path].clone());
@@ -162,9 +168,10 @@ impl<'a> Index<'a> {
         Lookup::Nothing
     }
 
-    /// Line `line` of haproxy.cfg: the backend section around it.
-    fn cfg_section_route(&self, line: usize) -> Lookup {
-        let Some(file) = self.tree.get("haproxy.cfg") else {
+    /// Line `line` of the configuration file `path` (`haproxy.cfg` or a
+    /// `backends/*.cfg`): the backend section around it.
+    fn cfg_section_route(&self, path: &str, line: usize) -> Lookup {
+        let Some(file) = self.tree.get(path) else {
             return Lookup::Nothing;
         };
         let Ok(text) = std::str::from_utf8(&file.contents) else {
@@ -224,7 +231,25 @@ impl<'a> Index<'a> {
 
 /// Files whose lines, not the whole file, belong to Routes.
 fn is_line_mapped(path: &str) -> bool {
-    path == "haproxy.cfg" || path == "crt-list.txt" || path.ends_with(".map")
+    is_config_file(path) || path == "crt-list.txt" || path.ends_with(".map")
+}
+
+/// The HAProxy configuration files of a tree: `haproxy.cfg` (global,
+/// defaults, frontends) and `backends/*.cfg` (the backend sections).
+fn is_config_file(path: &str) -> bool {
+    path == CONFIG_FILE || backend_file_name(path).is_some()
+}
+
+/// `backends/<name>.cfg` → `<name>.cfg`, `<name>` made of `[A-Za-z0-9_.-]`
+/// (what the renderer writes there: `default.cfg`, `routes-007.cfg`).
+fn backend_file_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix(BACKENDS_DIR)?.strip_prefix('/')?;
+    let stem = name.strip_suffix(".cfg")?;
+    (!stem.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+    .then_some(name)
 }
 
 #[derive(Debug)]
@@ -260,7 +285,8 @@ pub fn alert_lines(output: &str) -> Vec<String> {
 }
 
 /// One alert line without `[ALERT]    (1234) : ` and with any path in
-/// front of `haproxy.cfg` removed (`parsing [haproxy.cfg:76] : …`).
+/// front of `haproxy.cfg` or `backends/<file>.cfg` removed
+/// (`parsing [haproxy.cfg:63] : …`, `parsing [backends/routes-007.cfg:25] : …`).
 pub fn clean_alert(line: &str) -> String {
     let mut text = line.trim();
     if let Some(i) = text.find("[ALERT]") {
@@ -275,12 +301,12 @@ pub fn clean_alert(line: &str) -> String {
     strip_cfg_dirs(text.trim())
 }
 
-/// `[/x/y/haproxy.cfg:3]` → `[haproxy.cfg:3]`; `: /x/haproxy.cfg` → `: haproxy.cfg`.
+/// `[/x/y/haproxy.cfg:3]` → `[haproxy.cfg:3]`; `: /x/haproxy.cfg` → `: haproxy.cfg`;
+/// `[/x/y/backends/routes-007.cfg:9]` → `[backends/routes-007.cfg:9]`.
 fn strip_cfg_dirs(text: &str) -> String {
-    const CFG: &str = "haproxy.cfg";
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find(CFG) {
+    while let Some((i, len)) = next_config_path(rest) {
         let before = &rest[..i];
         // Walk back over the path in front of it.
         // Inside `[...]` or quotes the path may hold spaces; bare, it ends
@@ -301,11 +327,37 @@ fn strip_cfg_dirs(text: &str) -> String {
         } else {
             out.push_str(before);
         }
-        out.push_str(CFG);
-        rest = &rest[i + CFG.len()..];
+        out.push_str(&rest[i..i + len]);
+        rest = &rest[i + len..];
     }
     out.push_str(rest);
     out
+}
+
+/// The first `haproxy.cfg` or `backends/<name>.cfg` in `text`: its offset
+/// and length.
+fn next_config_path(text: &str) -> Option<(usize, usize)> {
+    let cfg = text.find(CONFIG_FILE).map(|i| (i, CONFIG_FILE.len()));
+    let mut from = 0;
+    let backend = loop {
+        let Some(i) = text[from..].find(BACKENDS_DIR).map(|i| from + i) else {
+            break None;
+        };
+        let tail = &text[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')))
+            .unwrap_or(tail.len());
+        // Not a sentence's closing dot.
+        let token = tail[..end].trim_end_matches('.');
+        if backend_file_name(token).is_some() {
+            break Some((i, token.len()));
+        }
+        from = i + BACKENDS_DIR.len();
+    };
+    match (cfg, backend) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// References an alert line makes: `(path, line)` locations and quoted words.
@@ -396,7 +448,10 @@ pub fn attribute(output: &str, tree: &OutputTree, plan: &Plan) -> Attribution {
                 Lookup::Route(r) => {
                     routes.insert(r);
                 }
-                Lookup::Shared if path != "haproxy.cfg" => shared = true,
+                // A configuration line outside any Route's backend (a
+                // frontend's `bind` line, say) does not make the alert
+                // shared: what else it names decides.
+                Lookup::Shared if !is_config_file(path) => shared = true,
                 _ => {}
             }
         }
@@ -530,17 +585,25 @@ mod tests {
     //! cases and then damaged by hand (garbage or RSA-1024 certificate,
     //! missing file, bad crt-list option, bad CA file, bad allowlist entry,
     //! unknown keyword in a backend or on a server line, unknown keyword in
-    //! `global`, broken default certificate). Only the staging path in front
-    //! of `haproxy.cfg` was changed.
+    //! `global`, broken default certificate), validated as the sidecar does
+    //! (`haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends`): lines of the
+    //! frontends are `[…/haproxy.cfg:N]`, lines of backend sections
+    //! `[…/backends/routes-NNN.cfg:N]` or `[…/backends/default.cfg:N]`. Only
+    //! the staging directory in front of them was changed (`TREE`).
 
     use super::*;
     use crate::pipeline::{self, PipelineConfig, PipelineOptions, Rendered};
     use crate::source::files;
 
+    const TREE: &str = "/srv/out/staging/00000007-1a2b3c4d";
     const STAGED: &str = "/srv/out/staging/00000007-1a2b3c4d/haproxy.cfg";
 
     fn render_case(case: &str) -> Rendered {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        render_input(&root.join("testdata").join(case).join("input"))
+    }
+
+    fn render_input(input: &Path) -> Rendered {
         let state = tempfile::tempdir().unwrap();
         let options = PipelineOptions {
             target: Default::default(),
@@ -559,9 +622,7 @@ mod tests {
             hard_stop_after: "30m".parse().unwrap(),
         };
         let config = PipelineConfig::load(&options).unwrap();
-        let loaded =
-            files::load_paths(&[root.join("testdata").join(case).join("input")], "default")
-                .unwrap();
+        let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();
         pipeline::render_snapshot_at(&loaded.snapshot, &config, 1_800_000_000).unwrap()
     }
 
@@ -572,7 +633,10 @@ mod tests {
             "[NOTICE]   (25689) : haproxy version is 2.6.12-1+deb12u4\n[NOTICE]   (25689) : path to executable is /usr/sbin/haproxy\n",
         );
         for a in alerts {
-            out.push_str(&a.replace("STAGED", STAGED));
+            out.push_str(
+                &a.replace("STAGED", STAGED)
+                    .replace("TREE/", &format!("{TREE}/")),
+            );
             out.push('\n');
         }
         out.push_str(&format!(
@@ -622,26 +686,144 @@ mod tests {
         let r = render_case("edge-unique-cert-h2");
         let a = culprits(
             &r,
-            &["[ALERT]    (25727) : config : parsing [STAGED:76] : unknown keyword 'bogus-directive' in 'backend' section"],
+            &["[ALERT]    (17787) : config : parsing [TREE/backends/routes-000.cfg:8] : unknown keyword 'bogus-directive' in 'backend' section"],
         );
         assert_eq!(
             a.culprits,
             [(
                 key("shop", "www"),
-                "config : parsing [haproxy.cfg:76] : unknown keyword 'bogus-directive' in 'backend' section".to_string()
+                "config : parsing [backends/routes-000.cfg:8] : unknown keyword 'bogus-directive' in 'backend' section".to_string()
             )]
             .into_iter()
             .collect()
         );
-        // A line in a frontend, in `global`, or past the end: nobody's.
-        for n in [40, 5, 63, 91, 96, 10_000] {
+        assert!(a.unattributed.is_empty(), "{a:?}");
+        // The section's `backend` line, its first and last lines.
+        for n in [4, 5, 17] {
             let a = culprits(
                 &r,
-                &[&format!("[ALERT]    (1) : config : parsing [STAGED:{n}] : unknown keyword 'x' in 'frontend' section")],
+                &[&format!("[ALERT]    (1) : config : parsing [TREE/backends/routes-000.cfg:{n}] : unknown keyword 'x' in 'backend' section")],
             );
-            assert!(a.culprits.is_empty(), "line {n}: {a:?}");
-            assert_eq!(a.unattributed.len(), 1);
+            assert_eq!(
+                a.culprits.keys().collect::<Vec<_>>(),
+                vec![&key("shop", "www")],
+                "line {n}"
+            );
         }
+        // haproxy.cfg: a line in a frontend, in `global`, or past the end
+        // (line 8 of the backend file is nothing of haproxy.cfg's); the
+        // backend file's header, past its end; `global`, be_no_route and
+        // be_terminate in backends/default.cfg: nobody's.
+        for (file, n) in [
+            ("haproxy.cfg", 40),
+            ("haproxy.cfg", 5),
+            ("haproxy.cfg", 63),
+            ("haproxy.cfg", 76),
+            ("haproxy.cfg", 10_000),
+            ("backends/routes-000.cfg", 1),
+            ("backends/routes-000.cfg", 18),
+            ("backends/routes-000.cfg", 10_000),
+            ("backends/default.cfg", 7),
+            ("backends/default.cfg", 11),
+            ("backends/default.cfg", 17),
+            ("backends/routes-001.cfg", 8),
+        ] {
+            let a = culprits(
+                &r,
+                &[&format!("[ALERT]    (1) : config : parsing [TREE/{file}:{n}] : unknown keyword 'x' in 'frontend' section")],
+            );
+            assert!(a.culprits.is_empty(), "{file}:{n}: {a:?}");
+            assert_eq!(a.unattributed.len(), 1, "{file}:{n}");
+        }
+        // be_no_route broken (captured): HAProxy's message, no Route's.
+        let a = culprits(
+            &r,
+            &["[ALERT]    (18250) : config : parsing [TREE/backends/default.cfg:11] : unknown keyword 'bogus-default' in 'backend' section; did you mean 'defaults' maybe ?"],
+        );
+        assert!(a.culprits.is_empty(), "{a:?}");
+        assert_eq!(
+            a.unattributed,
+            ["config : parsing [backends/default.cfg:11] : unknown keyword 'bogus-default' in 'backend' section; did you mean 'defaults' maybe ?"]
+        );
+    }
+
+    /// 1000 plain HTTP Routes `many/r0`..`many/r999` (8 backend files).
+    fn render_many() -> Rendered {
+        let dir = tempfile::tempdir().unwrap();
+        let mut yaml = String::from(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: site\n  namespace: many\nspec:\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: site-1\n  namespace: many\n  labels:\n    kubernetes.io/service-name: site\n\
+             addressType: IPv4\nports:\n- port: 8080\n  name: http\nendpoints:\n- addresses: [\"10.0.0.1\"]\n  conditions:\n    ready: true\n",
+        );
+        for i in 0..1000 {
+            yaml.push_str(&format!(
+                "---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: r{i}\n  namespace: many\n  creationTimestamp: \"2026-01-01T00:00:00Z\"\n\
+                 spec:\n  host: r{i}.example.com\n  to:\n    kind: Service\n    name: site\n"
+            ));
+        }
+        std::fs::write(dir.path().join("many.yaml"), yaml).unwrap();
+        render_input(dir.path())
+    }
+
+    #[test]
+    fn lines_of_each_backend_file_name_that_files_route() {
+        let r = render_many();
+        let files: Vec<&String> = r
+            .tree
+            .keys()
+            .filter(|k| k.starts_with("backends/"))
+            .collect();
+        assert_eq!(files.len(), 9, "{files:?}");
+        // Captured: line 25 of routes-007.cfg is inside be_http:many:r102;
+        // one alert also breaks be_no_route in default.cfg.
+        let a = culprits(
+            &r,
+            &[
+                "[ALERT]    (18250) : config : parsing [TREE/backends/default.cfg:11] : unknown keyword 'bogus-default' in 'backend' section; did you mean 'defaults' maybe ?",
+                "[ALERT]    (18250) : config : Error(s) found in configuration file : TREE/backends/default.cfg",
+                "[ALERT]    (18250) : config : parsing [TREE/backends/routes-007.cfg:25] : unknown keyword 'bogus-directive' in 'backend' section",
+                "[ALERT]    (18250) : config : Error(s) found in configuration file : TREE/backends/routes-007.cfg",
+            ],
+        );
+        assert_eq!(
+            a.culprits,
+            [(
+                key("many", "r102"),
+                "config : parsing [backends/routes-007.cfg:25] : unknown keyword 'bogus-directive' in 'backend' section".to_string()
+            )]
+            .into_iter()
+            .collect()
+        );
+        assert_eq!(a.unattributed.len(), 1, "{a:?}");
+        assert!(a.unattributed[0].contains("[backends/default.cfg:11]"));
+        // The same line number in every other file: that file's section.
+        for file in &files[1..] {
+            let text = std::str::from_utf8(&r.tree[*file].contents).unwrap();
+            let backend = text
+                .lines()
+                .take(25)
+                .filter_map(|l| l.strip_prefix("backend "))
+                .last();
+            let a = culprits(
+                &r,
+                &[&format!("[ALERT]    (1) : config : parsing [TREE/{file}:25] : unknown keyword 'x' in 'backend' section")],
+            );
+            let want: Vec<ObjectKey> = backend
+                .map(|b| {
+                    let name = b.strip_prefix("be_http:many:").unwrap();
+                    key("many", name)
+                })
+                .into_iter()
+                .collect();
+            assert_eq!(
+                a.culprits.keys().cloned().collect::<Vec<_>>(),
+                want,
+                "{file}"
+            );
+            assert_eq!(want.len(), 1, "{file}: line 25 is in a Route's backend");
+        }
+        assert_eq!(files[0], "backends/default.cfg");
+        assert_eq!(files[8], "backends/routes-007.cfg");
     }
 
     #[test]
@@ -650,9 +832,9 @@ mod tests {
         let a = culprits(
             &r,
             &[
-                "[ALERT]    (25715) : config : [STAGED:85] : 'server be_secure:pay:api/pod:api-0:api:https:10.0.2.1:8443' : Couldn't open the ca-file 'cas/pay:api.pem' (no certificate or crl found).",
-                "[ALERT]    (25715) : config : 'ca-file' : unable to load cas/pay:api.pem.",
-                "[ALERT]    (25715) : config : [STAGED:86] : 'server be_secure:pay:api/pod:api-1:api:https:10.0.2.2:8443' : Couldn't open the ca-file 'cas/pay:api.pem' (no certificate or crl found).",
+                "[ALERT]    (18328) : config : [TREE/backends/routes-000.cfg:16] : 'server be_secure:pay:api/pod:api-0:api:https:10.0.2.1:8443' : Couldn't open the ca-file 'cas/pay:api.pem' (no certificate or crl found).",
+                "[ALERT]    (18328) : config : 'ca-file' : unable to load cas/pay:api.pem.",
+                "[ALERT]    (18328) : config : [TREE/backends/routes-000.cfg:17] : 'server be_secure:pay:api/pod:api-1:api:https:10.0.2.2:8443' : Couldn't open the ca-file 'cas/pay:api.pem' (no certificate or crl found).",
             ],
         );
         assert_eq!(
@@ -661,10 +843,10 @@ mod tests {
         );
         assert!(a.unattributed.is_empty(), "{a:?}");
         assert!(a.culprits[&key("pay", "api")]
-            .starts_with("config : [haproxy.cfg:85] : 'server be_secure:pay:api/"));
+            .starts_with("config : [backends/routes-000.cfg:16] : 'server be_secure:pay:api/"));
         let a = culprits(
             &r,
-            &["[ALERT]    (25733) : config : [STAGED:85] : 'server be_secure:pay:api/pod:api-0:api:https:10.0.2.1:8443' : unknown keyword 'bogusopt'."],
+            &["[ALERT]    (18379) : config : [TREE/backends/routes-000.cfg:16] : 'server be_secure:pay:api/pod:api-0:api:https:10.0.2.1:8443' : unknown keyword 'bogusopt'."],
         );
         assert_eq!(
             a.culprits.keys().collect::<Vec<_>>(),
@@ -677,7 +859,7 @@ mod tests {
         let r = render_case("annotations-valid");
         let a = culprits(
             &r,
-            &["[ALERT]    (25720) : config : parsing [STAGED:81] : 'tcp-request content reject' : error detected in backend 'be_edge_http:ann:all' while parsing 'if' condition : 'not-an-ip' is not a valid IPv4 or IPv6 address at line 2 of file 'allowlists/ann:all.txt'"],
+            &["[ALERT]    (18386) : config : parsing [TREE/backends/routes-000.cfg:9] : 'tcp-request content reject' : error detected in backend 'be_edge_http:ann:all' while parsing 'if' condition : 'not-an-ip' is not a valid IPv4 or IPv6 address at line 4 of file 'allowlists/ann:all.txt'"],
         );
         assert_eq!(
             a.culprits.keys().collect::<Vec<_>>(),
@@ -745,6 +927,29 @@ mod tests {
                 "[ALERT]    (1) : config : Error(s) found in configuration file : /x/y/haproxy.cfg"
             ),
             "config : Error(s) found in configuration file : haproxy.cfg"
+        );
+        assert_eq!(
+            clean_alert(
+                "[ALERT]    (18250) : config : parsing [/a b/x/backends/routes-007.cfg:25] : unknown keyword 'bogus-directive' in 'backend' section"
+            ),
+            "config : parsing [backends/routes-007.cfg:25] : unknown keyword 'bogus-directive' in 'backend' section"
+        );
+        assert_eq!(
+            clean_alert(
+                "[ALERT]    (18250) : config : Error(s) found in configuration file : /x/y/backends/default.cfg"
+            ),
+            "config : Error(s) found in configuration file : backends/default.cfg"
+        );
+        assert_eq!(
+            clean_alert(
+                "[ALERT] (1) : config : [/x/y/haproxy.cfg:3] then [/x/y/backends/default.cfg:4]."
+            ),
+            "config : [haproxy.cfg:3] then [backends/default.cfg:4]."
+        );
+        // Not a configuration file: left alone.
+        assert_eq!(
+            clean_alert("[ALERT] (1) : config : '/x/backends/notes.txt' and /x/mybackends/a.cfg"),
+            "config : '/x/backends/notes.txt' and /x/mybackends/a.cfg"
         );
         assert_eq!(clean_alert("no alert here"), "no alert here");
         assert!(alert_lines(&output(&[])).is_empty());
