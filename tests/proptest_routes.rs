@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -33,6 +32,9 @@ use routegen::plan::PlanSettings;
 use routegen::render::{RenderSettings, Templates};
 use routegen::source::files;
 use routegen::RouterSettings;
+
+#[path = "support/config.rs"]
+mod config;
 
 /// Planted in hostile values: may only reach the tree inside a plan value.
 const MARKER: &str = "zq9inj";
@@ -380,10 +382,11 @@ fn manifest(routes: &[GenRoute]) -> Value {
 fn allowlist() -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut allowed: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
-        let cfg = entry.unwrap().path().join("expected/haproxy.cfg");
-        let Ok(text) = std::fs::read_to_string(&cfg) else {
+        let expected = entry.unwrap().path().join("expected");
+        if !expected.join("haproxy.cfg").is_file() {
             continue;
-        };
+        }
+        let text = config::whole_config(&expected);
         let mut kind = "";
         for line in text.lines() {
             if let Some(word) = line.split_whitespace().next() {
@@ -508,8 +511,11 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         }
     }
 
-    // Counts the plan predicts.
-    let cfg = String::from_utf8(get("haproxy.cfg")).unwrap();
+    // Counts the plan predicts, over haproxy.cfg and backends/*.cfg.
+    let cfg = config::whole_config_of_tree(tree);
+    if String::from_utf8_lossy(&get("haproxy.cfg")).contains("\nbackend ") {
+        return Err("a backend section in haproxy.cfg".into());
+    }
     let backends = cfg.lines().filter(|l| l.starts_with("backend ")).count();
     if backends != plan.backends.len() + 2 {
         return Err(format!(
@@ -601,12 +607,7 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
     // The real haproxy -c, once per set.
     let dir = scratch.join(format!("tree{haproxy_runs}"));
     routegen::output::write_tree(tree, &dir).map_err(|e| e.to_string())?;
-    let out = Command::new("haproxy")
-        .arg("-c")
-        .arg("-f")
-        .arg(dir.join("haproxy.cfg"))
-        .output()
-        .expect("run haproxy -c");
+    let out = config::haproxy_c(Path::new("haproxy"), &dir);
     *haproxy_runs += 1;
     std::fs::remove_dir_all(&dir).ok();
     if !out.status.success() {

@@ -20,6 +20,9 @@ use routegen::plan::{
 use routegen::render::{render_haproxy, BindAddr, RenderSettings, Templates};
 use routegen::values::{Balance, ForwardedPolicy};
 
+#[path = "support/config.rs"]
+mod config;
+
 fn routegen() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));
     for (k, _) in std::env::vars() {
@@ -46,15 +49,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `haproxy -c` on a written tree, from an unrelated working directory (the
-/// tree must be self-contained through `default-path config`).
+/// `haproxy -c -f <dir>/haproxy.cfg -f <dir>/backends` on a written tree,
+/// from an unrelated working directory (the tree must be self-contained
+/// through `default-path`).
 fn haproxy_check(dir: &Path) {
-    let out = Command::new(haproxy_bin())
-        .args(["-c", "-f"])
-        .arg(dir.join("haproxy.cfg"))
-        .current_dir("/")
-        .output()
-        .expect("HAProxy must be installed (haproxy on PATH or ROUTEGEN_HAPROXY_BIN)");
+    assert!(
+        dir.join("backends").is_dir(),
+        "{}: no backends/",
+        dir.display()
+    );
+    let out = config::haproxy_c(Path::new(&haproxy_bin()), dir);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "haproxy -c failed:\n{stderr}");
     assert!(!stderr.contains("WARNING"), "haproxy -c warned:\n{stderr}");
@@ -137,6 +141,8 @@ fn render_examples_to_dir_passes_haproxy_check() {
     let tree = read_tree(&d.out);
     for f in [
         "haproxy.cfg",
+        "backends/default.cfg",
+        "backends/routes-000.cfg",
         "maps/http.map",
         "maps/https.map",
         "maps/passthrough.map",
@@ -150,11 +156,17 @@ fn render_examples_to_dir_passes_haproxy_check() {
         assert_eq!(mode_of(&d.out.join(path)), 0o600, "{path}");
     }
     assert_eq!(mode_of(&d.out.join("haproxy.cfg")), 0o644);
+    assert_eq!(mode_of(&d.out.join("backends/routes-000.cfg")), 0o644);
     assert_eq!(mode_of(&d.out), 0o700);
     assert_eq!(mode_of(&d.out.join("certs")), 0o700);
+    assert_eq!(mode_of(&d.out.join("backends")), 0o700);
     assert_eq!(mode_of(&d.state.join("default-cert.pem")), 0o600);
 
-    let cfg = text(&tree["haproxy.cfg"]);
+    assert!(
+        !text(&tree["haproxy.cfg"]).contains("\nbackend "),
+        "backend sections are in backends/"
+    );
+    let cfg = config::whole_config_of(&tree);
     assert!(
         cfg.contains("backend be_edge_http:shop:storefront\n"),
         "{cfg}"
@@ -311,6 +323,14 @@ fn render_prints_tree_with_keys_redacted() {
     let stdout = text(&out.stdout);
     let headers: Vec<&str> = stdout.lines().filter(|l| l.starts_with("# ==> ")).collect();
     assert!(headers.contains(&"# ==> haproxy.cfg <=="), "{headers:?}");
+    assert!(
+        headers.contains(&"# ==> backends/default.cfg <=="),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&"# ==> backends/routes-000.cfg <=="),
+        "{headers:?}"
+    );
     assert!(
         headers.contains(&"# ==> certs/shop:storefront.pem <=="),
         "{headers:?}"
@@ -881,8 +901,8 @@ fn rendered_config_routes_live_traffic() {
     haproxy_check(&d.out);
 
     let child = Command::new(haproxy_bin())
-        .args(["-db", "-f"])
-        .arg(d.out.join("haproxy.cfg"))
+        .arg("-db")
+        .args(config::haproxy_f_args(&d.out))
         .current_dir("/")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
