@@ -7,6 +7,8 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/config.rs"]
+mod config;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -557,12 +559,8 @@ fn assert_current_complete(out: &Path) {
         dir.join("haproxy.cfg").is_file(),
         "{target:?} has haproxy.cfg"
     );
-    let check = Command::new(haproxy_bin())
-        .arg("-c")
-        .arg("-f")
-        .arg(dir.join("haproxy.cfg"))
-        .output()
-        .unwrap();
+    assert!(dir.join("backends").is_dir(), "{target:?} has backends/");
+    let check = config::haproxy_c(Path::new(&haproxy_bin()), &dir);
     assert!(
         check.status.success(),
         "current tree {target:?} refused: {}",
@@ -689,26 +687,41 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     assert!(connect(sc.listen).is_err(), "operations port closed");
 }
 
-/// The embedded HAProxy template with lines injected for two Routes: an
-/// unknown keyword inside `team/bad`'s backend (found through
-/// `[haproxy.cfg:N]`) and one inside `fe_http` when `team/worse` exists
-/// (a frontend line names no Route: found by bisection).
+/// The path of `team/worse`: no other Route of the test is 7 segments
+/// deep, so `fe_http` looks up `txn.p7` only while `team/worse` is in.
+const WORSE_PATH: &str = "/w1/w2/w3/w4/w5/w6/w7";
+
+/// The embedded HAProxy templates with lines injected for two Routes: an
+/// unknown keyword inside `team/bad`'s backend section (`backend.cfg.tera`;
+/// found through `[backends/routes-000.cfg:N]`) and one inside `fe_http`
+/// (`haproxy.cfg.tera`) when `team/worse` exists: `fe_http` then has a
+/// lookup line for path depth 7 (`WORSE_PATH`). A frontend line names no
+/// Route: found by bisection.
 fn breaking_templates(dir: &Path) {
-    let (name, text) = routegen::render::HAPROXY_TEMPLATES[0];
-    let mut t = text.to_string();
+    let template = |name: &str| {
+        routegen::render::HAPROXY_TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no built-in {name}"))
+            .1
+            .to_string()
+    };
+    let mut t = template("backend.cfg.tera");
     let backend_line = "backend {{ backend.name }}\n";
     assert!(t.contains(backend_line));
     t = t.replace(
         backend_line,
         "backend {{ backend.name }}\n{%- if backend.name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
     );
+    fs::write(dir.join("backend.cfg.tera"), t).unwrap();
+    let mut t = template("haproxy.cfg.tera");
     let fe = "frontend fe_http\n";
     assert!(t.contains(fe));
     t = t.replace(
         fe,
-        "frontend fe_http\n{%- for backend in backends %}{% if backend.name == \"be_http:team:worse\" %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
+        "frontend fe_http\n{%- for line in fe_http.lookup %}{% if line is starting_with(\"http-request set-var(txn.p7) \") %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
     );
-    fs::write(dir.join(name), t).unwrap();
+    fs::write(dir.join("haproxy.cfg.tera"), t).unwrap();
 }
 
 /// (3) Routes HAProxy refuses only at `haproxy -c` time are left out and
@@ -732,14 +745,20 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
             "{}---\n{}---\n{}",
             route("team", "good", "good.example.com", "s", ""),
             route("team", "bad", "bad.example.com", "s", ""),
-            route("team", "worse", "worse.example.com", "s", "")
+            format!(
+                "{}  path: {WORSE_PATH}\n",
+                route("team", "worse", "worse.example.com", "s", "")
+            )
         ),
     );
     sc.start();
     sc.wait_ready(Duration::from_secs(30));
     assert_eq!(sc.body("good.example.com").as_deref(), Some("good"));
     assert_eq!(get(sc.http, "bad.example.com", "/").unwrap().0, 503);
-    assert_eq!(get(sc.http, "worse.example.com", "/").unwrap().0, 503);
+    assert_eq!(
+        get(sc.http, "worse.example.com", WORSE_PATH).unwrap().0,
+        503
+    );
     let m = sc.metrics();
     assert_eq!(
         metric_in(&m, "routegen_routes{state=\"ExtendedValidationFailed\"}"),
@@ -769,7 +788,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     );
     let log = sc.log_text();
     assert!(
-        log.contains("team/bad bad.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route: config : parsing [haproxy.cfg:"),
+        log.contains("team/bad bad.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route: config : parsing [backends/routes-000.cfg:"),
         "{log}"
     );
     assert!(
@@ -934,6 +953,21 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
     sc.wait_ready(Duration::from_secs(20));
     sc.wait_body("crash.example.com", "gen-0", Duration::from_secs(5));
     let haproxy = sc.haproxy_pid().unwrap();
+    // Started on `current` (not on a resolved tree), backends included, so
+    // every reload reads the tree `current` points to then.
+    let cmdline = fs::read(format!("/proc/{haproxy}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let current = sc.out.join("current");
+    let want = [
+        "-f".to_string(),
+        current.join("haproxy.cfg").display().to_string(),
+        "-f".to_string(),
+        current.join("backends").display().to_string(),
+    ];
+    assert!(args.windows(4).any(|w| w == want), "{args:?}");
 
     let mut rng = fastrand::Rng::with_seed(7);
     for round in 1..=4usize {
@@ -1021,13 +1055,15 @@ fn external_haproxy_through_the_master_cli() {
         assert_eq!(r.0, 503, "{}", r.1);
         r.1.contains("HAProxy has not confirmed").then_some(())
     });
-    // The deployment starts HAProxy on `current`.
+    // The deployment starts HAProxy on `current`: `-f current/haproxy.cfg
+    // -f current/backends`, through the symlink.
+    let f_args = config::haproxy_f_args(&sc.out.join("current"));
+    assert_eq!(f_args.len(), 4, "{f_args:?}");
     let mut haproxy = Command::new(haproxy_bin())
         .arg("-W")
         .arg("-S")
         .arg(&socket)
-        .arg("-f")
-        .arg(&current)
+        .args(&f_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
