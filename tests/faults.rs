@@ -15,13 +15,23 @@ use routegen::apply::{Applier, ApplyError, ApplyOutcome};
 use routegen::output::{self, OutputFile, OutputTree, TREE_MARKER};
 use routegen::reload::{ReloadMethod, ReloadOptions, Reloader};
 
+#[path = "support/config.rs"]
+mod config;
+
+/// A tree laid out as routegen writes one: global, defaults and the
+/// frontend in `haproxy.cfg`, the backend (with `body`) in
+/// `backends/routes-000.cfg`.
 fn tree(body: &str) -> OutputTree {
     let mut t = OutputTree::new();
     t.insert(
         "haproxy.cfg".into(),
-        OutputFile::public(format!(
-            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n{body}"
-        )),
+        OutputFile::public(
+            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n    default_backend be\n",
+        ),
+    );
+    t.insert(
+        "backends/routes-000.cfg".into(),
+        OutputFile::public(format!("backend be\n{body}")),
     );
     t.insert("certs/key.pem".into(), OutputFile::secret("secret\n"));
     t
@@ -31,8 +41,9 @@ fn good(n: u32) -> OutputTree {
     tree(&format!("    http-request return status {}\n", 200 + n))
 }
 
+/// The whole configuration of `current`: haproxy.cfg and backends/*.cfg.
 fn current_cfg(out: &Path) -> String {
-    std::fs::read_to_string(out.join("current/haproxy.cfg")).unwrap()
+    config::whole_config(&out.join("current"))
 }
 
 fn applier(out: &Path) -> Applier {
@@ -46,12 +57,13 @@ fn assert_current_is_complete(out: &Path, expect: &str) {
     assert!(link.starts_with("trees"), "{link:?}");
     let cfg = current_cfg(out);
     assert!(cfg.contains(expect), "{cfg}");
-    let status = Command::new("haproxy")
-        .args(["-c", "-f"])
-        .arg(out.join("current/haproxy.cfg"))
-        .output()
-        .unwrap();
-    assert!(status.status.success());
+    assert!(out.join("current/backends").is_dir());
+    let status = config::haproxy_c(Path::new("haproxy"), &out.join("current"));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 struct Tmpfs(PathBuf);
@@ -385,11 +397,13 @@ fn modes_are_private_dirs_0700_keys_0600() {
         "failed",
         "current/",
         "current/certs",
+        "current/backends",
     ] {
         assert_eq!(mode(out.join(d)), 0o700, "{d}");
     }
     assert_eq!(mode(out.join("current/certs/key.pem")), 0o600);
     assert_eq!(mode(out.join("current/haproxy.cfg")), 0o644);
+    assert_eq!(mode(out.join("current/backends/routes-000.cfg")), 0o644);
 }
 
 // ------------------------------------------------------------ limits (part 5)
