@@ -5,13 +5,23 @@ use std::os::unix::fs::PermissionsExt;
 use routegen::apply::{Applier, ApplyError, ApplyOutcome};
 use routegen::output::{OutputFile, OutputTree};
 
+#[path = "support/config.rs"]
+mod config;
+
+/// A tree laid out as routegen writes one: the frontend in `haproxy.cfg`,
+/// its backend (with `body`) in `backends/routes-000.cfg`. Valid only when
+/// both are loaded.
 fn tree(body: &str) -> OutputTree {
     let mut t = OutputTree::new();
     t.insert(
         "haproxy.cfg".into(),
-        OutputFile::public(format!(
-            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n{body}"
-        )),
+        OutputFile::public(
+            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n    default_backend be\n",
+        ),
+    );
+    t.insert(
+        "backends/routes-000.cfg".into(),
+        OutputFile::public(format!("backend be\n{body}")),
     );
     t.insert("certs/key.pem".into(), OutputFile::secret("secret\n"));
     t
@@ -31,13 +41,17 @@ fn good_tree_becomes_current_bad_tree_never_does() {
     let good = tree("    http-request return status 200\n");
     let first = match applier.apply(&good).unwrap() {
         ApplyOutcome::Applied { id, summary, .. } => {
-            assert_eq!(summary.added, ["certs/key.pem", "haproxy.cfg"]);
+            assert_eq!(
+                summary.added,
+                ["backends/routes-000.cfg", "certs/key.pem", "haproxy.cfg"]
+            );
             id
         }
         other => panic!("{other:?}"),
     };
     assert_eq!(applier.apply(&good).unwrap(), ApplyOutcome::Unchanged);
-    let cfg = std::fs::read_to_string(applier.current_config()).unwrap();
+    assert_eq!(applier.current_config(), out.join("current/haproxy.cfg"));
+    let cfg = config::whole_config(&out.join("current"));
     assert!(cfg.contains("return status 200"));
     let mode = std::fs::metadata(out.join("current/certs/key.pem"))
         .unwrap()
@@ -55,16 +69,18 @@ fn good_tree_becomes_current_bad_tree_never_does() {
                 "{output}"
             );
             assert!(
-                kept.join("haproxy.cfg").exists(),
+                output.contains("backends/routes-000.cfg"),
+                "the backend file was checked: {output}"
+            );
+            assert!(
+                kept.join("haproxy.cfg").exists() && kept.join("backends/routes-000.cfg").exists(),
                 "failed tree kept for inspection"
             );
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
     assert_eq!(applier.current_id(), Some(first.as_str()));
-    assert!(std::fs::read_to_string(applier.current_config())
-        .unwrap()
-        .contains("return status 200"));
+    assert!(config::whole_config(&out.join("current")).contains("return status 200"));
 
     // Reopening finds the current tree and keeps numbering forward.
     drop(applier);
