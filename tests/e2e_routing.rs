@@ -8,6 +8,8 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/config.rs"]
+mod config;
 #[path = "support/e2e.rs"]
 mod e2e;
 
@@ -342,7 +344,7 @@ fn weights_alternate_backends_and_sticky_cookies() {
     let mut all = objects.clone();
     all.extend(routes(0));
     r.render(&all);
-    let cfg = std::fs::read_to_string(r.out().join("haproxy.cfg")).unwrap();
+    let cfg = config::whole_config(&r.out());
     assert!(
         cfg.lines()
             .any(|l| l.contains("server pod:pb-0:pb:") && l.contains(" weight 0 ")),

@@ -180,13 +180,18 @@ fn pipeline() -> &'static PipelineConfig {
     })
 }
 
-/// haproxy.cfg and the maps of the rendered tree.
+/// haproxy.cfg, the backend files (`backends/*.cfg`) and the maps of the
+/// rendered tree.
 fn render(s: &Snapshot) -> String {
     let rendered = routegen::pipeline::render_snapshot(s, pipeline()).unwrap();
     rendered
         .tree
         .iter()
-        .filter(|(path, _)| path.as_str() == "haproxy.cfg" || path.starts_with("maps/"))
+        .filter(|(path, _)| {
+            path.as_str() == "haproxy.cfg"
+                || (path.starts_with("backends/") && path.ends_with(".cfg"))
+                || path.starts_with("maps/")
+        })
         .map(|(path, f)| format!("# {path}\n{}", String::from_utf8_lossy(&f.contents)))
         .collect()
 }

@@ -912,7 +912,8 @@ impl Router {
     }
 
     /// Start HAProxy on the rendered tree (master-worker, foreground, its
-    /// own process group). When a port turned out to be taken meanwhile,
+    /// own process group; `-f out/haproxy.cfg -f out/backends`, see
+    /// `routegen::reload::process::config_paths`). When a port turned out to be taken meanwhile,
     /// pick new ones, render again and retry (at most 3 attempts).
     pub fn start(&mut self) {
         assert!(self.haproxy.is_none(), "already started");
