@@ -211,8 +211,12 @@ fn deployment_runs_haproxy_and_routegen_side_by_side() {
     let script = haproxy.args.clone().unwrap_or_default().join(" ");
     assert!(script.contains(&format!("-S {master}")), "{script}");
     assert!(script.contains("-W"), "{script}");
+    // Both -f of a tree (haproxy.cfg, then the backends directory),
+    // through the `current` symlink.
     assert!(
-        script.contains(&format!("{out}/current/haproxy.cfg")),
+        script.contains(&format!("cfg={out}/current/haproxy.cfg"))
+            && script.contains(&format!("backends={out}/current/backends"))
+            && script.contains(r#"-f "$cfg" -f "$backends""#),
         "{script}"
     );
     assert!(
