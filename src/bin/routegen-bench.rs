@@ -708,19 +708,18 @@ fn timed(cmd: &mut Command) -> anyhow::Result<(f64, u64, bool, String)> {
 /// per health-checked server (30,000 at 10,000 Routes) unless capped.
 const FD_LIMIT_CFG: &str = "global\n  fd-hard-limit 19000\n";
 
-/// `haproxy -c` on the tree, 3 times: median wall seconds and max RSS bytes.
-fn check_tree(haproxy: &Path, cfg: &Path, limits: &Path) -> anyhow::Result<(f64, f64)> {
+/// `haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends -f <limits>` on
+/// the tree in `tree`, 3 times: median wall seconds and max RSS bytes.
+fn check_tree(haproxy: &Path, tree: &Path, limits: &Path) -> anyhow::Result<(f64, f64)> {
     let mut times = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..3 {
-        let (wall, max_rss, ok, text) = timed(
-            Command::new(haproxy)
-                .arg("-c")
-                .arg("-f")
-                .arg(cfg)
-                .arg("-f")
-                .arg(limits),
-        )?;
+        let mut cmd = Command::new(haproxy);
+        cmd.arg("-c");
+        for cfg in routegen::apply::haproxy_config_paths(tree) {
+            cmd.arg("-f").arg(cfg);
+        }
+        let (wall, max_rss, ok, text) = timed(cmd.arg("-f").arg(limits))?;
         if !ok {
             bail!("haproxy -c refused the tree: {text}");
         }
@@ -746,14 +745,48 @@ fn ensure_run_dir(cfg: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `haproxy.cfg.no-checks` beside `cfg`: the same configuration without the
-/// servers' `check inter ...`. HAProxy reserves one file descriptor per
+/// The tree in `tree` without the servers' `check inter ...`, as the `-f`
+/// paths to start HAProxy with: `haproxy.cfg.no-checks` beside
+/// `haproxy.cfg` and, when the tree has `backends/` (where the server
+/// lines are), `backends.no-checks/` beside it with every `backends/*.cfg`
+/// rewritten under the same name. Beside the originals, so relative paths
+/// resolve the same way (`default-path config` for haproxy.cfg, `parent`
+/// for the backend files). HAProxy reserves one file descriptor per
 /// health-checked server (30,000 at 10,000 Routes) and will not start
 /// when that exceeds the sandbox's limit of 20,000, so its memory is
 /// measured without health checks (which would otherwise probe the
 /// loopback endpoints every 5 s).
-fn without_health_checks(cfg: &Path) -> anyhow::Result<PathBuf> {
-    let text = std::fs::read_to_string(cfg)?;
+fn without_health_checks(tree: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for original in routegen::apply::haproxy_config_paths(tree) {
+        if original.is_dir() {
+            let copy = original.with_extension("no-checks");
+            let _ = std::fs::remove_dir_all(&copy);
+            std::fs::create_dir(&copy)?;
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&original)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            files.retain(|f| f.extension().is_some_and(|x| x == "cfg") && f.is_file());
+            files.sort();
+            for file in files {
+                let name = file.file_name().expect("a file name");
+                std::fs::write(
+                    copy.join(name),
+                    strip_checks(&std::fs::read_to_string(&file)?),
+                )?;
+            }
+            paths.push(copy);
+        } else {
+            let copy = original.with_extension("cfg.no-checks");
+            std::fs::write(&copy, strip_checks(&std::fs::read_to_string(&original)?))?;
+            paths.push(copy);
+        }
+    }
+    Ok(paths)
+}
+
+/// `text` without ` check inter <interval>` on its `server` lines.
+fn strip_checks(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         match line.find(" check inter ") {
@@ -768,10 +801,7 @@ fn without_health_checks(cfg: &Path) -> anyhow::Result<PathBuf> {
         }
         out.push('\n');
     }
-    // Beside the original: relative paths resolve the same way.
-    let copy = cfg.with_extension("cfg.no-checks");
-    std::fs::write(&copy, out)?;
-    Ok(copy)
+    out
 }
 
 /// The port of the tree's plain HTTP frontend (its first `bind` line).
@@ -783,18 +813,21 @@ fn http_port_of(cfg: &Path) -> anyhow::Result<u16> {
         .ok_or_else(|| anyhow!("{}: no bind 127.0.0.1:PORT line", cfg.display()))
 }
 
-/// Start HAProxy in the foreground on `cfg`, wait until it listens on its
-/// HTTP port, let it settle, and return the worker's VmRSS (bytes) and
-/// the time until it listened.
-fn haproxy_rss(haproxy: &Path, cfg: &Path, limits: &Path) -> anyhow::Result<(u64, f64)> {
-    ensure_run_dir(cfg)?;
-    let port = http_port_of(cfg)?;
-    let cfg = &without_health_checks(cfg)?;
+/// Start HAProxy in the foreground on the tree in `tree` (without health
+/// checks), wait until it listens on its HTTP port, let it settle, and
+/// return the worker's VmRSS (bytes) and the time until it listened.
+fn haproxy_rss(haproxy: &Path, tree: &Path, limits: &Path) -> anyhow::Result<(u64, f64)> {
+    let cfg = tree.join(routegen::render::haproxy::CONFIG_FILE);
+    ensure_run_dir(&cfg)?;
+    let port = http_port_of(&cfg)?;
+    let configs = without_health_checks(tree)?;
     let started = Instant::now();
-    let mut child = Command::new(haproxy)
-        .arg("-db")
-        .arg("-f")
-        .arg(cfg)
+    let mut cmd = Command::new(haproxy);
+    cmd.arg("-db");
+    for cfg in &configs {
+        cmd.arg("-f").arg(cfg);
+    }
+    let mut child = cmd
         .arg("-f")
         .arg(limits)
         .stdin(Stdio::null())
@@ -1008,17 +1041,17 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             );
         }
         // HAProxy on the last tree written.
-        let cfg = out.join("current/haproxy.cfg");
+        let tree = out.join("current");
         let limits = work.join("fd-limit.cfg");
         std::fs::write(&limits, FD_LIMIT_CFG)?;
-        let (check_time, check_rss) = match check_tree(&args.haproxy, &cfg, &limits) {
+        let (check_time, check_rss) = match check_tree(&args.haproxy, &tree, &limits) {
             Ok(figures) => figures,
             Err(e) => {
                 eprintln!("n={routes}: haproxy -c: {e:#}");
                 (f64::NAN, f64::NAN)
             }
         };
-        let (rss, listen) = match haproxy_rss(&args.haproxy, &cfg, &limits) {
+        let (rss, listen) = match haproxy_rss(&args.haproxy, &tree, &limits) {
             Ok((rss, listen)) => (rss as f64, listen),
             Err(e) => {
                 eprintln!("n={routes}: HAProxy memory: {e:#}");

@@ -89,7 +89,8 @@ fn fleet_yaml(targets: &[Target], origin_port: u16) -> String {
     out
 }
 
-/// routegen's tree for `targets`, written to `dir`; returns the config path.
+/// routegen's tree for `targets`, written to `dir`; returns the paths
+/// HAProxy's `-f` options name (`haproxy.cfg`, then `backends`).
 fn routegen_tree(
     targets: &[Target],
     origin_port: u16,
@@ -98,7 +99,7 @@ fn routegen_tree(
     run_dir: &Path,
     default_cert: &Path,
     dir: &Path,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let yaml = fleet_yaml(targets, origin_port);
     let snapshot = files::load_str("routing.yaml", &yaml, "default")?.snapshot;
     let verdicts = admit::admit(&snapshot, &RouterSettings::default());
@@ -128,18 +129,20 @@ fn routegen_tree(
         &Templates::embedded()?,
     )?;
     output::write_tree(&tree, dir)?;
-    Ok(dir.join("haproxy.cfg"))
+    // `-f haproxy.cfg -f backends`, as routegen runs HAProxy.
+    Ok(routegen::apply::haproxy_config_paths(dir))
 }
 
-/// An OpenShift-style configuration for the same Routes: the backend is
-/// found by `base,map_reg(...)` over one regex per Route, most specific
-/// first, as the OpenShift router's `os_http_be.map` does.
+/// An OpenShift-style configuration for the same Routes (one file, its
+/// path in a list like [`routegen_tree`]'s): the backend is found by
+/// `base,map_reg(...)` over one regex per Route, most specific first, as
+/// the OpenShift router's `os_http_be.map` does.
 fn openshift_config(
     targets: &[Target],
     origin_port: u16,
     http_port: u16,
     dir: &Path,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut entries: Vec<(String, String)> = targets
         .iter()
@@ -178,7 +181,7 @@ fn openshift_config(
     }
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, cfg)?;
-    Ok(path)
+    Ok(vec![path])
 }
 
 /// The origin every backend points at, and one thread for HAProxy.
@@ -276,7 +279,8 @@ fn run_wrk(opts: &Options<'_>, script: &Path, port: u16) -> anyhow::Result<Measu
     })
 }
 
-/// Start HAProxy on `configs`, wait for `port`, measure, stop it.
+/// Start HAProxy on `configs` (one `-f` each, in order), wait for `port`,
+/// measure, stop it.
 fn measure(
     opts: &Options<'_>,
     configs: &[&Path],
@@ -358,8 +362,13 @@ pub fn run(opts: &Options<'_>, work: &Path) -> anyhow::Result<String> {
     }
     // Rounds interleave the setups so drift on a shared machine hits all.
     for round in 0..opts.rounds {
-        for (i, (label, n, cfg, script)) in setups.iter().enumerate() {
-            let m = measure(opts, &[cfg.as_path(), origin.as_path()], http_port, script)
+        for (i, (label, n, cfgs, script)) in setups.iter().enumerate() {
+            let configs: Vec<&Path> = cfgs
+                .iter()
+                .map(|p| p.as_path())
+                .chain([origin.as_path()])
+                .collect();
+            let m = measure(opts, &configs, http_port, script)
                 .with_context(|| format!("{label} at {n} Routes"))?;
             eprintln!(
                 "round {}: {label}, {n} Routes: {:.0} req/s, p99 {:.2} ms",
