@@ -1,13 +1,14 @@
 //! The one place where text becomes configuration (ARCHITECTURE: "escaping
 //! in one module").
 //!
-//! Every string the HAProxy renderer writes into `haproxy.cfg`, a map file,
-//! the crt-list or an ACL file passes through exactly one function of this
-//! module, chosen by the *context* the text lands in. Nothing is rewritten
-//! to make it fit (except `%` doubling for log-format literals, which is
-//! lossless): text that cannot be written safely in its context is
-//! **refused** with an [`EscapeError`] that names the context and the rule,
-//! and shows the value only through [`quote_for_message`].
+//! Every string the HAProxy renderer writes into `haproxy.cfg`, a
+//! `backends/*.cfg` file, a map file, the crt-list or an ACL file passes
+//! through exactly one function of this module, chosen by the *context*
+//! the text lands in. Nothing is rewritten to make it fit (except `%`
+//! doubling for log-format literals, which is lossless): text that cannot
+//! be written safely in its context is **refused** with an [`EscapeError`]
+//! that names the context and the rule, and shows the value only through
+//! [`quote_for_message`].
 //!
 //! What every context refuses: CR, LF, NUL and every other control
 //! character (so nothing can start a new line, a new directive or a new map
