@@ -742,13 +742,10 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
         &sc.manifests,
         "routes.yaml",
         &format!(
-            "{}---\n{}---\n{}",
+            "{}---\n{}---\n{}  path: {WORSE_PATH}\n",
             route("team", "good", "good.example.com", "s", ""),
             route("team", "bad", "bad.example.com", "s", ""),
-            format!(
-                "{}  path: {WORSE_PATH}\n",
-                route("team", "worse", "worse.example.com", "s", "")
-            )
+            route("team", "worse", "worse.example.com", "s", "")
         ),
     );
     sc.start();
