@@ -58,8 +58,9 @@ fn base_snapshot() -> &'static Snapshot {
         inputs.sort();
         assert!(inputs.len() > 30, "golden inputs found: {}", inputs.len());
         let fleet = Fleet::layout(300, 7);
-        let certs = FleetCerts::load_or_generate(&fleet, &root().join("target/routegen-bench-certs"))
-            .unwrap();
+        let certs =
+            FleetCerts::load_or_generate(&fleet, &root().join("target/routegen-bench-certs"))
+                .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let fleet_file = dir.path().join("fleet.yaml");
         std::fs::write(&fleet_file, fleet.to_yaml(&certs)).unwrap();
@@ -122,7 +123,11 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
         .iter()
         .filter_map(|r| r.spec.host.clone())
         .collect();
-    let services: Vec<String> = snapshot.routes.iter().map(|r| r.spec.to.name.clone()).collect();
+    let services: Vec<String> = snapshot
+        .routes
+        .iter()
+        .map(|r| r.spec.to.name.clone())
+        .collect();
     match rng.below(19) {
         0 => {
             let r = route_mut(snapshot, rng);
@@ -131,13 +136,16 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
         }
         1 => {
             let r = route_mut(snapshot, rng);
-            let value = *pick(rng, &["roundrobin", "leastconn", "source", "random", "bogus"]);
+            let value = *pick(
+                rng,
+                &["roundrobin", "leastconn", "source", "random", "bogus"],
+            );
             annotate(r, "balance", value);
             format!("balance {value}")
         }
         2 => {
             let r = route_mut(snapshot, rng);
-            annotate(r, "disable_cookies", *pick(rng, &["true", "false"]));
+            annotate(r, "disable_cookies", pick(rng, &["true", "false"]));
             "disable_cookies".into()
         }
         3 => {
@@ -153,8 +161,11 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
         }
         5 => {
             let r = route_mut(snapshot, rng);
-            r.spec.path = pick(rng, &[None, Some("/"), Some("/api"), Some("/api/v2"), Some("/x/")])
-                .map(str::to_string);
+            r.spec.path = pick(
+                rng,
+                &[None, Some("/"), Some("/api"), Some("/api/v2"), Some("/x/")],
+            )
+            .map(str::to_string);
             "path".into()
         }
         6 => {
@@ -275,7 +286,13 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
             // The clock: before, between and after certificate validity dates.
             *now = *pick(
                 rng,
-                &[1_700_000_000, 1_800_000_000, 2_100_000_000, 4_000_000_000, 1_000_000_000],
+                &[
+                    1_700_000_000,
+                    1_800_000_000,
+                    2_100_000_000,
+                    4_000_000_000,
+                    1_000_000_000,
+                ],
             );
             format!("clock {now}")
         }
@@ -330,8 +347,12 @@ fn unchanged_snapshot_reuses_everything() {
     let config = config(routegen::render::Target::Haproxy);
     let snapshot = base_snapshot().clone();
     let mut engine = Engine::new();
-    let a = engine.render_snapshot_at(&snapshot, &config, 1_800_000_000).unwrap();
-    let b = engine.render_snapshot_at(&snapshot, &config, 1_800_000_000).unwrap();
+    let a = engine
+        .render_snapshot_at(&snapshot, &config, 1_800_000_000)
+        .unwrap();
+    let b = engine
+        .render_snapshot_at(&snapshot, &config, 1_800_000_000)
+        .unwrap();
     assert!(a.plan.backends.len() > 300);
     for (x, y) in a.plan.backends.iter().zip(&b.plan.backends) {
         assert!(Arc::ptr_eq(x, y), "{} was planned again", x.name);

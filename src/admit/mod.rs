@@ -72,6 +72,8 @@ struct MemoEntry {
 
 /// Steps 1-2 of one Route: functions of the Route and the settings only.
 #[derive(Debug)]
+// Held in an `Arc`, one per Route: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum FirstSteps {
     Rejected(Verdict),
     Passed {
@@ -110,22 +112,21 @@ pub fn admit_memo(
         memo.settings = Some(settings.clone());
     }
     let mut previous = std::mem::take(&mut memo.routes);
-    let mut verdicts: BTreeMap<ObjectKey, Verdict> = BTreeMap::new();
+    // In decision order; for a key decided twice the later decision
+    // stands (see the end).
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(snapshot.routes.len());
 
     for undecodable in &snapshot.undecodable_routes {
         let key = crate::model::snapshot::key_of(&undecodable.metadata);
-        verdicts.insert(
-            key.clone(),
-            Verdict {
-                key,
-                host: String::new(),
-                outcome: Err(Rejection::new(
-                    Reason::ValidationFailed,
-                    format!("the Route cannot be decoded: {}", undecodable.message),
-                )),
-                warnings: Vec::new(),
-            },
-        );
+        verdicts.push(Verdict {
+            key,
+            host: String::new(),
+            outcome: Err(Rejection::new(
+                Reason::ValidationFailed,
+                format!("the Route cannot be decoded: {}", undecodable.message),
+            )),
+            warnings: Vec::new(),
+        });
     }
 
     // Steps 1-2 per Route (remembered).
@@ -142,7 +143,7 @@ pub fn admit_memo(
         };
         match &*entry.first {
             FirstSteps::Rejected(verdict) => {
-                verdicts.insert(verdict.key.clone(), verdict.clone());
+                verdicts.push(verdict.clone());
             }
             FirstSteps::Passed { .. } => passed.push(id),
         }
@@ -150,15 +151,12 @@ pub fn admit_memo(
     }
 
     // Step 3 over the survivors.
-    let candidates: Vec<ownership::Candidate> = passed
-        .iter()
-        .map(|id| match &*memo.routes[id].first {
-            FirstSteps::Passed { candidate, .. } => candidate.clone(),
-            FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
-        })
-        .collect();
+    let candidates = passed.iter().map(|id| match &*memo.routes[id].first {
+        FirstSteps::Passed { candidate, .. } => candidate,
+        FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
+    });
     let mut claim_losers =
-        ownership::resolve_claims(&candidates, !settings.disable_namespace_ownership_check);
+        ownership::resolve_claims(candidates, !settings.disable_namespace_ownership_check);
 
     // Steps 4-5 for the winners (remembered).
     for id in passed {
@@ -175,7 +173,7 @@ pub fn admit_memo(
         let key = candidate.key.clone();
         if let Some(rejection) = claim_losers.remove(&key) {
             let verdict = rejected(key.clone(), host.host.clone(), rejection, warnings.clone());
-            verdicts.insert(key, verdict);
+            verdicts.push(verdict);
             continue;
         }
         let fresh = match &entry.finished {
@@ -193,9 +191,18 @@ pub fn admit_memo(
             entry.finished = Some(finished);
         }
         let (verdict, _) = entry.finished.as_ref().expect("set above");
-        verdicts.insert(key, verdict.clone());
+        verdicts.push(verdict.clone());
     }
-    verdicts.into_values().collect()
+    // Sorted by key; of equal keys the last decided (stable sort) stays.
+    verdicts.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut unique: Vec<Verdict> = Vec::with_capacity(verdicts.len());
+    for v in verdicts {
+        match unique.last_mut() {
+            Some(last) if last.key == v.key => *last = v,
+            _ => unique.push(v),
+        }
+    }
+    unique
 }
 
 /// Steps 1-2 for one Route.

@@ -76,11 +76,11 @@ fn age_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
 
 /// Decide host claims. Returns a rejection for each losing Route; Routes
 /// not in the map won their claim.
-pub fn resolve_claims(
-    candidates: &[Candidate],
+pub fn resolve_claims<'a>(
+    candidates: impl IntoIterator<Item = &'a Candidate>,
     namespace_ownership_check: bool,
 ) -> BTreeMap<ObjectKey, Rejection> {
-    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    let mut order: Vec<&Candidate> = candidates.into_iter().collect();
     order.sort_by(|a, b| age_order(a, b));
 
     let mut by_host: HashMap<String, Vec<&Candidate>> = HashMap::new();

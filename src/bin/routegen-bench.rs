@@ -23,11 +23,13 @@ use clap::{Args, Parser, Subcommand};
 use routegen::admit;
 use routegen::apply::{Applier, ApplyOutcome};
 use routegen::defaultcert;
+use routegen::engine::Engine;
 use routegen::fleet::{Fleet, FleetCerts};
 use routegen::model::Snapshot;
 use routegen::output::OutputTree;
-use routegen::plan::{self, PlanSettings};
-use routegen::render::{self, BindAddr, RenderSettings, Templates};
+use routegen::pipeline::PipelineConfig;
+use routegen::plan::PlanSettings;
+use routegen::render::{BindAddr, RenderSettings, Target, Templates};
 use routegen::source::files;
 use routegen::RouterSettings;
 
@@ -150,6 +152,10 @@ struct OnceArgs {
     repeats: usize,
     #[arg(long, default_value = "haproxy")]
     haproxy: PathBuf,
+    /// Only the in-memory passes (cold, warm, and each change without
+    /// writing): for profiling the pipeline (`perf record`).
+    #[arg(long)]
+    passes_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -356,11 +362,11 @@ fn proc_status_kib(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The pipeline as `run` uses it: one [`Engine`] whose memos live from
+/// pass to pass (the cold pass starts with empty memos).
 struct Pipeline {
-    router: RouterSettings,
-    plan: PlanSettings,
-    render: RenderSettings,
-    templates: Templates,
+    config: PipelineConfig,
+    engine: Engine,
     now: i64,
 }
 
@@ -381,15 +387,15 @@ impl Stages {
 
 impl Pipeline {
     /// admit → plan → render → sha256 of every file (what apply compares).
-    fn pass(&self, snapshot: &Snapshot) -> anyhow::Result<(OutputTree, Stages, [u8; 32])> {
+    fn pass(&mut self, snapshot: &Snapshot) -> anyhow::Result<(OutputTree, Stages, [u8; 32])> {
         let t = Instant::now();
-        let verdicts = admit::admit_at(snapshot, &self.router, self.now);
+        let verdicts = self.engine.admit_at(snapshot, &self.config, self.now);
         let admit = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let plan = plan::plan(&verdicts, snapshot, &self.plan);
+        let plan = self.engine.plan(&verdicts, snapshot, &self.config);
         let plan_time = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let tree = render::render_haproxy(&plan, &self.render, &self.templates)?;
+        let tree = self.engine.render_plan(&plan, &self.config)?.tree;
         let render = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut all = openssl::sha::Sha256::new();
@@ -507,22 +513,26 @@ fn loopback(port: u16) -> BindAddr {
 fn once(args: &OnceArgs) -> anyhow::Result<()> {
     let mut report = BTreeMap::<String, f64>::new();
     let default_cert = defaultcert::load_file(&args.default_cert)?;
-    let pipeline = Pipeline {
-        router: RouterSettings::default(),
-        plan: PlanSettings {
-            allow_loopback_endpoints: true,
-            default_cert_sha256: Some(default_cert.sha256),
-            ..PlanSettings::default()
+    let mut pipeline = Pipeline {
+        config: PipelineConfig {
+            target: Target::Haproxy,
+            router: RouterSettings::default(),
+            plan: PlanSettings {
+                allow_loopback_endpoints: true,
+                default_cert_sha256: Some(default_cert.sha256),
+                ..PlanSettings::default()
+            },
+            render: RenderSettings {
+                http_bind: vec![loopback(args.http_port)],
+                https_bind: vec![loopback(args.https_port)],
+                run_dir: args.run_dir.clone(),
+                maxconn: BENCH_MAXCONN,
+                default_cert_pem: default_cert.pem,
+                ..RenderSettings::default()
+            },
+            templates: Templates::embedded()?,
         },
-        render: RenderSettings {
-            http_bind: vec![loopback(args.http_port)],
-            https_bind: vec![loopback(args.https_port)],
-            run_dir: args.run_dir.clone(),
-            maxconn: BENCH_MAXCONN,
-            default_cert_pem: default_cert.pem,
-            ..RenderSettings::default()
-        },
-        templates: Templates::embedded()?,
+        engine: Engine::new(),
         now: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs() as i64,
@@ -570,6 +580,30 @@ fn once(args: &OnceArgs) -> anyhow::Result<()> {
         "warm_tls_misses".into(),
         (admit::tls::cache_stats().misses - misses) as f64,
     );
+
+    if args.passes_only {
+        for change in [
+            Change::RouteChanged,
+            Change::RouteAdded,
+            Change::EndpointChanged,
+        ] {
+            let mut pipe = vec![];
+            for round in 0..args.repeats {
+                change.apply(&mut snapshot, round);
+                let (_, stages, _) = pipeline.pass(&snapshot)?;
+                pipe.push(stages.total());
+                report.insert(format!("{}_admit", change.key()), stages.admit);
+                report.insert(format!("{}_plan", change.key()), stages.plan);
+                report.insert(format!("{}_render", change.key()), stages.render);
+                report.insert(format!("{}_hash", change.key()), stages.hash);
+            }
+            report.insert(format!("{}_pipeline", change.key()), median(&mut pipe));
+        }
+        for (key, value) in &report {
+            println!("{key} {value}");
+        }
+        return Ok(());
+    }
 
     // Onto disk through apply, then one change at a time.
     let mut applier = Applier::open(&args.out, &args.haproxy, 2)?;

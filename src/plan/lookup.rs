@@ -113,9 +113,13 @@ pub fn build(
     warnings: &mut Vec<String>,
 ) -> Tables {
     let unknown = RouteAge::default();
-    let age = |r: &AdmittedRoute| ages.get(&r.key).unwrap_or(&unknown);
-    let mut ordered: Vec<&AdmittedRoute> = routes.to_vec();
-    ordered.sort_by(|a, b| age(a).cmp(age(b)).then_with(|| a.key.cmp(&b.key)));
+    // Each Route's age looked up once, not in every comparison.
+    let mut aged: Vec<(&RouteAge, &AdmittedRoute)> = routes
+        .iter()
+        .map(|r| (ages.get(&r.key).unwrap_or(&unknown), *r))
+        .collect();
+    aged.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    let ordered = aged.into_iter().map(|(_, r)| r);
 
     let mut http: BTreeMap<String, LookupEntry> = BTreeMap::new();
     let mut https: BTreeMap<String, LookupEntry> = BTreeMap::new();

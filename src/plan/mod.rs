@@ -274,6 +274,11 @@ pub struct PlanMemo {
     /// always name live objects (a pointer cannot be reused while held).
     slices: Vec<Arc<EndpointSlice>>,
     routes: HashMap<ObjectKey, RouteMemo>,
+    /// [`route_ages`] of the snapshot whose Route pointers are `ages_of`
+    /// (the Routes are held by `previous_routes`).
+    ages: BTreeMap<ObjectKey, lookup::RouteAge>,
+    ages_of: Vec<usize>,
+    previous_routes: Vec<Arc<crate::model::Route>>,
 }
 
 #[derive(Debug)]
@@ -334,14 +339,16 @@ pub fn plan_memo(
             );
             slice_ids.push(usize::MAX);
         }
-        let entry = match previous.remove(&route.key) {
-            Some(entry) if Arc::ptr_eq(&entry.route, route) && entry.slice_ids == slice_ids => {
-                entry
+        let (key, entry) = match previous.remove_entry(&route.key) {
+            Some((key, entry))
+                if Arc::ptr_eq(&entry.route, route) && entry.slice_ids == slice_ids =>
+            {
+                (key, entry)
             }
             _ => {
                 let mut own_warnings = Vec::new();
                 let built = backends::build_backend(route, &index, settings, &mut own_warnings);
-                RouteMemo {
+                let entry = RouteMemo {
                     route: Arc::clone(route),
                     slice_ids,
                     backend: Arc::new(built.backend),
@@ -349,7 +356,8 @@ pub fn plan_memo(
                     ca_file: built.ca_file,
                     warnings: own_warnings,
                     cert: tls::cert_material(route),
-                }
+                };
+                (route.key.clone(), entry)
             }
         };
         backends.push(Arc::clone(&entry.backend));
@@ -360,13 +368,22 @@ pub fn plan_memo(
                 .or_insert_with(|| ca.clone());
         }
         warnings.extend(entry.warnings.iter().cloned());
-        memo.routes.insert(route.key.clone(), entry);
+        memo.routes.insert(key, entry);
     }
     backends.sort_by(|a, b| a.name.cmp(&b.name));
     allowlist_files.sort_by(|a: &AllowlistFile, b| a.file.cmp(&b.file));
 
     let plain: Vec<&AdmittedRoute> = routes.iter().map(|r| &***r).collect();
-    let tables = lookup::build(&plain, &route_ages(snapshot), &mut warnings);
+    let route_ids: Vec<usize> = snapshot
+        .routes
+        .iter()
+        .map(|r| Arc::as_ptr(r) as usize)
+        .collect();
+    if memo.ages_of != route_ids {
+        memo.ages = route_ages(snapshot);
+        memo.ages_of = route_ids;
+    }
+    let tables = lookup::build(&plain, &memo.ages, &mut warnings);
     let certificates = tls::certificates_from(
         routes
             .iter()
@@ -374,6 +391,7 @@ pub fn plan_memo(
         settings,
     );
     memo.slices = snapshot.endpoint_slices.clone();
+    memo.previous_routes = snapshot.routes.clone();
 
     warnings.sort();
     warnings.dedup();

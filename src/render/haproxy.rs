@@ -152,8 +152,11 @@ pub struct HaproxyMemo {
     sections: HashMap<String, (Arc<Backend>, Arc<str>)>,
     /// File path → the sections it was made of (held, compared by
     /// identity) and its contents.
-    files: HashMap<String, (Vec<Arc<str>>, Arc<[u8]>)>,
+    files: HashMap<String, BackendFile>,
 }
+
+/// A backend file's sections (held, compared by identity) and contents.
+type BackendFile = (Vec<Arc<str>>, Arc<[u8]>);
 
 /// Target number of backend sections per `backends/routes-*.cfg` file: a
 /// change to one Route rewrites one file of about this many sections.
@@ -383,19 +386,19 @@ fn backend_files(
     let mut previous = std::mem::take(&mut memo.sections);
     let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
     for b in &plan.backends {
-        let text = match previous.remove(&b.name) {
-            Some((old, text)) if Arc::ptr_eq(&old, b) || *old == **b => text,
+        let (name, text) = match previous.remove_entry(&b.name) {
+            Some((name, (old, text))) if Arc::ptr_eq(&old, b) || *old == **b => (name, text),
             _ => {
                 let section = backend(b)?;
                 let text = templates.render(
                     "backend.cfg.tera",
                     &tera_context(&BackendSectionCtx { backend: &section }, "backend.cfg.tera")?,
                 )?;
-                Arc::from(text)
+                (b.name.clone(), Arc::from(text))
             }
         };
         memo.sections
-            .insert(b.name.clone(), (Arc::clone(b), Arc::clone(&text)));
+            .insert(name, (Arc::clone(b), Arc::clone(&text)));
         files[backend_file_index(&b.name, count)].push((b.name.as_str(), text));
     }
     let mut previous_files = std::mem::take(&mut memo.files);
@@ -440,10 +443,13 @@ fn key_path(path: &PathMatch) -> Option<(&str, usize, bool)> {
 }
 
 fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
-    let object = format!("lookup entry of Route {}", entry.route);
-    escape::host_key("host", &entry.host_key).map_err(RenderError::unsafe_value(&object))?;
-    let expected = match key_path(&entry.path) {
-        None => entry.host_key.clone(),
+    // The object name is only formatted on the error path: this runs for
+    // every entry of every pass.
+    let object = || format!("lookup entry of Route {}", entry.route);
+    escape::host_key("host", &entry.host_key)
+        .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+    let path = match key_path(&entry.path) {
+        None => "",
         Some((p, _, under)) => {
             let well_formed = p.starts_with('/')
                 && if under {
@@ -453,16 +459,21 @@ fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
                 };
             if !well_formed {
                 return Err(RenderError::Plan(format!(
-                    "{object}: malformed path {}",
+                    "{}: malformed path {}",
+                    object(),
                     crate::values::quote_for_message(p, 64)
                 )));
             }
-            format!("{}{p}", entry.host_key)
+            p
         }
     };
-    if entry.key != expected {
+    let matches = entry.key.len() == entry.host_key.len() + path.len()
+        && entry.key.starts_with(entry.host_key.as_str())
+        && entry.key.ends_with(path);
+    if !matches {
         return Err(RenderError::Plan(format!(
-            "{object}: key {} is not host followed by path",
+            "{}: key {} is not host followed by path",
+            object(),
             crate::values::quote_for_message(&entry.key, 64)
         )));
     }
