@@ -145,7 +145,8 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
         }
         2 => {
             let r = route_mut(snapshot, rng);
-            annotate(r, "disable_cookies", pick(rng, &["true", "false"]));
+            let value: &&str = pick(rng, &["true", "false"]);
+            annotate(r, "disable_cookies", value);
             "disable_cookies".into()
         }
         3 => {
