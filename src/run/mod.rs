@@ -24,8 +24,8 @@
 //!    started (or adopted), exit 0.
 //!
 //! With `--spawn-haproxy`, HAProxy runs as `haproxy -W -S <out>/master.sock
-//! -p <out>/haproxy.pid -f <out>/current/haproxy.cfg` in its own process
-//! group. When routegen starts and a master started by an earlier routegen
+//! -p <out>/haproxy.pid -f <out>/current/haproxy.cfg -f
+//! <out>/current/backends` in its own process group. When routegen starts and a master started by an earlier routegen
 //! (killed without a chance to stop it) still answers on that socket with
 //! that configuration path, it is *adopted*: reloaded onto the current tree
 //! rather than duplicated next to it.
