@@ -1,5 +1,11 @@
 //! `routegen` command line: thin glue over the library.
 
+/// mimalloc: at 10,000 Routes and more, glibc malloc spends a quarter of
+/// a pass consolidating and searching free lists (measured in
+/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

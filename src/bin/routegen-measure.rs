@@ -24,6 +24,12 @@
 //! Prints a table. Exit status 1 if something could not be measured or a
 //! request failed.
 
+/// mimalloc: at 10,000 Routes and more, glibc malloc spends a quarter of
+/// a pass consolidating and searching free lists (measured in
+/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
