@@ -445,12 +445,12 @@ fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
         .plan
         .http_lookup
         .iter()
-        .chain(&rendered.plan.https_lookup)
+        .chain(rendered.plan.https_lookup.iter())
     {
         v.push(e.key.clone());
         v.push(e.route.to_string());
     }
-    for c in &rendered.plan.certificates {
+    for c in rendered.plan.certificates.iter() {
         v.push(c.file.clone());
         v.push(c.sni.clone());
     }

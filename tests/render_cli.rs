@@ -837,7 +837,8 @@ fn rendered_config_routes_live_traffic() {
                 LookupAction::RedirectToHttps,
                 key("vault", "vault"),
             ),
-        ],
+        ]
+        .into(),
         https_lookup: vec![
             lookup(
                 "www.test",
@@ -857,7 +858,8 @@ fn rendered_config_routes_live_traffic() {
                 be("be_edge_http:shop:static"),
                 key("shop", "static"),
             ),
-        ],
+        ]
+        .into(),
         passthrough: vec![
             SniEntry {
                 sni: "vault.test".into(),
@@ -869,7 +871,8 @@ fn rendered_config_routes_live_traffic() {
                 backend: "be_tcp:vault:vault".into(),
                 route: key("vault", "vault"),
             },
-        ],
+        ]
+        .into(),
         max_path_depth: 3,
         certificates: vec![CertEntry {
             file: "certs/shop:www.pem".into(),
@@ -877,9 +880,10 @@ fn rendered_config_routes_live_traffic() {
             sni: "www.test".into(),
             h2: true,
             route: key("shop", "www"),
-        }],
-        ca_files: vec![],
-        allowlist_files: vec![],
+        }]
+        .into(),
+        ca_files: vec![].into(),
+        allowlist_files: vec![].into(),
         warnings: vec![],
     };
     let http_port = free_port();

@@ -43,27 +43,29 @@ pub struct PlanSettings {
     pub default_cert_sha256: Option<[u8; 32]>,
 }
 
-/// Everything a renderer needs.
+/// Everything a renderer needs. The tables and file lists are shared
+/// (`Arc`): a pass whose inputs to a table did not change hands back the
+/// previous pass's table itself, so a renderer can skip it by identity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     /// One per admitted Route, sorted by `name`. Shared: an unchanged
     /// Route's backend is the same `Arc` from pass to pass (see [`PlanMemo`]).
     pub backends: Vec<Arc<Backend>>,
     /// Port 80 lookup table, sorted by `key`.
-    pub http_lookup: Vec<LookupEntry>,
+    pub http_lookup: Arc<Vec<LookupEntry>>,
     /// Lookup table for TLS-terminated traffic (edge, reencrypt), sorted by `key`.
-    pub https_lookup: Vec<LookupEntry>,
+    pub https_lookup: Arc<Vec<LookupEntry>>,
     /// SNI → passthrough backend (exact hosts and `*.domain`), sorted by `sni`.
-    pub passthrough: Vec<SniEntry>,
+    pub passthrough: Arc<Vec<SniEntry>>,
     /// Deepest path (in segments) of any lookup entry: the number of
     /// per-request exact lookups a renderer needs (0 when no Route has a path).
     pub max_path_depth: usize,
     /// Route certificates (crt-list entries and their files), sorted by `file`.
-    pub certificates: Vec<CertEntry>,
+    pub certificates: Arc<Vec<CertEntry>>,
     /// CA files for reencrypt server verification, sorted by `file`.
-    pub ca_files: Vec<PemFile>,
+    pub ca_files: Arc<Vec<PemFile>>,
     /// Source allowlist files, sorted by `file`.
-    pub allowlist_files: Vec<AllowlistFile>,
+    pub allowlist_files: Arc<Vec<AllowlistFile>>,
     /// Non-fatal findings of planning (e.g. Routes with no endpoints,
     /// reencrypt without verification), `namespace/name: message`, sorted.
     pub warnings: Vec<String>,
@@ -279,6 +281,7 @@ pub struct PlanMemo {
     ages: BTreeMap<ObjectKey, lookup::RouteAge>,
     ages_of: Vec<usize>,
     previous_routes: Vec<Arc<crate::model::Route>>,
+    shared: Option<Arc<SharedParts>>,
 }
 
 #[derive(Debug)]
@@ -307,6 +310,7 @@ pub fn plan_memo(
 ) -> Plan {
     if memo.settings.as_ref() != Some(settings) {
         memo.routes.clear();
+        memo.shared = None;
         memo.settings = Some(settings.clone());
     }
     let mut warnings: Vec<String> = Vec::new();
@@ -326,8 +330,6 @@ pub fn plan_memo(
     let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
     let mut previous = std::mem::take(&mut memo.routes);
     let mut backends = Vec::with_capacity(routes.len());
-    let mut allowlist_files = Vec::new();
-    let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
     for route in &routes {
         let mut slice_ids = Vec::new();
         for r in &route.backends {
@@ -361,49 +363,107 @@ pub fn plan_memo(
             }
         };
         backends.push(Arc::clone(&entry.backend));
+        warnings.extend(entry.warnings.iter().cloned());
+        memo.routes.insert(key, entry);
+    }
+    backends.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let route_ids: Vec<usize> = snapshot
+        .routes
+        .iter()
+        .map(|r| Arc::as_ptr(r) as usize)
+        .collect();
+    let mut ages_rebuilt = false;
+    if memo.ages_of != route_ids {
+        memo.ages = route_ages(snapshot);
+        memo.ages_of = route_ids;
+        ages_rebuilt = true;
+    }
+    // The parts that depend on the admitted Routes (and their ages) only:
+    // the same admitted Routes give the same tables and files.
+    let same_routes = |shared: &SharedParts| {
+        shared.admitted.len() == routes.len()
+            && shared
+                .admitted
+                .iter()
+                .zip(&routes)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    };
+    let shared = match memo.shared.take() {
+        Some(shared) if !ages_rebuilt && same_routes(&shared) => shared,
+        _ => Arc::new(shared_parts(&routes, &memo.routes, &memo.ages, settings)),
+    };
+    warnings.extend(shared.warnings.iter().cloned());
+    memo.slices = snapshot.endpoint_slices.clone();
+    memo.previous_routes = snapshot.routes.clone();
+
+    warnings.sort();
+    warnings.dedup();
+    let plan = Plan {
+        backends,
+        http_lookup: Arc::clone(&shared.http),
+        https_lookup: Arc::clone(&shared.https),
+        passthrough: Arc::clone(&shared.passthrough),
+        max_path_depth: shared.max_path_depth,
+        certificates: Arc::clone(&shared.certificates),
+        ca_files: Arc::clone(&shared.ca_files),
+        allowlist_files: Arc::clone(&shared.allowlist_files),
+        warnings,
+    };
+    memo.shared = Some(shared);
+    plan
+}
+
+/// The plan's parts decided by the admitted Routes alone (not by
+/// endpoints): lookup tables, certificates, CA and allowlist files.
+#[derive(Debug)]
+struct SharedParts {
+    /// The admitted Routes they were built from (held; compared by identity).
+    admitted: Vec<Arc<AdmittedRoute>>,
+    http: Arc<Vec<LookupEntry>>,
+    https: Arc<Vec<LookupEntry>>,
+    passthrough: Arc<Vec<SniEntry>>,
+    max_path_depth: usize,
+    certificates: Arc<Vec<CertEntry>>,
+    ca_files: Arc<Vec<PemFile>>,
+    allowlist_files: Arc<Vec<AllowlistFile>>,
+    /// Findings of the lookup build (dropped duplicate keys).
+    warnings: Vec<String>,
+}
+
+fn shared_parts(
+    routes: &[&Arc<AdmittedRoute>],
+    memos: &HashMap<ObjectKey, RouteMemo>,
+    ages: &BTreeMap<ObjectKey, lookup::RouteAge>,
+    settings: &PlanSettings,
+) -> SharedParts {
+    let mut warnings = Vec::new();
+    let plain: Vec<&AdmittedRoute> = routes.iter().map(|r| &***r).collect();
+    let tables = lookup::build(&plain, ages, &mut warnings);
+    let own = |r: &&Arc<AdmittedRoute>| &memos[&r.key];
+    let certificates =
+        tls::certificates_from(routes.iter().filter_map(|r| own(r).cert.as_ref()), settings);
+    let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
+    let mut allowlist_files: Vec<AllowlistFile> = Vec::new();
+    for r in routes {
+        let entry = own(r);
         allowlist_files.extend(entry.allowlist_file.clone());
         if let Some(ca) = &entry.ca_file {
             ca_files
                 .entry(ca.file.clone())
                 .or_insert_with(|| ca.clone());
         }
-        warnings.extend(entry.warnings.iter().cloned());
-        memo.routes.insert(key, entry);
     }
-    backends.sort_by(|a, b| a.name.cmp(&b.name));
-    allowlist_files.sort_by(|a: &AllowlistFile, b| a.file.cmp(&b.file));
-
-    let plain: Vec<&AdmittedRoute> = routes.iter().map(|r| &***r).collect();
-    let route_ids: Vec<usize> = snapshot
-        .routes
-        .iter()
-        .map(|r| Arc::as_ptr(r) as usize)
-        .collect();
-    if memo.ages_of != route_ids {
-        memo.ages = route_ages(snapshot);
-        memo.ages_of = route_ids;
-    }
-    let tables = lookup::build(&plain, &memo.ages, &mut warnings);
-    let certificates = tls::certificates_from(
-        routes
-            .iter()
-            .filter_map(|r| memo.routes[&r.key].cert.as_ref()),
-        settings,
-    );
-    memo.slices = snapshot.endpoint_slices.clone();
-    memo.previous_routes = snapshot.routes.clone();
-
-    warnings.sort();
-    warnings.dedup();
-    Plan {
-        backends,
-        http_lookup: tables.http,
-        https_lookup: tables.https,
-        passthrough: tables.passthrough,
+    allowlist_files.sort_by(|a, b| a.file.cmp(&b.file));
+    SharedParts {
+        admitted: routes.iter().map(|r| Arc::clone(r)).collect(),
+        http: Arc::new(tables.http),
+        https: Arc::new(tables.https),
+        passthrough: Arc::new(tables.passthrough),
         max_path_depth: tables.max_path_depth,
-        certificates,
-        ca_files: ca_files.into_values().collect(),
-        allowlist_files,
+        certificates: Arc::new(certificates),
+        ca_files: Arc::new(ca_files.into_values().collect()),
+        allowlist_files: Arc::new(allowlist_files),
         warnings,
     }
 }
@@ -685,6 +745,7 @@ mod tests {
                 file: "cas/service-ca.pem".into(),
                 pem: "CA\n".into()
             }]
+            .into()
         );
         let re = p
             .backends

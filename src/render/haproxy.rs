@@ -148,12 +148,41 @@ pub fn render_haproxy(
 /// templates it was filled with.
 #[derive(Debug, Default)]
 pub struct HaproxyMemo {
+    /// Backend names of the last pass (checked unique and not reserved).
+    names: Vec<String>,
+    /// The backends of the last pass and their files, in path order.
+    backends: Vec<Arc<Backend>>,
+    backend_files: Vec<(String, Arc<[u8]>)>,
+    /// Maps, lookup lines and haproxy.cfg of the last tables.
+    tables: Option<TablesPart>,
+    certs: Option<(Arc<Vec<crate::plan::CertEntry>>, Vec<PartFile>)>,
+    cas: Option<(Arc<Vec<crate::plan::PemFile>>, Vec<PartFile>)>,
+    allowlists: Option<(Arc<Vec<crate::plan::AllowlistFile>>, Vec<PartFile>)>,
+    /// The settings `haproxy.cfg` and `backends/default.cfg` were rendered with.
+    settings: Option<RenderSettings>,
     /// Backend name → the backend rendered and its section text.
     sections: HashMap<String, (Arc<Backend>, Arc<str>)>,
     /// File path → the sections it was made of (held, compared by
     /// identity) and its contents.
     files: HashMap<String, BackendFile>,
 }
+
+/// What the lookup tables render to.
+#[derive(Debug)]
+struct TablesPart {
+    http: Arc<Vec<LookupEntry>>,
+    https: Arc<Vec<LookupEntry>>,
+    passthrough: Arc<Vec<crate::plan::SniEntry>>,
+    /// The three map files.
+    files: Vec<PartFile>,
+    http_lines: Vec<String>,
+    https_lines: Vec<String>,
+    /// haproxy.cfg and backends/default.cfg for these lines.
+    config: Option<ConfigFiles>,
+}
+
+/// Contents of `haproxy.cfg` and `backends/default.cfg`.
+type ConfigFiles = (Arc<[u8]>, Arc<[u8]>);
 
 /// A backend file's sections (held, compared by identity) and contents.
 type BackendFile = (Vec<Arc<str>>, Arc<[u8]>);
@@ -205,36 +234,71 @@ pub fn render_haproxy_memo(
 ) -> Result<OutputTree, RenderError> {
     let mut tree = Files::default();
 
-    let backend_names: BTreeSet<&str> = plan.backends.iter().map(|b| b.name.as_str()).collect();
-    if backend_names.len() != plan.backends.len() {
-        return Err(RenderError::Plan("two backends have the same name".into()));
-    }
-    for reserved in [NO_ROUTE_BACKEND, "be_terminate", REDIRECT_VALUE] {
-        if backend_names.contains(reserved) {
-            return Err(RenderError::Plan(format!(
-                "backend name {reserved} is reserved"
-            )));
+    // Backend names: unique, not reserved (checked again only when they change).
+    let names_same = memo.names.len() == plan.backends.len()
+        && memo
+            .names
+            .iter()
+            .zip(&plan.backends)
+            .all(|(a, b)| *a == b.name);
+    if !names_same {
+        let backend_names: BTreeSet<&str> = plan.backends.iter().map(|b| b.name.as_str()).collect();
+        if backend_names.len() != plan.backends.len() {
+            return Err(RenderError::Plan("two backends have the same name".into()));
         }
+        for reserved in [NO_ROUTE_BACKEND, "be_terminate", REDIRECT_VALUE] {
+            if backend_names.contains(reserved) {
+                return Err(RenderError::Plan(format!(
+                    "backend name {reserved} is reserved"
+                )));
+            }
+        }
+        memo.names = plan.backends.iter().map(|b| b.name.clone()).collect();
+        memo.tables = None;
     }
 
-    // Maps.
-    tree.insert(
-        HTTP_MAP,
-        lookup_map(&plan.http_lookup, &backend_names, HTTP_MAP)?,
-        false,
-    )?;
-    tree.insert(
-        HTTPS_MAP,
-        lookup_map(&plan.https_lookup, &backend_names, HTTPS_MAP)?,
-        false,
-    )?;
-    tree.insert(
-        PASSTHROUGH_MAP,
-        passthrough_map(plan, &backend_names)?,
-        false,
-    )?;
+    // Maps and the frontends' lookup lines: from the tables (and names).
+    let tables = match memo.tables.take() {
+        Some(t)
+            if Arc::ptr_eq(&t.http, &plan.http_lookup)
+                && Arc::ptr_eq(&t.https, &plan.https_lookup)
+                && Arc::ptr_eq(&t.passthrough, &plan.passthrough) =>
+        {
+            t
+        }
+        _ => {
+            let backend_names: BTreeSet<&str> =
+                plan.backends.iter().map(|b| b.name.as_str()).collect();
+            TablesPart {
+                http: Arc::clone(&plan.http_lookup),
+                https: Arc::clone(&plan.https_lookup),
+                passthrough: Arc::clone(&plan.passthrough),
+                files: vec![
+                    part_file(
+                        HTTP_MAP,
+                        lookup_map(&plan.http_lookup, &backend_names, HTTP_MAP)?,
+                        false,
+                    ),
+                    part_file(
+                        HTTPS_MAP,
+                        lookup_map(&plan.https_lookup, &backend_names, HTTPS_MAP)?,
+                        false,
+                    ),
+                    part_file(
+                        PASSTHROUGH_MAP,
+                        passthrough_map(plan, &backend_names)?,
+                        false,
+                    ),
+                ],
+                http_lines: lookup_lines(&plan.http_lookup, HTTP_MAP, "frontend fe_http")?,
+                https_lines: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
+                config: None,
+            }
+        }
+    };
+    insert_part(&mut tree, &tables.files)?;
 
-    // Certificates.
+    // Certificates, CA and allowlist files.
     if !settings.default_cert_pem.contains("PRIVATE KEY-----") {
         return Err(RenderError::Setting {
             setting: "default certificate",
@@ -246,41 +310,30 @@ pub fn render_haproxy_memo(
         settings.default_cert_pem.clone().into_bytes(),
         true,
     )?;
-    let mut crt_list = String::new();
-    for cert in &plan.certificates {
-        let object = format!("certificate of Route {}", cert.route);
-        let file = escape::relative_path("certificate file", &cert.file)
-            .map_err(RenderError::unsafe_value(&object))?;
-        let sni = escape::host_key("SNI filter", &cert.sni)
-            .map_err(RenderError::unsafe_value(&object))?;
-        let line = if cert.h2 {
-            format!("{file} [alpn h2,http/1.1] {sni}\n")
-        } else {
-            format!("{file} {sni}\n")
-        };
-        escape::line("crt-list line", line.trim_end())
-            .map_err(RenderError::unsafe_value(&object))?;
-        crt_list.push_str(&line);
-        tree.insert(file, cert.pem.as_bytes().to_vec(), true)?;
-    }
-    tree.insert(CRT_LIST, crt_list.into_bytes(), false)?;
-    for ca in &plan.ca_files {
-        let file = escape::relative_path("CA file", &ca.file)
-            .map_err(RenderError::unsafe_value("CA file"))?;
-        tree.insert(file, ca.pem.clone().into_bytes(), false)?;
-    }
-    for list in &plan.allowlist_files {
-        let file = escape::relative_path("allowlist file", &list.file)
-            .map_err(RenderError::unsafe_value("allowlist file"))?;
-        let mut text = String::new();
-        for net in list.list.entries() {
-            let entry =
-                Checked::value("allowlist entry", net).map_err(RenderError::unsafe_value(file))?;
-            text.push_str(entry.as_str());
-            text.push('\n');
-        }
-        tree.insert(file, text.into_bytes(), false)?;
-    }
+    let certs = match memo.certs.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.certificates) => (input, files),
+        _ => (
+            Arc::clone(&plan.certificates),
+            certificate_files(&plan.certificates)?,
+        ),
+    };
+    insert_part(&mut tree, &certs.1)?;
+    memo.certs = Some(certs);
+    let cas = match memo.cas.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.ca_files) => (input, files),
+        _ => (Arc::clone(&plan.ca_files), ca_files(&plan.ca_files)?),
+    };
+    insert_part(&mut tree, &cas.1)?;
+    memo.cas = Some(cas);
+    let allowlists = match memo.allowlists.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.allowlist_files) => (input, files),
+        _ => (
+            Arc::clone(&plan.allowlist_files),
+            allowlist_files(&plan.allowlist_files)?,
+        ),
+    };
+    insert_part(&mut tree, &allowlists.1)?;
+    memo.allowlists = Some(allowlists);
 
     // haproxy.cfg.
     let run_dir = escape::absolute_dir("run directory", &settings.run_dir).map_err(|e| {
@@ -329,42 +382,124 @@ pub fn render_haproxy_memo(
             message: "must be from 1 to 2147483647".into(),
         });
     }
-    let context = Context {
-        global: GlobalCtx {
-            maxconn: settings.maxconn.to_string(),
-            hard_stop_after: Checked::value("hard-stop-after", &settings.hard_stop_after)
-                .map_err(RenderError::unsafe_value("setting hard-stop-after"))?
-                .to_string(),
-            stats_socket: socket(STATS_SOCKET)?,
-        },
-        fe_http: FrontendCtx {
-            binds: binds(&settings.http_bind, "HTTP bind address")?,
-            lookup: lookup_lines(&plan.http_lookup, HTTP_MAP, "frontend fe_http")?,
-        },
-        fe_https: FrontendCtx {
-            binds: binds(&settings.https_bind, "HTTPS bind address")?,
-            lookup: Vec::new(),
-        },
-        fe_terminate: TerminateCtx {
-            socket: socket(TERMINATE_SOCKET)?,
-            lookup: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
-        },
+    let mut tables = tables;
+    let same_settings = memo.settings.as_ref() == Some(settings);
+    let (config, defaults) = match (&tables.config, same_settings) {
+        (Some(done), true) => done.clone(),
+        _ => {
+            let context = Context {
+                global: GlobalCtx {
+                    maxconn: settings.maxconn.to_string(),
+                    hard_stop_after: Checked::value("hard-stop-after", &settings.hard_stop_after)
+                        .map_err(RenderError::unsafe_value("setting hard-stop-after"))?
+                        .to_string(),
+                    stats_socket: socket(STATS_SOCKET)?,
+                },
+                fe_http: FrontendCtx {
+                    binds: binds(&settings.http_bind, "HTTP bind address")?,
+                    lookup: tables.http_lines.clone(),
+                },
+                fe_https: FrontendCtx {
+                    binds: binds(&settings.https_bind, "HTTPS bind address")?,
+                    lookup: Vec::new(),
+                },
+                fe_terminate: TerminateCtx {
+                    socket: socket(TERMINATE_SOCKET)?,
+                    lookup: tables.https_lines.clone(),
+                },
+            };
+            let default_backends = DefaultBackendsCtx {
+                socket: context.fe_terminate.socket.clone(),
+            };
+            let config = templates.render(
+                "haproxy.cfg.tera",
+                &tera_context(&context, "haproxy.cfg.tera")?,
+            )?;
+            let defaults = templates.render(
+                "default-backends.cfg.tera",
+                &tera_context(&default_backends, "default-backends.cfg.tera")?,
+            )?;
+            let done: ConfigFiles = (
+                Arc::from(config.into_bytes()),
+                Arc::from(defaults.into_bytes()),
+            );
+            tables.config = Some(done.clone());
+            memo.settings = Some(settings.clone());
+            done
+        }
     };
-    let default_backends = DefaultBackendsCtx {
-        socket: context.fe_terminate.socket.clone(),
-    };
-    let config = templates.render(
-        "haproxy.cfg.tera",
-        &tera_context(&context, "haproxy.cfg.tera")?,
-    )?;
-    tree.insert(CONFIG_FILE, config.into_bytes(), false)?;
-    let defaults = templates.render(
-        "default-backends.cfg.tera",
-        &tera_context(&default_backends, "default-backends.cfg.tera")?,
-    )?;
-    tree.insert(DEFAULT_BACKENDS_FILE, defaults.into_bytes(), false)?;
+    tree.insert(CONFIG_FILE, config.to_vec(), false)?;
+    tree.insert(DEFAULT_BACKENDS_FILE, defaults.to_vec(), false)?;
+    memo.tables = Some(tables);
     backend_files(memo, plan, templates, &mut tree)?;
     Ok(tree.0)
+}
+
+/// One file of a memoized part of the tree: path, contents, secret.
+type PartFile = (String, Arc<[u8]>, bool);
+
+fn part_file(path: &str, contents: Vec<u8>, secret: bool) -> PartFile {
+    (path.to_string(), Arc::from(contents), secret)
+}
+
+fn insert_part(tree: &mut Files, files: &[PartFile]) -> Result<(), RenderError> {
+    for (path, contents, secret) in files {
+        tree.insert(path, contents.to_vec(), *secret)?;
+    }
+    Ok(())
+}
+
+/// crt-list.txt and one file per Route certificate.
+fn certificate_files(
+    certificates: &[crate::plan::CertEntry],
+) -> Result<Vec<PartFile>, RenderError> {
+    let mut files = Vec::with_capacity(certificates.len() + 1);
+    let mut crt_list = String::new();
+    for cert in certificates {
+        let object = format!("certificate of Route {}", cert.route);
+        let file = escape::relative_path("certificate file", &cert.file)
+            .map_err(RenderError::unsafe_value(&object))?;
+        let sni = escape::host_key("SNI filter", &cert.sni)
+            .map_err(RenderError::unsafe_value(&object))?;
+        let line = if cert.h2 {
+            format!("{file} [alpn h2,http/1.1] {sni}\n")
+        } else {
+            format!("{file} {sni}\n")
+        };
+        escape::line("crt-list line", line.trim_end())
+            .map_err(RenderError::unsafe_value(&object))?;
+        crt_list.push_str(&line);
+        files.push((file.to_string(), Arc::from(cert.pem.as_bytes()), true));
+    }
+    files.push(part_file(CRT_LIST, crt_list.into_bytes(), false));
+    Ok(files)
+}
+
+fn ca_files(cas: &[crate::plan::PemFile]) -> Result<Vec<PartFile>, RenderError> {
+    cas.iter()
+        .map(|ca| {
+            let file = escape::relative_path("CA file", &ca.file)
+                .map_err(RenderError::unsafe_value("CA file"))?;
+            Ok(part_file(file, ca.pem.clone().into_bytes(), false))
+        })
+        .collect()
+}
+
+fn allowlist_files(lists: &[crate::plan::AllowlistFile]) -> Result<Vec<PartFile>, RenderError> {
+    let mut files = Vec::with_capacity(lists.len());
+    for list in lists {
+        let file = escape::relative_path("allowlist file", &list.file)
+            .map_err(RenderError::unsafe_value("allowlist file"))?;
+        let mut text = String::new();
+        for net in list.list.entries() {
+            let entry =
+                Checked::value("allowlist entry", net).map_err(RenderError::unsafe_value(file))?;
+            text.push_str(entry.as_str());
+            text.push('\n');
+        }
+        files.push(part_file(file, text.into_bytes(), false));
+    }
+    Ok(files)
 }
 
 fn tera_context(value: &impl Serialize, name: &str) -> Result<tera::Context, RenderError> {
@@ -382,8 +517,21 @@ fn backend_files(
     templates: &Templates,
     tree: &mut Files,
 ) -> Result<(), RenderError> {
+    let unchanged = memo.backends.len() == plan.backends.len()
+        && memo
+            .backends
+            .iter()
+            .zip(&plan.backends)
+            .all(|(a, b)| Arc::ptr_eq(a, b));
+    if unchanged {
+        for (path, contents) in &memo.backend_files {
+            tree.insert(path, contents.to_vec(), false)?;
+        }
+        return Ok(());
+    }
     let count = backend_file_count(plan.backends.len());
     let mut previous = std::mem::take(&mut memo.sections);
+    let mut written = Vec::with_capacity(count);
     let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
     for b in &plan.backends {
         let (name, text) = match previous.remove_entry(&b.name) {
@@ -426,8 +574,11 @@ fn backend_files(
             }
         };
         tree.insert(&path, contents.to_vec(), false)?;
+        written.push((path.clone(), Arc::clone(&contents)));
         memo.files.insert(path, (parts, contents));
     }
+    memo.backends = plan.backends.clone();
+    memo.backend_files = written;
     Ok(())
 }
 
@@ -594,7 +745,7 @@ fn lookup_map(
 
 fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, RenderError> {
     let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
-    for entry in &plan.passthrough {
+    for entry in plan.passthrough.iter() {
         let object = format!("{PASSTHROUGH_MAP} entry of Route {}", entry.route);
         if !backends.contains(entry.backend.as_str()) {
             return Err(RenderError::Plan(format!(

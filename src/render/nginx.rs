@@ -130,18 +130,18 @@ pub fn render_nginx(
         settings.default_cert_pem.clone().into_bytes(),
         true,
     )?;
-    for cert in &plan.certificates {
+    for cert in plan.certificates.iter() {
         let object = format!("certificate of Route {}", cert.route);
         let file = escape::relative_path("certificate file", &cert.file)
             .map_err(RenderError::unsafe_value(&object))?;
         files.insert(file, cert.pem.as_bytes().to_vec(), true)?;
     }
-    for ca in &plan.ca_files {
+    for ca in plan.ca_files.iter() {
         let file = escape::relative_path("CA file", &ca.file)
             .map_err(RenderError::unsafe_value("CA file"))?;
         files.insert(file, ca.pem.clone().into_bytes(), false)?;
     }
-    for list in &plan.allowlist_files {
+    for list in plan.allowlist_files.iter() {
         let file = escape::relative_path("allowlist file", &list.file)
             .map_err(RenderError::unsafe_value("allowlist file"))?;
         let mut text =
@@ -1028,7 +1028,7 @@ impl<'p> Renderer<'p> {
             "map $rg_sni_tail $rg_passthrough_wildcard {{ hostnames; default {CLOSED_UPSTREAM};"
         );
         let mut pt_exact = "map $ssl_preread_server_name $rg_passthrough { hostnames; default $rg_passthrough_wildcard;".to_string();
-        for e in &plan.passthrough {
+        for e in plan.passthrough.iter() {
             let object = format!("SNI entry of Route {}", e.route);
             let Some(target) = targets.get(e.backend.as_str()) else {
                 return Err(RenderError::Plan(format!(

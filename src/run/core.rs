@@ -465,31 +465,31 @@ pub fn route_fingerprints(plan: &Plan) -> BTreeMap<ObjectKey, [u8; 32]> {
         }
     }
     for (table, entries) in [("http", &plan.http_lookup), ("https", &plan.https_lookup)] {
-        for e in entries {
+        for e in entries.iter() {
             parts
                 .entry(&e.route)
                 .or_default()
                 .push(format!("{table} {e:?}"));
         }
     }
-    for e in &plan.passthrough {
+    for e in plan.passthrough.iter() {
         parts
             .entry(&e.route)
             .or_default()
             .push(format!("sni {e:?}"));
     }
-    for c in &plan.certificates {
+    for c in plan.certificates.iter() {
         parts
             .entry(&c.route)
             .or_default()
             .push(format!("cert {c:?}"));
     }
-    for a in &plan.allowlist_files {
+    for a in plan.allowlist_files.iter() {
         if let Some(route) = allowlists.get(a.file.as_str()) {
             parts.entry(route).or_default().push(format!("allow {a:?}"));
         }
     }
-    for c in &plan.ca_files {
+    for c in plan.ca_files.iter() {
         if let Some(route) = cas.get(c.file.as_str()) {
             parts.entry(route).or_default().push(format!("ca {c:?}"));
         }

@@ -55,7 +55,7 @@ struct Index<'a> {
 impl<'a> Index<'a> {
     fn new(tree: &'a OutputTree, plan: &'a Plan) -> Index<'a> {
         let mut users: BTreeMap<String, BTreeSet<ObjectKey>> = BTreeMap::new();
-        for cert in &plan.certificates {
+        for cert in plan.certificates.iter() {
             users
                 .entry(cert.file.clone())
                 .or_default()
@@ -97,10 +97,10 @@ impl<'a> Index<'a> {
             }
         }
         let mut lookup_keys = BTreeMap::new();
-        for entry in plan.http_lookup.iter().chain(&plan.https_lookup) {
+        for entry in plan.http_lookup.iter().chain(plan.https_lookup.iter()) {
             lookup_keys.insert(entry.key.as_str(), &entry.route);
         }
-        for entry in &plan.passthrough {
+        for entry in plan.passthrough.iter() {
             lookup_keys.insert(entry.sni.as_str(), &entry.route);
         }
         Index {

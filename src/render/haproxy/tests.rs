@@ -294,13 +294,14 @@ pub(crate) fn sample_plan() -> Plan {
     ];
     Plan {
         backends: backends.into_iter().map(std::sync::Arc::new).collect(),
-        http_lookup,
-        https_lookup,
+        http_lookup: http_lookup.into(),
+        https_lookup: https_lookup.into(),
         passthrough: vec![SniEntry {
             sni: "vault.example.com".into(),
             backend: "be_tcp:vault:vault".into(),
             route: vault.clone(),
-        }],
+        }]
+        .into(),
         max_path_depth: 1,
         certificates: vec![CertEntry {
             file: "certs/shop:storefront.pem".into(),
@@ -308,11 +309,13 @@ pub(crate) fn sample_plan() -> Plan {
             sni: "www.example.com".into(),
             h2: true,
             route: store.clone(),
-        }],
+        }]
+        .into(),
         ca_files: vec![PemFile {
             file: "cas/pay:payments.pem".into(),
             pem: "-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----\n".into(),
-        }],
+        }]
+        .into(),
         allowlist_files: vec![
             AllowlistFile {
                 file: "allowlists/shop:api.txt".into(),
@@ -322,7 +325,8 @@ pub(crate) fn sample_plan() -> Plan {
                 file: "allowlists/vault:vault.txt".into(),
                 list: "127.0.0.1".parse().unwrap(),
             },
-        ],
+        ]
+        .into(),
         warnings: vec![],
     }
 }
@@ -594,8 +598,8 @@ fn render_is_deterministic_and_order_independent() {
     let a = render(&sample_plan()).unwrap();
     let mut shuffled = sample_plan();
     shuffled.backends.reverse();
-    shuffled.http_lookup.reverse();
-    shuffled.https_lookup.reverse();
+    std::sync::Arc::make_mut(&mut shuffled.http_lookup).reverse();
+    std::sync::Arc::make_mut(&mut shuffled.https_lookup).reverse();
     for b in &mut shuffled.backends {
         std::sync::Arc::make_mut(b).servers.reverse();
     }
@@ -675,7 +679,7 @@ fn render_refuses_hostile_values() {
         // As a backend name.
         let mut plan = sample_plan();
         std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string();
-        plan.http_lookup
+        std::sync::Arc::make_mut(&mut plan.http_lookup)
             .retain(|e| e.route != plan.backends[0].route);
         assert!(render(&plan).is_err(), "backend name {bad:?}");
         // As a server name.
@@ -697,7 +701,7 @@ fn render_refuses_hostile_values() {
     ] {
         let mut plan = sample_plan();
         let r = plan.https_lookup[1].route.clone();
-        plan.https_lookup[1] = entry(
+        std::sync::Arc::make_mut(&mut plan.https_lookup)[1] = entry(
             "www.example.com",
             PathMatch::Prefix(path.into()),
             LookupAction::Backend("be_edge_http:shop:api".into()),
@@ -707,7 +711,7 @@ fn render_refuses_hostile_values() {
     }
     let mut plan = sample_plan();
     let r = plan.https_lookup[1].route.clone();
-    plan.https_lookup[1] = entry(
+    std::sync::Arc::make_mut(&mut plan.https_lookup)[1] = entry(
         "www.example.com",
         PathMatch::Prefix(format!("/{}victim.example.com", "a".repeat(16_400))),
         LookupAction::Backend("be_edge_http:shop:api".into()),
@@ -722,13 +726,13 @@ fn render_refuses_hostile_values() {
     assert!(render(&plan).is_err());
     // File names and SNI filters.
     let mut plan = sample_plan();
-    plan.certificates[0].file = "../../etc/cron.d/x".into();
+    std::sync::Arc::make_mut(&mut plan.certificates)[0].file = "../../etc/cron.d/x".into();
     assert!(render(&plan).is_err());
     let mut plan = sample_plan();
-    plan.certificates[0].sni = "www.example.com !evil".into();
+    std::sync::Arc::make_mut(&mut plan.certificates)[0].sni = "www.example.com !evil".into();
     assert!(render(&plan).is_err());
     let mut plan = sample_plan();
-    plan.certificates[0].file = "haproxy.cfg".into();
+    std::sync::Arc::make_mut(&mut plan.certificates)[0].file = "haproxy.cfg".into();
     assert!(render(&plan).is_err(), "a file may not replace another");
     let mut plan = sample_plan();
     std::sync::Arc::make_mut(&mut plan.backends[6]).servers[0].cookie = "a b".into();
@@ -764,21 +768,22 @@ fn render_refuses_hostile_values() {
 #[test]
 fn render_refuses_inconsistent_plans() {
     let mut plan = sample_plan();
-    plan.http_lookup[0].action = LookupAction::Backend("be_http:missing:x".into());
+    std::sync::Arc::make_mut(&mut plan.http_lookup)[0].action =
+        LookupAction::Backend("be_http:missing:x".into());
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
-    plan.http_lookup[0].key = "other.example.com".into();
+    std::sync::Arc::make_mut(&mut plan.http_lookup)[0].key = "other.example.com".into();
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
     let dup = plan.http_lookup[0].clone();
-    plan.http_lookup.push(dup);
+    std::sync::Arc::make_mut(&mut plan.http_lookup).push(dup);
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
     let dup = plan.backends[0].clone();
     plan.backends.push(dup);
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
-    plan.passthrough[0].backend = "be_tcp:nope:nope".into();
+    std::sync::Arc::make_mut(&mut plan.passthrough)[0].backend = "be_tcp:nope:nope".into();
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
 }
 
@@ -822,8 +827,9 @@ fn render_sample_passes_haproxy_check() {
     let pem = crate::defaultcert::generate_self_signed().unwrap();
     let cert_only = pem[pem.find("-----BEGIN CERTIFICATE").unwrap()..].to_string();
     let mut plan = sample_plan();
-    plan.certificates[0].pem = crate::defaultcert::generate_self_signed().unwrap().into();
-    plan.ca_files[0].pem = cert_only;
+    std::sync::Arc::make_mut(&mut plan.certificates)[0].pem =
+        crate::defaultcert::generate_self_signed().unwrap().into();
+    std::sync::Arc::make_mut(&mut plan.ca_files)[0].pem = cert_only;
     let s = RenderSettings {
         default_cert_pem: pem,
         run_dir: dir.path().join("run").display().to_string(),
@@ -866,7 +872,8 @@ fn render_many_backends_passes_haproxy_check() {
     }
     let pem = crate::defaultcert::generate_self_signed().unwrap();
     plan.ca_files = sample.ca_files.clone();
-    plan.ca_files[0].pem = pem[pem.find("-----BEGIN CERTIFICATE").unwrap()..].to_string();
+    std::sync::Arc::make_mut(&mut plan.ca_files)[0].pem =
+        pem[pem.find("-----BEGIN CERTIFICATE").unwrap()..].to_string();
     plan.allowlist_files = sample.allowlist_files.clone();
     let s = RenderSettings {
         default_cert_pem: pem,

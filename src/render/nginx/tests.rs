@@ -152,7 +152,8 @@ fn upstreams_weights_balance_and_zero_weight() {
                 LookupAction::Backend("be_http:ns:empty".into()),
                 "empty",
             ),
-        ],
+        ]
+        .into(),
         ..Plan::default()
     };
     let cfg = config(&render(&plan));
@@ -193,13 +194,15 @@ fn actions_rewrites_and_headers() {
         http_lookup: vec![
             entry("h.test", Some("/api"), LookupAction::RedirectToHttps, "api"),
             entry("h.test", Some("/old/"), LookupAction::Refuse, "old"),
-        ],
+        ]
+        .into(),
         https_lookup: vec![entry(
             "h.test",
             Some("/api"),
             LookupAction::Backend("be_edge_http:ns:api".into()),
             "api",
-        )],
+        )]
+        .into(),
         ..Plan::default()
     };
     let out = render(&plan);
@@ -242,7 +245,8 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
             ),
             entry("*.w.test", Some("/sp%20ace"), be(), "w"),
             entry("*.w.test", Some("/bad%2Fslash"), be(), "bad"),
-        ],
+        ]
+        .into(),
         ..Plan::default()
     };
     let out = render(&plan);
@@ -276,7 +280,8 @@ fn tls_certificates_sni_routing_and_passthrough() {
             None,
             LookupAction::Backend("be_edge_http:ns:www".into()),
             "www",
-        )],
+        )]
+        .into(),
         passthrough: vec![
             SniEntry {
                 sni: "*.pt.test".into(),
@@ -288,20 +293,23 @@ fn tls_certificates_sni_routing_and_passthrough() {
                 backend: "be_tcp:ns:gone".into(),
                 route: ObjectKey::new("ns", "gone"),
             },
-        ],
+        ]
+        .into(),
         certificates: vec![crate::plan::CertEntry {
             file: "certs/ns:www.pem".into(),
             pem: KEY.into(),
             sni: "www.test".into(),
             h2: true,
             route: ObjectKey::new("ns", "www"),
-        }],
+        }]
+        .into(),
         allowlist_files: vec![crate::plan::AllowlistFile {
             file: "allowlists/ns:pt.txt".into(),
             list: crate::values::IpAllowlist::parse_lenient("10.0.0.0/8 ::1")
                 .unwrap()
                 .0,
-        }],
+        }]
+        .into(),
         ..Plan::default()
     };
     let out = render(&plan);
@@ -349,7 +357,8 @@ fn byte_identical_across_runs() {
             Some("/a"),
             LookupAction::Backend("be_http:ns:w".into()),
             "w",
-        )],
+        )]
+        .into(),
         ..Plan::default()
     };
     assert_eq!(render(&plan), render(&plan));
