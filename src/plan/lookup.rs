@@ -23,6 +23,7 @@
 //! never depends on input order.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -112,97 +113,211 @@ pub fn build(
     ages: &BTreeMap<ObjectKey, RouteAge>,
     warnings: &mut Vec<String>,
 ) -> Tables {
+    let mut index = TableIndex::default();
     let unknown = RouteAge::default();
-    // Each Route's age looked up once, not in every comparison.
-    let mut aged: Vec<(&RouteAge, &AdmittedRoute)> = routes
-        .iter()
-        .map(|r| (ages.get(&r.key).unwrap_or(&unknown), *r))
-        .collect();
-    aged.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.key.cmp(&b.1.key)));
-    let ordered = aged.into_iter().map(|(_, r)| r);
-
-    let mut http: BTreeMap<String, LookupEntry> = BTreeMap::new();
-    let mut https: BTreeMap<String, LookupEntry> = BTreeMap::new();
-    let mut passthrough: BTreeMap<String, SniEntry> = BTreeMap::new();
-
-    for route in ordered {
-        let termination = route.tls.as_ref().map(|t| t.termination);
-        let backend = backend_name(&route.key, termination);
-        let path = route.path.as_deref();
-        match &route.tls {
-            None => insert(
-                &mut http,
-                entry(route, path, LookupAction::Backend(backend)),
-                "port 80",
-                warnings,
-            ),
-            Some(tls) if tls.termination == Termination::Passthrough => {
-                let sni = SniEntry {
-                    sni: host_key(route),
-                    backend,
-                    route: route.key.clone(),
-                };
-                match passthrough.get(&sni.sni) {
-                    Some(owner) => {
-                        warnings.push(duplicate_warning(&route.key, "SNI", &sni.sni, &owner.route))
-                    }
-                    None => {
-                        passthrough.insert(sni.sni.clone(), sni);
-                    }
-                }
-                let action = match tls.insecure_policy {
-                    InsecurePolicy::Redirect => LookupAction::RedirectToHttps,
-                    // Allow is refused by admission for passthrough.
-                    InsecurePolicy::None | InsecurePolicy::Allow => LookupAction::Refuse,
-                };
-                insert(&mut http, entry(route, None, action), "port 80", warnings);
-            }
-            Some(tls) => {
-                insert(
-                    &mut https,
-                    entry(route, path, LookupAction::Backend(backend.clone())),
-                    "TLS",
-                    warnings,
-                );
-                let action = match tls.insecure_policy {
-                    InsecurePolicy::Allow => LookupAction::Backend(backend),
-                    InsecurePolicy::Redirect => LookupAction::RedirectToHttps,
-                    InsecurePolicy::None => LookupAction::Refuse,
-                };
-                insert(&mut http, entry(route, path, action), "port 80", warnings);
-            }
-        }
+    for route in routes {
+        index.insert(route, ages.get(&route.key).unwrap_or(&unknown).clone());
     }
-
-    let max_path_depth = http
-        .values()
-        .chain(https.values())
-        .map(|e| e.depth)
-        .max()
-        .unwrap_or(0);
+    let tables = index.tables();
+    warnings.extend(tables.warnings);
     Tables {
-        http: http.into_values().collect(),
-        https: https.into_values().collect(),
-        passthrough: passthrough.into_values().collect(),
-        max_path_depth,
+        http: tables.http.iter().map(|e| (**e).clone()).collect(),
+        https: tables.https.iter().map(|e| (**e).clone()).collect(),
+        passthrough: tables.passthrough.iter().map(|e| (**e).clone()).collect(),
+        max_path_depth: tables.max_path_depth,
     }
 }
 
-fn insert(
-    table: &mut BTreeMap<String, LookupEntry>,
-    entry: LookupEntry,
-    table_name: &str,
-    warnings: &mut Vec<String>,
-) {
-    match table.get(&entry.key) {
-        Some(owner) => warnings.push(duplicate_warning(
-            &entry.route,
-            table_name,
-            &entry.key,
-            &owner.route,
-        )),
-        None => {
-            table.insert(entry.key.clone(), entry);
+/// What one Route puts in the tables (a function of the Route alone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteEntries {
+    pub http: Option<Arc<LookupEntry>>,
+    pub https: Option<Arc<LookupEntry>>,
+    pub passthrough: Option<Arc<SniEntry>>,
+}
+
+/// The entries of one admitted Route.
+pub fn route_entries(route: &AdmittedRoute) -> RouteEntries {
+    let termination = route.tls.as_ref().map(|t| t.termination);
+    let backend = backend_name(&route.key, termination);
+    let path = route.path.as_deref();
+    match &route.tls {
+        None => RouteEntries {
+            http: Some(Arc::new(entry(route, path, LookupAction::Backend(backend)))),
+            https: None,
+            passthrough: None,
+        },
+        Some(tls) if tls.termination == Termination::Passthrough => {
+            let action = match tls.insecure_policy {
+                InsecurePolicy::Redirect => LookupAction::RedirectToHttps,
+                // Allow is refused by admission for passthrough.
+                InsecurePolicy::None | InsecurePolicy::Allow => LookupAction::Refuse,
+            };
+            RouteEntries {
+                http: Some(Arc::new(entry(route, None, action))),
+                https: None,
+                passthrough: Some(Arc::new(SniEntry {
+                    sni: host_key(route),
+                    backend,
+                    route: route.key.clone(),
+                })),
+            }
+        }
+        Some(tls) => {
+            let action = match tls.insecure_policy {
+                InsecurePolicy::Allow => LookupAction::Backend(backend.clone()),
+                InsecurePolicy::Redirect => LookupAction::RedirectToHttps,
+                InsecurePolicy::None => LookupAction::Refuse,
+            };
+            RouteEntries {
+                http: Some(Arc::new(entry(route, path, action))),
+                https: Some(Arc::new(entry(route, path, LookupAction::Backend(backend)))),
+                passthrough: None,
+            }
+        }
+    }
+}
+
+/// Claimants of one key, oldest first: the first keeps the key.
+type Claims<T> = BTreeMap<(RouteAge, ObjectKey), Arc<T>>;
+
+/// The tables kept up to date Route by Route: [`TableIndex::insert`] and
+/// [`TableIndex::remove`] cost O(log n) per entry, and [`TableIndex::tables`]
+/// gives exactly what [`build`] gives for the Routes inserted (each key
+/// goes to its oldest claimant, the others are dropped with a warning).
+#[derive(Debug, Default)]
+pub struct TableIndex {
+    routes: std::collections::HashMap<ObjectKey, (RouteAge, RouteEntries)>,
+    http: BTreeMap<String, Claims<LookupEntry>>,
+    https: BTreeMap<String, Claims<LookupEntry>>,
+    passthrough: BTreeMap<String, Claims<SniEntry>>,
+}
+
+/// [`TableIndex::tables`]: shared entries, sorted by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedTables {
+    pub http: Vec<Arc<LookupEntry>>,
+    pub https: Vec<Arc<LookupEntry>>,
+    pub passthrough: Vec<Arc<SniEntry>>,
+    pub max_path_depth: usize,
+    /// One per dropped entry, in table and key order.
+    pub warnings: Vec<String>,
+}
+
+impl TableIndex {
+    /// Add a Route (replacing an earlier one with the same key).
+    pub fn insert(&mut self, route: &AdmittedRoute, age: RouteAge) {
+        self.insert_entries(route.key.clone(), age, route_entries(route));
+    }
+
+    /// Add a Route's precomputed [`route_entries`].
+    pub fn insert_entries(&mut self, key: ObjectKey, age: RouteAge, entries: RouteEntries) {
+        self.remove(&key);
+        let claim = (age.clone(), key.clone());
+        if let Some(e) = &entries.http {
+            self.http
+                .entry(e.key.clone())
+                .or_default()
+                .insert(claim.clone(), Arc::clone(e));
+        }
+        if let Some(e) = &entries.https {
+            self.https
+                .entry(e.key.clone())
+                .or_default()
+                .insert(claim.clone(), Arc::clone(e));
+        }
+        if let Some(e) = &entries.passthrough {
+            self.passthrough
+                .entry(e.sni.clone())
+                .or_default()
+                .insert(claim, Arc::clone(e));
+        }
+        self.routes.insert(key, (age, entries));
+    }
+
+    /// Take a Route out.
+    pub fn remove(&mut self, key: &ObjectKey) {
+        let Some((age, entries)) = self.routes.remove(key) else {
+            return;
+        };
+        let claim = (age, key.clone());
+        fn drop_claim<T>(
+            table: &mut BTreeMap<String, Claims<T>>,
+            table_key: &str,
+            claim: &(RouteAge, ObjectKey),
+        ) {
+            if let Some(claims) = table.get_mut(table_key) {
+                claims.remove(claim);
+                if claims.is_empty() {
+                    table.remove(table_key);
+                }
+            }
+        }
+        if let Some(e) = &entries.http {
+            drop_claim(&mut self.http, &e.key, &claim);
+        }
+        if let Some(e) = &entries.https {
+            drop_claim(&mut self.https, &e.key, &claim);
+        }
+        if let Some(e) = &entries.passthrough {
+            drop_claim(&mut self.passthrough, &e.sni, &claim);
+        }
+    }
+
+    /// The Route stored under `key`: its age and entries.
+    pub fn get(&self, key: &ObjectKey) -> Option<&(RouteAge, RouteEntries)> {
+        self.routes.get(key)
+    }
+
+    /// Number of Routes held.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The tables now.
+    pub fn tables(&self) -> SharedTables {
+        let mut warnings = Vec::new();
+        fn winners<T>(
+            table: &BTreeMap<String, Claims<T>>,
+            name: &str,
+            route_of: impl Fn(&T) -> &ObjectKey,
+            warnings: &mut Vec<String>,
+        ) -> Vec<Arc<T>> {
+            let mut out = Vec::with_capacity(table.len());
+            for (key, claims) in table {
+                let mut claims = claims.values();
+                let Some(first) = claims.next() else { continue };
+                for later in claims {
+                    warnings.push(duplicate_warning(
+                        route_of(later),
+                        name,
+                        key,
+                        route_of(first),
+                    ));
+                }
+                out.push(Arc::clone(first));
+            }
+            out
+        }
+        let http = winners(&self.http, "port 80", |e| &e.route, &mut warnings);
+        let https = winners(&self.https, "TLS", |e| &e.route, &mut warnings);
+        let passthrough = winners(&self.passthrough, "SNI", |e| &e.route, &mut warnings);
+        let max_path_depth = http
+            .iter()
+            .chain(&https)
+            .map(|e| e.depth)
+            .max()
+            .unwrap_or(0);
+        SharedTables {
+            http,
+            https,
+            passthrough,
+            max_path_depth,
+            warnings,
         }
     }
 }

@@ -52,11 +52,11 @@ pub struct Plan {
     /// Route's backend is the same `Arc` from pass to pass (see [`PlanMemo`]).
     pub backends: Vec<Arc<Backend>>,
     /// Port 80 lookup table, sorted by `key`.
-    pub http_lookup: Arc<Vec<LookupEntry>>,
+    pub http_lookup: Shared<LookupEntry>,
     /// Lookup table for TLS-terminated traffic (edge, reencrypt), sorted by `key`.
-    pub https_lookup: Arc<Vec<LookupEntry>>,
+    pub https_lookup: Shared<LookupEntry>,
     /// SNI → passthrough backend (exact hosts and `*.domain`), sorted by `sni`.
-    pub passthrough: Arc<Vec<SniEntry>>,
+    pub passthrough: Shared<SniEntry>,
     /// Deepest path (in segments) of any lookup entry: the number of
     /// per-request exact lookups a renderer needs (0 when no Route has a path).
     pub max_path_depth: usize,
@@ -69,6 +69,62 @@ pub struct Plan {
     /// Non-fatal findings of planning (e.g. Routes with no endpoints,
     /// reencrypt without verification), `namespace/name: message`, sorted.
     pub warnings: Vec<String>,
+}
+
+/// A shared list of shared items: cloning it (or an item) copies a
+/// pointer, so a pass can hand on the previous pass's list, and a renderer
+/// can tell by [`Shared::ptr_eq`] that nothing in it changed. Compared by
+/// value otherwise.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Shared<T>(Arc<Vec<Arc<T>>>);
+
+impl<T> Shared<T> {
+    pub fn new(items: Vec<Arc<T>>) -> Self {
+        Shared(Arc::new(items))
+    }
+
+    /// The same list (not merely equal items).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// The list, copied first if shared (tests).
+    pub fn make_mut(&mut self) -> &mut Vec<Arc<T>> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Arc::new(Vec::new()))
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = [Arc<T>];
+    fn deref(&self) -> &[Arc<T>] {
+        &self.0
+    }
+}
+
+impl<T> From<Vec<T>> for Shared<T> {
+    fn from(items: Vec<T>) -> Self {
+        Shared::new(items.into_iter().map(Arc::new).collect())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T> {
+    type Item = &'a Arc<T>;
+    type IntoIter = std::slice::Iter<'a, Arc<T>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// What a lookup hit does.
@@ -282,6 +338,8 @@ pub struct PlanMemo {
     ages_of: Vec<usize>,
     previous_routes: Vec<Arc<crate::model::Route>>,
     shared: Option<Arc<SharedParts>>,
+    /// The lookup tables, kept Route by Route.
+    tables: lookup::TableIndex,
 }
 
 #[derive(Debug)]
@@ -295,6 +353,7 @@ struct RouteMemo {
     ca_file: Option<PemFile>,
     warnings: Vec<String>,
     cert: Option<tls::CertMaterial>,
+    entries: lookup::RouteEntries,
 }
 
 /// [`plan`] reusing `memo`: a Route whose admitted form (`Arc`) and
@@ -311,6 +370,7 @@ pub fn plan_memo(
     if memo.settings.as_ref() != Some(settings) {
         memo.routes.clear();
         memo.shared = None;
+        memo.tables = lookup::TableIndex::default();
         memo.settings = Some(settings.clone());
     }
     let mut warnings: Vec<String> = Vec::new();
@@ -330,6 +390,8 @@ pub fn plan_memo(
     let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
     let mut previous = std::mem::take(&mut memo.routes);
     let mut backends = Vec::with_capacity(routes.len());
+    // Routes whose memo was rebuilt in this pass.
+    let mut fresh: Vec<ObjectKey> = Vec::new();
     for route in &routes {
         let mut slice_ids = Vec::new();
         for r in &route.backends {
@@ -358,7 +420,9 @@ pub fn plan_memo(
                     ca_file: built.ca_file,
                     warnings: own_warnings,
                     cert: tls::cert_material(route),
+                    entries: lookup::route_entries(route),
                 };
+                fresh.push(route.key.clone());
                 (route.key.clone(), entry)
             }
         };
@@ -391,7 +455,20 @@ pub fn plan_memo(
     };
     let shared = match memo.shared.take() {
         Some(shared) if !ages_rebuilt && same_routes(&shared) => shared,
-        _ => Arc::new(shared_parts(&routes, &memo.routes, &memo.ages, settings)),
+        previous => {
+            update_tables(
+                &mut memo.tables,
+                previous
+                    .as_ref()
+                    .map(|p| p.admitted.as_slice())
+                    .unwrap_or(&[]),
+                &routes,
+                &memo.routes,
+                &memo.ages,
+                &fresh,
+            );
+            Arc::new(shared_parts(&routes, &memo.routes, &memo.tables, settings))
+        }
     };
     warnings.extend(shared.warnings.iter().cloned());
     memo.slices = snapshot.endpoint_slices.clone();
@@ -401,9 +478,9 @@ pub fn plan_memo(
     warnings.dedup();
     let plan = Plan {
         backends,
-        http_lookup: Arc::clone(&shared.http),
-        https_lookup: Arc::clone(&shared.https),
-        passthrough: Arc::clone(&shared.passthrough),
+        http_lookup: shared.http.clone(),
+        https_lookup: shared.https.clone(),
+        passthrough: shared.passthrough.clone(),
         max_path_depth: shared.max_path_depth,
         certificates: Arc::clone(&shared.certificates),
         ca_files: Arc::clone(&shared.ca_files),
@@ -420,9 +497,9 @@ pub fn plan_memo(
 struct SharedParts {
     /// The admitted Routes they were built from (held; compared by identity).
     admitted: Vec<Arc<AdmittedRoute>>,
-    http: Arc<Vec<LookupEntry>>,
-    https: Arc<Vec<LookupEntry>>,
-    passthrough: Arc<Vec<SniEntry>>,
+    http: Shared<LookupEntry>,
+    https: Shared<LookupEntry>,
+    passthrough: Shared<SniEntry>,
     max_path_depth: usize,
     certificates: Arc<Vec<CertEntry>>,
     ca_files: Arc<Vec<PemFile>>,
@@ -431,15 +508,52 @@ struct SharedParts {
     warnings: Vec<String>,
 }
 
-fn shared_parts(
+/// Bring the table index from the `previous` admitted Routes to `routes`:
+/// Routes gone are removed; Routes new, rebuilt in this pass (`fresh`) or
+/// of another age are (re)inserted.
+fn update_tables(
+    index: &mut lookup::TableIndex,
+    previous: &[Arc<AdmittedRoute>],
     routes: &[&Arc<AdmittedRoute>],
     memos: &HashMap<ObjectKey, RouteMemo>,
     ages: &BTreeMap<ObjectKey, lookup::RouteAge>,
+    fresh: &[ObjectKey],
+) {
+    let current: std::collections::HashSet<&ObjectKey> = routes.iter().map(|r| &r.key).collect();
+    for gone in previous.iter().filter(|p| !current.contains(&p.key)) {
+        index.remove(&gone.key);
+    }
+    // An index built for other Routes than `previous` (first pass) is
+    // emptied of anything not current.
+    if index.len() > routes.len() {
+        *index = lookup::TableIndex::default();
+    }
+    let fresh: std::collections::HashSet<&ObjectKey> = fresh.iter().collect();
+    let unknown = lookup::RouteAge::default();
+    for route in routes {
+        let age = ages.get(&route.key).unwrap_or(&unknown);
+        let stale = match index.get(&route.key) {
+            None => true,
+            Some((indexed_age, _)) => indexed_age != age || fresh.contains(&route.key),
+        };
+        if stale {
+            index.insert_entries(
+                route.key.clone(),
+                age.clone(),
+                memos[&route.key].entries.clone(),
+            );
+        }
+    }
+}
+
+fn shared_parts(
+    routes: &[&Arc<AdmittedRoute>],
+    memos: &HashMap<ObjectKey, RouteMemo>,
+    index: &lookup::TableIndex,
     settings: &PlanSettings,
 ) -> SharedParts {
-    let mut warnings = Vec::new();
-    let plain: Vec<&AdmittedRoute> = routes.iter().map(|r| &***r).collect();
-    let tables = lookup::build(&plain, ages, &mut warnings);
+    let tables = index.tables();
+    let warnings = tables.warnings;
     let own = |r: &&Arc<AdmittedRoute>| &memos[&r.key];
     let certificates =
         tls::certificates_from(routes.iter().filter_map(|r| own(r).cert.as_ref()), settings);
@@ -457,9 +571,9 @@ fn shared_parts(
     allowlist_files.sort_by(|a, b| a.file.cmp(&b.file));
     SharedParts {
         admitted: routes.iter().map(|r| Arc::clone(r)).collect(),
-        http: Arc::new(tables.http),
-        https: Arc::new(tables.https),
-        passthrough: Arc::new(tables.passthrough),
+        http: Shared::new(tables.http),
+        https: Shared::new(tables.https),
+        passthrough: Shared::new(tables.passthrough),
         max_path_depth: tables.max_path_depth,
         certificates: Arc::new(certificates),
         ca_files: Arc::new(ca_files.into_values().collect()),

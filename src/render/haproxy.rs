@@ -39,7 +39,7 @@ use serde::Serialize;
 use crate::admit::route::Termination;
 use crate::output::OutputTree;
 use crate::plan::{
-    Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerVerify,
+    Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerVerify, Shared,
 };
 use crate::render::Files;
 use crate::values::ForwardedPolicy;
@@ -170,9 +170,9 @@ pub struct HaproxyMemo {
 /// What the lookup tables render to.
 #[derive(Debug)]
 struct TablesPart {
-    http: Arc<Vec<LookupEntry>>,
-    https: Arc<Vec<LookupEntry>>,
-    passthrough: Arc<Vec<crate::plan::SniEntry>>,
+    http: Shared<LookupEntry>,
+    https: Shared<LookupEntry>,
+    passthrough: Shared<crate::plan::SniEntry>,
     /// The three map files.
     files: Vec<PartFile>,
     http_lines: Vec<String>,
@@ -260,9 +260,9 @@ pub fn render_haproxy_memo(
     // Maps and the frontends' lookup lines: from the tables (and names).
     let tables = match memo.tables.take() {
         Some(t)
-            if Arc::ptr_eq(&t.http, &plan.http_lookup)
-                && Arc::ptr_eq(&t.https, &plan.https_lookup)
-                && Arc::ptr_eq(&t.passthrough, &plan.passthrough) =>
+            if Shared::ptr_eq(&t.http, &plan.http_lookup)
+                && Shared::ptr_eq(&t.https, &plan.https_lookup)
+                && Shared::ptr_eq(&t.passthrough, &plan.passthrough) =>
         {
             t
         }
@@ -270,9 +270,9 @@ pub fn render_haproxy_memo(
             let backend_names: BTreeSet<&str> =
                 plan.backends.iter().map(|b| b.name.as_str()).collect();
             TablesPart {
-                http: Arc::clone(&plan.http_lookup),
-                https: Arc::clone(&plan.https_lookup),
-                passthrough: Arc::clone(&plan.passthrough),
+                http: plan.http_lookup.clone(),
+                https: plan.https_lookup.clone(),
+                passthrough: plan.passthrough.clone(),
                 files: vec![
                     part_file(
                         HTTP_MAP,
@@ -469,7 +469,11 @@ fn certificate_files(
         escape::line("crt-list line", line.trim_end())
             .map_err(RenderError::unsafe_value(&object))?;
         crt_list.push_str(&line);
-        files.push((file.to_string(), Arc::from(cert.pem.as_bytes()), true));
+        files.push((
+            file.to_string(),
+            Arc::<[u8]>::from(Arc::clone(&cert.pem)),
+            true,
+        ));
     }
     files.push(part_file(CRT_LIST, crt_list.into_bytes(), false));
     Ok(files)
@@ -634,7 +638,7 @@ fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
 /// The `http-request` lines that find `txn.be` for one lookup table (see
 /// the module documentation).
 fn lookup_lines(
-    table: &[LookupEntry],
+    table: &[Arc<LookupEntry>],
     map: &str,
     object: &str,
 ) -> Result<Vec<String>, RenderError> {
@@ -716,7 +720,7 @@ fn map_file(entries: BTreeMap<&str, &str>) -> Vec<u8> {
 }
 
 fn lookup_map(
-    table: &[LookupEntry],
+    table: &[Arc<LookupEntry>],
     backends: &BTreeSet<&str>,
     file: &str,
 ) -> Result<Vec<u8>, RenderError> {

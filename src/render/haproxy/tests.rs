@@ -9,6 +9,7 @@ use crate::plan::{
     AllowlistFile, CertEntry, PathRewrite, PemFile, RateLimit, ServerTls, SniEntry, StickyCookie,
 };
 use crate::values::{Balance, SameSite};
+use std::sync::Arc;
 
 const KEY_AND_CERT: &str = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n";
 
@@ -598,8 +599,8 @@ fn render_is_deterministic_and_order_independent() {
     let a = render(&sample_plan()).unwrap();
     let mut shuffled = sample_plan();
     shuffled.backends.reverse();
-    std::sync::Arc::make_mut(&mut shuffled.http_lookup).reverse();
-    std::sync::Arc::make_mut(&mut shuffled.https_lookup).reverse();
+    shuffled.http_lookup.make_mut().reverse();
+    shuffled.https_lookup.make_mut().reverse();
     for b in &mut shuffled.backends {
         std::sync::Arc::make_mut(b).servers.reverse();
     }
@@ -648,6 +649,7 @@ fn render_lookup_lines_depths_and_wildcards() {
             r.clone(),
         ),
     ];
+    let table: Vec<Arc<LookupEntry>> = table.into_iter().map(Arc::new).collect();
     let lines = lookup_lines(&table, "maps/t.map", "t").unwrap();
     let m = "map_str(maps/t.map) if !{ var(txn.be) -m found }";
     assert_eq!(
@@ -679,7 +681,8 @@ fn render_refuses_hostile_values() {
         // As a backend name.
         let mut plan = sample_plan();
         std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string();
-        std::sync::Arc::make_mut(&mut plan.http_lookup)
+        plan.http_lookup
+            .make_mut()
             .retain(|e| e.route != plan.backends[0].route);
         assert!(render(&plan).is_err(), "backend name {bad:?}");
         // As a server name.
@@ -701,22 +704,22 @@ fn render_refuses_hostile_values() {
     ] {
         let mut plan = sample_plan();
         let r = plan.https_lookup[1].route.clone();
-        std::sync::Arc::make_mut(&mut plan.https_lookup)[1] = entry(
+        plan.https_lookup.make_mut()[1] = Arc::new(entry(
             "www.example.com",
             PathMatch::Prefix(path.into()),
             LookupAction::Backend("be_edge_http:shop:api".into()),
             r,
-        );
+        ));
         assert!(render(&plan).is_err(), "{path:?}");
     }
     let mut plan = sample_plan();
     let r = plan.https_lookup[1].route.clone();
-    std::sync::Arc::make_mut(&mut plan.https_lookup)[1] = entry(
+    plan.https_lookup.make_mut()[1] = Arc::new(entry(
         "www.example.com",
         PathMatch::Prefix(format!("/{}victim.example.com", "a".repeat(16_400))),
         LookupAction::Backend("be_edge_http:shop:api".into()),
         r,
-    );
+    ));
     let err = render(&plan).unwrap_err();
     assert!(err.to_string().contains("too long"), "{err}");
     // Comments.
@@ -768,22 +771,22 @@ fn render_refuses_hostile_values() {
 #[test]
 fn render_refuses_inconsistent_plans() {
     let mut plan = sample_plan();
-    std::sync::Arc::make_mut(&mut plan.http_lookup)[0].action =
+    Arc::make_mut(&mut plan.http_lookup.make_mut()[0]).action =
         LookupAction::Backend("be_http:missing:x".into());
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
-    std::sync::Arc::make_mut(&mut plan.http_lookup)[0].key = "other.example.com".into();
+    Arc::make_mut(&mut plan.http_lookup.make_mut()[0]).key = "other.example.com".into();
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
     let dup = plan.http_lookup[0].clone();
-    std::sync::Arc::make_mut(&mut plan.http_lookup).push(dup);
+    plan.http_lookup.make_mut().push(dup);
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
     let dup = plan.backends[0].clone();
     plan.backends.push(dup);
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
     let mut plan = sample_plan();
-    std::sync::Arc::make_mut(&mut plan.passthrough)[0].backend = "be_tcp:nope:nope".into();
+    Arc::make_mut(&mut plan.passthrough.make_mut()[0]).backend = "be_tcp:nope:nope".into();
     assert!(matches!(render(&plan), Err(RenderError::Plan(_))));
 }
 

@@ -145,9 +145,9 @@ pub fn wildcard_key_of(host: &str) -> Option<String> {
 
 /// Lay a lookup table out as servers (see the module documentation),
 /// sorted by host key.
-pub fn host_servers(table: &[LookupEntry]) -> Vec<HostServer<'_>> {
+pub fn host_servers(table: &[std::sync::Arc<LookupEntry>]) -> Vec<HostServer<'_>> {
     let mut by_host: BTreeMap<&str, Vec<&LookupEntry>> = BTreeMap::new();
-    for e in table {
+    for e in table.iter().map(|e| &**e) {
         by_host.entry(e.host_key.as_str()).or_default().push(e);
     }
     let empty: Vec<&LookupEntry> = Vec::new();
@@ -207,7 +207,7 @@ fn one_label_under(sni: &str, domain: &str) -> bool {
 /// one-label wildcard) wins; then a certificate that offers h2 (exact
 /// names only: wildcard certificates never offer h2).
 pub fn tls_routing<'p>(
-    passthrough: &'p [SniEntry],
+    passthrough: &'p [std::sync::Arc<SniEntry>],
     certificates: &'p [CertEntry],
 ) -> TlsRouting<'p> {
     let mut exact: BTreeMap<&str, TlsHop> = BTreeMap::new();
@@ -384,6 +384,8 @@ mod tests {
             entry("y.d", Some("/e"), "ye"),
             entry("z.other", Some("/q"), "zq"),
         ];
+        let table: Vec<std::sync::Arc<LookupEntry>> =
+            table.into_iter().map(std::sync::Arc::new).collect();
         let servers = host_servers(&table);
         let hosts: Vec<&str> = servers.iter().map(|s| s.host_key).collect();
         assert_eq!(hosts, vec!["*.d", "x.d", "y.d", "z.other"]);
@@ -394,11 +396,13 @@ mod tests {
         for server in &servers {
             let own: Vec<&LookupEntry> = table
                 .iter()
+                .map(|e| &**e)
                 .filter(|e| e.host_key == server.host_key)
                 .collect();
             let wild_key = wildcard_key_of(server.host_key);
             let wild: Vec<&LookupEntry> = table
                 .iter()
+                .map(|e| &**e)
                 .filter(|e| Some(&e.host_key) == wild_key.as_ref())
                 .collect();
             for p in paths {
@@ -461,6 +465,7 @@ mod tests {
             cert("*.w.d", false, "c"),
             cert("shared.d", false, "d"),
         ];
+        let pt: Vec<std::sync::Arc<SniEntry>> = pt.into_iter().map(std::sync::Arc::new).collect();
         let r = tls_routing(&pt, &certs);
         assert_eq!(
             r.exact,
