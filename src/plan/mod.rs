@@ -332,10 +332,9 @@ pub struct PlanMemo {
     /// always name live objects (a pointer cannot be reused while held).
     slices: Vec<Arc<EndpointSlice>>,
     routes: HashMap<ObjectKey, RouteMemo>,
-    /// [`route_ages`] of the snapshot whose Route pointers are `ages_of`
-    /// (the Routes are held by `previous_routes`).
-    ages: BTreeMap<ObjectKey, lookup::RouteAge>,
-    ages_of: Vec<usize>,
+    /// [`route_ages`] of `previous_routes` (held, so their pointers stay
+    /// unique).
+    ages: HashMap<ObjectKey, lookup::RouteAge>,
     previous_routes: Vec<Arc<crate::model::Route>>,
     shared: Option<Arc<SharedParts>>,
     /// The lookup tables, kept Route by Route.
@@ -432,17 +431,14 @@ pub fn plan_memo(
     }
     backends.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let route_ids: Vec<usize> = snapshot
-        .routes
-        .iter()
-        .map(|r| Arc::as_ptr(r) as usize)
-        .collect();
-    let mut ages_rebuilt = false;
-    if memo.ages_of != route_ids {
-        memo.ages = route_ages(snapshot);
-        memo.ages_of = route_ids;
-        ages_rebuilt = true;
-    }
+    let same_route_objects = memo.previous_routes.len() == snapshot.routes.len()
+        && memo
+            .previous_routes
+            .iter()
+            .zip(&snapshot.routes)
+            .all(|(a, b)| Arc::ptr_eq(a, b));
+    let ages_rebuilt =
+        !same_route_objects && update_ages(&mut memo.ages, &memo.previous_routes, snapshot);
     // The parts that depend on the admitted Routes (and their ages) only:
     // the same admitted Routes give the same tables and files.
     let same_routes = |shared: &SharedParts| {
@@ -516,7 +512,7 @@ fn update_tables(
     previous: &[Arc<AdmittedRoute>],
     routes: &[&Arc<AdmittedRoute>],
     memos: &HashMap<ObjectKey, RouteMemo>,
-    ages: &BTreeMap<ObjectKey, lookup::RouteAge>,
+    ages: &HashMap<ObjectKey, lookup::RouteAge>,
     fresh: &[ObjectKey],
 ) {
     let current: std::collections::HashSet<&ObjectKey> = routes.iter().map(|r| &r.key).collect();
@@ -584,15 +580,10 @@ fn shared_parts(
 
 /// Each Route's age (creationTimestamp, UID) from the snapshot; for a key
 /// present twice, the older.
-fn route_ages(snapshot: &Snapshot) -> BTreeMap<ObjectKey, lookup::RouteAge> {
-    let mut ages: BTreeMap<ObjectKey, lookup::RouteAge> = BTreeMap::new();
+fn route_ages(snapshot: &Snapshot) -> HashMap<ObjectKey, lookup::RouteAge> {
+    let mut ages: HashMap<ObjectKey, lookup::RouteAge> = HashMap::new();
     for route in &snapshot.routes {
-        let meta = &route.metadata;
-        let age = lookup::RouteAge::new(
-            meta.creation_timestamp.as_ref().map(|t| t.0),
-            meta.uid.clone().unwrap_or_default(),
-        );
-        let key = crate::model::snapshot::key_of(meta);
+        let (key, age) = key_and_age(route);
         match ages.get(&key) {
             Some(existing) if *existing <= age => {}
             _ => {
@@ -601,6 +592,62 @@ fn route_ages(snapshot: &Snapshot) -> BTreeMap<ObjectKey, lookup::RouteAge> {
         }
     }
     ages
+}
+
+fn key_and_age(route: &crate::model::Route) -> (ObjectKey, lookup::RouteAge) {
+    let meta = &route.metadata;
+    let age = lookup::RouteAge::new(
+        meta.creation_timestamp.as_ref().map(|t| t.0),
+        meta.uid.clone().unwrap_or_default(),
+    );
+    (crate::model::snapshot::key_of(meta), age)
+}
+
+/// Bring `ages` (the [`route_ages`] of `previous`) to those of `current`:
+/// Routes that left are removed and new ones added; with a key held by two
+/// objects on either side, rebuilt in full. Returns whether anything changed.
+fn update_ages(
+    ages: &mut HashMap<ObjectKey, lookup::RouteAge>,
+    previous: &[Arc<crate::model::Route>],
+    snapshot: &Snapshot,
+) -> bool {
+    let ptr = |r: &Arc<crate::model::Route>| Arc::as_ptr(r) as usize;
+    let before: std::collections::HashSet<usize> = previous.iter().map(ptr).collect();
+    let after: std::collections::HashSet<usize> = snapshot.routes.iter().map(ptr).collect();
+    let duplicates = before.len() != previous.len()
+        || after.len() != snapshot.routes.len()
+        || ages.len() != previous.len();
+    let gone: Vec<&Arc<crate::model::Route>> = previous
+        .iter()
+        .filter(|r| !after.contains(&ptr(r)))
+        .collect();
+    let new: Vec<&Arc<crate::model::Route>> = snapshot
+        .routes
+        .iter()
+        .filter(|r| !before.contains(&ptr(r)))
+        .collect();
+    if gone.is_empty() && new.is_empty() && !duplicates {
+        return false;
+    }
+    if duplicates || gone.len() + new.len() > snapshot.routes.len() / 4 {
+        *ages = route_ages(snapshot);
+        return true;
+    }
+    for route in gone {
+        ages.remove(&key_and_age(route).0);
+    }
+    for route in new {
+        let (key, age) = key_and_age(route);
+        if ages.insert(key, age).is_some() {
+            // A key held twice: only a full rebuild picks the older.
+            *ages = route_ages(snapshot);
+            return true;
+        }
+    }
+    if ages.len() != snapshot.routes.len() {
+        *ages = route_ages(snapshot);
+    }
+    true
 }
 
 #[cfg(test)]
