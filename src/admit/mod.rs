@@ -21,7 +21,9 @@ pub mod tls;
 pub mod validation;
 pub mod verdict;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::model::{ObjectKey, Route, Snapshot};
@@ -112,6 +114,7 @@ pub fn admit_memo(
         memo.settings = Some(settings.clone());
     }
     let mut previous = std::mem::take(&mut memo.routes);
+    memo.routes.reserve(snapshot.routes.len());
     // In decision order; for a key decided twice the later decision
     // stands (see the end).
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(snapshot.routes.len());

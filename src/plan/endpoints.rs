@@ -32,6 +32,8 @@
 //! unchecked. The IP is written in its canonical form.
 
 use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
@@ -50,13 +52,14 @@ const SHOWN_CHARS: usize = 64;
 /// EndpointSlices grouped by namespace and Service name.
 #[derive(Debug, Default)]
 pub struct EndpointIndex<'a> {
-    by_service: BTreeMap<&'a str, BTreeMap<&'a str, Vec<&'a EndpointSlice>>>,
+    by_service: FxHashMap<&'a str, FxHashMap<&'a str, Vec<&'a EndpointSlice>>>,
 }
 
 impl<'a> EndpointIndex<'a> {
     /// Index every slice that names its Service.
     pub fn new<S: std::borrow::Borrow<EndpointSlice>>(slices: &'a [S]) -> Self {
-        let mut by_service: BTreeMap<&str, BTreeMap<&str, Vec<&EndpointSlice>>> = BTreeMap::new();
+        let mut by_service: FxHashMap<&str, FxHashMap<&str, Vec<&EndpointSlice>>> =
+            Default::default();
         for slice in slices {
             let slice: &EndpointSlice = std::borrow::Borrow::borrow(slice);
             let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();

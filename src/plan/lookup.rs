@@ -187,7 +187,7 @@ type Claims<T> = BTreeMap<(RouteAge, ObjectKey), Arc<T>>;
 /// goes to its oldest claimant, the others are dropped with a warning).
 #[derive(Debug, Default)]
 pub struct TableIndex {
-    routes: std::collections::HashMap<ObjectKey, (RouteAge, RouteEntries)>,
+    routes: rustc_hash::FxHashMap<ObjectKey, (RouteAge, RouteEntries)>,
     http: BTreeMap<String, Claims<LookupEntry>>,
     https: BTreeMap<String, Claims<LookupEntry>>,
     passthrough: BTreeMap<String, Claims<SniEntry>>,

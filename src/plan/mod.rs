@@ -12,7 +12,9 @@ pub mod endpoints;
 pub mod lookup;
 pub mod tls;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -331,7 +333,7 @@ pub struct PlanMemo {
     /// The slices of the previous pass, held so the slice pointers below
     /// always name live objects (a pointer cannot be reused while held).
     slices: Vec<Arc<EndpointSlice>>,
-    routes: HashMap<ObjectKey, RouteMemo>,
+    routes: HashMap<ObjectKey, Box<RouteMemo>>,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
     ages: HashMap<ObjectKey, lookup::RouteAge>,
@@ -388,30 +390,37 @@ pub fn plan_memo(
 
     let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
     let mut previous = std::mem::take(&mut memo.routes);
+    memo.routes.reserve(routes.len());
     let mut backends = Vec::with_capacity(routes.len());
     // Routes whose memo was rebuilt in this pass.
     let mut fresh: Vec<ObjectKey> = Vec::new();
+    // The slices of each Service a Route sends to, as pointers, each
+    // Service's list closed by usize::MAX (no allocation when unchanged).
+    fn slice_ids<'r>(
+        index: &'r endpoints::EndpointIndex<'_>,
+        route: &'r AdmittedRoute,
+    ) -> impl Iterator<Item = usize> + 'r {
+        route.backends.iter().flat_map(move |r| {
+            index
+                .slices(&route.key.namespace, &r.service)
+                .iter()
+                .map(|s| *s as *const EndpointSlice as usize)
+                .chain([usize::MAX])
+        })
+    }
     for route in &routes {
-        let mut slice_ids = Vec::new();
-        for r in &route.backends {
-            slice_ids.extend(
-                index
-                    .slices(&route.key.namespace, &r.service)
-                    .iter()
-                    .map(|s| *s as *const EndpointSlice as usize),
-            );
-            slice_ids.push(usize::MAX);
-        }
         let (key, entry) = match previous.remove_entry(&route.key) {
             Some((key, entry))
-                if Arc::ptr_eq(&entry.route, route) && entry.slice_ids == slice_ids =>
+                if Arc::ptr_eq(&entry.route, route)
+                    && entry.slice_ids.iter().copied().eq(slice_ids(&index, route)) =>
             {
                 (key, entry)
             }
             _ => {
+                let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
                 let mut own_warnings = Vec::new();
                 let built = backends::build_backend(route, &index, settings, &mut own_warnings);
-                let entry = RouteMemo {
+                let entry = Box::new(RouteMemo {
                     route: Arc::clone(route),
                     slice_ids,
                     backend: Arc::new(built.backend),
@@ -420,7 +429,7 @@ pub fn plan_memo(
                     warnings: own_warnings,
                     cert: tls::cert_material(route),
                     entries: lookup::route_entries(route),
-                };
+                });
                 fresh.push(route.key.clone());
                 (route.key.clone(), entry)
             }
@@ -511,11 +520,11 @@ fn update_tables(
     index: &mut lookup::TableIndex,
     previous: &[Arc<AdmittedRoute>],
     routes: &[&Arc<AdmittedRoute>],
-    memos: &HashMap<ObjectKey, RouteMemo>,
+    memos: &HashMap<ObjectKey, Box<RouteMemo>>,
     ages: &HashMap<ObjectKey, lookup::RouteAge>,
     fresh: &[ObjectKey],
 ) {
-    let current: std::collections::HashSet<&ObjectKey> = routes.iter().map(|r| &r.key).collect();
+    let current: HashSet<&ObjectKey> = routes.iter().map(|r| &r.key).collect();
     for gone in previous.iter().filter(|p| !current.contains(&p.key)) {
         index.remove(&gone.key);
     }
@@ -524,7 +533,7 @@ fn update_tables(
     if index.len() > routes.len() {
         *index = lookup::TableIndex::default();
     }
-    let fresh: std::collections::HashSet<&ObjectKey> = fresh.iter().collect();
+    let fresh: HashSet<&ObjectKey> = fresh.iter().collect();
     let unknown = lookup::RouteAge::default();
     for route in routes {
         let age = ages.get(&route.key).unwrap_or(&unknown);
@@ -544,7 +553,7 @@ fn update_tables(
 
 fn shared_parts(
     routes: &[&Arc<AdmittedRoute>],
-    memos: &HashMap<ObjectKey, RouteMemo>,
+    memos: &HashMap<ObjectKey, Box<RouteMemo>>,
     index: &lookup::TableIndex,
     settings: &PlanSettings,
 ) -> SharedParts {
@@ -581,7 +590,7 @@ fn shared_parts(
 /// Each Route's age (creationTimestamp, UID) from the snapshot; for a key
 /// present twice, the older.
 fn route_ages(snapshot: &Snapshot) -> HashMap<ObjectKey, lookup::RouteAge> {
-    let mut ages: HashMap<ObjectKey, lookup::RouteAge> = HashMap::new();
+    let mut ages: HashMap<ObjectKey, lookup::RouteAge> = HashMap::default();
     for route in &snapshot.routes {
         let (key, age) = key_and_age(route);
         match ages.get(&key) {
@@ -612,8 +621,8 @@ fn update_ages(
     snapshot: &Snapshot,
 ) -> bool {
     let ptr = |r: &Arc<crate::model::Route>| Arc::as_ptr(r) as usize;
-    let before: std::collections::HashSet<usize> = previous.iter().map(ptr).collect();
-    let after: std::collections::HashSet<usize> = snapshot.routes.iter().map(ptr).collect();
+    let before: HashSet<usize> = previous.iter().map(ptr).collect();
+    let after: HashSet<usize> = snapshot.routes.iter().map(ptr).collect();
     let duplicates = before.len() != previous.len()
         || after.len() != snapshot.routes.len()
         || ages.len() != previous.len();

@@ -31,7 +31,9 @@
 //! rest goes through `be_terminate` (PROXY v2 over a Unix socket) to
 //! `fe_terminate`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
