@@ -62,7 +62,12 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
 pub struct AdmitMemo {
     settings: Option<RouterSettings>,
     routes: HashMap<usize, MemoEntry>,
+    /// The claim candidates of the last pass (held, compared by identity)
+    /// and the losers among them.
+    claims: Option<ClaimsMemo>,
 }
+
+type ClaimsMemo = (Vec<Arc<FirstSteps>>, BTreeMap<ObjectKey, Rejection>);
 
 #[derive(Debug)]
 struct MemoEntry {
@@ -111,6 +116,7 @@ pub fn admit_memo(
 ) -> Vec<Verdict> {
     if memo.settings.as_ref() != Some(settings) {
         memo.routes.clear();
+        memo.claims = None;
         memo.settings = Some(settings.clone());
     }
     let mut previous = std::mem::take(&mut memo.routes);
@@ -154,12 +160,24 @@ pub fn admit_memo(
     }
 
     // Step 3 over the survivors.
-    let candidates = passed.iter().map(|id| match &*memo.routes[id].first {
-        FirstSteps::Passed { candidate, .. } => candidate,
-        FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
+    // Same candidates (by identity, in order) as the last pass: same claims.
+    let firsts: Vec<Arc<FirstSteps>> = passed
+        .iter()
+        .map(|id| Arc::clone(&memo.routes[id].first))
+        .collect();
+    let same_candidates = memo.claims.as_ref().is_some_and(|(before, _)| {
+        before.len() == firsts.len() && before.iter().zip(&firsts).all(|(a, b)| Arc::ptr_eq(a, b))
     });
-    let mut claim_losers =
-        ownership::resolve_claims(candidates, !settings.disable_namespace_ownership_check);
+    if !same_candidates {
+        let candidates = firsts.iter().map(|first| match &**first {
+            FirstSteps::Passed { candidate, .. } => candidate,
+            FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
+        });
+        let losers =
+            ownership::resolve_claims(candidates, !settings.disable_namespace_ownership_check);
+        memo.claims = Some((firsts, losers));
+    }
+    let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();
 
     // Steps 4-5 for the winners (remembered).
     for id in passed {

@@ -729,21 +729,29 @@ fn lookup_map(
     let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
     for entry in table {
         check_entry(entry)?;
-        let object = format!("{file} entry of Route {}", entry.route);
+        // Formatted only on the error path (this runs for every entry).
+        let object = || format!("{file} entry of Route {}", entry.route);
         let value = match &entry.action {
             LookupAction::Backend(name) => {
                 if !backends.contains(name.as_str()) {
-                    return Err(RenderError::Plan(format!("{object}: no backend {name}")));
+                    return Err(RenderError::Plan(format!(
+                        "{}: no backend {name}",
+                        object()
+                    )));
                 }
-                escape::name("backend name", name).map_err(RenderError::unsafe_value(&object))?
+                escape::name("backend name", name)
+                    .map_err(|e| RenderError::unsafe_value(&object())(e))?
             }
             LookupAction::RedirectToHttps => REDIRECT_VALUE,
             LookupAction::Refuse => NO_ROUTE_BACKEND,
         };
         let key = escape::map_key("map key", &entry.key, value.len())
-            .map_err(RenderError::unsafe_value(&object))?;
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
         if entries.insert(key, value).is_some() {
-            return Err(RenderError::Plan(format!("{object}: duplicate key {key}")));
+            return Err(RenderError::Plan(format!(
+                "{}: duplicate key {key}",
+                object()
+            )));
         }
     }
     Ok(map_file(entries))
@@ -752,21 +760,25 @@ fn lookup_map(
 fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, RenderError> {
     let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
     for entry in plan.passthrough.iter() {
-        let object = format!("{PASSTHROUGH_MAP} entry of Route {}", entry.route);
+        let object = || format!("{PASSTHROUGH_MAP} entry of Route {}", entry.route);
         if !backends.contains(entry.backend.as_str()) {
             return Err(RenderError::Plan(format!(
-                "{object}: no backend {}",
+                "{}: no backend {}",
+                object(),
                 entry.backend
             )));
         }
         let value = escape::name("backend name", &entry.backend)
-            .map_err(RenderError::unsafe_value(&object))?;
-        let key =
-            escape::host_key("SNI", &entry.sni).map_err(RenderError::unsafe_value(&object))?;
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+        let key = escape::host_key("SNI", &entry.sni)
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
         let key = escape::map_key("map key", key, value.len())
-            .map_err(RenderError::unsafe_value(&object))?;
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
         if entries.insert(key, value).is_some() {
-            return Err(RenderError::Plan(format!("{object}: duplicate SNI {key}")));
+            return Err(RenderError::Plan(format!(
+                "{}: duplicate SNI {key}",
+                object()
+            )));
         }
     }
     Ok(map_file(entries))
