@@ -339,7 +339,7 @@ fn render(plan: &Plan) -> Result<OutputTree, RenderError> {
 }
 
 fn text(tree: &OutputTree, path: &str) -> String {
-    String::from_utf8(tree[path].contents.clone()).unwrap()
+    String::from_utf8(tree[path].contents.to_vec()).unwrap()
 }
 
 #[test]
