@@ -40,7 +40,8 @@
 //! validated tree (or absent before the first success): a `dirs/<key>`
 //! exists only complete and durable, before any tree links to it.
 //! Leftovers (`staging/`, `dirs/.staging-*`, copies no tree links to) are
-//! removed on the next start; after each apply, copies no kept tree
+//! removed on the next start (directories are removed by renaming them to
+//! `.trash-*` first, so a removal cut short is recognised as garbage); after each apply, copies no kept tree
 //! (`trees/`, `failed/`) links to are removed. Only directories this module
 //! created (named as it names them, holding its marker) are ever deleted.
 //! The applier reads its trees back (on open, [`Applier::roll_back_to`])
@@ -134,8 +135,15 @@ pub struct StagingStats {
     pub dirs_reused: usize,
     /// Subdirectories whose `dirs/<key>` copy was built.
     pub dirs_built: usize,
-    /// Time to stage the tree (hashing included, validation excluded).
+    /// Time to stage the tree (hashing and fsyncs included).
     pub staging: Duration,
+    /// Of which the fsyncs (one concurrent batch, then `dirs/`).
+    pub syncing: Duration,
+    /// Rename into `trees/`, fsync, `current` swap, fsync (after the
+    /// validation).
+    pub swap: Duration,
+    /// Removing trees beyond `keep` and the copies no kept tree links to.
+    pub pruning: Duration,
     /// `dirs/` copies removed after the swap (or the refusal).
     pub dirs_pruned: usize,
 }
@@ -238,6 +246,8 @@ pub struct Applier {
     /// sha256 per distinct contents of the newest tree.
     memo: memo::HashMemo,
     last_staging: Option<StagingStats>,
+    /// Pruned directories being deleted in the background.
+    trash: store::Trash,
 }
 
 impl Applier {
@@ -269,9 +279,17 @@ impl Applier {
             create_private_dir(&dir)?;
         }
         for entry in fs::read_dir(out.join(STAGING)).map_err(io_err(out))? {
-            let path = entry.map_err(io_err(out))?.path();
-            if path.join(TREE_MARKER).exists() {
+            let entry = entry.map_err(io_err(out))?;
+            let path = entry.path();
+            let trash = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(store::TRASH_PREFIX));
+            if path.join(TREE_MARKER).exists() || (trash && path.is_dir()) {
                 fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            } else if path.is_dir() && fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()) {
+                // A tree cut short before its marker: nothing in it.
+                let _ = fs::remove_dir(&path);
             }
         }
         let mut applier = Applier {
@@ -283,6 +301,7 @@ impl Applier {
             current: None,
             memo: memo::HashMemo::default(),
             last_staging: None,
+            trash: store::Trash::default(),
         };
         applier.next_seq = applier.max_seq()? + 1;
         if let Ok(target) = fs::read_link(out.join(CURRENT)) {
@@ -298,9 +317,10 @@ impl Applier {
         // Half-built copies and copies no tree links to (a crash between
         // building a copy and renaming its tree). Not needed to serve: a
         // read-only directory still opens.
-        if let Err(e) = store::prune_dirs(out) {
+        if let Err(e) = store::prune_dirs(out, &mut applier.trash, true) {
             tracing::warn!(error = %e, "cannot remove unused copies under {DIRS}/");
         }
+        applier.trash.wait();
         Ok(applier)
     }
 
@@ -356,7 +376,7 @@ impl Applier {
         );
         if let Err(e) = staging {
             // Copies built for this tree are linked from nowhere now.
-            let _ = store::prune_dirs(&self.out);
+            let _ = store::prune_dirs(&self.out, &mut self.trash, false);
             return Err(e);
         }
         stats.staging = started.elapsed();
@@ -366,7 +386,7 @@ impl Applier {
             Ok(checked) => checked,
             Err(e) => {
                 let _ = fs::remove_dir_all(&staged);
-                let _ = store::prune_dirs(&self.out);
+                let _ = store::prune_dirs(&self.out, &mut self.trash, false);
                 return Err(e);
             }
         };
@@ -374,7 +394,7 @@ impl Applier {
             let kept = self.out.join(FAILED).join(&id);
             fs::rename(&staged, &kept).map_err(io_err(&kept))?;
             self.prune(FAILED, self.keep_failed, None)?;
-            stats.dirs_pruned = store::prune_dirs(&self.out)?;
+            stats.dirs_pruned = store::prune_dirs(&self.out, &mut self.trash, false)?;
             self.last_staging = Some(stats);
             return Err(ApplyError::Invalid {
                 id,
@@ -385,6 +405,7 @@ impl Applier {
         }
         let validation = started.elapsed();
 
+        let started = Instant::now();
         let final_dir = self.out.join(TREES).join(&id);
         fs::rename(&staged, &final_dir).map_err(io_err(&final_dir))?;
         store::fsync_dir(&self.out.join(TREES))?;
@@ -398,8 +419,11 @@ impl Applier {
             files,
             subdirs,
         });
+        stats.swap = started.elapsed();
+        let started = Instant::now();
         self.prune(TREES, self.keep, Some(&id))?;
-        stats.dirs_pruned = store::prune_dirs(&self.out)?;
+        stats.dirs_pruned = store::prune_dirs(&self.out, &mut self.trash, false)?;
+        stats.pruning = started.elapsed();
         self.last_staging = Some(stats);
         Ok(ApplyOutcome::Applied {
             id,
@@ -423,6 +447,13 @@ impl Applier {
         Ok(())
     }
 
+    /// Wait until the directories pruned by earlier applies are deleted
+    /// (they are renamed out of the way at once and deleted by a
+    /// background thread; dropping the applier waits too).
+    pub fn wait_for_pruning(&mut self) {
+        self.trash.wait();
+    }
+
     /// Ids of the kept good trees, oldest first.
     pub fn history(&self) -> Result<Vec<String>, ApplyError> {
         list_ids(&self.out.join(TREES))
@@ -438,7 +469,7 @@ impl Applier {
     }
 
     /// Keep the newest `keep` trees under `sub` (never `protect`).
-    fn prune(&self, sub: &str, keep: usize, protect: Option<&str>) -> Result<(), ApplyError> {
+    fn prune(&mut self, sub: &str, keep: usize, protect: Option<&str>) -> Result<(), ApplyError> {
         let dir = self.out.join(sub);
         let ids = list_ids(&dir)?;
         let excess = ids.len().saturating_sub(keep);
@@ -447,9 +478,12 @@ impl Applier {
                 continue;
             }
             let path = dir.join(id);
-            // Only trees we wrote carry the marker.
+            // Only trees we wrote carry the marker. Renamed away at once,
+            // deleted in the background (`staging/.trash-*`; what a crash
+            // leaves is removed on open).
             if path.join(TREE_MARKER).exists() {
-                fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                self.trash
+                    .put(&path, &self.out.join(STAGING), &format!("{sub}-{id}"))?;
             }
         }
         Ok(())

@@ -21,6 +21,82 @@ use crate::output::{dirs_link_key, is_dir_key, OutputFile, OutputTree, DIRS, TRE
 
 /// Prefix of a `dirs/` copy being built.
 const DIR_STAGING_PREFIX: &str = ".staging-";
+/// Prefix of a directory being removed: renamed first (atomically, marker
+/// and all), so a removal cut short by a crash leaves a name that says it
+/// is ours and garbage, not a half-emptied directory under its old name.
+pub(crate) const TRASH_PREFIX: &str = ".trash-";
+
+/// Directories to remove: renamed out of the way at once (`.trash-*` in
+/// the same directory or file system), deleted by a background thread, so
+/// the unlinks of a pruned tree or copy are not part of an apply's
+/// latency. Nothing but this type touches a `.trash-*` directory while the
+/// applier runs; [`Applier::open`](super::Applier::open) removes those a
+/// previous process left.
+#[derive(Debug, Default)]
+pub(crate) struct Trash {
+    pending: Vec<PathBuf>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    seq: u64,
+}
+
+impl Trash {
+    /// Rename `dir` to `<into>/.trash-<name>-<n>` (a fresh name).
+    pub(crate) fn put(&mut self, dir: &Path, into: &Path, name: &str) -> Result<(), ApplyError> {
+        loop {
+            self.seq += 1;
+            let trash = into.join(format!("{TRASH_PREFIX}{name}-{}", self.seq));
+            if fs::symlink_metadata(&trash).is_ok() {
+                continue;
+            }
+            fs::rename(dir, &trash).map_err(io_err(dir))?;
+            self.pending.push(trash);
+            return Ok(());
+        }
+    }
+
+    /// Delete what was put, in the background.
+    pub(crate) fn empty(&mut self) {
+        self.workers.retain(|w| !w.is_finished());
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let spawned = std::thread::Builder::new()
+            .name("routegen-prune".into())
+            .spawn({
+                let batch = batch.clone();
+                move || {
+                    for dir in batch {
+                        if let Err(e) = fs::remove_dir_all(&dir) {
+                            tracing::warn!(path = %dir.display(), error = %e, "cannot remove a pruned directory (removed on the next start)");
+                        }
+                    }
+                }
+            });
+        match spawned {
+            Ok(worker) => self.workers.push(worker),
+            Err(_) => {
+                for dir in batch {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            }
+        }
+    }
+
+    /// Wait until every deletion started is done.
+    pub(crate) fn wait(&mut self) {
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Trash {
+    fn drop(&mut self) {
+        self.empty();
+        self.wait();
+    }
+}
 
 fn refused(path: &Path, message: &str) -> ApplyError {
     ApplyError::Io {
@@ -129,8 +205,10 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), ApplyError> {
 }
 
 /// Write a new file (it must not exist) with its final mode from the
-/// start, and fsync it. Inside a staging directory no reader sees it
-/// before the directory is renamed into place, so this is atomic.
+/// start (never readable by others, even for an instant), not yet synced:
+/// the caller adds it to its [`Syncs`]. Inside a staging directory no
+/// reader sees it before the directory is renamed into place, so this is
+/// atomic.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), ApplyError> {
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -142,8 +220,57 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), ApplyError> 
         f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_err(path))?;
     }
-    f.write_all(contents).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    f.write_all(contents).map_err(io_err(path))
+}
+
+/// Files and directories to fsync before the next step may be made
+/// durable. fsync is the cost of a small apply (one device flush each,
+/// 0.1 to several ms depending on what else the file system is writing),
+/// so one batch is synced by several threads at once: the file system
+/// commits concurrent fsyncs together.
+#[derive(Debug, Default)]
+pub(crate) struct Syncs(Vec<PathBuf>);
+
+impl Syncs {
+    pub(crate) fn push(&mut self, path: PathBuf) {
+        self.0.push(path);
+    }
+
+    /// fsync everything pushed (files and directories alike); the first
+    /// error, naming its path.
+    pub(crate) fn sync(self) -> Result<(), ApplyError> {
+        const THREADS: usize = 8;
+        let paths = self.0;
+        let one = |p: &PathBuf| {
+            fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(p))
+        };
+        if paths.len() < 2 {
+            return paths.iter().try_for_each(one);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let worker = || -> Result<(), ApplyError> {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match paths.get(i) {
+                    Some(p) => one(p)?,
+                    None => return Ok(()),
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS.min(paths.len()))
+                .map(|_| s.spawn(worker))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("fsync thread panicked"))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect()
+        })
+    }
 }
 
 /// Hard-link `src` (a regular file of ours with `mode`) to `dst`.
@@ -170,7 +297,7 @@ fn link_from(src: &Path, dst: &Path, mode: u32) -> Result<bool, ApplyError> {
 
 /// The empty marker in a new directory: a hard link to `from`'s when it
 /// has one, else a new file.
-fn put_marker(dir: &Path, from: Option<&Path>) -> Result<(), ApplyError> {
+fn put_marker(dir: &Path, from: Option<&Path>, syncs: &mut Syncs) -> Result<(), ApplyError> {
     let marker = dir.join(TREE_MARKER);
     if let Some(from) = from {
         let src = from.join(TREE_MARKER);
@@ -180,7 +307,9 @@ fn put_marker(dir: &Path, from: Option<&Path>) -> Result<(), ApplyError> {
             return Ok(());
         }
     }
-    write_new(&marker, b"", 0o644)
+    write_new(&marker, b"", 0o644)?;
+    syncs.push(marker);
+    Ok(())
 }
 
 /// Where to hard-link unchanged files from: a directory of ours and what
@@ -203,15 +332,17 @@ impl Source<'_> {
 }
 
 /// Fill the new directory `dir` with `entries`: hard links from `source`
-/// for files with the same path, sha256 and mode, new files (fsynced) for
-/// the rest, nested directories 0700; then fsync every directory.
+/// for files with the same path, sha256 and mode, new files for the rest,
+/// nested directories 0700. What needs an fsync (new files, every
+/// directory) goes to `syncs`.
 fn fill_dir(
     dir: &Path,
     entries: &[Entry<'_>],
     source: Option<&Source<'_>>,
     stats: &mut StagingStats,
+    syncs: &mut Syncs,
 ) -> Result<(), ApplyError> {
-    put_marker(dir, source.map(|s| s.dir))?;
+    put_marker(dir, source.map(|s| s.dir), syncs)?;
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     // Nested source directories checked to be real directories.
     let mut checked: HashSet<PathBuf> = HashSet::new();
@@ -255,13 +386,15 @@ fn fill_dir(
             }
         }
         write_new(&dst, entry.file.bytes(), mode)?;
+        syncs.push(dst);
         stats.files_written += 1;
         stats.bytes_written += entry.file.bytes().len() as u64;
     }
-    for nested in created.iter().rev() {
-        fsync_dir(nested)?;
+    for nested in created {
+        syncs.push(nested);
     }
-    fsync_dir(dir)
+    syncs.push(dir.to_path_buf());
+    Ok(())
 }
 
 /// Remove a directory this module created (best effort when cleaning up
@@ -273,8 +406,14 @@ fn remove_ours(dir: &Path) {
 }
 
 /// Stage `tree` (manifest `files`) as the new directory `staged`, reusing
-/// what `current` already has (see the module docs). On error, what was
-/// created for this tree is removed (best effort) and the error returned.
+/// what `current` already has (see the module docs). Order, for crash
+/// safety: every new file and directory (the copies being built in
+/// `dirs/.staging-<key>` and the staged tree, whose links may dangle until
+/// then) is written, then all are fsynced in one batch; only then are the
+/// copies renamed to `dirs/<key>` and `dirs/` fsynced. So a `dirs/<key>`
+/// is complete and durable whenever it exists, and before the staged tree
+/// can be renamed into `trees/`. On error, what was created for this tree
+/// is removed (best effort) and the error returned.
 pub(crate) fn stage(
     out: &Path,
     current: Option<&TreeState>,
@@ -285,17 +424,28 @@ pub(crate) fn stage(
 ) -> Result<(), ApplyError> {
     let grouped = group(tree, files);
     let dirs = out.join(DIRS);
-    let mut building: Option<PathBuf> = None;
+    // Copies being built (dirs/.staging-<key>) and their final names.
+    let mut building: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut staged_created = false;
     let result = (|| {
+        let mut syncs = Syncs::default();
         // 1. The subdirectories: reuse dirs/<key>, or build it.
         let mut links = Vec::with_capacity(grouped.subs.len());
-        let mut built = false;
         for (sub, entries) in &grouped.subs {
             let key = dir_key(entries.iter().map(|e| (e.rel, &e.state)));
             let final_dir = dirs.join(&key);
+            if building.iter().any(|(_, d)| *d == final_dir) {
+                // Two subdirectories with the same files: one copy.
+                stats.dirs_reused += 1;
+                links.push((*sub, key));
+                continue;
+            }
             match fs::symlink_metadata(&final_dir) {
-                Ok(m) if m.is_dir() && fs::symlink_metadata(final_dir.join(TREE_MARKER)).is_ok_and(|m| m.is_file()) => {
+                Ok(m)
+                    if m.is_dir()
+                        && fs::symlink_metadata(final_dir.join(TREE_MARKER))
+                            .is_ok_and(|m| m.is_file()) =>
+                {
                     stats.dirs_reused += 1;
                 }
                 Ok(_) => {
@@ -307,8 +457,8 @@ pub(crate) fn stage(
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let tmp = dirs.join(format!("{DIR_STAGING_PREFIX}{key}"));
                     remove_ours(&tmp);
-                    building = Some(tmp.clone());
                     create_dir_0700(&tmp)?;
+                    building.push((tmp.clone(), final_dir));
                     let prefix = format!("{sub}/");
                     let source = current.and_then(|c| {
                         c.subdirs.get(*sub).map(|dir| Source {
@@ -317,21 +467,16 @@ pub(crate) fn stage(
                             files: &c.files,
                         })
                     });
-                    fill_dir(&tmp, entries, source.as_ref(), stats)?;
-                    fs::rename(&tmp, &final_dir).map_err(io_err(&final_dir))?;
-                    building = None;
+                    fill_dir(&tmp, entries, source.as_ref(), stats, &mut syncs)?;
                     stats.dirs_built += 1;
-                    built = true;
                 }
                 Err(e) => return Err(io_err(&final_dir)(e)),
             }
             links.push((*sub, key));
         }
-        if built {
-            fsync_dir(&dirs)?;
-        }
 
-        // 2. The tree: top-level files and the links.
+        // 2. The tree: top-level files (the marker first, so a leftover is
+        // recognised) and the links.
         create_dir_0700(staged)?;
         staged_created = true;
         let current_dir = current.map(|c| out.join(TREES).join(&c.id));
@@ -340,16 +485,29 @@ pub(crate) fn stage(
             prefix: "",
             files: &c.files,
         });
+        fill_dir(staged, &grouped.top, source.as_ref(), stats, &mut syncs)?;
         for (sub, key) in &links {
             let link = staged.join(sub);
             std::os::unix::fs::symlink(Path::new("../..").join(DIRS).join(key), &link)
                 .map_err(io_err(&link))?;
         }
-        fill_dir(staged, &grouped.top, source.as_ref(), stats)
+
+        // 3. Durable, then the copies under their names.
+        let syncing = std::time::Instant::now();
+        syncs.sync()?;
+        if !building.is_empty() {
+            for (tmp, final_dir) in &building {
+                fs::rename(tmp, final_dir).map_err(io_err(final_dir))?;
+            }
+            fsync_dir(&dirs)?;
+        }
+        stats.syncing = syncing.elapsed();
+        Ok(())
     })();
     if result.is_err() {
-        if let Some(tmp) = building {
-            remove_ours(&tmp);
+        for (tmp, final_dir) in &building {
+            remove_ours(tmp);
+            remove_ours(final_dir);
         }
         if staged_created {
             remove_ours(staged);
@@ -466,7 +624,7 @@ fn hash_files(dir: &Path, rel: &str, out: &mut Manifest) -> Result<(), ApplyErro
 }
 
 /// Keys of the `dirs/` copies the trees under `trees/`, `failed/` and
-/// `staging/` link to.
+/// `staging/` link to (pruned trees, `staging/.trash-*`, do not count).
 fn referenced_keys(out: &Path) -> Result<HashSet<String>, ApplyError> {
     let mut keys = HashSet::new();
     for sub in [TREES, FAILED, STAGING] {
@@ -478,7 +636,9 @@ fn referenced_keys(out: &Path) -> Result<HashSet<String>, ApplyError> {
         };
         for tree in entries {
             let tree = tree.map_err(io_err(&dir))?;
-            if !tree.file_type().map_err(io_err(&dir))?.is_dir() {
+            if !tree.file_type().map_err(io_err(&dir))?.is_dir()
+                || tree.file_name().to_string_lossy().starts_with(TRASH_PREFIX)
+            {
                 continue;
             }
             let tree_dir = tree.path();
@@ -499,10 +659,12 @@ fn referenced_keys(out: &Path) -> Result<HashSet<String>, ApplyError> {
 }
 
 /// Remove the `dirs/` copies no tree under `trees/`, `failed/` or
-/// `staging/` links to, and copies left half-built (`dirs/.staging-*`).
-/// Only directories named as this module names them (and, for finished
-/// copies, holding the marker) are removed. Returns how many.
-pub(crate) fn prune_dirs(out: &Path) -> Result<usize, ApplyError> {
+/// `staging/` links to (through `trash`), and copies left half-built
+/// (`dirs/.staging-*`). `at_open`: also what an earlier process left
+/// half-removed (`dirs/.trash-*`). Only directories named as this module
+/// names them (and, for finished copies, holding the marker) are removed.
+/// Returns how many.
+pub(crate) fn prune_dirs(out: &Path, trash: &mut Trash, at_open: bool) -> Result<usize, ApplyError> {
     let dirs = out.join(DIRS);
     let keys = referenced_keys(out)?;
     let mut removed = 0;
@@ -515,17 +677,20 @@ pub(crate) fn prune_dirs(out: &Path) -> Result<usize, ApplyError> {
             continue;
         }
         let path = entry.path();
-        let ours = if let Some(key) = name.strip_prefix(DIR_STAGING_PREFIX) {
-            is_dir_key(key)
-        } else {
-            is_dir_key(&name)
-                && !keys.contains(&name)
-                && fs::symlink_metadata(path.join(TREE_MARKER)).is_ok_and(|m| m.is_file())
-        };
-        if ours {
+        let half_built = name
+            .strip_prefix(DIR_STAGING_PREFIX)
+            .is_some_and(is_dir_key);
+        if half_built || (at_open && name.starts_with(TRASH_PREFIX)) {
             fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            removed += 1;
+        } else if is_dir_key(&name)
+            && !keys.contains(&name)
+            && fs::symlink_metadata(path.join(TREE_MARKER)).is_ok_and(|m| m.is_file())
+        {
+            trash.put(&path, &dirs, &name)?;
             removed += 1;
         }
     }
+    trash.empty();
     Ok(removed)
 }
