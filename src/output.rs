@@ -111,7 +111,10 @@ pub const DIRS: &str = "dirs";
 /// digits), or `None` for any other target: no other link is ever read
 /// through.
 pub fn dirs_link_key(target: &Path) -> Option<&str> {
-    let key = target.to_str()?.strip_prefix("../../")?.strip_prefix(DIRS)?;
+    let key = target
+        .to_str()?
+        .strip_prefix("../../")?
+        .strip_prefix(DIRS)?;
     let key = key.strip_prefix('/')?;
     is_dir_key(key).then_some(key)
 }
@@ -664,6 +667,73 @@ mod tests {
         let empty = tmp.path().join("empty");
         fs::create_dir(&empty).unwrap();
         write_tree(&tree(), &empty).unwrap();
+    }
+
+    #[test]
+    fn output_dirs_link_key_accepts_only_the_applier_form() {
+        let key = "0123456789abcdef".repeat(4);
+        let ok = format!("../../dirs/{key}");
+        assert_eq!(dirs_link_key(Path::new(&ok)), Some(key.as_str()));
+        for bad in [
+            format!("../../dirs/{}", key.to_uppercase()),
+            format!("../../dirs/{}", &key[1..]),
+            format!("../../dirs/{key}/"),
+            format!("../../dirs//{key}"),
+            format!("../../dirs/{key}/.."),
+            format!("../../../dirs/{key}"),
+            format!("/tmp/dirs/{key}"),
+            format!("dirs/{key}"),
+            format!("../../other/{key}"),
+            format!("../../dirs/.staging-{key}"),
+        ] {
+            assert_eq!(dirs_link_key(Path::new(&bad)), None, "{bad}");
+        }
+        assert!(validate_path("certs/.routegen-tree").is_err());
+        assert!(validate_path("a/.routegen-tree/b").is_err());
+        assert!(validate_path("certs/.routegen-tree2").is_ok());
+    }
+
+    #[test]
+    fn output_diff_reads_only_top_level_applier_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = "ab".repeat(32);
+        let tree_dir = tmp.path().join("trees/t");
+        let copy = tmp.path().join("dirs").join(&key);
+        fs::create_dir_all(&tree_dir).unwrap();
+        fs::create_dir_all(&copy).unwrap();
+        fs::write(tree_dir.join(TREE_MARKER), "").unwrap();
+        fs::write(tree_dir.join("haproxy.cfg"), "global\n  maxconn 10\n").unwrap();
+        fs::write(copy.join(TREE_MARKER), "").unwrap();
+        fs::write(copy.join("http.map"), "a.example.com be_http:a:a\n").unwrap();
+        symlink(format!("../../dirs/{key}"), tree_dir.join("maps")).unwrap();
+        let mut t = OutputTree::new();
+        t.insert(
+            "haproxy.cfg".into(),
+            OutputFile::public("global\n  maxconn 10\n"),
+        );
+        t.insert(
+            "maps/http.map".into(),
+            OutputFile::public("a.example.com be_http:a:a\n"),
+        );
+        assert_eq!(diff_tree(&t, &tree_dir).unwrap(), "");
+        // Never written through.
+        assert!(write_tree(&t, &tree_dir).is_err());
+        // The same form one level down is not ours.
+        fs::create_dir(tree_dir.join("sub")).unwrap();
+        symlink(format!("../../dirs/{key}"), tree_dir.join("sub/maps")).unwrap();
+        assert!(diff_tree(&t, &tree_dir).is_err());
+        fs::remove_dir_all(tree_dir.join("sub")).unwrap();
+        // A symbolic link inside the copy is refused.
+        symlink("/etc/hostname", copy.join("x.map")).unwrap();
+        let err = diff_tree(&t, &tree_dir).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        fs::remove_file(copy.join("x.map")).unwrap();
+        // A copy that is itself a symbolic link is refused.
+        let real = tmp.path().join("elsewhere");
+        fs::rename(&copy, &real).unwrap();
+        symlink(&real, &copy).unwrap();
+        let err = diff_tree(&t, &tree_dir).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
     }
 
     #[test]

@@ -255,12 +255,18 @@ fn one_changed_file_of_a_1000_file_subdirectory_is_written_the_999_others_linked
     );
     assert_eq!(ino(&old.join("haproxy.cfg")), ino(&new.join("haproxy.cfg")));
     // Unchanged subdirectories: the very same copy.
-    assert_eq!(link_of(&out, &first, "certs"), link_of(&out, &second, "certs"));
+    assert_eq!(
+        link_of(&out, &first, "certs"),
+        link_of(&out, &second, "certs")
+    );
     assert_eq!(
         link_of(&out, &first, "backends"),
         link_of(&out, &second, "backends")
     );
-    assert_ne!(link_of(&out, &first, "maps"), link_of(&out, &second, "maps"));
+    assert_ne!(
+        link_of(&out, &first, "maps"),
+        link_of(&out, &second, "maps")
+    );
     let link = link_of(&out, &second, "maps");
     let key = link.to_str().unwrap().strip_prefix("../../dirs/").unwrap();
     assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -320,7 +326,10 @@ fn equal_content_is_unchanged_whatever_the_allocation_and_after_reopening() {
     // Shared Arcs between files are fine too.
     let shared: Arc<[u8]> = Arc::from(b"x\n".to_vec());
     let mut t2 = split_tree(5, 5);
-    t2.insert("maps/a.map".into(), OutputFile::shared(shared.clone(), false));
+    t2.insert(
+        "maps/a.map".into(),
+        OutputFile::shared(shared.clone(), false),
+    );
     t2.insert("maps/b.map".into(), OutputFile::shared(shared, false));
     let (id2, summary) = applied(a.apply(&t2));
     assert_eq!(summary.added, ["maps/a.map", "maps/b.map"]);
@@ -336,7 +345,11 @@ fn equal_content_is_unchanged_whatever_the_allocation_and_after_reopening() {
     let (_, summary) = applied(a.apply(&t));
     assert_eq!(summary.removed, ["maps/a.map", "maps/b.map"]);
     let s = stats(&a);
-    assert_eq!((s.files_written, s.dirs_built, s.dirs_reused), (0, 0, 3), "{s:?}");
+    assert_eq!(
+        (s.files_written, s.dirs_built, s.dirs_reused),
+        (0, 0, 3),
+        "{s:?}"
+    );
     assert_ne!(a.current_id(), Some(id.as_str()), "a new tree id");
 }
 
@@ -393,13 +406,18 @@ fn a_failed_tree_keeps_its_copies_until_it_is_pruned() {
             "backends/be.cfg".into(),
             OutputFile::public(format!("backend be\n    no-such-directive {n}\n")),
         );
-        t.insert("maps/bad.map".into(), OutputFile::public(format!("bad {n}\n")));
+        t.insert(
+            "maps/bad.map".into(),
+            OutputFile::public(format!("bad {n}\n")),
+        );
         t
     };
     let mut kept = Vec::new();
     for n in 0..4 {
         match a.apply(&bad(n)) {
-            Err(ApplyError::Invalid { kept: k, output, .. }) => {
+            Err(ApplyError::Invalid {
+                kept: k, output, ..
+            }) => {
                 assert!(output.contains("no-such-directive"), "{output}");
                 // The failed tree is readable for inspection through its links.
                 assert!(std::fs::read_to_string(k.join("maps/bad.map"))
@@ -450,7 +468,9 @@ fn leftovers_in_dirs_are_cleaned_on_open() {
     assert_eq!(before.len(), 3);
     // A copy half-built by a crash, one built but never linked (crash
     // before its tree was renamed), and foreign ones.
-    let half = out.join("dirs").join(format!(".staging-{}", "1".repeat(64)));
+    let half = out
+        .join("dirs")
+        .join(format!(".staging-{}", "1".repeat(64)));
     std::fs::create_dir_all(half.join("nested")).unwrap();
     std::fs::write(half.join("nested/x.pem"), "partial").unwrap();
     let orphan = out.join("dirs").join("2".repeat(64));
@@ -469,8 +489,11 @@ fn leftovers_in_dirs_are_cleaned_on_open() {
     let staged_copy = out.join("dirs").join("4".repeat(64));
     std::fs::create_dir(&staged_copy).unwrap();
     std::fs::write(staged_copy.join(TREE_MARKER), "").unwrap();
-    std::os::unix::fs::symlink(format!("../../dirs/{}", "4".repeat(64)), staged.join("maps"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        format!("../../dirs/{}", "4".repeat(64)),
+        staged.join("maps"),
+    )
+    .unwrap();
 
     let a = Applier::open(&out, &haproxy(), 3).unwrap();
     assert_eq!(a.current_id(), Some(id.as_str()));
@@ -507,7 +530,10 @@ fn foreign_symlinks_in_a_tree_or_in_dirs_are_refused_never_followed() {
     };
     let refused = |out: &Path, what: &str| {
         let err = Applier::open(out, &haproxy(), 3).unwrap_err().to_string();
-        assert!(err.contains("symbolic link") || err.contains("not a directory"), "{what}: {err}");
+        assert!(
+            err.contains("symbolic link") || err.contains("not a directory"),
+            "{what}: {err}"
+        );
         err
     };
 
@@ -528,24 +554,39 @@ fn foreign_symlinks_in_a_tree_or_in_dirs_are_refused_never_followed() {
 
     // 2. A file inside a dirs/ copy replaced by a symlink.
     let (out, mut a, id) = fresh("o2");
-    let copy = out.join("trees").join(&id).join(link_of(&out, &id, "certs"));
+    let copy = out
+        .join("trees")
+        .join(&id)
+        .join(link_of(&out, &id, "certs"));
     std::fs::remove_file(copy.join("ns:r0.pem")).unwrap();
     std::os::unix::fs::symlink(victim.join("ns:r0.pem"), copy.join("ns:r0.pem")).unwrap();
     // Applying a change in certs/ would link from that copy: refused.
     let mut t = split_tree(2, 2);
     t.insert("certs/ns:r1.pem".into(), OutputFile::secret("rotated\n"));
     let err = a.apply(&t).unwrap_err().to_string();
-    assert!(err.contains("symbolic link") && err.contains("ns:r0.pem"), "{err}");
+    assert!(
+        err.contains("symbolic link") && err.contains("ns:r0.pem"),
+        "{err}"
+    );
     assert_eq!(a.current_id(), Some(id.as_str()));
-    assert!(dir_names(&out).iter().all(|n| !n.starts_with('.')), "cleaned up");
-    assert!(std::fs::read_dir(out.join("staging")).unwrap().next().is_none());
+    assert!(
+        dir_names(&out).iter().all(|n| !n.starts_with('.')),
+        "cleaned up"
+    );
+    assert!(std::fs::read_dir(out.join("staging"))
+        .unwrap()
+        .next()
+        .is_none());
     drop(a);
     refused(&out, "symlink inside a copy");
 
     // 3. A dirs/<key> copy itself replaced by a symlink.
     let (out, a, id) = fresh("o3");
     drop(a);
-    let copy = out.join("trees").join(&id).join(link_of(&out, &id, "certs"));
+    let copy = out
+        .join("trees")
+        .join(&id)
+        .join(link_of(&out, &id, "certs"));
     let copy = copy.canonicalize().unwrap();
     std::fs::remove_dir_all(&copy).unwrap();
     std::os::unix::fs::symlink(&victim, &copy).unwrap();
@@ -555,7 +596,10 @@ fn foreign_symlinks_in_a_tree_or_in_dirs_are_refused_never_followed() {
     let mut t = split_tree(2, 2);
     t.insert("certs/ns:r1.pem".into(), OutputFile::secret("rotated\n"));
     applied(a.apply(&t));
-    let copy = out.join("trees").join(&id).join(link_of(&out, &id, "certs"));
+    let copy = out
+        .join("trees")
+        .join(&id)
+        .join(link_of(&out, &id, "certs"));
     let copy = copy.canonicalize().unwrap();
     std::fs::remove_dir_all(&copy).unwrap();
     std::os::unix::fs::symlink(&victim, &copy).unwrap();
@@ -635,7 +679,10 @@ fn summary_history_and_roll_back_with_shared_copies() {
         ino(&out.join("trees").join(&id2).join("maps/deep/er/x.map")),
         ino(&out.join("trees").join(&id3).join("maps/deep/er/x.map"))
     );
-    assert_eq!(a.history().unwrap(), [id1.clone(), id2.clone(), id3.clone()]);
+    assert_eq!(
+        a.history().unwrap(),
+        [id1.clone(), id2.clone(), id3.clone()]
+    );
 
     a.roll_back_to(&id1).unwrap();
     assert_eq!(a.current_id(), Some(id1.as_str()));
@@ -789,10 +836,15 @@ fn kill_9_while_applying_leaves_a_complete_current_tree() {
         let a = Applier::open_with(&out, Validator::None, 2).unwrap();
         let id = a.current_id().unwrap().to_string();
         assert!(cfg.contains("# gen"), "{cfg}");
-        assert!(std::fs::read_dir(out.join("staging")).unwrap().next().is_none());
+        assert!(std::fs::read_dir(out.join("staging"))
+            .unwrap()
+            .next()
+            .is_none());
         assert!(dir_names(&out).iter().all(|n| !n.starts_with('.')));
         assert_eq!(
-            dir_names(&out).into_iter().collect::<std::collections::BTreeSet<_>>(),
+            dir_names(&out)
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>(),
             linked_keys(&out),
             "round {round}"
         );
@@ -811,14 +863,19 @@ fn fleet_tree() -> OutputTree {
         let mut v = Vec::with_capacity(len + 64);
         let mut i = 0;
         while v.len() < len {
-            v.extend_from_slice(format!("line {seed} {i} abcdefghijklmnopqrstuvwxyz0123456789\n").as_bytes());
+            v.extend_from_slice(
+                format!("line {seed} {i} abcdefghijklmnopqrstuvwxyz0123456789\n").as_bytes(),
+            );
             i += 1;
         }
         v
     }
     let mut t = OutputTree::new();
     t.insert("haproxy.cfg".into(), OutputFile::public(text(0, 200 << 10)));
-    t.insert("crt-list.txt".into(), OutputFile::public(text(1, 100 << 10)));
+    t.insert(
+        "crt-list.txt".into(),
+        OutputFile::public(text(1, 100 << 10)),
+    );
     for i in 0..64 {
         t.insert(
             format!("backends/b{i:02}.cfg"),
@@ -831,8 +888,14 @@ fn fleet_tree() -> OutputTree {
             OutputFile::secret(text(1000 + i, 5 << 10)),
         );
     }
-    for (i, m) in ["http.map", "https.map", "passthrough.map"].iter().enumerate() {
-        t.insert(format!("maps/{m}"), OutputFile::public(text(10 + i, 500 << 10)));
+    for (i, m) in ["http.map", "https.map", "passthrough.map"]
+        .iter()
+        .enumerate()
+    {
+        t.insert(
+            format!("maps/{m}"),
+            OutputFile::public(text(10 + i, 500 << 10)),
+        );
     }
     t
 }
@@ -904,12 +967,95 @@ fn measure_apply_of_a_10k_route_tree() {
         total[total.len() - 1],
     );
     println!("  last: {last:?}");
-    println!("  one create+write+fsync on this file system now, median of 20: {:.2} ms", median(&mut fsync));
+    println!(
+        "  one create+write+fsync on this file system now, median of 20: {:.2} ms",
+        median(&mut fsync)
+    );
     let mut unchanged = vec![];
     for _ in 0..20 {
         let started = std::time::Instant::now();
         assert_eq!(a.apply(&t).unwrap(), ApplyOutcome::Unchanged);
         unchanged.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    println!("unchanged tree, median of 20: {:.3} ms", median(&mut unchanged));
+    println!(
+        "unchanged tree, median of 20: {:.3} ms",
+        median(&mut unchanged)
+    );
+}
+
+/// `..` below a link resolves from the link's target: a backends/ file
+/// naming `../allowlists/x.txt` (relative to its own directory, HAProxy's
+/// `default-path config`) misses through `backends -> ../../dirs/<key>`
+/// and finds it when backends/ is a plain directory of the tree.
+#[test]
+fn plain_subdirectories_keep_dot_dot_inside_the_tree() {
+    let mut t = split_tree(1, 1);
+    t.insert(
+        "backends/be.cfg".into(),
+        OutputFile::public(
+            "backend be\n    http-request deny unless { src -f ../allowlists/ns:r.txt }\n    http-request return status 200\n",
+        ),
+    );
+    t.insert(
+        "allowlists/ns:r.txt".into(),
+        OutputFile::public("127.0.0.1\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut linked = Applier::open(&dir.path().join("linked"), &haproxy(), 3).unwrap();
+    match linked.apply(&t) {
+        Err(ApplyError::Invalid { output, .. }) => {
+            assert!(output.contains("../allowlists/ns:r.txt"), "{output}")
+        }
+        other => panic!("expected the link to break `..`, got {other:?}"),
+    }
+
+    let out = dir.path().join("plain");
+    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    a.set_plain_subdirs(["backends"]);
+    let (first, _) = applied(a.apply(&t));
+    let backends = out.join("trees").join(&first).join("backends");
+    assert!(std::fs::symlink_metadata(&backends).unwrap().is_dir());
+    assert_eq!(mode_of(&backends), 0o700);
+    assert!(!backends.join(TREE_MARKER).exists());
+    t.insert(
+        "backends/other.cfg".into(),
+        OutputFile::public("backend other\n    http-request return status 201\n"),
+    );
+    let (second, summary) = applied(a.apply(&t));
+    assert_eq!(summary.added, ["backends/other.cfg"]);
+    let s = stats(&a);
+    assert_eq!((s.files_written, s.dirs_reused), (1, 3), "{s:?}");
+    assert_eq!(
+        ino(&backends.join("be.cfg")),
+        ino(&out.join("trees").join(&second).join("backends/be.cfg"))
+    );
+    assert_eq!(a.apply(&t).unwrap(), ApplyOutcome::Unchanged);
+    drop(a);
+    // Read back on open like any other tree.
+    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    a.set_plain_subdirs(["backends"]);
+    assert_eq!(a.apply(&t).unwrap(), ApplyOutcome::Unchanged);
+    assert_eq!(
+        routegen::output::diff_tree(&t, &out.join("current")).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn two_subdirectories_with_the_same_files_share_one_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut a = Applier::open_with(&out, Validator::None, 3).unwrap();
+    let mut t = split_tree(1, 0);
+    for sub in ["cas", "allowlists"] {
+        t.insert(format!("{sub}/x.pem"), OutputFile::public("same\n"));
+    }
+    let (id, _) = applied(a.apply(&t));
+    let s = stats(&a);
+    assert_eq!((s.dirs_built, s.dirs_reused), (3, 1), "{s:?}");
+    assert_eq!(link_of(&out, &id, "cas"), link_of(&out, &id, "allowlists"));
+    drop(a);
+    let mut a = Applier::open_with(&out, Validator::None, 3).unwrap();
+    assert_eq!(a.apply(&t).unwrap(), ApplyOutcome::Unchanged);
 }

@@ -52,7 +52,7 @@
 mod memo;
 mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -248,6 +248,9 @@ pub struct Applier {
     last_staging: Option<StagingStats>,
     /// Pruned directories being deleted in the background.
     trash: store::Trash,
+    /// Top-level subdirectories staged as plain directories of the tree
+    /// (see [`Applier::set_plain_subdirs`]).
+    plain: BTreeSet<String>,
 }
 
 impl Applier {
@@ -302,6 +305,7 @@ impl Applier {
             memo: memo::HashMemo::default(),
             last_staging: None,
             trash: store::Trash::default(),
+            plain: BTreeSet::new(),
         };
         applier.next_seq = applier.max_seq()? + 1;
         if let Ok(target) = fs::read_link(out.join(CURRENT)) {
@@ -322,6 +326,20 @@ impl Applier {
         }
         applier.trash.wait();
         Ok(applier)
+    }
+
+    /// Stage the top-level subdirectories named in `subs` as plain
+    /// directories inside each tree (every file hard-linked from the
+    /// current tree when unchanged, else written) instead of links to
+    /// shared `dirs/<key>` copies. For directories of configuration files
+    /// whose relative paths climb out of them: the kernel resolves `..`
+    /// below a symbolic link from the link's target, so in
+    /// `<tree>/backends -> ../../dirs/<key>` a `../cas/x.pem` (or HAProxy's
+    /// `default-path parent`, which changes to `<tree>/backends/..`) names
+    /// `DIR/dirs/cas/x.pem`, not the tree's. Costs one link per file
+    /// instead of one per directory. Default: none.
+    pub fn set_plain_subdirs<S: Into<String>>(&mut self, subs: impl IntoIterator<Item = S>) {
+        self.plain = subs.into_iter().map(Into::into).collect();
     }
 
     /// `DIR/current/haproxy.cfg` (`nginx.conf` for nginx): the path the
@@ -369,6 +387,7 @@ impl Applier {
         let staging = store::stage(
             &self.out,
             self.current.as_ref(),
+            &self.plain,
             tree,
             &files,
             &staged,
@@ -412,7 +431,14 @@ impl Applier {
         self.swap_current(&id)?;
         let subdirs = store::subdir_keys(&files)
             .into_iter()
-            .map(|(sub, key)| (sub.to_string(), self.out.join(DIRS).join(key)))
+            .map(|(sub, key)| {
+                let dir = if self.plain.contains(sub) {
+                    final_dir.join(sub)
+                } else {
+                    self.out.join(DIRS).join(key)
+                };
+                (sub.to_string(), dir)
+            })
             .collect();
         self.current = Some(TreeState {
             id: id.clone(),

@@ -331,18 +331,21 @@ impl Source<'_> {
     }
 }
 
-/// Fill the new directory `dir` with `entries`: hard links from `source`
-/// for files with the same path, sha256 and mode, new files for the rest,
-/// nested directories 0700. What needs an fsync (new files, every
-/// directory) goes to `syncs`.
+/// Fill the new directory `dir` with `entries` (and the marker first when
+/// `marker`): hard links from `source` for files with the same path,
+/// sha256 and mode, new files for the rest, nested directories 0700. What
+/// needs an fsync (new files, every directory) goes to `syncs`.
 fn fill_dir(
     dir: &Path,
+    marker: bool,
     entries: &[Entry<'_>],
     source: Option<&Source<'_>>,
     stats: &mut StagingStats,
     syncs: &mut Syncs,
 ) -> Result<(), ApplyError> {
-    put_marker(dir, source.map(|s| s.dir), syncs)?;
+    if marker {
+        put_marker(dir, source.map(|s| s.dir), syncs)?;
+    }
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     // Nested source directories checked to be real directories.
     let mut checked: HashSet<PathBuf> = HashSet::new();
@@ -417,6 +420,7 @@ fn remove_ours(dir: &Path) {
 pub(crate) fn stage(
     out: &Path,
     current: Option<&TreeState>,
+    plain: &BTreeSet<String>,
     tree: &OutputTree,
     files: &Manifest,
     staged: &Path,
@@ -432,6 +436,9 @@ pub(crate) fn stage(
         // 1. The subdirectories: reuse dirs/<key>, or build it.
         let mut links = Vec::with_capacity(grouped.subs.len());
         for (sub, entries) in &grouped.subs {
+            if plain.contains(*sub) {
+                continue;
+            }
             let key = dir_key(entries.iter().map(|e| (e.rel, &e.state)));
             let final_dir = dirs.join(&key);
             if building.iter().any(|(_, d)| *d == final_dir) {
@@ -467,7 +474,7 @@ pub(crate) fn stage(
                             files: &c.files,
                         })
                     });
-                    fill_dir(&tmp, entries, source.as_ref(), stats, &mut syncs)?;
+                    fill_dir(&tmp, true, entries, source.as_ref(), stats, &mut syncs)?;
                     stats.dirs_built += 1;
                 }
                 Err(e) => return Err(io_err(&final_dir)(e)),
@@ -485,11 +492,32 @@ pub(crate) fn stage(
             prefix: "",
             files: &c.files,
         });
-        fill_dir(staged, &grouped.top, source.as_ref(), stats, &mut syncs)?;
+        fill_dir(
+            staged,
+            true,
+            &grouped.top,
+            source.as_ref(),
+            stats,
+            &mut syncs,
+        )?;
         for (sub, key) in &links {
             let link = staged.join(sub);
             std::os::unix::fs::symlink(Path::new("../..").join(DIRS).join(key), &link)
                 .map_err(io_err(&link))?;
+        }
+        // Plain subdirectories: inside the tree, linked file by file.
+        for (sub, entries) in grouped.subs.iter().filter(|(s, _)| plain.contains(**s)) {
+            let dir = staged.join(sub);
+            create_dir_0700(&dir)?;
+            let prefix = format!("{sub}/");
+            let source = current.and_then(|c| {
+                c.subdirs.get(*sub).map(|dir| Source {
+                    dir,
+                    prefix: &prefix,
+                    files: &c.files,
+                })
+            });
+            fill_dir(&dir, false, entries, source.as_ref(), stats, &mut syncs)?;
         }
 
         // 3. Durable, then the copies under their names.
@@ -549,7 +577,10 @@ pub(crate) fn read_tree(out: &Path, id: &str) -> Result<TreeState, ApplyError> {
             let dir = out.join(DIRS).join(key);
             let m = fs::symlink_metadata(&dir).map_err(io_err(&dir))?;
             if !m.is_dir() {
-                return Err(refused(&dir, "is not a directory; refusing to read through it"));
+                return Err(refused(
+                    &dir,
+                    "is not a directory; refusing to read through it",
+                ));
             }
             let mut files = BTreeMap::new();
             hash_files(&dir, "", &mut files)?;
@@ -664,7 +695,11 @@ fn referenced_keys(out: &Path) -> Result<HashSet<String>, ApplyError> {
 /// half-removed (`dirs/.trash-*`). Only directories named as this module
 /// names them (and, for finished copies, holding the marker) are removed.
 /// Returns how many.
-pub(crate) fn prune_dirs(out: &Path, trash: &mut Trash, at_open: bool) -> Result<usize, ApplyError> {
+pub(crate) fn prune_dirs(
+    out: &Path,
+    trash: &mut Trash,
+    at_open: bool,
+) -> Result<usize, ApplyError> {
     let dirs = out.join(DIRS);
     let keys = referenced_keys(out)?;
     let mut removed = 0;
@@ -693,4 +728,66 @@ pub(crate) fn prune_dirs(out: &Path, trash: &mut Trash, at_open: bool) -> Result
     }
     trash.empty();
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(byte: u8, secret: bool) -> FileState {
+        FileState {
+            hash: [byte; 32],
+            secret,
+        }
+    }
+
+    #[test]
+    fn apply_dir_key_covers_path_hash_and_secret_flag() {
+        let base = dir_key([("a.pem", &st(1, true)), ("b.pem", &st(2, true))]);
+        assert_eq!(base.len(), 64);
+        assert!(is_dir_key(&base));
+        assert_eq!(
+            base,
+            dir_key([("a.pem", &st(1, true)), ("b.pem", &st(2, true))])
+        );
+        for other in [
+            dir_key([("a.pem", &st(1, false)), ("b.pem", &st(2, true))]),
+            dir_key([("a.pem", &st(3, true)), ("b.pem", &st(2, true))]),
+            dir_key([("a.pem", &st(1, true)), ("c.pem", &st(2, true))]),
+            dir_key([("a.pem", &st(1, true))]),
+            // No ambiguity between a path and the next entry.
+            dir_key([("a.pemb.pem", &st(1, true))]),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn apply_group_splits_top_level_files_and_subdirectories() {
+        let mut tree = OutputTree::new();
+        for p in [
+            "haproxy.cfg",
+            "certs.txt",
+            "certs/a.pem",
+            "certs/x/b.pem",
+            "maps/m",
+        ] {
+            tree.insert(p.into(), OutputFile::public(p));
+        }
+        let files: Manifest = tree
+            .iter()
+            .map(|(p, f)| (p.clone(), st(f.bytes()[0], false)))
+            .collect();
+        let g = group(&tree, &files);
+        let top: Vec<&str> = g.top.iter().map(|e| e.rel).collect();
+        assert_eq!(top, ["certs.txt", "haproxy.cfg"]);
+        let certs: Vec<&str> = g.subs["certs"].iter().map(|e| e.rel).collect();
+        assert_eq!(certs, ["a.pem", "x/b.pem"]);
+        let keys = subdir_keys(&files);
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys["certs"],
+            dir_key(g.subs["certs"].iter().map(|e| (e.rel, &e.state)))
+        );
+    }
 }
