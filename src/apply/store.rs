@@ -411,12 +411,14 @@ fn remove_ours(dir: &Path) {
 /// Stage `tree` (manifest `files`) as the new directory `staged`, reusing
 /// what `current` already has (see the module docs). Order, for crash
 /// safety: every new file and directory (the copies being built in
-/// `dirs/.staging-<key>` and the staged tree, whose links may dangle until
+/// `dirs/.staging-<key>` and the staged tree, whose links dangle until
 /// then) is written, then all are fsynced in one batch; only then are the
-/// copies renamed to `dirs/<key>` and `dirs/` fsynced. So a `dirs/<key>`
-/// is complete and durable whenever it exists, and before the staged tree
-/// can be renamed into `trees/`. On error, what was created for this tree
-/// is removed (best effort) and the error returned.
+/// copies renamed to `dirs/<key>`. So a `dirs/<key>` is complete and
+/// durable whenever it exists. `Ok(true)`: copies were renamed into
+/// `dirs/`, which the caller must fsync before the staged tree may be
+/// renamed into `trees/` or `failed/` (it does so while the validator
+/// runs). On error, what was created for this tree is removed (best
+/// effort) and the error returned.
 pub(crate) fn stage(
     out: &Path,
     current: Option<&TreeState>,
@@ -425,7 +427,7 @@ pub(crate) fn stage(
     files: &Manifest,
     staged: &Path,
     stats: &mut StagingStats,
-) -> Result<(), ApplyError> {
+) -> Result<bool, ApplyError> {
     let grouped = group(tree, files);
     let dirs = out.join(DIRS);
     // Copies being built (dirs/.staging-<key>) and their final names.
@@ -520,17 +522,15 @@ pub(crate) fn stage(
             fill_dir(&dir, false, entries, source.as_ref(), stats, &mut syncs)?;
         }
 
-        // 3. Durable, then the copies under their names.
+        // 3. Durable, then the copies under their names (`dirs/` itself is
+        // the caller's to fsync).
         let syncing = std::time::Instant::now();
         syncs.sync()?;
-        if !building.is_empty() {
-            for (tmp, final_dir) in &building {
-                fs::rename(tmp, final_dir).map_err(io_err(final_dir))?;
-            }
-            fsync_dir(&dirs)?;
-        }
         stats.syncing = syncing.elapsed();
-        Ok(())
+        for (tmp, final_dir) in &building {
+            fs::rename(tmp, final_dir).map_err(io_err(final_dir))?;
+        }
+        Ok(!building.is_empty())
     })();
     if result.is_err() {
         for (tmp, final_dir) in &building {
