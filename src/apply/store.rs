@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use super::{io_err, ApplyError, FileState, Manifest, StagingStats, FAILED, STAGING, TREES};
 use crate::output::{dirs_link_key, is_dir_key, OutputFile, OutputTree, DIRS, TREE_MARKER};
 
+/// Mode of the marker in a `dirs/` copy: like the keys it sits among (the
+/// tree's own marker is 0644, as [`crate::output::write_tree`] leaves it).
+const COPY_MARKER_MODE: u32 = 0o600;
 /// Prefix of a `dirs/` copy being built.
 const DIR_STAGING_PREFIX: &str = ".staging-";
 /// Prefix of a directory being removed: renamed first (atomically, marker
@@ -295,19 +298,24 @@ fn link_from(src: &Path, dst: &Path, mode: u32) -> Result<bool, ApplyError> {
     Ok(true)
 }
 
-/// The empty marker in a new directory: a hard link to `from`'s when it
-/// has one, else a new file.
-fn put_marker(dir: &Path, from: Option<&Path>, syncs: &mut Syncs) -> Result<(), ApplyError> {
+/// The empty marker in a new directory (mode `mode`): a hard link to
+/// `from`'s when it has one, else a new file.
+fn put_marker(
+    dir: &Path,
+    mode: u32,
+    from: Option<&Path>,
+    syncs: &mut Syncs,
+) -> Result<(), ApplyError> {
     let marker = dir.join(TREE_MARKER);
     if let Some(from) = from {
         let src = from.join(TREE_MARKER);
         if fs::symlink_metadata(&src).is_ok_and(|m| m.is_file() && m.len() == 0)
-            && link_from(&src, &marker, 0o644)?
+            && link_from(&src, &marker, mode)?
         {
             return Ok(());
         }
     }
-    write_new(&marker, b"", 0o644)?;
+    write_new(&marker, b"", mode)?;
     syncs.push(marker);
     Ok(())
 }
@@ -331,20 +339,20 @@ impl Source<'_> {
     }
 }
 
-/// Fill the new directory `dir` with `entries` (and the marker first when
-/// `marker`): hard links from `source` for files with the same path,
-/// sha256 and mode, new files for the rest, nested directories 0700. What
-/// needs an fsync (new files, every directory) goes to `syncs`.
+/// Fill the new directory `dir` with `entries` (and first the marker, with
+/// mode `marker`, if any): hard links from `source` for files with the
+/// same path, sha256 and mode, new files for the rest, nested directories
+/// 0700. What needs an fsync (new files, every directory) goes to `syncs`.
 fn fill_dir(
     dir: &Path,
-    marker: bool,
+    marker: Option<u32>,
     entries: &[Entry<'_>],
     source: Option<&Source<'_>>,
     stats: &mut StagingStats,
     syncs: &mut Syncs,
 ) -> Result<(), ApplyError> {
-    if marker {
-        put_marker(dir, source.map(|s| s.dir), syncs)?;
+    if let Some(mode) = marker {
+        put_marker(dir, mode, source.map(|s| s.dir), syncs)?;
     }
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     // Nested source directories checked to be real directories.
@@ -476,7 +484,14 @@ pub(crate) fn stage(
                             files: &c.files,
                         })
                     });
-                    fill_dir(&tmp, true, entries, source.as_ref(), stats, &mut syncs)?;
+                    fill_dir(
+                        &tmp,
+                        Some(COPY_MARKER_MODE),
+                        entries,
+                        source.as_ref(),
+                        stats,
+                        &mut syncs,
+                    )?;
                     stats.dirs_built += 1;
                 }
                 Err(e) => return Err(io_err(&final_dir)(e)),
@@ -496,7 +511,7 @@ pub(crate) fn stage(
         });
         fill_dir(
             staged,
-            true,
+            Some(0o644),
             &grouped.top,
             source.as_ref(),
             stats,
@@ -519,7 +534,7 @@ pub(crate) fn stage(
                     files: &c.files,
                 })
             });
-            fill_dir(&dir, false, entries, source.as_ref(), stats, &mut syncs)?;
+            fill_dir(&dir, None, entries, source.as_ref(), stats, &mut syncs)?;
         }
 
         // 3. Durable, then the copies under their names (`dirs/` itself is
