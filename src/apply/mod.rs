@@ -27,7 +27,7 @@
 //! becomes current; it moves to `failed/` with the proxy's own message in
 //! the error. Staging costs what changed:
 //! - sha256 is computed once per distinct contents (the renderer hands the
-//!   same `Arc` for an unchanged file; see [`memo`]);
+//!   same `Arc` for an unchanged file: memoized by allocation, see `memo.rs`);
 //! - a subdirectory whose `dirs/<key>` exists is a symbolic link, O(1); a
 //!   new `dirs/<key>` is built in `dirs/.staging-<key>` by hard-linking each
 //!   file with the same path, sha256 and mode from the current tree's copy
