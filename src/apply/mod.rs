@@ -44,15 +44,25 @@
 //! A crash at any instant leaves `current` pointing at a complete,
 //! validated tree (or absent before the first success): a `dirs/<key>`
 //! exists only complete and durable, before any tree links to it.
-//! Leftovers (`staging/`, `dirs/.staging-*`, copies no tree links to) are
-//! removed on the next start (directories are removed by renaming them to
-//! `.trash-*` first, so a removal cut short is recognised as garbage); after each apply, copies no kept tree
-//! (`trees/`, `failed/`) links to are removed. Only directories this module
-//! created (named as it names them, holding its marker) are ever deleted.
+//! After each apply, trees beyond `keep` (and `failed/` beyond 3) and the
+//! copies no kept tree (`trees/`, `failed/`) links to are renamed to
+//! `.trash-*` at once and deleted by a background thread
+//! ([`Applier::wait_for_pruning`]). Leftovers (`staging/`,
+//! `dirs/.staging-*`, `.trash-*`, copies no tree links to) are removed on
+//! the next start. Only directories this module created (named as it names
+//! them, holding its marker) are ever deleted.
 //! The applier reads its trees back (on open, [`Applier::roll_back_to`])
 //! through its own `../../dirs/<key>` links only, checking each copy
-//! against its key; any other symbolic link is refused, never followed.
-//! Keys are never readable by others: files 0600, directories 0700.
+//! against its key; any other symbolic link is refused, never followed
+//! ([`crate::output::diff_tree`] reads them the same way; `write_tree`
+//! never writes through any link). Keys are never readable by others:
+//! files 0600, directories 0700.
+//!
+//! `..` below a link resolves from the link's target: a configuration file
+//! in `<tree>/backends/` that names `../cas/x.pem` (or HAProxy's
+//! `default-path parent`) would look in `DIR/dirs/`. Such subdirectories
+//! are staged as plain directories of the tree
+//! ([`Applier::set_plain_subdirs`]).
 
 mod memo;
 mod store;
