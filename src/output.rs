@@ -21,28 +21,36 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// One file of the tree.
+/// One file of the tree. The contents are shared, immutable bytes: a
+/// renderer hands the same [`Arc`] again for a file that did not change
+/// between two passes, and the applier hashes each distinct allocation
+/// once (see [`crate::apply`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFile {
-    pub contents: Vec<u8>,
+    pub contents: Arc<[u8]>,
     /// Holds a private key: mode 0600, redacted when printed.
     pub secret: bool,
 }
 
 impl OutputFile {
     pub fn public(contents: impl Into<Vec<u8>>) -> Self {
-        OutputFile {
-            contents: contents.into(),
-            secret: false,
-        }
+        OutputFile::shared(Arc::from(contents.into()), false)
     }
 
     pub fn secret(contents: impl Into<Vec<u8>>) -> Self {
-        OutputFile {
-            contents: contents.into(),
-            secret: true,
-        }
+        OutputFile::shared(Arc::from(contents.into()), true)
+    }
+
+    /// A file whose bytes are (or may be) shared with another tree.
+    pub fn shared(contents: Arc<[u8]>, secret: bool) -> Self {
+        OutputFile { contents, secret }
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.contents
     }
 }
 
@@ -80,19 +88,65 @@ fn refused(path: impl std::fmt::Display, message: impl Into<String>) -> OutputEr
     }
 }
 
-/// Check one tree path (see the module contract).
+/// Check one tree path (see the module contract). No component may be the
+/// marker's name: the applier leaves the marker at the root of every
+/// directory it owns, including the shared copies of subdirectories.
 pub fn validate_path(path: &str) -> Result<(), OutputError> {
     crate::render::escape::relative_path("output file path", path)
         .map(|_| ())
         .map_err(|e| refused(crate::values::quote_for_message(path, 64), e.rule))?;
-    if path == TREE_MARKER {
+    if path.split('/').any(|c| c == TREE_MARKER) {
         return Err(refused(path, "is reserved for the tree marker"));
     }
     Ok(())
 }
 
+/// Directory of an applier's output directory holding the shared,
+/// content-addressed copies of trees' subdirectories (see
+/// [`crate::apply`]).
+pub const DIRS: &str = "dirs";
+
+/// The key named by the target of a symbolic link the applier puts at the
+/// top of a tree (`<tree>/<sub> -> ../../dirs/<key>`, key 64 lowercase hex
+/// digits), or `None` for any other target: no other link is ever read
+/// through.
+pub fn dirs_link_key(target: &Path) -> Option<&str> {
+    let key = target
+        .to_str()?
+        .strip_prefix("../../")?
+        .strip_prefix(DIRS)?;
+    let key = key.strip_prefix('/')?;
+    is_dir_key(key).then_some(key)
+}
+
+/// 64 lowercase hex digits: the name of a content-addressed directory.
+pub fn is_dir_key(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Where the applier link `<tree>/<name>` (target `target`) leads, when it
+/// is one (see [`dirs_link_key`]) and leads to a real directory through a
+/// real `dirs/`. `Ok(None)`: not an applier link.
+pub fn resolve_dirs_link(tree: &Path, target: &Path) -> Result<Option<PathBuf>, OutputError> {
+    if dirs_link_key(target).is_none() {
+        return Ok(None);
+    }
+    let dirs = tree.join("../..").join(DIRS);
+    let dest = tree.join(target);
+    for p in [&dirs, &dest] {
+        let meta = fs::symlink_metadata(p).map_err(io_err(p))?;
+        if !meta.is_dir() {
+            return Err(refused(
+                p.display(),
+                "is not a directory (a symbolic link?); refusing to read through it",
+            ));
+        }
+    }
+    Ok(Some(dest))
+}
+
 /// Check every path, and that no file is also a directory of another.
-fn validate_tree(tree: &OutputTree) -> Result<(), OutputError> {
+pub fn validate_tree(tree: &OutputTree) -> Result<(), OutputError> {
     for path in tree.keys() {
         validate_path(path)?;
     }
@@ -114,19 +168,31 @@ fn validate_tree(tree: &OutputTree) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// Every regular file below `dir` (relative `/` paths, sorted), refusing
-/// symbolic links and anything that is neither a file nor a directory.
-fn scan_dir(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
-    fn walk(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), OutputError> {
-        let here = if rel.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(rel)
-        };
-        let mut entries: Vec<_> = fs::read_dir(&here)
-            .map_err(io_err(&here))?
+/// Which symbolic links [`scan_dir`] may read through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    /// None (a directory routegen writes into).
+    Refuse,
+    /// Only the applier's own top-level `../../dirs/<key>` links (a tree
+    /// under an applier's output directory, read to compare).
+    ApplierDirs,
+}
+
+/// Every regular file below `dir`: relative `/` path (sorted) → where it
+/// is on disk. Refuses symbolic links (but the applier's own, with
+/// [`Links::ApplierDirs`], whose marker is skipped) and anything that is
+/// neither a file nor a directory.
+fn scan_dir(dir: &Path, links: Links) -> Result<BTreeMap<String, PathBuf>, OutputError> {
+    fn walk(
+        here: &Path,
+        rel: &str,
+        links: Links,
+        out: &mut BTreeMap<String, PathBuf>,
+    ) -> Result<(), OutputError> {
+        let mut entries: Vec<_> = fs::read_dir(here)
+            .map_err(io_err(here))?
             .collect::<Result<_, _>>()
-            .map_err(io_err(&here))?;
+            .map_err(io_err(here))?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name();
@@ -138,18 +204,34 @@ fn scan_dir(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
             } else {
                 format!("{rel}/{name}")
             };
-            let path = root.join(&rel_child);
+            let path = here.join(name);
             let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
             let kind = meta.file_type();
             if kind.is_symlink() {
-                return Err(refused(
-                    path.display(),
-                    "is a symbolic link; refusing to write or compare through it",
-                ));
+                let linked = match links {
+                    Links::ApplierDirs if rel.is_empty() => {
+                        let target = fs::read_link(&path).map_err(io_err(&path))?;
+                        resolve_dirs_link(here, &target)?
+                    }
+                    _ => None,
+                };
+                let Some(linked) = linked else {
+                    return Err(refused(
+                        path.display(),
+                        "is a symbolic link; refusing to write or compare through it",
+                    ));
+                };
+                let mut inner = BTreeMap::new();
+                walk(&linked, "", Links::Refuse, &mut inner)?;
+                for (r, p) in inner {
+                    if r != TREE_MARKER {
+                        out.insert(format!("{rel_child}/{r}"), p);
+                    }
+                }
             } else if kind.is_dir() {
-                walk(root, &rel_child, out)?;
+                walk(&path, &rel_child, links, out)?;
             } else if kind.is_file() {
-                out.insert(rel_child);
+                out.insert(rel_child, path);
             } else {
                 return Err(refused(
                     path.display(),
@@ -159,8 +241,8 @@ fn scan_dir(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
         }
         Ok(())
     }
-    let mut out = BTreeSet::new();
-    walk(dir, "", &mut out)?;
+    let mut out = BTreeMap::new();
+    walk(dir, "", links, &mut out)?;
     Ok(out)
 }
 
@@ -245,15 +327,15 @@ pub fn write_tree(tree: &OutputTree, dir: &Path) -> Result<Vec<String>, OutputEr
         }
         Err(e) => return Err(io_err(dir)(e)),
     };
-    let existing = scan_dir(dir)?;
+    let existing = scan_dir(dir, Links::Refuse)?;
     let marker = dir.join(TREE_MARKER);
-    if !created && !existing.is_empty() && !existing.contains(TREE_MARKER) {
+    if !created && !existing.is_empty() && !existing.contains_key(TREE_MARKER) {
         return Err(refused(
             dir.display(),
             format!("is not empty and was not written by routegen (no {TREE_MARKER}); choose a new or empty directory"),
         ));
     }
-    if !existing.contains(TREE_MARKER) {
+    if !existing.contains_key(TREE_MARKER) {
         write_file_atomic(&marker, b"", 0o644)?;
     }
 
@@ -269,7 +351,7 @@ pub fn write_tree(tree: &OutputTree, dir: &Path) -> Result<Vec<String>, OutputEr
     }
 
     let mut removed = Vec::new();
-    for rel in &existing {
+    for rel in existing.keys() {
         if rel == TREE_MARKER || tree.contains_key(rel) {
             continue;
         }
@@ -369,7 +451,10 @@ pub fn print_tree(tree: &OutputTree, show_secrets: bool) -> String {
 /// What `diff` shows: a unified diff (keys redacted on both sides) from the
 /// files in `dir` to the tree; empty when they are identical. Files only in
 /// `dir` show as removed, files only in the tree as added. A key that
-/// changed behind the redaction is reported on its own line.
+/// changed behind the redaction is reported on its own line. `dir` may be
+/// a tree of an applier's output directory (`DIR/current`,
+/// `DIR/trees/<id>`): its subdirectories are read through the applier's
+/// own `../../dirs/<key>` links, and through no other symbolic link.
 pub fn diff_tree(tree: &OutputTree, dir: &Path) -> Result<String, OutputError> {
     validate_tree(tree)?;
     match fs::metadata(dir) {
@@ -377,23 +462,21 @@ pub fn diff_tree(tree: &OutputTree, dir: &Path) -> Result<String, OutputError> {
         Ok(_) => return Err(refused(dir.display(), "is not a directory")),
         Err(e) => return Err(io_err(dir)(e)),
     }
-    let on_disk = scan_dir(dir)?;
+    let on_disk = scan_dir(dir, Links::ApplierDirs)?;
     let paths: BTreeSet<&str> = on_disk
-        .iter()
+        .keys()
         .map(String::as_str)
         .filter(|p| *p != TREE_MARKER)
         .chain(tree.keys().map(String::as_str))
         .collect();
     let mut out = String::new();
     for rel in paths {
-        let old = if on_disk.contains(rel) {
-            let path = dir.join(rel);
-            Some(fs::read(&path).map_err(io_err(&path))?)
-        } else {
-            None
+        let old = match on_disk.get(rel) {
+            Some(path) => Some(fs::read(path).map_err(io_err(path))?),
+            None => None,
         };
-        let new = tree.get(rel).map(|f| &f.contents);
-        if old.as_ref() == new {
+        let new = tree.get(rel).map(|f| f.bytes());
+        if old.as_deref() == new {
             continue;
         }
         let old_text = old.as_deref().map(|b| shown(b, false)).unwrap_or_default();
@@ -584,6 +667,73 @@ mod tests {
         let empty = tmp.path().join("empty");
         fs::create_dir(&empty).unwrap();
         write_tree(&tree(), &empty).unwrap();
+    }
+
+    #[test]
+    fn output_dirs_link_key_accepts_only_the_applier_form() {
+        let key = "0123456789abcdef".repeat(4);
+        let ok = format!("../../dirs/{key}");
+        assert_eq!(dirs_link_key(Path::new(&ok)), Some(key.as_str()));
+        for bad in [
+            format!("../../dirs/{}", key.to_uppercase()),
+            format!("../../dirs/{}", &key[1..]),
+            format!("../../dirs/{key}/"),
+            format!("../../dirs//{key}"),
+            format!("../../dirs/{key}/.."),
+            format!("../../../dirs/{key}"),
+            format!("/tmp/dirs/{key}"),
+            format!("dirs/{key}"),
+            format!("../../other/{key}"),
+            format!("../../dirs/.staging-{key}"),
+        ] {
+            assert_eq!(dirs_link_key(Path::new(&bad)), None, "{bad}");
+        }
+        assert!(validate_path("certs/.routegen-tree").is_err());
+        assert!(validate_path("a/.routegen-tree/b").is_err());
+        assert!(validate_path("certs/.routegen-tree2").is_ok());
+    }
+
+    #[test]
+    fn output_diff_reads_only_top_level_applier_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = "ab".repeat(32);
+        let tree_dir = tmp.path().join("trees/t");
+        let copy = tmp.path().join("dirs").join(&key);
+        fs::create_dir_all(&tree_dir).unwrap();
+        fs::create_dir_all(&copy).unwrap();
+        fs::write(tree_dir.join(TREE_MARKER), "").unwrap();
+        fs::write(tree_dir.join("haproxy.cfg"), "global\n  maxconn 10\n").unwrap();
+        fs::write(copy.join(TREE_MARKER), "").unwrap();
+        fs::write(copy.join("http.map"), "a.example.com be_http:a:a\n").unwrap();
+        symlink(format!("../../dirs/{key}"), tree_dir.join("maps")).unwrap();
+        let mut t = OutputTree::new();
+        t.insert(
+            "haproxy.cfg".into(),
+            OutputFile::public("global\n  maxconn 10\n"),
+        );
+        t.insert(
+            "maps/http.map".into(),
+            OutputFile::public("a.example.com be_http:a:a\n"),
+        );
+        assert_eq!(diff_tree(&t, &tree_dir).unwrap(), "");
+        // Never written through.
+        assert!(write_tree(&t, &tree_dir).is_err());
+        // The same form one level down is not ours.
+        fs::create_dir(tree_dir.join("sub")).unwrap();
+        symlink(format!("../../dirs/{key}"), tree_dir.join("sub/maps")).unwrap();
+        assert!(diff_tree(&t, &tree_dir).is_err());
+        fs::remove_dir_all(tree_dir.join("sub")).unwrap();
+        // A symbolic link inside the copy is refused.
+        symlink("/etc/hostname", copy.join("x.map")).unwrap();
+        let err = diff_tree(&t, &tree_dir).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        fs::remove_file(copy.join("x.map")).unwrap();
+        // A copy that is itself a symbolic link is refused.
+        let real = tmp.path().join("elsewhere");
+        fs::rename(&copy, &real).unwrap();
+        symlink(&real, &copy).unwrap();
+        let err = diff_tree(&t, &tree_dir).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
     }
 
     #[test]

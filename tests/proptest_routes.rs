@@ -494,7 +494,7 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
     }
 
     let tree = &rendered.tree;
-    let get = |p: &str| tree.get(p).map(|f| f.contents.clone()).unwrap_or_default();
+    let get = |p: &str| tree.get(p).map(|f| f.contents.to_vec()).unwrap_or_default();
     let plan = &rendered.plan;
 
     // Printable ASCII only in every non-secret file.

@@ -371,7 +371,10 @@ impl Files {
         }
         self.0.insert(
             path.to_string(),
-            crate::output::OutputFile { contents, secret },
+            crate::output::OutputFile {
+                contents: contents.into(),
+                secret,
+            },
         );
         Ok(())
     }

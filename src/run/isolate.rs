@@ -866,7 +866,7 @@ mod tests {
             vec![&key("ann", "all")]
         );
         // Map lines: by the backend they name, else by their key.
-        let http_map = String::from_utf8(r.tree["maps/http.map"].contents.clone()).unwrap();
+        let http_map = String::from_utf8(r.tree["maps/http.map"].contents.to_vec()).unwrap();
         let nocookie = http_map
             .lines()
             .position(|l| l.ends_with("be_http:ann:nocookie"))

@@ -344,7 +344,7 @@ fn render(plan: &Plan) -> Result<OutputTree, RenderError> {
 }
 
 fn text(tree: &OutputTree, path: &str) -> String {
-    String::from_utf8(tree[path].contents.clone()).unwrap()
+    String::from_utf8(tree[path].contents.to_vec()).unwrap()
 }
 
 /// The whole configuration as HAProxy reads it (`-f haproxy.cfg -f

@@ -74,7 +74,7 @@ fn render(plan: &Plan) -> RenderedTree {
 }
 
 fn config(out: &RenderedTree) -> String {
-    String::from_utf8(out.tree[CONFIG_FILE].contents.clone()).unwrap()
+    String::from_utf8(out.tree[CONFIG_FILE].contents.to_vec()).unwrap()
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
     ] {
         assert!(cfg.contains(want), "missing {want:?} in:\n{cfg}");
     }
-    let allow = String::from_utf8(out.tree["allowlists/ns:pt.txt"].contents.clone()).unwrap();
+    let allow = String::from_utf8(out.tree["allowlists/ns:pt.txt"].contents.to_vec()).unwrap();
     assert!(
         allow.ends_with("allow 10.0.0.0/8;\nallow ::1;\ndeny all;\n"),
         "{allow}"
