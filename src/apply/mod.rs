@@ -322,6 +322,12 @@ impl Applier {
             trash: store::Trash::default(),
             plain: BTreeSet::new(),
         };
+        if let Validator::Haproxy { .. } = applier.validator {
+            // backends/*.cfg resolve relative paths from the tree
+            // (`default-path parent` in backends/default.cfg): the
+            // directory must be a real one inside the tree.
+            applier.set_plain_subdirs([crate::render::haproxy::BACKENDS_DIR]);
+        }
         applier.next_seq = applier.max_seq()? + 1;
         if let Ok(target) = fs::read_link(out.join(CURRENT)) {
             let id = target
@@ -352,7 +358,8 @@ impl Applier {
     /// `<tree>/backends -> ../../dirs/<key>` a `../cas/x.pem` (or HAProxy's
     /// `default-path parent`, which changes to `<tree>/backends/..`) names
     /// `DIR/dirs/cas/x.pem`, not the tree's. Costs one link per file
-    /// instead of one per directory. Default: none.
+    /// instead of one per directory. Default: `backends` for HAProxy trees
+    /// (see [`Applier::open_with`]), none otherwise.
     pub fn set_plain_subdirs<S: Into<String>>(&mut self, subs: impl IntoIterator<Item = S>) {
         self.plain = subs.into_iter().map(Into::into).collect();
     }

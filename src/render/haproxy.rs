@@ -430,8 +430,8 @@ pub fn render_haproxy_memo(
             done
         }
     };
-    tree.insert(CONFIG_FILE, config.to_vec(), false)?;
-    tree.insert(DEFAULT_BACKENDS_FILE, defaults.to_vec(), false)?;
+    tree.insert_shared(CONFIG_FILE, config, false)?;
+    tree.insert_shared(DEFAULT_BACKENDS_FILE, defaults, false)?;
     memo.tables = Some(tables);
     backend_files(memo, plan, templates, &mut tree)?;
     Ok(tree.0)
@@ -446,7 +446,7 @@ fn part_file(path: &str, contents: Vec<u8>, secret: bool) -> PartFile {
 
 fn insert_part(tree: &mut Files, files: &[PartFile]) -> Result<(), RenderError> {
     for (path, contents, secret) in files {
-        tree.insert(path, contents.to_vec(), *secret)?;
+        tree.insert_shared(path, Arc::clone(contents), *secret)?;
     }
     Ok(())
 }
@@ -531,7 +531,7 @@ fn backend_files(
             .all(|(a, b)| Arc::ptr_eq(a, b));
     if unchanged {
         for (path, contents) in &memo.backend_files {
-            tree.insert(path, contents.to_vec(), false)?;
+            tree.insert_shared(path, Arc::clone(contents), false)?;
         }
         return Ok(());
     }
@@ -579,7 +579,7 @@ fn backend_files(
                 Arc::from(text.into_bytes())
             }
         };
-        tree.insert(&path, contents.to_vec(), false)?;
+        tree.insert_shared(&path, Arc::clone(&contents), false)?;
         written.push((path.clone(), Arc::clone(&contents)));
         memo.files.insert(path, (parts, contents));
     }

@@ -358,6 +358,25 @@ impl Default for RenderSettings {
 pub(crate) struct Files(pub(crate) crate::output::OutputTree);
 
 impl Files {
+    /// [`Files::insert`] of contents shared with the renderer's memo (no copy).
+    pub(crate) fn insert_shared(
+        &mut self,
+        path: &str,
+        contents: std::sync::Arc<[u8]>,
+        secret: bool,
+    ) -> Result<(), RenderError> {
+        escape::relative_path("output file", path)
+            .map_err(RenderError::unsafe_value("output tree"))?;
+        if self.0.contains_key(path) {
+            return Err(RenderError::Plan(format!("two files at {path}")));
+        }
+        self.0.insert(
+            path.to_string(),
+            crate::output::OutputFile::shared(contents, secret),
+        );
+        Ok(())
+    }
+
     pub(crate) fn insert(
         &mut self,
         path: &str,
