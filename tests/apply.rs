@@ -222,11 +222,20 @@ fn linked_keys(out: &Path) -> std::collections::BTreeSet<String> {
     keys
 }
 
+/// An applier whose subdirectories are all shared copies (HAProxy trees
+/// keep `backends/` a plain directory by default: see
+/// `plain_subdirectories_keep_dot_dot_inside_the_tree`).
+fn open_linked(out: &Path, keep: usize) -> Applier {
+    let mut a = Applier::open(out, &haproxy(), keep).unwrap();
+    a.set_plain_subdirs(Vec::<String>::new());
+    a
+}
+
 #[test]
 fn one_changed_file_of_a_1000_file_subdirectory_is_written_the_999_others_linked() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    let mut a = open_linked(&out, 3);
     let mut t = split_tree(1000, 20);
     let (first, summary) = applied(a.apply(&t));
     assert_eq!(summary.added.len(), 1022);
@@ -333,7 +342,7 @@ fn secret_files_stay_0600_when_linked_and_directories_0700() {
 fn equal_content_is_unchanged_whatever_the_allocation_and_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    let mut a = open_linked(&out, 3);
     let t = split_tree(5, 5);
     let (id, _) = applied(a.apply(&t));
     assert_eq!(a.apply(&t).unwrap(), ApplyOutcome::Unchanged);
@@ -354,7 +363,7 @@ fn equal_content_is_unchanged_whatever_the_allocation_and_after_reopening() {
         "x\n"
     );
     drop(a);
-    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    let mut a = open_linked(&out, 3);
     assert_eq!(a.current_id(), Some(id2.as_str()));
     assert_eq!(a.apply(&t2).unwrap(), ApplyOutcome::Unchanged);
     // Back to the first content: its copies still exist, nothing written.
@@ -373,7 +382,7 @@ fn equal_content_is_unchanged_whatever_the_allocation_and_after_reopening() {
 fn pruning_removes_only_copies_no_kept_tree_links_to() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut a = Applier::open(&out, &haproxy(), 2).unwrap();
+    let mut a = open_linked(&out, 2);
     // Foreign things in dirs/: never deleted.
     let foreign_key = "ab".repeat(32);
     std::fs::create_dir_all(out.join("dirs").join(&foreign_key)).unwrap();
@@ -476,7 +485,7 @@ fn a_failed_tree_keeps_its_copies_until_it_is_pruned() {
 fn leftovers_in_dirs_are_cleaned_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut a = Applier::open(&out, &haproxy(), 3).unwrap();
+    let mut a = open_linked(&out, 3);
     let t = split_tree(3, 3);
     let (id, _) = applied(a.apply(&t));
     drop(a);
@@ -511,7 +520,7 @@ fn leftovers_in_dirs_are_cleaned_on_open() {
     )
     .unwrap();
 
-    let a = Applier::open(&out, &haproxy(), 3).unwrap();
+    let a = open_linked(&out, 3);
     assert_eq!(a.current_id(), Some(id.as_str()));
     assert!(!half.exists() && !orphan.exists() && !staged.exists() && !staged_copy.exists());
     assert!(unmarked.join("data").exists() && other.exists());
@@ -1048,7 +1057,7 @@ fn plain_subdirectories_keep_dot_dot_inside_the_tree() {
     );
     let dir = tempfile::tempdir().unwrap();
 
-    let mut linked = Applier::open(&dir.path().join("linked"), &haproxy(), 3).unwrap();
+    let mut linked = open_linked(&dir.path().join("linked"), 3);
     match linked.apply(&t) {
         Err(ApplyError::Invalid { output, .. }) => {
             assert!(output.contains("../allowlists/ns:r.txt"), "{output}")

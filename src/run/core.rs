@@ -156,6 +156,8 @@ pub struct Core {
     config: PipelineConfig,
     /// The pipeline's memos, kept from pass to pass.
     engine: Engine,
+    /// The objects of the last pass (see [`Snapshot::reuse_unchanged`]).
+    previous_snapshot: Option<Snapshot>,
     applier: Applier,
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
@@ -168,6 +170,7 @@ impl Core {
             settings,
             config,
             engine: Engine::new(),
+            previous_snapshot: None,
             applier,
             quarantine: BTreeMap::new(),
             applied_routes: None,
@@ -203,7 +206,7 @@ impl Core {
                 &self.settings.namespace,
             ),
         };
-        let loaded = match loaded {
+        let mut loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 pass.outcome = PassOutcome::LoadFailed(e.to_string());
@@ -211,8 +214,14 @@ impl Core {
                 return pass;
             }
         };
+        // A directory is re-read in full: give unchanged objects the Arcs
+        // of the last pass so the engine reuses their results.
+        if let Some(previous) = &self.previous_snapshot {
+            loaded.snapshot.reuse_unchanged(previous);
+        }
         pass.load_time = started.elapsed();
         pass.warnings.extend(loaded.warnings.iter().cloned());
+        self.previous_snapshot = Some(loaded.snapshot.clone());
         let snapshot = &loaded.snapshot;
 
         let t = Instant::now();
