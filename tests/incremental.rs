@@ -360,3 +360,32 @@ fn unchanged_snapshot_reuses_everything() {
     }
     assert_eq!(a.tree, b.tree);
 }
+
+/// From nothing to everything and back: first passes and emptied
+/// snapshots (no backends at all) equal fresh passes too.
+#[test]
+fn empty_full_empty() {
+    for target in [
+        routegen::render::Target::Haproxy,
+        routegen::render::Target::Nginx,
+    ] {
+        let config = config(target);
+        let mut engine = Engine::new();
+        for (step, snapshot) in [
+            Snapshot::default(),
+            base_snapshot().clone(),
+            Snapshot::default(),
+            Snapshot::default(),
+            base_snapshot().clone(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let memo = engine
+                .render_snapshot_at(snapshot, &config, 1_800_000_000)
+                .unwrap();
+            let fresh = pipeline::render_snapshot_at(snapshot, &config, 1_800_000_000).unwrap();
+            assert_same(step, "empty/full", &memo, &fresh);
+        }
+    }
+}

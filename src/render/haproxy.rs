@@ -154,7 +154,8 @@ pub struct HaproxyMemo {
     names: Vec<String>,
     /// The backends of the last pass and their files, in path order.
     backends: Vec<Arc<Backend>>,
-    backend_files: Vec<(String, Arc<[u8]>)>,
+    /// `None` before the first pass.
+    backend_files: Option<Vec<(String, Arc<[u8]>)>>,
     /// Maps, lookup lines and haproxy.cfg of the last tables.
     tables: Option<TablesPart>,
     certs: Option<(Arc<Vec<crate::plan::CertEntry>>, Vec<PartFile>)>,
@@ -529,8 +530,8 @@ fn backend_files(
             .iter()
             .zip(&plan.backends)
             .all(|(a, b)| Arc::ptr_eq(a, b));
-    if unchanged {
-        for (path, contents) in &memo.backend_files {
+    if let (true, Some(files)) = (unchanged, &memo.backend_files) {
+        for (path, contents) in files {
             tree.insert_shared(path, Arc::clone(contents), false)?;
         }
         return Ok(());
@@ -584,7 +585,7 @@ fn backend_files(
         memo.files.insert(path, (parts, contents));
     }
     memo.backends = plan.backends.clone();
-    memo.backend_files = written;
+    memo.backend_files = Some(written);
     Ok(())
 }
 
