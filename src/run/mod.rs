@@ -709,6 +709,11 @@ async fn enforce_cap(reloader: &Reloader, max: usize, metrics: &Metrics) {
     }
 }
 
+/// How long a master an earlier routegen left running (alive per its
+/// pidfile, on our configuration) may stay silent on its socket, e.g. in
+/// the middle of a reload, before routegen gives up on adopting it.
+const ADOPT_WAIT: Duration = Duration::from_secs(60);
+
 /// Start HAProxy on `config_path`, or adopt the master an earlier routegen
 /// left running on the same socket and configuration.
 async fn start_haproxy(
@@ -716,23 +721,47 @@ async fn start_haproxy(
     config_path: &Path,
     master_socket: &Path,
 ) -> anyhow::Result<Managed> {
-    if master_socket.exists() {
+    let wanted = config_path.display().to_string();
+    // The master an earlier routegen started (its pidfile), if it still
+    // runs on our configuration: while it is busy (a reload re-reads the
+    // whole configuration, seconds for a large one) its socket does not
+    // answer, and starting a second master next to it would be wrong.
+    let pidfile_master = std::fs::read_to_string(RunConfig::pidfile(&config.out))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|pid| pid_alive(*pid) && cmdline(*pid).unwrap_or_default().contains(&wanted));
+    let deadline = tokio::time::Instant::now() + ADOPT_WAIT;
+    while master_socket.exists() {
         let cli = MasterCli::new(master_socket).with_io_timeout(Duration::from_secs(1));
-        if let Ok(list) = cli.show_proc().await {
-            let pid = list.master_pid;
-            let cmd = cmdline(pid).unwrap_or_default();
-            let wanted = config_path.display().to_string();
-            if cmd.contains(&wanted) && pid_alive(pid) {
-                tracing::info!(
-                    pid,
-                    "adopting the HAProxy master left running by an earlier routegen"
+        match cli.show_proc().await {
+            Ok(list) => {
+                let pid = list.master_pid;
+                let cmd = cmdline(pid).unwrap_or_default();
+                if cmd.contains(&wanted) && pid_alive(pid) {
+                    tracing::info!(
+                        pid,
+                        "adopting the HAProxy master left running by an earlier routegen"
+                    );
+                    return Ok(Managed::Adopted { pid });
+                }
+                anyhow::bail!(
+                    "{} is answered by another HAProxy master (pid {pid}, command line {cmd:?}); stop it or use another --out",
+                    master_socket.display()
                 );
-                return Ok(Managed::Adopted { pid });
             }
-            anyhow::bail!(
-                "{} is answered by another HAProxy master (pid {pid}, command line {cmd:?}); stop it or use another --out",
-                master_socket.display()
-            );
+            Err(e) => match pidfile_master {
+                Some(pid) if pid_alive(pid) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        anyhow::bail!(
+                            "the HAProxy master {pid} an earlier routegen started is running but does not answer on {} ({e}); stop it, or wait and restart",
+                            master_socket.display()
+                        );
+                    }
+                    tracing::info!(pid, error = %e, "the HAProxy master left running is busy; waiting to adopt it");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                _ => break,
+            },
         }
     }
     let extra = [
