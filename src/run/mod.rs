@@ -737,6 +737,22 @@ async fn start_haproxy(
             Ok(list) => {
                 let pid = list.master_pid;
                 let cmd = cmdline(pid).unwrap_or_default();
+                let backends = config_path
+                    .parent()
+                    .map(|tree| tree.join(crate::render::haproxy::BACKENDS_DIR))
+                    .unwrap_or_default();
+                if cmd.contains(&wanted)
+                    && pid_alive(pid)
+                    && !cmd.contains(&backends.display().to_string())
+                {
+                    // Started by a routegen from before backends/ existed:
+                    // reloading it onto a split tree would fail every time.
+                    anyhow::bail!(
+                        "the HAProxy master {pid} left running on {} was started without -f {} (an older routegen); stop it (kill -USR1 {pid} stops it softly) and start routegen again",
+                        master_socket.display(),
+                        backends.display()
+                    );
+                }
                 if cmd.contains(&wanted) && pid_alive(pid) {
                     tracing::info!(
                         pid,
