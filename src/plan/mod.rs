@@ -472,7 +472,13 @@ pub fn plan_memo(
                 &memo.ages,
                 &fresh,
             );
-            Arc::new(shared_parts(&routes, &memo.routes, &memo.tables, settings))
+            Arc::new(shared_parts(
+                &routes,
+                &memo.routes,
+                &memo.tables,
+                settings,
+                previous.as_deref(),
+            ))
         }
     };
     warnings.extend(shared.warnings.iter().cloned());
@@ -556,6 +562,7 @@ fn shared_parts(
     memos: &HashMap<ObjectKey, Box<RouteMemo>>,
     index: &lookup::TableIndex,
     settings: &PlanSettings,
+    previous: Option<&SharedParts>,
 ) -> SharedParts {
     let tables = index.tables();
     let warnings = tables.warnings;
@@ -574,15 +581,31 @@ fn shared_parts(
         }
     }
     allowlist_files.sort_by(|a, b| a.file.cmp(&b.file));
+    let ca_files: Vec<PemFile> = ca_files.into_values().collect();
+    // A list equal to the previous pass's is handed on as that list, so
+    // the renderer sees by identity that its part did not change (e.g. a
+    // Route whose annotations changed keeps its lookup entries).
+    fn keep<T: PartialEq>(new: Vec<Arc<T>>, old: Option<&Shared<T>>) -> Shared<T> {
+        match old {
+            Some(old) if **old == new[..] => old.clone(),
+            _ => Shared::new(new),
+        }
+    }
+    fn keep_vec<T: PartialEq>(new: Vec<T>, old: Option<&Arc<Vec<T>>>) -> Arc<Vec<T>> {
+        match old {
+            Some(old) if **old == new => Arc::clone(old),
+            _ => Arc::new(new),
+        }
+    }
     SharedParts {
         admitted: routes.iter().map(|r| Arc::clone(r)).collect(),
-        http: Shared::new(tables.http),
-        https: Shared::new(tables.https),
-        passthrough: Shared::new(tables.passthrough),
+        http: keep(tables.http, previous.map(|p| &p.http)),
+        https: keep(tables.https, previous.map(|p| &p.https)),
+        passthrough: keep(tables.passthrough, previous.map(|p| &p.passthrough)),
         max_path_depth: tables.max_path_depth,
-        certificates: Arc::new(certificates),
-        ca_files: Arc::new(ca_files.into_values().collect()),
-        allowlist_files: Arc::new(allowlist_files),
+        certificates: keep_vec(certificates, previous.map(|p| &p.certificates)),
+        ca_files: keep_vec(ca_files, previous.map(|p| &p.ca_files)),
+        allowlist_files: keep_vec(allowlist_files, previous.map(|p| &p.allowlist_files)),
         warnings,
     }
 }
