@@ -588,6 +588,12 @@ pub fn validate_with(bin: &Path, cfgs: &[PathBuf]) -> Result<Result<(), String>,
     for cfg in cfgs {
         command.arg("-f").arg(cfg);
     }
+    run_check(bin, &mut command)
+}
+
+/// Run a proxy's configuration check: `Ok(Err(text))` with its stdout and
+/// stderr when it refuses the configuration.
+fn run_check(bin: &Path, command: &mut Command) -> Result<Result<(), String>, ApplyError> {
     let output = command
         .output()
         .map_err(|source| ApplyError::HaproxyMissing {
@@ -611,7 +617,8 @@ pub fn validate_nginx(bin: &Path, conf: &Path) -> Result<Result<(), String>, App
         .prefix("routegen-nginx-t-")
         .tempdir()
         .map_err(io_err(&std::env::temp_dir()))?;
-    let output = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("-t")
         .arg("-q")
         .arg("-e")
@@ -619,19 +626,9 @@ pub fn validate_nginx(bin: &Path, conf: &Path) -> Result<Result<(), String>, App
         .arg("-p")
         .arg(format!("{}/", scratch.path().display()))
         .arg("-c")
-        .arg(conf)
-        .output()
-        .map_err(|source| ApplyError::HaproxyMissing {
-            bin: bin.display().to_string(),
-            source,
-        })?;
-    if output.status.success() {
-        Ok(Ok(()))
-    } else {
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        Ok(Err(text.trim().to_string()))
-    }
+        .arg(conf);
+    // `scratch` lives until the check has run.
+    run_check(bin, &mut command)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), ApplyError> {
