@@ -8,25 +8,6 @@ use routegen::output::{OutputFile, OutputTree};
 #[path = "support/config.rs"]
 mod config;
 
-/// A tree laid out as routegen writes one: the frontend in `haproxy.cfg`,
-/// its backend (with `body`) in `backends/routes-000.cfg`. Valid only when
-/// both are loaded.
-fn tree(body: &str) -> OutputTree {
-    let mut t = OutputTree::new();
-    t.insert(
-        "haproxy.cfg".into(),
-        OutputFile::public(
-            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n    default_backend be\n",
-        ),
-    );
-    t.insert(
-        "backends/routes-000.cfg".into(),
-        OutputFile::public(format!("backend be\n{body}")),
-    );
-    t.insert("certs/key.pem".into(), OutputFile::secret("secret\n"));
-    t
-}
-
 fn haproxy() -> std::path::PathBuf {
     "haproxy".into()
 }
@@ -38,7 +19,7 @@ fn good_tree_becomes_current_bad_tree_never_does() {
     let mut applier = Applier::open(&out, &haproxy(), 3).unwrap();
     assert!(applier.current_id().is_none());
 
-    let good = tree("    http-request return status 200\n");
+    let good = config::minimal_tree("    http-request return status 200\n");
     let first = match applier.apply(&good).unwrap() {
         ApplyOutcome::Applied { id, summary, .. } => {
             assert_eq!(
@@ -61,7 +42,7 @@ fn good_tree_becomes_current_bad_tree_never_does() {
     let mode = std::fs::metadata(&out).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
 
-    let bad = tree("    http-request no-such-directive\n");
+    let bad = config::minimal_tree("    http-request no-such-directive\n");
     match applier.apply(&bad) {
         Err(ApplyError::Invalid { output, kept, .. }) => {
             assert!(
@@ -96,7 +77,9 @@ fn history_is_bounded_and_staging_leftovers_are_cleaned() {
     let mut applier = Applier::open(&out, &haproxy(), 3).unwrap();
     for i in 0..6 {
         applier
-            .apply(&tree(&format!("    http-request return status 20{i}\n")))
+            .apply(&config::minimal_tree(&format!(
+                "    http-request return status 20{i}\n"
+            )))
             .unwrap();
     }
     let history = applier.history().unwrap();
@@ -117,7 +100,7 @@ fn missing_haproxy_is_a_clear_error_and_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut applier = Applier::open(&out, std::path::Path::new("/nonexistent/haproxy"), 3).unwrap();
-    match applier.apply(&tree("")) {
+    match applier.apply(&config::minimal_tree("")) {
         Err(ApplyError::HaproxyMissing { bin, .. }) => assert!(bin.contains("nonexistent")),
         other => panic!("{other:?}"),
     }

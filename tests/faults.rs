@@ -18,27 +18,8 @@ use routegen::reload::{ReloadMethod, ReloadOptions, Reloader};
 #[path = "support/config.rs"]
 mod config;
 
-/// A tree laid out as routegen writes one: global, defaults and the
-/// frontend in `haproxy.cfg`, the backend (with `body`) in
-/// `backends/routes-000.cfg`.
-fn tree(body: &str) -> OutputTree {
-    let mut t = OutputTree::new();
-    t.insert(
-        "haproxy.cfg".into(),
-        OutputFile::public(
-            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n    default_backend be\n",
-        ),
-    );
-    t.insert(
-        "backends/routes-000.cfg".into(),
-        OutputFile::public(format!("backend be\n{body}")),
-    );
-    t.insert("certs/key.pem".into(), OutputFile::secret("secret\n"));
-    t
-}
-
 fn good(n: u32) -> OutputTree {
-    tree(&format!("    http-request return status {}\n", 200 + n))
+    config::minimal_tree(&format!("    http-request return status {}\n", 200 + n))
 }
 
 /// The whole configuration of `current`: haproxy.cfg and backends/*.cfg.
@@ -325,7 +306,9 @@ fn foreign_files_and_dirs_are_never_deleted() {
     // Many applies: pruning (keep 3) and failed-tree pruning run each time.
     for n in 0..6 {
         a.apply(&good(n)).unwrap();
-        let _ = a.apply(&tree("    http-request no-such-directive\n"));
+        let _ = a.apply(&config::minimal_tree(
+            "    http-request no-such-directive\n",
+        ));
         let _ = n;
     }
     drop(a);

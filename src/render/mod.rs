@@ -383,19 +383,7 @@ impl Files {
         contents: Vec<u8>,
         secret: bool,
     ) -> Result<(), RenderError> {
-        escape::relative_path("output file", path)
-            .map_err(RenderError::unsafe_value("output tree"))?;
-        if self.0.contains_key(path) {
-            return Err(RenderError::Plan(format!("two files at {path}")));
-        }
-        self.0.insert(
-            path.to_string(),
-            crate::output::OutputFile {
-                contents: contents.into(),
-                secret,
-            },
-        );
-        Ok(())
+        self.insert_shared(path, contents.into(), secret)
     }
 }
 

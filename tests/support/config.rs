@@ -93,3 +93,24 @@ pub fn haproxy_c(bin: &Path, dir: &Path) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
+
+/// A minimal tree laid out as routegen writes one: global, defaults and a
+/// frontend in `haproxy.cfg`, its backend (with `body`) in
+/// `backends/routes-000.cfg`, and one secret file. Valid only when both
+/// configuration paths are loaded.
+pub fn minimal_tree(body: &str) -> routegen::output::OutputTree {
+    use routegen::output::OutputFile;
+    let mut t = routegen::output::OutputTree::new();
+    t.insert(
+        "haproxy.cfg".into(),
+        OutputFile::public(
+            "global\n    default-path config\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:1\n    default_backend be\n",
+        ),
+    );
+    t.insert(
+        "backends/routes-000.cfg".into(),
+        OutputFile::public(format!("backend be\n{body}")),
+    );
+    t.insert("certs/key.pem".into(), OutputFile::secret("secret\n"));
+    t
+}
