@@ -1,0 +1,371 @@
+//! Admission: for a whole snapshot, which Routes this router serves and why
+//! not (SPEC §3). A pure function of the snapshot, the router settings and
+//! "now" (an argument: only certificate validity warnings depend on it).
+//!
+//! Order of the steps:
+//! 1. API validation (`ValidationFailed`): what an API server would have
+//!    refused never reaches the router's own rules. It runs before the host
+//!    step so that, e.g., a wildcard Route without a host is reported as the
+//!    API would report it.
+//! 2. Host (`NoHostValue`, `InvalidHost`, `RouteNotAdmitted`).
+//! 3. Ownership (`HostAlreadyClaimed`) among the Routes that passed 1–2.
+//! 4. TLS (`ExtendedValidationFailed`) for the claim winners; a Route
+//!    rejected here keeps its claim, so a broken certificate never hands a
+//!    host to another namespace.
+//! 5. Annotations: invalid values become warnings, never rejections.
+
+pub mod annotations;
+pub mod host;
+pub mod ownership;
+pub mod route;
+pub mod tls;
+pub mod validation;
+pub mod verdict;
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+use crate::model::{ObjectKey, Route, Snapshot};
+use crate::settings::RouterSettings;
+
+pub use route::AdmittedRoute;
+pub use verdict::{Reason, Rejection, Verdict, VerdictReport};
+
+/// Decide every Route of the snapshot at `now_unix` (seconds since the
+/// epoch; used only for certificate validity warnings). The result is
+/// sorted by `namespace/name` and does not depend on the order of the
+/// snapshot.
+///
+/// No certificate check result is kept beyond the call; long-running
+/// callers use [`admit_memo`] with a [`tls::TlsCheckCache`] of their own.
+pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -> Vec<Verdict> {
+    admit_memo(
+        &mut AdmitMemo::default(),
+        &tls::TlsCheckCache::default(),
+        snapshot,
+        settings,
+        now_unix,
+    )
+}
+
+/// Per-Route admission results kept between passes (see [`admit_memo`]).
+/// Keyed by the Route's `Arc` (pointer identity, the `Arc` held so the
+/// pointer cannot be reused): a source hands the same `Arc` for an
+/// unchanged object.
+#[derive(Debug, Default)]
+pub struct AdmitMemo {
+    settings: Option<RouterSettings>,
+    routes: HashMap<usize, MemoEntry>,
+    /// The claim candidates of the last pass (held, compared by identity)
+    /// and the losers among them.
+    claims: Option<ClaimsMemo>,
+}
+
+type ClaimsMemo = (Vec<Arc<FirstSteps>>, BTreeMap<ObjectKey, Rejection>);
+
+#[derive(Debug)]
+struct MemoEntry {
+    route: Arc<Route>,
+    first: Arc<FirstSteps>,
+    /// Steps 4-5 of a claim winner, and the range of "now" it holds for.
+    finished: Option<(Verdict, (i64, i64))>,
+}
+
+/// Steps 1-2 of one Route: functions of the Route and the settings only.
+#[derive(Debug)]
+// Held in an `Arc`, one per Route: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum FirstSteps {
+    Rejected(Verdict),
+    Passed {
+        candidate: ownership::Candidate,
+        host: route::RouteHost,
+        spec: validation::ValidatedSpec,
+        warnings: Vec<String>,
+    },
+}
+
+impl AdmitMemo {
+    /// Routes remembered from the last pass.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// [`admit_at`] reusing `memo`: steps 1-2 and 4-5 of a Route whose `Arc`
+/// was in the previous pass are taken from it (steps 4-5 only while "now"
+/// stays in the range where their certificate validity warnings do not
+/// change); ownership (step 3) is decided over the whole snapshot every
+/// time. Certificate checks are answered from `tls_cache` when it holds
+/// the same inputs. The result equals `admit_at(snapshot, settings,
+/// now_unix)`; `memo` then describes this snapshot.
+pub fn admit_memo(
+    memo: &mut AdmitMemo,
+    tls_cache: &tls::TlsCheckCache,
+    snapshot: &Snapshot,
+    settings: &RouterSettings,
+    now_unix: i64,
+) -> Vec<Verdict> {
+    if memo.settings.as_ref() != Some(settings) {
+        memo.routes.clear();
+        memo.claims = None;
+        memo.settings = Some(settings.clone());
+    }
+    let mut previous = std::mem::take(&mut memo.routes);
+    memo.routes.reserve(snapshot.routes.len());
+    // In decision order; for a key decided twice the later decision
+    // stands (see the end).
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(snapshot.routes.len());
+
+    for undecodable in &snapshot.undecodable_routes {
+        let key = crate::model::snapshot::key_of(&undecodable.metadata);
+        verdicts.push(Verdict {
+            key,
+            host: String::new(),
+            outcome: Err(Rejection::new(
+                Reason::ValidationFailed,
+                format!("the Route cannot be decoded: {}", undecodable.message),
+            )),
+            warnings: Vec::new(),
+        });
+    }
+
+    // Steps 1-2 per Route (remembered).
+    let mut passed: Vec<usize> = Vec::new();
+    for route in &snapshot.routes {
+        let id = Arc::as_ptr(route) as usize;
+        let entry = match previous.remove(&id) {
+            Some(entry) => entry,
+            None => MemoEntry {
+                route: route.clone(),
+                first: Arc::new(first_steps(route, settings)),
+                finished: None,
+            },
+        };
+        match &*entry.first {
+            FirstSteps::Rejected(verdict) => {
+                verdicts.push(verdict.clone());
+            }
+            FirstSteps::Passed { .. } => passed.push(id),
+        }
+        memo.routes.insert(id, entry);
+    }
+
+    // Step 3 over the survivors.
+    // Same candidates (by identity, in order) as the last pass: same claims.
+    let firsts: Vec<Arc<FirstSteps>> = passed
+        .iter()
+        .map(|id| Arc::clone(&memo.routes[id].first))
+        .collect();
+    let same_candidates = memo.claims.as_ref().is_some_and(|(before, _)| {
+        before.len() == firsts.len() && before.iter().zip(&firsts).all(|(a, b)| Arc::ptr_eq(a, b))
+    });
+    if !same_candidates {
+        let candidates = firsts.iter().map(|first| match &**first {
+            FirstSteps::Passed { candidate, .. } => candidate,
+            FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
+        });
+        let losers =
+            ownership::resolve_claims(candidates, !settings.disable_namespace_ownership_check);
+        memo.claims = Some((firsts, losers));
+    }
+    let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();
+
+    // Steps 4-5 for the winners (remembered).
+    for id in passed {
+        let entry = memo.routes.get_mut(&id).expect("listed above");
+        let FirstSteps::Passed {
+            candidate,
+            host,
+            spec,
+            warnings,
+        } = &*entry.first
+        else {
+            unreachable!("only passed Routes are listed");
+        };
+        let key = candidate.key.clone();
+        if let Some(rejection) = claim_losers.remove(&key) {
+            let verdict = rejected(key.clone(), host.host.clone(), rejection, warnings.clone());
+            verdicts.push(verdict);
+            continue;
+        }
+        let fresh = match &entry.finished {
+            Some((verdict, (from, to))) if (*from..=*to).contains(&now_unix) => None,
+            _ => Some(finish_route(
+                &entry.route,
+                key.clone(),
+                host,
+                spec,
+                warnings,
+                tls_cache,
+                now_unix,
+            )),
+        };
+        if let Some(finished) = fresh {
+            entry.finished = Some(finished);
+        }
+        let (verdict, _) = entry.finished.as_ref().expect("set above");
+        verdicts.push(verdict.clone());
+    }
+    // Sorted by key; of equal keys the last decided (stable sort) stays.
+    verdicts.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut unique: Vec<Verdict> = Vec::with_capacity(verdicts.len());
+    for v in verdicts {
+        match unique.last_mut() {
+            Some(last) if last.key == v.key => *last = v,
+            _ => unique.push(v),
+        }
+    }
+    unique
+}
+
+/// Steps 1-2 for one Route.
+fn first_steps(route: &Route, settings: &RouterSettings) -> FirstSteps {
+    let key = crate::model::snapshot::key_of(&route.metadata);
+    let requested_host = route.spec.host.clone().unwrap_or_default();
+    if let Err(rejection) = check_identity(&key) {
+        return FirstSteps::Rejected(rejected(key, requested_host, rejection, Vec::new()));
+    }
+    let spec = match validation::validate_spec(route) {
+        Ok(spec) => spec,
+        Err(rejection) => {
+            return FirstSteps::Rejected(rejected(key, requested_host, rejection, Vec::new()));
+        }
+    };
+    match host::resolve_host(route, settings) {
+        Ok(resolution) => {
+            let mut warnings = spec.warnings.clone();
+            warnings.extend(resolution.warnings);
+            let candidate = ownership::Candidate {
+                key,
+                host: resolution.host.clone(),
+                path: spec.path.clone(),
+                termination: spec.tls.as_ref().map(|t| t.termination),
+                created: route.metadata.creation_timestamp.clone(),
+                uid: route.metadata.uid.clone().unwrap_or_default(),
+            };
+            FirstSteps::Passed {
+                candidate,
+                host: resolution.host,
+                spec,
+                warnings,
+            }
+        }
+        Err(e) => {
+            let host = if e.reported_host.is_empty() {
+                requested_host
+            } else {
+                e.reported_host
+            };
+            FirstSteps::Rejected(rejected(key, host, e.rejection, spec.warnings))
+        }
+    }
+}
+
+/// Steps 4-5 for a claim winner: the verdict and the range of "now" it
+/// holds for.
+fn finish_route(
+    route: &Route,
+    key: ObjectKey,
+    host: &route::RouteHost,
+    spec: &validation::ValidatedSpec,
+    warnings: &[String],
+    tls_cache: &tls::TlsCheckCache,
+    now_unix: i64,
+) -> (Verdict, (i64, i64)) {
+    let mut warnings = warnings.to_vec();
+    let host_text = host.host.clone();
+    let mut stable = (i64::MIN, i64::MAX);
+    let tls = match &spec.tls {
+        None => None,
+        Some(raw) => match tls_cache.check(host, raw, now_unix) {
+            Ok(check) => {
+                warnings.extend(check.warnings);
+                stable = check.stable;
+                Some(check.tls)
+            }
+            Err(rejection) => {
+                return (rejected(key, host_text, rejection, warnings), stable);
+            }
+        },
+    };
+    let empty = BTreeMap::new();
+    let annotations = route.metadata.annotations.as_ref().unwrap_or(&empty);
+    let (options, annotation_warnings) =
+        annotations::parse_annotations(annotations, tls.as_ref().map(|t| t.termination));
+    warnings.extend(annotation_warnings);
+    let admitted = AdmittedRoute {
+        key: key.clone(),
+        host: host.clone(),
+        path: spec.path.clone(),
+        backends: spec.backends.clone(),
+        target_port: spec.target_port.clone(),
+        tls,
+        options,
+    };
+    warnings.sort();
+    warnings.dedup();
+    (
+        Verdict {
+            key,
+            host: host_text,
+            outcome: Ok(Arc::new(admitted)),
+            warnings,
+        },
+        stable,
+    )
+}
+
+/// Names end up in backend names, server names and file names: hold them to
+/// the API server's rules (namespace: DNS-1123 label; name: DNS-1123
+/// subdomain), which manifests read from files never passed.
+fn check_identity(key: &ObjectKey) -> Result<(), Rejection> {
+    let mut problems = Vec::new();
+    if key.namespace.len() > host::MAX_LABEL_LEN || key.namespace.contains('.') {
+        problems.push(format!(
+            "metadata.namespace: Invalid value: \"{}\": must be a DNS-1123 label (at most 63 characters, no dots)",
+            host::printable(&key.namespace)
+        ));
+    } else if let Err(rule) = host::check_dns_subdomain(&key.namespace, false) {
+        problems.push(format!(
+            "metadata.namespace: Invalid value: \"{}\": must be a DNS-1123 label: {rule}",
+            host::printable(&key.namespace)
+        ));
+    }
+    if let Err(rule) = host::check_dns_subdomain(&key.name, false) {
+        problems.push(format!(
+            "metadata.name: Invalid value: \"{}\": must be a DNS-1123 subdomain: {rule}",
+            host::printable(&key.name)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Reason::ValidationFailed,
+            problems.join("; "),
+        ))
+    }
+}
+
+fn rejected(
+    key: ObjectKey,
+    host: String,
+    rejection: Rejection,
+    mut warnings: Vec<String>,
+) -> Verdict {
+    warnings.sort();
+    warnings.dedup();
+    Verdict {
+        key,
+        host,
+        outcome: Err(rejection),
+        warnings,
+    }
+}

@@ -1,0 +1,174 @@
+//! One consistent set of objects: the input of admission and planning.
+
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use super::Route;
+
+/// `namespace/name` of a namespaced object. Orders by namespace, then name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Every object the router knows at one instant. Every object carries a
+/// namespace (the loader fills in the default). The order of the vectors is
+/// irrelevant: consumers sort what they need, so results never depend on
+/// arrival order.
+///
+/// Objects are shared (`Arc`): a source hands the same `Arc` for an object
+/// that did not change, which is what lets [`routegen_render::engine::Engine`] reuse
+/// its per-object results by pointer identity instead of comparing or
+/// hashing contents. Change an object with `Arc::make_mut` or by replacing
+/// its `Arc`; never mutate through shared ownership.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub routes: Vec<Arc<Route>>,
+    /// Route documents with wrong field types (rejected by admission).
+    pub undecodable_routes: Vec<UndecodableRoute>,
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    pub namespaces: Vec<Arc<Namespace>>,
+}
+
+/// The `namespace/name` of any object with metadata.
+pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
+    ObjectKey::new(
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// A Route document whose fields could not be decoded (wrong types). Kept
+/// so admission can reject it by name with the decoder's message instead of
+/// failing the whole input.
+#[derive(Clone, Debug, Default)]
+pub struct UndecodableRoute {
+    pub metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    /// `field <path>: <serde message>`.
+    pub message: String,
+}
+
+impl Snapshot {
+    /// Replace each object equal to the object of the same kind and
+    /// `namespace/name` in `previous` by `previous`'s `Arc`, so that a
+    /// source that re-reads everything (a directory of manifests) still
+    /// hands unchanged objects to the engine as the same `Arc`s. Returns
+    /// how many objects were replaced.
+    pub fn reuse_unchanged(&mut self, previous: &Snapshot) -> usize {
+        fn reuse<T>(
+            now: &mut [Arc<T>],
+            before: &[Arc<T>],
+            meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            equal: impl Fn(&T, &T) -> bool,
+        ) -> usize {
+            let index: rustc_hash::FxHashMap<(&str, &str), &Arc<T>> = before
+                .iter()
+                .map(|o| {
+                    let m = meta(o);
+                    let key = (
+                        m.namespace.as_deref().unwrap_or_default(),
+                        m.name.as_deref().unwrap_or_default(),
+                    );
+                    (key, o)
+                })
+                .collect();
+            let mut reused = 0;
+            for object in now.iter_mut() {
+                let m = meta(object);
+                let key = (
+                    m.namespace.as_deref().unwrap_or_default(),
+                    m.name.as_deref().unwrap_or_default(),
+                );
+                if let Some(old) = index.get(&key) {
+                    if !Arc::ptr_eq(old, object) && equal(old, object) {
+                        *object = Arc::clone(old);
+                        reused += 1;
+                    }
+                }
+            }
+            reused
+        }
+        // The Route type (kube's derive) has no PartialEq: compare its parts.
+        let route_eq = |a: &Route, b: &Route| {
+            a.metadata == b.metadata && a.spec == b.spec && a.status == b.status
+        };
+        reuse(
+            &mut self.routes,
+            &previous.routes,
+            |r| &r.metadata,
+            route_eq,
+        ) + reuse(
+            &mut self.services,
+            &previous.services,
+            |s| &s.metadata,
+            |a, b| a == b,
+        ) + reuse(
+            &mut self.endpoint_slices,
+            &previous.endpoint_slices,
+            |s| &s.metadata,
+            |a, b| a == b,
+        ) + reuse(
+            &mut self.namespaces,
+            &previous.namespaces,
+            |n| &n.metadata,
+            |a, b| a == b,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, host: &str) -> Arc<Route> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "route.openshift.io/v1", "kind": "Route",
+                "metadata": {"namespace": "ns", "name": name},
+                "spec": {"host": host, "to": {"kind": "Service", "name": "s"}}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn equal_objects_take_the_previous_arc_changed_ones_keep_theirs() {
+        let before = Snapshot {
+            routes: vec![route("a", "a.example.com"), route("b", "b.example.com")],
+            ..Default::default()
+        };
+        let mut now = Snapshot {
+            routes: vec![
+                route("b", "b2.example.com"),
+                route("a", "a.example.com"),
+                route("c", "c.example.com"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(now.reuse_unchanged(&before), 1);
+        assert!(Arc::ptr_eq(&now.routes[1], &before.routes[0]));
+        assert!(!Arc::ptr_eq(&now.routes[0], &before.routes[1]));
+        assert_eq!(now.routes[0].spec.host.as_deref(), Some("b2.example.com"));
+        assert_eq!(now.reuse_unchanged(&before), 0, "idempotent");
+    }
+}

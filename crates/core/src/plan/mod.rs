@@ -1,0 +1,1014 @@
+//! The proxy-neutral plan: what the router must do, decided once, from the
+//! admitted Routes and the endpoints behind them (SPEC §4–§6). Renderers
+//! (HAProxy, later nginx) only format it; every decision lives here, in
+//! pure functions with unit tests.
+//!
+//! Contract: `plan` is a pure function; the same verdicts, snapshot and
+//! settings give an equal `Plan` whatever the order of the inputs (every
+//! list below is sorted as documented).
+
+pub mod backends;
+pub mod endpoints;
+pub mod lookup;
+pub mod tls;
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::admit::route::{AdmittedRoute, Termination};
+use crate::admit::Verdict;
+use crate::model::{ObjectKey, Snapshot};
+use crate::values::{
+    Balance, CookieName, Duration, ForwardedPolicy, HstsPolicy, IpAllowlist, PositiveInt,
+    RewriteTarget, SameSite,
+};
+
+/// Router-wide settings the plan depends on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// `--cookie-name`: sticky cookie name for Routes without the annotation.
+    pub cookie_name: Option<CookieName>,
+    /// `--service-ca-file` contents (PEM): CA for reencrypt Routes without a
+    /// destination CA; enables `verifyhost <svc>.<ns>.svc`.
+    pub service_ca_pem: Option<String>,
+    /// `--disable-http2`: never offer or use h2.
+    pub disable_http2: bool,
+    /// `--allow-loopback-endpoints`: keep loopback endpoint addresses (local use, tests).
+    pub allow_loopback_endpoints: bool,
+    /// SHA-256 of the default certificate's leaf DER: a Route certificate
+    /// equal to it is not unique (no h2).
+    pub default_cert_sha256: Option<[u8; 32]>,
+}
+
+/// Everything a renderer needs. The tables and file lists are shared
+/// (`Arc`): a pass whose inputs to a table did not change hands back the
+/// previous pass's table itself, so a renderer can skip it by identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// One per admitted Route, sorted by `name`. Shared: an unchanged
+    /// Route's backend is the same `Arc` from pass to pass (see [`PlanMemo`]).
+    pub backends: Vec<Arc<Backend>>,
+    /// Port 80 lookup table, sorted by `key`.
+    pub http_lookup: Shared<LookupEntry>,
+    /// Lookup table for TLS-terminated traffic (edge, reencrypt), sorted by `key`.
+    pub https_lookup: Shared<LookupEntry>,
+    /// SNI → passthrough backend (exact hosts and `*.domain`), sorted by `sni`.
+    pub passthrough: Shared<SniEntry>,
+    /// Deepest path (in segments) of any lookup entry: the number of
+    /// per-request exact lookups a renderer needs (0 when no Route has a path).
+    pub max_path_depth: usize,
+    /// Route certificates (crt-list entries and their files), sorted by `file`.
+    pub certificates: Arc<Vec<CertEntry>>,
+    /// CA files for reencrypt server verification, sorted by `file`.
+    pub ca_files: Arc<Vec<PemFile>>,
+    /// Source allowlist files, sorted by `file`.
+    pub allowlist_files: Arc<Vec<AllowlistFile>>,
+    /// Non-fatal findings of planning (e.g. Routes with no endpoints,
+    /// reencrypt without verification), `namespace/name: message`, sorted.
+    pub warnings: Vec<String>,
+}
+
+/// A shared list of shared items: cloning it (or an item) copies a
+/// pointer, so a pass can hand on the previous pass's list, and a renderer
+/// can tell by [`Shared::ptr_eq`] that nothing in it changed. Compared by
+/// value otherwise.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Shared<T>(Arc<Vec<Arc<T>>>);
+
+impl<T> Shared<T> {
+    pub fn new(items: Vec<Arc<T>>) -> Self {
+        Shared(Arc::new(items))
+    }
+
+    /// The same list (not merely equal items).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// The list, copied first if shared (tests).
+    pub fn make_mut(&mut self) -> &mut Vec<Arc<T>> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Arc::new(Vec::new()))
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = [Arc<T>];
+    fn deref(&self) -> &[Arc<T>] {
+        &self.0
+    }
+}
+
+impl<T> From<Vec<T>> for Shared<T> {
+    fn from(items: Vec<T>) -> Self {
+        Shared::new(items.into_iter().map(Arc::new).collect())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T> {
+    type Item = &'a Arc<T>;
+    type IntoIter = std::slice::Iter<'a, Arc<T>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// What a lookup hit does.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LookupAction {
+    /// Send to this backend (name of a [`Backend`]).
+    Backend(String),
+    /// Answer 302 to `https://<host without port><path and query>`.
+    RedirectToHttps,
+    /// The Route exists but is not served here (insecure policy None): 503.
+    Refuse,
+}
+
+/// How a lookup key matches the request path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathMatch {
+    /// The host's fallback: a Route without a path or with path `/`.
+    Fallback,
+    /// `/foo`: matches `/foo` and anything below `/foo/`, not `/foobar`.
+    /// Holds the path without a trailing slash.
+    Prefix(String),
+    /// `/foo/`: matches anything starting with `/foo/` (not `/foo`).
+    /// Holds the path with its trailing slash.
+    Under(String),
+}
+
+/// One row of a lookup table.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LookupEntry {
+    /// The exact key a renderer looks up: host key (`host` or `*.domain`)
+    /// followed by the path as described by `path` (nothing for Fallback,
+    /// `/foo` for Prefix, `/foo/` for Under). Unique within a table.
+    pub key: String,
+    /// `www.example.com` or `*.example.com`.
+    pub host_key: String,
+    pub path: PathMatch,
+    /// Number of path segments (`/a/b` and `/a/b/` are 2, Fallback 0).
+    pub depth: usize,
+    pub action: LookupAction,
+    pub route: ObjectKey,
+}
+
+/// SNI → passthrough backend.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SniEntry {
+    /// `host` or `*.domain`.
+    pub sni: String,
+    pub backend: String,
+    pub route: ObjectKey,
+}
+
+/// A Route's own certificate: one crt-list line and one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertEntry {
+    /// Path in the output tree: `certs/<ns>:<name>.pem`.
+    pub file: String,
+    /// File contents: key, certificate chain, CA (PEM). Secret: mode 0600.
+    /// Shared: unchanged from pass to pass for an unchanged Route.
+    pub pem: std::sync::Arc<str>,
+    /// SNI filter: the Route's host, or `*.domain` for wildcard Routes.
+    pub sni: String,
+    /// Offer h2 on this certificate (unique, non-wildcard, h2 not disabled).
+    pub h2: bool,
+    pub route: ObjectKey,
+}
+
+/// A PEM file in the output tree (not secret).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PemFile {
+    /// Path in the output tree, e.g. `cas/<ns>:<name>.pem` or `cas/service-ca.pem`.
+    pub file: String,
+    pub pem: String,
+}
+
+/// A source allowlist file: one address or CIDR per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowlistFile {
+    /// `allowlists/<ns>:<name>.txt`.
+    pub file: String,
+    pub list: IpAllowlist,
+}
+
+/// HTTP or TCP proxying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    Http,
+    Tcp,
+}
+
+/// One backend per admitted Route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// `be_http:<ns>:<name>`, `be_edge_http:…`, `be_secure:…`, `be_tcp:…`.
+    pub name: String,
+    pub route: ObjectKey,
+    /// For the comment naming the Route: host key and path.
+    pub host_key: String,
+    pub path: Option<String>,
+    pub termination: Option<Termination>,
+    pub mode: Mode,
+    pub balance: Balance,
+    /// Sorted by server name.
+    pub servers: Vec<Server>,
+    /// `check inter <d>` on every server; `Some` only with more than one server.
+    pub health_check: Option<Duration>,
+    pub cookie: Option<StickyCookie>,
+    /// `timeout server` (HTTP backends).
+    pub timeout_server: Option<Duration>,
+    /// `timeout tunnel`.
+    pub timeout_tunnel: Option<Duration>,
+    /// Path of the allowlist file ([`AllowlistFile::file`]) when the Route restricts sources.
+    pub allowlist_file: Option<String>,
+    /// `Strict-Transport-Security` response header (edge/reencrypt only).
+    pub hsts: Option<HstsPolicy>,
+    pub rewrite: Option<PathRewrite>,
+    pub rate_limit: Option<RateLimit>,
+    /// `maxconn` on every server.
+    pub server_maxconn: Option<PositiveInt>,
+    /// How `Forwarded`/`X-Forwarded-*` are set (HTTP backends; `None` for TCP).
+    pub forwarded: Option<ForwardedPolicy>,
+    /// TLS towards the servers (reencrypt only).
+    pub server_tls: Option<ServerTls>,
+}
+
+/// A server line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Server {
+    /// `pod:<pod>:<service>:<portName>:<ip>:<port>`, `ept:` prefix without a pod.
+    pub name: String,
+    pub address: IpAddr,
+    pub port: u16,
+    /// 0..=256 (0 only on HTTP backends: drained but cookie-reachable).
+    pub weight: u16,
+    /// Cookie value: hex md5 of the server name.
+    pub cookie: String,
+    /// Endpoint speaks h2c (appProtocol `h2c` / `kubernetes.io/h2c`).
+    pub h2c: bool,
+    /// The Service this server belongs to.
+    pub service: String,
+    /// `verifyhost` for this server (reencrypt with the service CA:
+    /// `<its service>.<ns>.svc`, so alternate backends verify against their
+    /// own service name). Overrides [`ServerVerify::CaFile::verify_host`].
+    pub verify_host: Option<String>,
+}
+
+/// Sticky session cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StickyCookie {
+    pub name: CookieName,
+    /// `secure` + `SameSite` (edge/reencrypt whose insecure policy is not Allow).
+    pub secure: bool,
+    pub same_site: Option<SameSite>,
+}
+
+/// `rewrite-target`: replace the Route's path prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRewrite {
+    /// The Route path (prefix being replaced), e.g. `/api`.
+    pub prefix: String,
+    pub target: RewriteTarget,
+}
+
+/// Per-source limits (`rate-limit-connections`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub concurrent_tcp: Option<PositiveInt>,
+    pub rate_tcp: Option<PositiveInt>,
+    pub rate_http: Option<PositiveInt>,
+}
+
+/// TLS from the router to reencrypt servers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    pub verify: ServerVerify,
+    /// Offer h2 to the servers (`alpn h2,http/1.1`) unless h2 is disabled.
+    pub alpn_h2: bool,
+}
+
+/// How reencrypt servers are verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerVerify {
+    /// `verify required ca-file <file>` (+ `verifyhost <name>` for the service CA).
+    CaFile {
+        file: String,
+        verify_host: Option<String>,
+    },
+    /// `verify none` (warned in `Plan::warnings`).
+    None,
+}
+
+/// Build the plan from admission verdicts and the snapshot they came from.
+///
+/// Only admitted verdicts produce anything. Admission gives each Route one
+/// verdict; should a key appear twice, only its first admitted verdict in
+/// key order is used (the others are reported in `warnings`).
+pub fn plan(verdicts: &[Verdict], snapshot: &Snapshot, settings: &PlanSettings) -> Plan {
+    plan_memo(&mut PlanMemo::default(), verdicts, snapshot, settings)
+}
+
+/// Per-Route planning results kept between passes (see [`plan_memo`]).
+#[derive(Debug, Default)]
+pub struct PlanMemo {
+    settings: Option<PlanSettings>,
+    /// The slices of the previous pass, held so the slice pointers below
+    /// always name live objects (a pointer cannot be reused while held).
+    slices: Vec<Arc<EndpointSlice>>,
+    routes: HashMap<ObjectKey, Box<RouteMemo>>,
+    /// [`route_ages`] of `previous_routes` (held, so their pointers stay
+    /// unique).
+    ages: HashMap<ObjectKey, lookup::RouteAge>,
+    previous_routes: Vec<Arc<crate::model::Route>>,
+    shared: Option<Arc<SharedParts>>,
+    /// The lookup tables, kept Route by Route.
+    tables: lookup::TableIndex,
+}
+
+#[derive(Debug)]
+struct RouteMemo {
+    route: Arc<AdmittedRoute>,
+    /// Pointers of the slices of each referenced Service, in order, each
+    /// Service's list closed by `usize::MAX`.
+    slice_ids: Vec<usize>,
+    backend: Arc<Backend>,
+    allowlist_file: Option<AllowlistFile>,
+    ca_file: Option<PemFile>,
+    warnings: Vec<String>,
+    cert: Option<tls::CertMaterial>,
+    entries: lookup::RouteEntries,
+}
+
+/// [`plan`] reusing `memo`: a Route whose admitted form (`Arc`) and
+/// EndpointSlices (`Arc`s) are those of the previous pass keeps its
+/// backend, files, warnings and certificate material; the cross-Route
+/// parts (lookup tables, the h2 decision, sorting) are computed every
+/// time. The result equals `plan(verdicts, snapshot, settings)`.
+pub fn plan_memo(
+    memo: &mut PlanMemo,
+    verdicts: &[Verdict],
+    snapshot: &Snapshot,
+    settings: &PlanSettings,
+) -> Plan {
+    if memo.settings.as_ref() != Some(settings) {
+        memo.routes.clear();
+        memo.shared = None;
+        memo.tables = lookup::TableIndex::default();
+        memo.settings = Some(settings.clone());
+    }
+    let mut warnings: Vec<String> = Vec::new();
+
+    let mut routes: Vec<&Arc<AdmittedRoute>> = verdicts
+        .iter()
+        .filter_map(|v| v.outcome.as_ref().ok())
+        .collect();
+    routes.sort_by(|a, b| a.key.cmp(&b.key));
+    let before = routes.len();
+    routes.dedup_by(|a, b| a.key == b.key);
+    if routes.len() != before {
+        warnings
+            .push("plan: several admitted verdicts for one Route: only one is used".to_string());
+    }
+
+    let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
+    let mut previous = std::mem::take(&mut memo.routes);
+    memo.routes.reserve(routes.len());
+    let mut backends = Vec::with_capacity(routes.len());
+    // Routes whose memo was rebuilt in this pass.
+    let mut fresh: Vec<ObjectKey> = Vec::new();
+    // The slices of each Service a Route sends to, as pointers, each
+    // Service's list closed by usize::MAX (no allocation when unchanged).
+    fn slice_ids<'r>(
+        index: &'r endpoints::EndpointIndex<'_>,
+        route: &'r AdmittedRoute,
+    ) -> impl Iterator<Item = usize> + 'r {
+        route.backends.iter().flat_map(move |r| {
+            index
+                .slices(&route.key.namespace, &r.service)
+                .iter()
+                .map(|s| *s as *const EndpointSlice as usize)
+                .chain([usize::MAX])
+        })
+    }
+    for route in &routes {
+        let (key, entry) = match previous.remove_entry(&route.key) {
+            Some((key, entry))
+                if Arc::ptr_eq(&entry.route, route)
+                    && entry.slice_ids.iter().copied().eq(slice_ids(&index, route)) =>
+            {
+                (key, entry)
+            }
+            _ => {
+                let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
+                let mut own_warnings = Vec::new();
+                let built = backends::build_backend(route, &index, settings, &mut own_warnings);
+                let entry = Box::new(RouteMemo {
+                    route: Arc::clone(route),
+                    slice_ids,
+                    backend: Arc::new(built.backend),
+                    allowlist_file: built.allowlist_file,
+                    ca_file: built.ca_file,
+                    warnings: own_warnings,
+                    cert: tls::cert_material(route),
+                    entries: lookup::route_entries(route),
+                });
+                fresh.push(route.key.clone());
+                (route.key.clone(), entry)
+            }
+        };
+        backends.push(Arc::clone(&entry.backend));
+        warnings.extend(entry.warnings.iter().cloned());
+        memo.routes.insert(key, entry);
+    }
+    backends.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let same_route_objects = memo.previous_routes.len() == snapshot.routes.len()
+        && memo
+            .previous_routes
+            .iter()
+            .zip(&snapshot.routes)
+            .all(|(a, b)| Arc::ptr_eq(a, b));
+    let ages_rebuilt =
+        !same_route_objects && update_ages(&mut memo.ages, &memo.previous_routes, snapshot);
+    // The parts that depend on the admitted Routes (and their ages) only:
+    // the same admitted Routes give the same tables and files.
+    let same_routes = |shared: &SharedParts| {
+        shared.admitted.len() == routes.len()
+            && shared
+                .admitted
+                .iter()
+                .zip(&routes)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    };
+    let shared = match memo.shared.take() {
+        Some(shared) if !ages_rebuilt && same_routes(&shared) => shared,
+        previous => {
+            update_tables(
+                &mut memo.tables,
+                previous
+                    .as_ref()
+                    .map(|p| p.admitted.as_slice())
+                    .unwrap_or(&[]),
+                &routes,
+                &memo.routes,
+                &memo.ages,
+                &fresh,
+            );
+            Arc::new(shared_parts(
+                &routes,
+                &memo.routes,
+                &memo.tables,
+                settings,
+                previous.as_deref(),
+            ))
+        }
+    };
+    warnings.extend(shared.warnings.iter().cloned());
+    memo.slices = snapshot.endpoint_slices.clone();
+    memo.previous_routes = snapshot.routes.clone();
+
+    warnings.sort();
+    warnings.dedup();
+    let plan = Plan {
+        backends,
+        http_lookup: shared.http.clone(),
+        https_lookup: shared.https.clone(),
+        passthrough: shared.passthrough.clone(),
+        max_path_depth: shared.max_path_depth,
+        certificates: Arc::clone(&shared.certificates),
+        ca_files: Arc::clone(&shared.ca_files),
+        allowlist_files: Arc::clone(&shared.allowlist_files),
+        warnings,
+    };
+    memo.shared = Some(shared);
+    plan
+}
+
+/// The plan's parts decided by the admitted Routes alone (not by
+/// endpoints): lookup tables, certificates, CA and allowlist files.
+#[derive(Debug)]
+struct SharedParts {
+    /// The admitted Routes they were built from (held; compared by identity).
+    admitted: Vec<Arc<AdmittedRoute>>,
+    http: Shared<LookupEntry>,
+    https: Shared<LookupEntry>,
+    passthrough: Shared<SniEntry>,
+    max_path_depth: usize,
+    certificates: Arc<Vec<CertEntry>>,
+    ca_files: Arc<Vec<PemFile>>,
+    allowlist_files: Arc<Vec<AllowlistFile>>,
+    /// Findings of the lookup build (dropped duplicate keys).
+    warnings: Vec<String>,
+}
+
+/// Bring the table index from the `previous` admitted Routes to `routes`:
+/// Routes gone are removed; Routes new, rebuilt in this pass (`fresh`) or
+/// of another age are (re)inserted.
+fn update_tables(
+    index: &mut lookup::TableIndex,
+    previous: &[Arc<AdmittedRoute>],
+    routes: &[&Arc<AdmittedRoute>],
+    memos: &HashMap<ObjectKey, Box<RouteMemo>>,
+    ages: &HashMap<ObjectKey, lookup::RouteAge>,
+    fresh: &[ObjectKey],
+) {
+    let current: HashSet<&ObjectKey> = routes.iter().map(|r| &r.key).collect();
+    for gone in previous.iter().filter(|p| !current.contains(&p.key)) {
+        index.remove(&gone.key);
+    }
+    // An index built for other Routes than `previous` (first pass) is
+    // emptied of anything not current.
+    if index.len() > routes.len() {
+        *index = lookup::TableIndex::default();
+    }
+    let fresh: HashSet<&ObjectKey> = fresh.iter().collect();
+    let unknown = lookup::RouteAge::default();
+    for route in routes {
+        let age = ages.get(&route.key).unwrap_or(&unknown);
+        let stale = match index.get(&route.key) {
+            None => true,
+            Some((indexed_age, _)) => indexed_age != age || fresh.contains(&route.key),
+        };
+        if stale {
+            index.insert_entries(
+                route.key.clone(),
+                age.clone(),
+                memos[&route.key].entries.clone(),
+            );
+        }
+    }
+}
+
+fn shared_parts(
+    routes: &[&Arc<AdmittedRoute>],
+    memos: &HashMap<ObjectKey, Box<RouteMemo>>,
+    index: &lookup::TableIndex,
+    settings: &PlanSettings,
+    previous: Option<&SharedParts>,
+) -> SharedParts {
+    let tables = index.tables();
+    let warnings = tables.warnings;
+    let own = |r: &&Arc<AdmittedRoute>| &memos[&r.key];
+    let certificates =
+        tls::certificates_from(routes.iter().filter_map(|r| own(r).cert.as_ref()), settings);
+    let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
+    let mut allowlist_files: Vec<AllowlistFile> = Vec::new();
+    for r in routes {
+        let entry = own(r);
+        allowlist_files.extend(entry.allowlist_file.clone());
+        if let Some(ca) = &entry.ca_file {
+            ca_files
+                .entry(ca.file.clone())
+                .or_insert_with(|| ca.clone());
+        }
+    }
+    allowlist_files.sort_by(|a, b| a.file.cmp(&b.file));
+    let ca_files: Vec<PemFile> = ca_files.into_values().collect();
+    // A list equal to the previous pass's is handed on as that list, so
+    // the renderer sees by identity that its part did not change (e.g. a
+    // Route whose annotations changed keeps its lookup entries).
+    fn keep<T: PartialEq>(new: Vec<Arc<T>>, old: Option<&Shared<T>>) -> Shared<T> {
+        match old {
+            Some(old) if **old == new[..] => old.clone(),
+            _ => Shared::new(new),
+        }
+    }
+    fn keep_vec<T: PartialEq>(new: Vec<T>, old: Option<&Arc<Vec<T>>>) -> Arc<Vec<T>> {
+        match old {
+            Some(old) if **old == new => Arc::clone(old),
+            _ => Arc::new(new),
+        }
+    }
+    SharedParts {
+        admitted: routes.iter().map(|r| Arc::clone(r)).collect(),
+        http: keep(tables.http, previous.map(|p| &p.http)),
+        https: keep(tables.https, previous.map(|p| &p.https)),
+        passthrough: keep(tables.passthrough, previous.map(|p| &p.passthrough)),
+        max_path_depth: tables.max_path_depth,
+        certificates: keep_vec(certificates, previous.map(|p| &p.certificates)),
+        ca_files: keep_vec(ca_files, previous.map(|p| &p.ca_files)),
+        allowlist_files: keep_vec(allowlist_files, previous.map(|p| &p.allowlist_files)),
+        warnings,
+    }
+}
+
+/// Each Route's age (creationTimestamp, UID) from the snapshot; for a key
+/// present twice, the older.
+fn route_ages(snapshot: &Snapshot) -> HashMap<ObjectKey, lookup::RouteAge> {
+    let mut ages: HashMap<ObjectKey, lookup::RouteAge> = HashMap::default();
+    for route in &snapshot.routes {
+        let (key, age) = key_and_age(route);
+        match ages.get(&key) {
+            Some(existing) if *existing <= age => {}
+            _ => {
+                ages.insert(key, age);
+            }
+        }
+    }
+    ages
+}
+
+fn key_and_age(route: &crate::model::Route) -> (ObjectKey, lookup::RouteAge) {
+    let meta = &route.metadata;
+    let age = lookup::RouteAge::new(
+        meta.creation_timestamp.as_ref().map(|t| t.0),
+        meta.uid.clone().unwrap_or_default(),
+    );
+    (crate::model::snapshot::key_of(meta), age)
+}
+
+/// Bring `ages` (the [`route_ages`] of `previous`) to those of `current`:
+/// Routes that left are removed and new ones added; with a key held by two
+/// objects on either side, rebuilt in full. Returns whether anything changed.
+fn update_ages(
+    ages: &mut HashMap<ObjectKey, lookup::RouteAge>,
+    previous: &[Arc<crate::model::Route>],
+    snapshot: &Snapshot,
+) -> bool {
+    let ptr = |r: &Arc<crate::model::Route>| Arc::as_ptr(r) as usize;
+    let before: HashSet<usize> = previous.iter().map(ptr).collect();
+    let after: HashSet<usize> = snapshot.routes.iter().map(ptr).collect();
+    let duplicates = before.len() != previous.len()
+        || after.len() != snapshot.routes.len()
+        || ages.len() != previous.len();
+    let gone: Vec<&Arc<crate::model::Route>> = previous
+        .iter()
+        .filter(|r| !after.contains(&ptr(r)))
+        .collect();
+    let new: Vec<&Arc<crate::model::Route>> = snapshot
+        .routes
+        .iter()
+        .filter(|r| !before.contains(&ptr(r)))
+        .collect();
+    if gone.is_empty() && new.is_empty() && !duplicates {
+        return false;
+    }
+    if duplicates || gone.len() + new.len() > snapshot.routes.len() / 4 {
+        *ages = route_ages(snapshot);
+        return true;
+    }
+    for route in gone {
+        ages.remove(&key_and_age(route).0);
+    }
+    for route in new {
+        let (key, age) = key_and_age(route);
+        if ages.insert(key, age).is_some() {
+            // A key held twice: only a full rebuild picks the older.
+            *ages = route_ages(snapshot);
+            return true;
+        }
+    }
+    if ages.len() != snapshot.routes.len() {
+        *ages = route_ages(snapshot);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Route;
+    use crate::plan::endpoints::tests::{ep, port, slice};
+    use crate::testkit::certs::CertSpec;
+    use crate::RouterSettings;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn route(value: serde_json::Value) -> Route {
+        serde_json::from_value(value).expect("test Route decodes")
+    }
+
+    fn meta(name: &str, created: &str, uid: &str) -> serde_json::Value {
+        json!({"namespace": "ns", "name": name, "creationTimestamp": created, "uid": uid})
+    }
+
+    /// A snapshot exercising every kind of Route and several slices per service.
+    fn snapshot() -> Snapshot {
+        let ca = CertSpec::ca("Plan Test CA").self_signed();
+        let leaf = CertSpec::leaf(&["secure.example.com"]).signed_by(&ca);
+        let routes = vec![
+            route(json!({
+                "metadata": meta("web", "2024-01-01T00:00:00Z", "u1"),
+                "spec": {"host": "www.example.com", "to": {"kind": "Service", "name": "web", "weight": 20},
+                         "alternateBackends": [{"kind": "Service", "name": "canary", "weight": 10}],
+                         "port": {"targetPort": "http"}}
+            })),
+            route(json!({
+                "metadata": meta("api", "2024-01-02T00:00:00Z", "u2"),
+                "spec": {"host": "www.example.com", "path": "/api/v1", "to": {"name": "api"},
+                         "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}}
+            })),
+            route(json!({
+                "metadata": {"namespace": "ns", "name": "secure", "creationTimestamp": "2024-01-03T00:00:00Z", "uid": "u3",
+                             "annotations": {"haproxy.router.openshift.io/ip_allowlist": "10.0.0.0/8"}},
+                "spec": {"host": "secure.example.com", "to": {"name": "web"},
+                         "tls": {"termination": "edge", "certificate": leaf.cert_pem(), "key": leaf.key_pem(),
+                                 "caCertificate": ca.cert_pem()}}
+            })),
+            route(json!({
+                "metadata": meta("re", "2024-01-04T00:00:00Z", "u4"),
+                "spec": {"host": "re.example.com", "to": {"name": "api"}, "tls": {"termination": "reencrypt"}}
+            })),
+            route(json!({
+                "metadata": meta("pass", "2024-01-05T00:00:00Z", "u5"),
+                "spec": {"host": "pass.example.com", "to": {"name": "tcp"},
+                         "tls": {"termination": "passthrough", "insecureEdgeTerminationPolicy": "Redirect"}}
+            })),
+            route(json!({
+                "metadata": meta("empty", "2024-01-06T00:00:00Z", "u6"),
+                "spec": {"host": "empty.example.com", "to": {"name": "nothing"}}
+            })),
+            // Loses www.example.com (same host, same path as web): rejected.
+            route(json!({
+                "metadata": meta("late", "2024-02-01T00:00:00Z", "u7"),
+                "spec": {"host": "www.example.com", "to": {"name": "web"}}
+            })),
+        ];
+        let http = || port(Some("http"), 8080);
+        let endpoint_slices: Vec<EndpointSlice> = vec![
+            slice(
+                "ns",
+                "web-1",
+                "web",
+                "IPv4",
+                vec![http(), port(Some("metrics"), 9090)],
+                vec![
+                    ep(&["10.0.0.1"], None, Some("web-a")),
+                    ep(&["10.0.0.2"], Some(true), Some("web-b")),
+                ],
+            ),
+            slice(
+                "ns",
+                "web-2",
+                "web",
+                "IPv6",
+                vec![http()],
+                vec![ep(&["fd00::1"], None, Some("web-c"))],
+            ),
+            // Duplicate of web-a through another slice.
+            slice(
+                "ns",
+                "web-3",
+                "web",
+                "IPv4",
+                vec![http()],
+                vec![ep(&["10.0.0.1"], None, Some("web-a"))],
+            ),
+            slice(
+                "ns",
+                "canary-1",
+                "canary",
+                "IPv4",
+                vec![http()],
+                vec![
+                    ep(&["10.0.1.1"], None, Some("canary-a")),
+                    ep(&["10.0.1.2"], Some(false), Some("canary-b")),
+                    ep(&["10.0.1.3", "bogus"], None, Some("canary-c")),
+                ],
+            ),
+            slice(
+                "ns",
+                "api-1",
+                "api",
+                "IPv4",
+                vec![port(Some("https"), 8443)],
+                vec![
+                    ep(&["10.0.2.1"], None, Some("api-a")),
+                    ep(&["10.0.2.2"], None, Some("api-b")),
+                ],
+            ),
+            slice(
+                "ns",
+                "tcp-1",
+                "tcp",
+                "IPv4",
+                vec![port(None, 5432)],
+                vec![ep(&["10.0.3.1"], None, None)],
+            ),
+            slice(
+                "other",
+                "web-1",
+                "web",
+                "IPv4",
+                vec![http()],
+                vec![ep(&["10.9.9.9"], None, None)],
+            ),
+        ];
+        Snapshot {
+            routes: routes.into_iter().map(Arc::new).collect(),
+            endpoint_slices: endpoint_slices.into_iter().map(Arc::new).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn make_plan(snap: &Snapshot, settings: &PlanSettings) -> (Vec<Verdict>, Plan) {
+        let verdicts = crate::admit::admit_at(
+            snap,
+            &RouterSettings::default(),
+            crate::testkit::certs::now_unix(),
+        );
+        let p = plan(&verdicts, snap, settings);
+        (verdicts, p)
+    }
+
+    #[test]
+    fn end_to_end() {
+        let snap = snapshot();
+        let (verdicts, p) = make_plan(&snap, &PlanSettings::default());
+        let admitted: Vec<String> = verdicts
+            .iter()
+            .filter(|v| v.is_admitted())
+            .map(|v| v.key.name.clone())
+            .collect();
+        assert_eq!(
+            admitted.len(),
+            6,
+            "{:?}",
+            verdicts
+                .iter()
+                .map(|v| (&v.key, v.rejection()))
+                .collect::<Vec<_>>()
+        );
+
+        let names: Vec<&str> = p.backends.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "be_edge_http:ns:api",
+                "be_edge_http:ns:secure",
+                "be_http:ns:empty",
+                "be_http:ns:web",
+                "be_secure:ns:re",
+                "be_tcp:ns:pass",
+            ]
+        );
+        let web = p
+            .backends
+            .iter()
+            .find(|b| b.name == "be_http:ns:web")
+            .unwrap();
+        let servers: Vec<(&str, u16)> = web
+            .servers
+            .iter()
+            .map(|s| (s.name.as_str(), s.weight))
+            .collect();
+        // web 20 over 3 endpoints (6.67 each), canary 10 over 2 (5 each): 256 and 192.
+        assert_eq!(
+            servers,
+            vec![
+                ("pod:canary-a:canary:http:10.0.1.1:8080", 192),
+                ("pod:canary-c:canary:http:10.0.1.3:8080", 192),
+                ("pod:web-a:web:http:10.0.0.1:8080", 256),
+                ("pod:web-b:web:http:10.0.0.2:8080", 256),
+                ("pod:web-c:web:http:fd00::1:8080", 256),
+            ]
+        );
+        assert_eq!(web.balance, crate::values::Balance::RoundRobin);
+        assert_eq!(
+            web.cookie.as_ref().unwrap().name,
+            backends::default_cookie_name(&ObjectKey::new("ns", "web"))
+        );
+
+        let keys: Vec<(&str, &LookupAction)> = p
+            .http_lookup
+            .iter()
+            .map(|e| (e.key.as_str(), &e.action))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (
+                    "empty.example.com",
+                    &LookupAction::Backend("be_http:ns:empty".into())
+                ),
+                ("pass.example.com", &LookupAction::RedirectToHttps),
+                ("re.example.com", &LookupAction::Refuse),
+                ("secure.example.com", &LookupAction::Refuse),
+                (
+                    "www.example.com",
+                    &LookupAction::Backend("be_http:ns:web".into())
+                ),
+                ("www.example.com/api/v1", &LookupAction::RedirectToHttps),
+            ]
+        );
+        assert_eq!(p.https_lookup.len(), 3);
+        assert_eq!(p.passthrough.len(), 1);
+        assert_eq!(p.max_path_depth, 2);
+        assert_eq!(p.certificates.len(), 1);
+        assert_eq!(p.certificates[0].file, "certs/ns:secure.pem");
+        assert!(p.certificates[0].h2);
+        assert!(p.ca_files.is_empty());
+        assert_eq!(p.allowlist_files.len(), 1);
+        assert_eq!(p.allowlist_files[0].file, "allowlists/ns:secure.txt");
+        assert_eq!(
+            p.warnings,
+            vec![
+                "ns/canary-1: endpoint address \"bogus\" is not an IP address: skipped",
+                "ns/empty: no ready endpoints for service(s) nothing: requests get 503",
+                "ns/re: reencrypt without destinationCACertificate or --service-ca-file: servers are not verified",
+            ]
+        );
+
+        // With a service CA: one shared CA file, verifyhost on the `to` service.
+        let (_, p) = make_plan(
+            &snap,
+            &PlanSettings {
+                service_ca_pem: Some("CA".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            p.ca_files,
+            vec![PemFile {
+                file: "cas/service-ca.pem".into(),
+                pem: "CA\n".into()
+            }]
+            .into()
+        );
+        let re = p
+            .backends
+            .iter()
+            .find(|b| b.name == "be_secure:ns:re")
+            .unwrap();
+        assert_eq!(
+            re.server_tls.as_ref().unwrap().verify,
+            ServerVerify::CaFile {
+                file: "cas/service-ca.pem".into(),
+                verify_host: None
+            }
+        );
+        // Each server is verified against its own service's name.
+        assert!(!re.servers.is_empty());
+        for server in &re.servers {
+            assert_eq!(
+                server.verify_host.as_deref(),
+                Some(format!("{}.ns.svc", server.service).as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_verdicts_produce_nothing() {
+        let snap = snapshot();
+        let mut verdicts = crate::admit::admit_at(
+            &snap,
+            &RouterSettings::default(),
+            crate::testkit::certs::now_unix(),
+        );
+        for v in &mut verdicts {
+            v.outcome = Err(crate::admit::Rejection::new(
+                crate::admit::Reason::ValidationFailed,
+                "no",
+            ));
+        }
+        assert_eq!(
+            plan(&verdicts, &snap, &PlanSettings::default()),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn order_independent() {
+        let snap = snapshot();
+        let settings = PlanSettings::default();
+        let (verdicts, want) = make_plan(&snap, &settings);
+        for seed in 0..20 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut shuffled = snap.clone();
+            rng.shuffle(&mut shuffled.routes);
+            rng.shuffle(&mut shuffled.endpoint_slices);
+            for s in &mut shuffled.endpoint_slices {
+                let s = Arc::make_mut(s);
+                rng.shuffle(&mut s.endpoints);
+                if let Some(ports) = s.ports.as_mut() {
+                    rng.shuffle(ports);
+                }
+            }
+            let mut vs = verdicts.clone();
+            rng.shuffle(&mut vs);
+            assert_eq!(plan(&vs, &shuffled, &settings), want, "seed {seed}");
+            // Admission of the shuffled snapshot gives the same plan too.
+            let (_, again) = make_plan(&shuffled, &settings);
+            assert_eq!(again, want, "seed {seed} (re-admitted)");
+        }
+    }
+}

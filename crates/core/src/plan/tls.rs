@@ -1,0 +1,435 @@
+//! TLS material: Route certificates (crt-list entries with their ALPN
+//! decision) and CA files for reencrypt server verification (SPEC §6).
+//!
+//! HTTP/2 is offered on a Route's certificate only when
+//! - h2 is not disabled (`--disable-http2`),
+//! - the leaf is used by exactly one admitted Route (OpenShift's
+//!   `CertificateIndex[cert] > 1` rule; compared by leaf SHA-256),
+//! - it is not the default certificate, and
+//! - it is not a wildcard certificate (the API reference: "a custom
+//!   (non-wildcard) certificate"; this prevents connection coalescing).
+//!   `ServingCert` does not carry the leaf's names, so the leaf is parsed
+//!   from `chain_pem` here: a DNS SAN (or, without DNS SANs, a subject CN)
+//!   starting with `*` makes it a wildcard; an unparsable leaf counts as
+//!   one (no h2), which is the safe side.
+
+use std::collections::BTreeMap;
+
+use openssl::nid::Nid;
+use openssl::x509::X509;
+
+use super::backends::host_key;
+use super::{CertEntry, PemFile, PlanSettings, ServerTls, ServerVerify};
+use crate::admit::route::{AdmittedRoute, RouteTls, Termination};
+use crate::model::ObjectKey;
+
+/// The shared service CA file (`--service-ca-file`).
+pub const SERVICE_CA_FILE: &str = "cas/service-ca.pem";
+
+/// `certs/<ns>:<name>.pem`.
+pub fn cert_file(key: &ObjectKey) -> String {
+    format!("certs/{}:{}.pem", key.namespace, key.name)
+}
+
+/// `cas/<ns>:<name>.pem`.
+pub fn destination_ca_file(key: &ObjectKey) -> String {
+    format!("cas/{}:{}.pem", key.namespace, key.name)
+}
+
+/// Concatenate PEM texts, each ending with a newline.
+pub fn concat_pem<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if part.is_empty() {
+            continue;
+        }
+        out.push_str(part);
+        if !part.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Server-side TLS of a reencrypt backend and the CA file it needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTlsPlan {
+    pub tls: ServerTls,
+    pub ca_file: Option<PemFile>,
+}
+
+/// How reencrypt servers are verified: the Route's destination CA, else the
+/// service CA with `verifyhost <svc>.<ns>.svc` (`svc` = `spec.to`), else not
+/// at all (warned).
+pub fn server_tls(
+    key: &ObjectKey,
+    primary_service: Option<&str>,
+    tls: &RouteTls,
+    settings: &PlanSettings,
+    warnings: &mut Vec<String>,
+) -> ServerTlsPlan {
+    let alpn_h2 = !settings.disable_http2;
+    if let Some(ca) = &tls.destination_ca_pem {
+        let file = destination_ca_file(key);
+        return ServerTlsPlan {
+            tls: ServerTls {
+                verify: ServerVerify::CaFile {
+                    file: file.clone(),
+                    verify_host: None,
+                },
+                alpn_h2,
+            },
+            ca_file: Some(PemFile {
+                file,
+                pem: concat_pem([ca.as_str()]),
+            }),
+        };
+    }
+    if let Some(ca) = &settings.service_ca_pem {
+        // An unsafe service name has no servers (endpoints.rs) and must not
+        // reach the configuration either.
+        let verify_host = primary_service
+            .filter(|s| super::endpoints::is_safe_name(s))
+            .map(|s| format!("{s}.{}.svc", key.namespace));
+        return ServerTlsPlan {
+            tls: ServerTls {
+                verify: ServerVerify::CaFile {
+                    file: SERVICE_CA_FILE.to_string(),
+                    verify_host,
+                },
+                alpn_h2,
+            },
+            ca_file: Some(PemFile {
+                file: SERVICE_CA_FILE.to_string(),
+                pem: concat_pem([ca.as_str()]),
+            }),
+        };
+    }
+    warnings.push(format!(
+        "{key}: reencrypt without destinationCACertificate or --service-ca-file: servers are not verified"
+    ));
+    ServerTlsPlan {
+        tls: ServerTls {
+            verify: ServerVerify::None,
+            alpn_h2,
+        },
+        ca_file: None,
+    }
+}
+
+/// Whether the first certificate of `chain_pem` is a wildcard certificate.
+/// `None` when it cannot be parsed.
+pub fn is_wildcard_certificate(chain_pem: &str) -> Option<bool> {
+    let leaf = X509::from_pem(chain_pem.as_bytes()).ok()?;
+    let dns_names: Vec<String> = leaf
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.dnsname().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !dns_names.is_empty() {
+        return Some(dns_names.iter().any(|n| n.starts_with('*')));
+    }
+    let wildcard_cn = leaf
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .any(|e| e.data().as_slice().starts_with(b"*"));
+    Some(wildcard_cn)
+}
+
+/// One crt-list entry per edge/reencrypt Route with its own certificate,
+/// sorted by file.
+pub fn certificates(routes: &[&AdmittedRoute], settings: &PlanSettings) -> Vec<CertEntry> {
+    let materials: Vec<CertMaterial> = routes.iter().filter_map(|r| cert_material(r)).collect();
+    certificates_from(materials.iter(), settings)
+}
+
+/// What one Route contributes to the crt-list, decided from the Route
+/// alone (the h2 decision also needs the other Routes: see
+/// [`certificates_from`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertMaterial {
+    pub file: String,
+    pub pem: std::sync::Arc<str>,
+    pub sni: String,
+    pub leaf_sha256: [u8; 32],
+    /// [`is_wildcard_certificate`] of the chain (parsing it is the cost
+    /// worth remembering).
+    pub wildcard_certificate: Option<bool>,
+    pub route: ObjectKey,
+}
+
+/// The certificate of an edge or reencrypt Route with its own certificate.
+pub fn cert_material(route: &AdmittedRoute) -> Option<CertMaterial> {
+    let tls = route.tls.as_ref()?;
+    if !matches!(tls.termination, Termination::Edge | Termination::Reencrypt) {
+        return None;
+    }
+    let cert = tls.serving.as_ref()?;
+    Some(CertMaterial {
+        file: cert_file(&route.key),
+        pem: concat_pem(
+            [
+                Some(cert.key_pem.as_str()),
+                Some(cert.chain_pem.as_str()),
+                cert.ca_pem.as_deref(),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+        .into(),
+        sni: host_key(route),
+        leaf_sha256: cert.leaf_sha256,
+        wildcard_certificate: is_wildcard_certificate(&cert.chain_pem),
+        route: route.key.clone(),
+    })
+}
+
+/// crt-list entries from every Route's [`CertMaterial`]: h2 only for a
+/// certificate used by one Route, not the default one, not a wildcard.
+pub fn certificates_from<'a>(
+    materials: impl Iterator<Item = &'a CertMaterial> + Clone,
+    settings: &PlanSettings,
+) -> Vec<CertEntry> {
+    let mut uses: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    for m in materials.clone() {
+        *uses.entry(m.leaf_sha256).or_default() += 1;
+    }
+    let mut entries: Vec<CertEntry> = materials
+        .map(|m| {
+            let h2 = !settings.disable_http2
+                && uses.get(&m.leaf_sha256) == Some(&1)
+                && settings.default_cert_sha256 != Some(m.leaf_sha256)
+                && m.wildcard_certificate == Some(false);
+            CertEntry {
+                file: m.file.clone(),
+                pem: m.pem.clone(),
+                sni: m.sni.clone(),
+                h2,
+                route: m.route.clone(),
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| a.file.cmp(&b.file));
+    entries.dedup_by(|a, b| a.file == b.file);
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admit::annotations::RouteOptions;
+    use crate::admit::route::{BackendRef, InsecurePolicy, RouteHost, ServingCert};
+    use crate::testkit::certs::CertSpec;
+
+    fn serving(chain_pem: &str, leaf: u8) -> ServingCert {
+        ServingCert {
+            key_pem: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----".into(),
+            chain_pem: chain_pem.into(),
+            ca_pem: None,
+            leaf_sha256: [leaf; 32],
+            not_after_unix: 0,
+        }
+    }
+
+    fn route(
+        name: &str,
+        host: &str,
+        wildcard: bool,
+        termination: Termination,
+        serving: Option<ServingCert>,
+    ) -> AdmittedRoute {
+        AdmittedRoute {
+            key: ObjectKey::new("ns", name),
+            host: RouteHost {
+                host: host.into(),
+                wildcard,
+            },
+            path: None,
+            backends: vec![BackendRef {
+                service: "svc".into(),
+                weight: 100,
+            }],
+            target_port: None,
+            tls: Some(RouteTls {
+                termination,
+                insecure_policy: InsecurePolicy::None,
+                serving,
+                destination_ca_pem: None,
+            }),
+            options: RouteOptions::default(),
+        }
+    }
+
+    #[test]
+    fn wildcard_detection() {
+        let plain = CertSpec::leaf(&["www.example.com"])
+            .self_signed()
+            .cert_pem();
+        let wild = CertSpec::leaf(&["*.example.com"]).self_signed().cert_pem();
+        let mixed = CertSpec::leaf(&["example.com", "*.example.com"])
+            .self_signed()
+            .cert_pem();
+        assert_eq!(is_wildcard_certificate(&plain), Some(false));
+        assert_eq!(is_wildcard_certificate(&wild), Some(true));
+        assert_eq!(is_wildcard_certificate(&mixed), Some(true));
+        assert_eq!(is_wildcard_certificate("garbage"), None);
+    }
+
+    #[test]
+    fn h2_table() {
+        let plain = CertSpec::leaf(&["a.example.com"]).self_signed().cert_pem();
+        let wild = CertSpec::leaf(&["*.example.com"]).self_signed().cert_pem();
+        let routes = [
+            route(
+                "unique",
+                "a.example.com",
+                false,
+                Termination::Edge,
+                Some(serving(&plain, 1)),
+            ),
+            route(
+                "shared1",
+                "b.example.com",
+                false,
+                Termination::Edge,
+                Some(serving(&plain, 2)),
+            ),
+            route(
+                "shared2",
+                "c.example.com",
+                false,
+                Termination::Reencrypt,
+                Some(serving(&plain, 2)),
+            ),
+            route(
+                "default",
+                "d.example.com",
+                false,
+                Termination::Edge,
+                Some(serving(&plain, 3)),
+            ),
+            route(
+                "wild",
+                "w.example.com",
+                true,
+                Termination::Edge,
+                Some(serving(&wild, 4)),
+            ),
+            route("nocert", "e.example.com", false, Termination::Edge, None),
+            route(
+                "pass",
+                "f.example.com",
+                false,
+                Termination::Passthrough,
+                Some(serving(&plain, 5)),
+            ),
+        ];
+        let refs: Vec<&AdmittedRoute> = routes.iter().collect();
+        let settings = PlanSettings {
+            default_cert_sha256: Some([3; 32]),
+            ..Default::default()
+        };
+        let got: Vec<(String, String, bool)> = certificates(&refs, &settings)
+            .into_iter()
+            .map(|c| (c.file, c.sni, c.h2))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("certs/ns:default.pem".into(), "d.example.com".into(), false),
+                ("certs/ns:shared1.pem".into(), "b.example.com".into(), false),
+                ("certs/ns:shared2.pem".into(), "c.example.com".into(), false),
+                ("certs/ns:unique.pem".into(), "a.example.com".into(), true),
+                ("certs/ns:wild.pem".into(), "*.example.com".into(), false),
+            ]
+        );
+        let disabled = PlanSettings {
+            disable_http2: true,
+            ..Default::default()
+        };
+        assert!(certificates(&refs, &disabled).iter().all(|c| !c.h2));
+    }
+
+    #[test]
+    fn cert_file_contents() {
+        let mut cert = serving("CHAIN", 1);
+        cert.ca_pem = Some("CA\n".into());
+        let r = route("r", "a.example.com", false, Termination::Edge, Some(cert));
+        let entries = certificates(&[&r], &PlanSettings::default());
+        assert_eq!(
+            &*entries[0].pem,
+            "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\nCHAIN\nCA\n"
+        );
+        assert_eq!(entries[0].route, ObjectKey::new("ns", "r"));
+        assert!(!entries[0].h2, "unparsable leaf: no h2");
+    }
+
+    #[test]
+    fn server_tls_table() {
+        let key = ObjectKey::new("ns", "r");
+        let mut tls = RouteTls {
+            termination: Termination::Reencrypt,
+            insecure_policy: InsecurePolicy::None,
+            serving: None,
+            destination_ca_pem: Some("DEST".into()),
+        };
+        let service_ca = PlanSettings {
+            service_ca_pem: Some("SVCCA\n".into()),
+            ..Default::default()
+        };
+        let mut w = Vec::new();
+
+        let got = server_tls(&key, Some("svc"), &tls, &service_ca, &mut w);
+        assert_eq!(
+            got.tls.verify,
+            ServerVerify::CaFile {
+                file: "cas/ns:r.pem".into(),
+                verify_host: None
+            }
+        );
+        assert_eq!(
+            got.ca_file,
+            Some(PemFile {
+                file: "cas/ns:r.pem".into(),
+                pem: "DEST\n".into()
+            })
+        );
+
+        tls.destination_ca_pem = None;
+        let got = server_tls(&key, Some("svc"), &tls, &service_ca, &mut w);
+        assert_eq!(
+            got.tls.verify,
+            ServerVerify::CaFile {
+                file: SERVICE_CA_FILE.into(),
+                verify_host: Some("svc.ns.svc".into())
+            }
+        );
+        assert_eq!(got.ca_file.unwrap().pem, "SVCCA\n");
+        assert!(got.tls.alpn_h2);
+        assert!(w.is_empty());
+
+        let no_h2 = PlanSettings {
+            disable_http2: true,
+            ..Default::default()
+        };
+        let got = server_tls(&key, Some("svc"), &tls, &no_h2, &mut w);
+        assert_eq!(
+            got.tls,
+            ServerTls {
+                verify: ServerVerify::None,
+                alpn_h2: false
+            }
+        );
+        assert_eq!(got.ca_file, None);
+        assert_eq!(w, vec!["ns/r: reencrypt without destinationCACertificate or --service-ca-file: servers are not verified"]);
+    }
+
+    #[test]
+    fn concat_pem_adds_newlines() {
+        assert_eq!(concat_pem(["a", "b\n", "", "c"]), "a\nb\nc\n");
+    }
+}

@@ -1,0 +1,21 @@
+//! routegen-host: everything that touches this machine.
+//!
+//! Manifest files and watched directories ([`source`]), writing trees to
+//! disk ([`tree`]) and applying them with validation and an atomic swap
+//! ([`apply`]), reloading the proxy ([`reload`]), the health and metrics
+//! listener ([`serve`], [`metrics`]), logging ([`telemetry`]), the default
+//! certificate ([`defaultcert`]), the clock ([`clock`]) and turning the
+//! operator's options into a [`routegen_render::pipeline::PipelineConfig`]
+//! ([`config`]). It imports the core and the renderers, never the binary or
+//! the Kubernetes adapter.
+
+pub mod apply;
+pub mod clock;
+pub mod config;
+pub mod defaultcert;
+pub mod metrics;
+pub mod reload;
+pub mod serve;
+pub mod source;
+pub mod telemetry;
+pub mod tree;

@@ -1,0 +1,676 @@
+//! Prometheus metrics (SPEC §11), exposed by [`crate::serve`] at `/metrics`
+//! in the OpenMetrics text format.
+//!
+//! One [`Metrics`] per process, shared as `Arc<Metrics>`; every recording
+//! method takes `&self`. Families keyed by Route (`namespace`, `name`) are
+//! replaced wholesale on each update so Routes that disappear lose their
+//! series; stale series are removed one by one rather than by clearing the
+//! family, so a concurrent scrape never sees a momentarily empty family.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `routegen_applies_total` | counter | `result`, `reason` |
+//! | `routegen_reloads_total` | counter | `result`, `reason` |
+//! | `routegen_apply_duration_seconds` | histogram | |
+//! | `routegen_reload_duration_seconds` | histogram | |
+//! | `routegen_render_duration_seconds` | histogram | |
+//! | `routegen_routes` | gauge | `state` (`admitted` or the rejection reason) |
+//! | `routegen_route_warnings` | gauge | `namespace`, `name` (Routes with warnings only) |
+//! | `routegen_certificate_expiry_timestamp_seconds` | gauge | `namespace`, `name` |
+//! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because HAProxy refused them) |
+//! | `routegen_haproxy_old_workers` | gauge | |
+//! | `routegen_last_apply_success_timestamp_seconds` | gauge | |
+//!
+//! Label families appear once they have a series (the encoder leaves empty
+//! families out); `routegen_routes{state="admitted"}` always exists.
+//! `result` is one of [`Outcome`]'s values; `reason` is a short, bounded,
+//! snake_case word chosen by the caller (`none` when empty), e.g.
+//! `config_changed`, `validation_failed`, `write_failed`, `timeout`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::text;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use routegen_core::admit::verdict::Verdict;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `state` label value of admitted Routes in `routegen_routes`.
+pub const STATE_ADMITTED: &str = "admitted";
+
+/// How an apply or a reload ended (the `result` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Done: a new tree was swapped in / HAProxy confirmed the reload.
+    Success,
+    /// Nothing to do: the rendered tree equals the served one.
+    Unchanged,
+    /// Refused or failed; the last good state stays in service.
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+    reason: String,
+}
+
+impl ResultLabels {
+    fn new(result: Outcome, reason: &str) -> Self {
+        let reason = if reason.is_empty() { "none" } else { reason };
+        ResultLabels {
+            result: result.as_str().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct RouteLabels {
+    namespace: String,
+    name: String,
+}
+
+impl RouteLabels {
+    fn new(namespace: &str, name: &str) -> Self {
+        RouteLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// A gauge family whose whole content is replaced on each update.
+#[derive(Debug)]
+struct ReplacedFamily<L> {
+    family: Family<L, Gauge>,
+    keys: Mutex<BTreeSet<L>>,
+}
+
+impl<L> ReplacedFamily<L>
+where
+    L: Clone + std::hash::Hash + Eq + Ord + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+{
+    fn new() -> Self {
+        ReplacedFamily {
+            family: Family::default(),
+            keys: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn replace(&self, values: BTreeMap<L, i64>) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for (labels, value) in &values {
+            self.family.get_or_create(labels).set(*value);
+        }
+        for stale in keys.iter().filter(|k| !values.contains_key(*k)) {
+            self.family.remove(stale);
+        }
+        *keys = values.into_keys().collect();
+    }
+}
+
+/// Every metric routegen exports; see the module documentation.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    applies: Family<ResultLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    apply_duration: Histogram,
+    reload_duration: Histogram,
+    render_duration: Histogram,
+    routes: ReplacedFamily<StateLabels>,
+    route_warnings: ReplacedFamily<RouteLabels>,
+    cert_expiry: ReplacedFamily<RouteLabels>,
+    route_excluded: ReplacedFamily<RouteLabels>,
+    old_workers: Gauge,
+    last_apply_success: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let applies = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "routegen_applies",
+            "Applies (render, validate, swap) by result and reason",
+            applies.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "routegen_reloads",
+            "HAProxy reloads by result and reason",
+            reloads.clone(),
+        );
+        // 5 ms .. ~20 s
+        let apply_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
+        registry.register_with_unit(
+            "routegen_apply_duration",
+            "Time from a change to the new tree being in place (or refused)",
+            Unit::Seconds,
+            apply_duration.clone(),
+        );
+        // 10 ms .. ~20 s
+        let reload_duration = Histogram::new(exponential_buckets(0.01, 2.0, 12));
+        registry.register_with_unit(
+            "routegen_reload_duration",
+            "Time from asking HAProxy to reload to the new worker confirmed",
+            Unit::Seconds,
+            reload_duration.clone(),
+        );
+        // 0.5 ms .. ~16 s
+        let render_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register_with_unit(
+            "routegen_render_duration",
+            "Time to admit, plan and render one snapshot",
+            Unit::Seconds,
+            render_duration.clone(),
+        );
+        let routes = ReplacedFamily::new();
+        registry.register(
+            "routegen_routes",
+            "Routes by state: admitted, or the rejection reason",
+            routes.family.clone(),
+        );
+        let route_warnings = ReplacedFamily::new();
+        registry.register(
+            "routegen_route_warnings",
+            "Number of admission warnings per Route (Routes without warnings have no series)",
+            route_warnings.family.clone(),
+        );
+        let cert_expiry = ReplacedFamily::new();
+        registry.register_with_unit(
+            "routegen_certificate_expiry_timestamp",
+            "notAfter of each admitted Route's own serving certificate, Unix time",
+            Unit::Seconds,
+            cert_expiry.family.clone(),
+        );
+        let route_excluded = ReplacedFamily::new();
+        registry.register(
+            "routegen_route_excluded",
+            "1 for each Route left out of the configuration because HAProxy refused it (fault isolation)",
+            route_excluded.family.clone(),
+        );
+        let old_workers = Gauge::default();
+        registry.register(
+            "routegen_haproxy_old_workers",
+            "HAProxy workers still finishing connections after a reload",
+            old_workers.clone(),
+        );
+        let last_apply_success = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "routegen_last_apply_success_timestamp",
+            "When an apply last succeeded (or found nothing to change), Unix time",
+            Unit::Seconds,
+            last_apply_success.clone(),
+        );
+        let metrics = Metrics {
+            registry,
+            applies,
+            reloads,
+            apply_duration,
+            reload_duration,
+            render_duration,
+            routes,
+            route_warnings,
+            cert_expiry,
+            route_excluded,
+            old_workers,
+            last_apply_success,
+        };
+        // An `admitted` series from the start, so "no Routes" reads as 0.
+        metrics.set_route_states(std::iter::empty::<&str>());
+        metrics
+    }
+
+    /// One apply ended. `Success` and `Unchanged` also set
+    /// `routegen_last_apply_success_timestamp_seconds` to now.
+    pub fn record_apply(&self, result: Outcome, reason: &str, duration: Duration) {
+        self.applies
+            .get_or_create(&ResultLabels::new(result, reason))
+            .inc();
+        self.apply_duration.observe(duration.as_secs_f64());
+        if result != Outcome::Failure {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.last_apply_success.set(now);
+        }
+    }
+
+    /// One reload ended (`Unchanged` is not expected here but accepted).
+    pub fn record_reload(&self, result: Outcome, reason: &str, duration: Duration) {
+        self.reloads
+            .get_or_create(&ResultLabels::new(result, reason))
+            .inc();
+        self.reload_duration.observe(duration.as_secs_f64());
+    }
+
+    /// One admit + plan + render pass took `duration`.
+    pub fn record_render(&self, duration: Duration) {
+        self.render_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Replace `routegen_routes`: one state per Route (`admitted` or the
+    /// rejection reason). `admitted` is always present, possibly 0.
+    pub fn set_route_states<I, S>(&self, states: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut counts = BTreeMap::new();
+        counts.insert(
+            StateLabels {
+                state: STATE_ADMITTED.to_string(),
+            },
+            0,
+        );
+        for s in states {
+            *counts
+                .entry(StateLabels {
+                    state: s.as_ref().to_string(),
+                })
+                .or_insert(0) += 1;
+        }
+        self.routes.replace(counts);
+    }
+
+    /// Replace `routegen_route_warnings`: `(namespace, name, count)`;
+    /// entries with a count of 0 are dropped.
+    pub fn set_route_warnings<'a, I>(&self, warnings: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str, usize)>,
+    {
+        let values = warnings
+            .into_iter()
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(ns, name, n)| {
+                (
+                    RouteLabels::new(ns, name),
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        self.route_warnings.replace(values);
+    }
+
+    /// Replace `routegen_certificate_expiry_timestamp_seconds`:
+    /// `(namespace, name, notAfter as Unix seconds)`.
+    pub fn set_certificate_expiries<'a, I>(&self, expiries: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str, i64)>,
+    {
+        let values = expiries
+            .into_iter()
+            .map(|(ns, name, t)| (RouteLabels::new(ns, name), t))
+            .collect();
+        self.cert_expiry.replace(values);
+    }
+
+    /// Update the three per-Route families from one admission pass.
+    pub fn record_verdicts(&self, verdicts: &[Verdict]) {
+        self.set_route_states(verdicts.iter().map(|v| match &v.outcome {
+            Ok(_) => STATE_ADMITTED,
+            Err(r) => r.reason.as_str(),
+        }));
+        self.set_route_warnings(verdicts.iter().map(|v| {
+            (
+                v.key.namespace.as_str(),
+                v.key.name.as_str(),
+                v.warnings.len(),
+            )
+        }));
+        self.set_certificate_expiries(verdicts.iter().filter_map(|v| {
+            let route = v.outcome.as_ref().ok()?;
+            let serving = route.tls.as_ref()?.serving.as_ref()?;
+            Some((
+                v.key.namespace.as_str(),
+                v.key.name.as_str(),
+                serving.not_after_unix,
+            ))
+        }));
+    }
+
+    /// Replace `routegen_route_excluded`: the Routes fault isolation left
+    /// out, as `(namespace, name)`.
+    pub fn set_excluded_routes<'a, I>(&self, routes: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let values = routes
+            .into_iter()
+            .map(|(ns, name)| (RouteLabels::new(ns, name), 1))
+            .collect();
+        self.route_excluded.replace(values);
+    }
+
+    /// HAProxy workers still draining after reloads (from `show proc`).
+    pub fn set_old_workers(&self, count: usize) {
+        self.old_workers
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Everything, in the OpenMetrics text format (ends with `# EOF`); serve
+    /// it with [`CONTENT_TYPE`].
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) = text::encode(&mut out, &self.registry) {
+            // Cannot happen with these metric types and a String sink; keep
+            // the output well-formed anyway.
+            tracing::error!(%error, "cannot encode metrics");
+            if !out.ends_with("# EOF\n") {
+                out.push_str("# EOF\n");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(m: &Metrics) -> Vec<String> {
+        m.encode().lines().map(str::to_string).collect()
+    }
+
+    fn has(m: &Metrics, line: &str) -> bool {
+        lines(m).iter().any(|l| l == line)
+    }
+
+    #[test]
+    fn every_family_is_described() {
+        let m = Metrics::new();
+        // Families without series are left out entirely by the encoder.
+        let text = m.encode();
+        assert!(!text.contains("routegen_applies"), "{text}");
+        m.record_apply(Outcome::Success, "config_changed", Duration::ZERO);
+        m.record_reload(Outcome::Success, "master_cli", Duration::ZERO);
+        m.set_route_warnings([("ns", "r", 1)]);
+        m.set_certificate_expiries([("ns", "r", 1)]);
+        let text = m.encode();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        for (name, kind) in [
+            ("routegen_applies", "counter"),
+            ("routegen_reloads", "counter"),
+            ("routegen_apply_duration_seconds", "histogram"),
+            ("routegen_reload_duration_seconds", "histogram"),
+            ("routegen_render_duration_seconds", "histogram"),
+            ("routegen_routes", "gauge"),
+            ("routegen_route_warnings", "gauge"),
+            ("routegen_certificate_expiry_timestamp_seconds", "gauge"),
+            ("routegen_haproxy_old_workers", "gauge"),
+            ("routegen_last_apply_success_timestamp_seconds", "gauge"),
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name}\n{text}"
+            );
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}\n{text}");
+        }
+    }
+
+    #[test]
+    fn fresh_registry_has_zero_series() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(has(&m, "routegen_routes{state=\"admitted\"} 0"), "{text}");
+        assert!(has(&m, "routegen_haproxy_old_workers 0"), "{text}");
+        assert!(has(&m, "routegen_apply_duration_seconds_count 0"), "{text}");
+    }
+
+    #[test]
+    fn applies_and_reloads_count_by_result_and_reason() {
+        let m = Metrics::new();
+        m.record_apply(
+            Outcome::Success,
+            "config_changed",
+            Duration::from_millis(30),
+        );
+        m.record_apply(
+            Outcome::Success,
+            "config_changed",
+            Duration::from_millis(30),
+        );
+        m.record_apply(
+            Outcome::Failure,
+            "validation_failed",
+            Duration::from_secs(1),
+        );
+        m.record_apply(Outcome::Unchanged, "", Duration::from_millis(1));
+        m.record_reload(Outcome::Success, "master_cli", Duration::from_millis(200));
+        let text = m.encode();
+        assert!(
+            has(
+                &m,
+                "routegen_applies_total{result=\"success\",reason=\"config_changed\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            has(
+                &m,
+                "routegen_applies_total{result=\"failure\",reason=\"validation_failed\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            has(
+                &m,
+                "routegen_applies_total{result=\"unchanged\",reason=\"none\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            has(
+                &m,
+                "routegen_reloads_total{result=\"success\",reason=\"master_cli\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(has(&m, "routegen_apply_duration_seconds_count 4"), "{text}");
+        assert!(
+            has(&m, "routegen_apply_duration_seconds_bucket{le=\"0.04\"} 3"),
+            "{text}"
+        );
+        assert!(
+            has(&m, "routegen_apply_duration_seconds_bucket{le=\"+Inf\"} 4"),
+            "{text}"
+        );
+        assert!(
+            has(&m, "routegen_reload_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn last_success_timestamp_moves_on_success_only() {
+        let m = Metrics::new();
+        assert!(
+            has(&m, "routegen_last_apply_success_timestamp_seconds 0.0"),
+            "{}",
+            m.encode()
+        );
+        m.record_apply(Outcome::Failure, "validation_failed", Duration::ZERO);
+        assert!(has(&m, "routegen_last_apply_success_timestamp_seconds 0.0"));
+        m.record_apply(Outcome::Success, "config_changed", Duration::ZERO);
+        let line = lines(&m)
+            .into_iter()
+            .find(|l| l.starts_with("routegen_last_apply_success_timestamp_seconds "))
+            .unwrap();
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(v > 1.7e9, "{line}");
+    }
+
+    #[test]
+    fn render_duration_is_observed() {
+        let m = Metrics::new();
+        m.record_render(Duration::from_micros(700));
+        assert!(has(
+            &m,
+            "routegen_render_duration_seconds_bucket{le=\"0.0005\"} 0"
+        ));
+        assert!(has(
+            &m,
+            "routegen_render_duration_seconds_bucket{le=\"0.001\"} 1"
+        ));
+        assert!(has(&m, "routegen_render_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn route_states_are_replaced_not_accumulated() {
+        let m = Metrics::new();
+        m.set_route_states(["admitted", "admitted", "HostAlreadyClaimed", "InvalidHost"]);
+        assert!(has(&m, "routegen_routes{state=\"admitted\"} 2"));
+        assert!(has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"));
+        m.set_route_states(["HostAlreadyClaimed"]);
+        let text = m.encode();
+        assert!(has(&m, "routegen_routes{state=\"admitted\"} 0"), "{text}");
+        assert!(
+            has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("InvalidHost"), "{text}");
+    }
+
+    #[test]
+    fn per_route_series_disappear_with_their_route() {
+        let m = Metrics::new();
+        m.set_certificate_expiries([
+            ("shop", "web", 1_900_000_000),
+            ("pay", "api", 1_800_000_000),
+        ]);
+        m.set_route_warnings([("shop", "web", 2), ("pay", "api", 0)]);
+        let text = m.encode();
+        assert!(
+            has(
+                &m,
+                "routegen_certificate_expiry_timestamp_seconds{namespace=\"shop\",name=\"web\"} 1900000000"
+            ),
+            "{text}"
+        );
+        assert!(
+            has(
+                &m,
+                "routegen_route_warnings{namespace=\"shop\",name=\"web\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("routegen_route_warnings{namespace=\"pay\""),
+            "{text}"
+        );
+
+        m.set_certificate_expiries([("pay", "api", 1_800_000_001)]);
+        m.set_route_warnings([]);
+        let text = m.encode();
+        assert!(!text.contains("name=\"web\""), "{text}");
+        assert!(
+            has(
+                &m,
+                "routegen_certificate_expiry_timestamp_seconds{namespace=\"pay\",name=\"api\"} 1800000001"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("routegen_route_warnings{"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        m.set_route_warnings([("ns", "we\"ird\\name\n", 1)]);
+        assert!(
+            has(
+                &m,
+                "routegen_route_warnings{namespace=\"ns\",name=\"we\\\"ird\\\\name\\n\"} 1"
+            ),
+            "{}",
+            m.encode()
+        );
+    }
+
+    #[test]
+    fn old_workers_gauge() {
+        let m = Metrics::new();
+        m.set_old_workers(3);
+        assert!(has(&m, "routegen_haproxy_old_workers 3"));
+    }
+
+    #[test]
+    fn verdicts_feed_the_route_families() {
+        let yaml = r#"
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {name: web, namespace: shop, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec: {host: www.example.com, to: {kind: Service, name: web}}
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata: {name: squat, namespace: evil, creationTimestamp: "2024-02-01T00:00:00Z"}
+spec: {host: www.example.com, to: {kind: Service, name: web}}
+"#;
+        let loaded = crate::source::files::load_str("t.yaml", yaml, "default").unwrap();
+        let verdicts = routegen_core::admit::admit_at(
+            &loaded.snapshot,
+            &routegen_core::RouterSettings::default(),
+            0,
+        );
+        m_check(&verdicts);
+
+        fn m_check(verdicts: &[Verdict]) {
+            let m = Metrics::new();
+            m.record_verdicts(verdicts);
+            let text = m.encode();
+            assert!(has(&m, "routegen_routes{state=\"admitted\"} 1"), "{text}");
+            assert!(
+                has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"),
+                "{text}"
+            );
+            // Neither Route brings a certificate.
+            assert!(
+                !text.contains("routegen_certificate_expiry_timestamp_seconds{"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,928 @@
+//! One-shot manifest loading for `check`, `render` and `diff`.
+//!
+//! Accepts files, directories (recursive; `*.yaml`, `*.yml`, `*.json`;
+//! hidden entries such as ConfigMap `..data` links are skipped) and `-` for
+//! stdin. A file may hold several YAML documents, JSON, and `kind: List`
+//! wrappers; Routes, Services, EndpointSlices and Namespaces may come in any
+//! order. Contract:
+//! - a document that is not YAML/JSON, or not an object with `kind`, fails
+//!   the whole load with file name, document number and the parser's message;
+//! - a Route whose fields have the wrong types is kept as an undecodable
+//!   Route (admission rejects it with `ValidationFailed`) so one bad Route
+//!   never hides the others; other kinds with wrong types are skipped with a
+//!   warning;
+//! - unknown kinds are skipped with a warning;
+//! - objects without a namespace get the default namespace.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use routegen_core::model::snapshot::UndecodableRoute;
+use routegen_core::model::{ObjectKey, Route, Snapshot};
+
+/// Largest manifest file accepted (bytes). Larger input is refused with a
+/// clear error rather than exhausting memory.
+pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Most objects (documents and `kind: List` items, of any kind) one load
+/// accepts, over all files. More is refused with a clear error naming the
+/// file and the limit, before the surplus is decoded.
+pub const MAX_OBJECTS: usize = 500_000;
+
+/// What a load produced: the objects and the non-fatal findings.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    /// One line each: file, document, what was skipped or assumed.
+    pub warnings: Vec<String>,
+}
+
+/// Why input could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{path}: document {document}: {message}")]
+    Document {
+        path: String,
+        document: usize,
+        message: String,
+    },
+}
+
+/// Where a document came from, for messages.
+#[derive(Clone, Debug)]
+struct Origin<'a> {
+    path: &'a str,
+    document: usize,
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {}", self.path, self.document)
+    }
+}
+
+/// Load every manifest under `paths` (`-` = stdin) into one snapshot.
+pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Loaded, LoadError> {
+    let mut loader = Loader::new(default_namespace);
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = Vec::new();
+            std::io::stdin()
+                .take(MAX_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut text)
+                .map_err(|source| LoadError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
+            loader.add_bytes("<stdin>", &text, false)?;
+        } else {
+            for file in manifest_files(path)? {
+                let bytes = read_capped(&file)?;
+                let is_json = file.extension().is_some_and(|e| e == "json");
+                loader.add_bytes(&file.display().to_string(), &bytes, is_json)?;
+            }
+        }
+    }
+    Ok(loader.finish())
+}
+
+/// Load manifests from a string (tests, stdin-like callers).
+pub fn load_str(
+    source_name: &str,
+    text: &str,
+    default_namespace: &str,
+) -> Result<Loaded, LoadError> {
+    let mut loader = Loader::new(default_namespace);
+    loader.add_bytes(source_name, text.as_bytes(), false)?;
+    Ok(loader.finish())
+}
+
+/// The files a path stands for: itself, or the manifests below a directory
+/// in lexical order.
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.map_err(|e| LoadError::File {
+            path: e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| path.display().to_string()),
+            message: format!("cannot walk directory: {e}"),
+        })?;
+        let is_manifest = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if entry.file_type().is_file() && is_manifest {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let io_err = |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    // A regular file's size is known: refuse an oversized one before
+    // reading it (pipes and the like are still capped while reading).
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_file() && meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(LoadError::File {
+            path: path.display().to_string(),
+            message: format!("larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    Ok(bytes)
+}
+
+/// Accumulates objects from many files, keeping the first of duplicates.
+struct Loader<'a> {
+    default_namespace: &'a str,
+    routes: BTreeMap<ObjectKey, (Route, String)>,
+    undecodable: BTreeMap<ObjectKey, (UndecodableRoute, String)>,
+    services: BTreeMap<ObjectKey, (Service, String)>,
+    slices: BTreeMap<ObjectKey, (EndpointSlice, String)>,
+    namespaces: BTreeMap<String, (Namespace, String)>,
+    warnings: Vec<String>,
+    /// Objects absorbed so far (see [`MAX_OBJECTS`]).
+    objects: usize,
+    /// Threads used to parse a large YAML stream.
+    threads: usize,
+}
+
+/// What a document contributes, in document order: decoded objects and
+/// warnings. Producing items is pure (any thread); [`Loader::absorb`]
+/// adds them in order, so duplicates and warnings come out exactly as in a
+/// sequential load.
+enum Item {
+    Route(ObjectKey, Route),
+    Undecodable(ObjectKey, UndecodableRoute),
+    Service(ObjectKey, Service),
+    Slice(ObjectKey, EndpointSlice),
+    Namespace(String, Namespace),
+    Warning(String),
+}
+
+/// One YAML document after parsing and decoding.
+enum Outcome {
+    /// Blank, comments only, or `null`.
+    Empty,
+    /// Not YAML: fails the load (the first such document in order wins,
+    /// before any other document's error).
+    Syntax(LoadError),
+    /// Parsed: the items, or why the document is not a usable object.
+    Parsed(Result<Vec<Item>, LoadError>),
+}
+
+/// Documents decoded by one thread at a time (large enough to keep
+/// hand-over cheap, small enough to balance uneven documents).
+const BATCH: usize = 16;
+/// Below this many documents one thread does all the work.
+const PARALLEL_MIN_DOCUMENTS: usize = 64;
+/// Most threads a load uses.
+const MAX_THREADS: usize = 8;
+
+impl<'a> Loader<'a> {
+    fn new(default_namespace: &'a str) -> Self {
+        Self {
+            default_namespace,
+            routes: BTreeMap::new(),
+            undecodable: BTreeMap::new(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            warnings: Vec::new(),
+            objects: 0,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(MAX_THREADS),
+        }
+    }
+
+    fn add_bytes(&mut self, path: &str, bytes: &[u8], is_json: bool) -> Result<(), LoadError> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(LoadError::File {
+                path: path.into(),
+                message: format!(
+                    "larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"
+                ),
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| LoadError::File {
+            path: path.into(),
+            message: format!("not UTF-8 text: {e}"),
+        })?;
+        if is_json {
+            let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
+                path: path.into(),
+                document: 1,
+                message: format!("invalid JSON: {e}"),
+            })?;
+            let origin = Origin { path, document: 1 };
+            let mut items = Vec::new();
+            classify(&origin, value, 0, self.default_namespace, &mut items)?;
+            return self.absorb(&origin, items);
+        }
+        let mut outcomes = parse_yaml_documents(path, text, self.default_namespace, self.threads);
+        if let Some(first) = outcomes
+            .iter()
+            .position(|o| matches!(o, Outcome::Syntax(_)))
+        {
+            if let Outcome::Syntax(error) = outcomes.swap_remove(first) {
+                return Err(error);
+            }
+        }
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            if let Outcome::Parsed(items) = outcome {
+                let origin = Origin {
+                    path,
+                    document: index + 1,
+                };
+                self.absorb(&origin, items?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add one document's items in order, keeping the first of duplicates.
+    fn absorb(&mut self, origin: &Origin<'_>, items: Vec<Item>) -> Result<(), LoadError> {
+        let objects = items
+            .iter()
+            .filter(|i| !matches!(i, Item::Warning(_)))
+            .count();
+        self.objects += objects;
+        if self.objects > MAX_OBJECTS {
+            return Err(too_many_objects(origin.path, Some(origin.document)));
+        }
+        for item in items {
+            match item {
+                Item::Warning(warning) => self.warnings.push(warning),
+                Item::Route(key, route) => {
+                    if self.is_duplicate_route(origin, &key) {
+                        continue;
+                    }
+                    self.routes.insert(key, (route, origin.to_string()));
+                }
+                Item::Undecodable(key, route) => {
+                    if self.is_duplicate_route(origin, &key) {
+                        continue;
+                    }
+                    self.undecodable.insert(key, (route, origin.to_string()));
+                }
+                Item::Service(key, svc) => insert_first(
+                    &mut self.services,
+                    &mut self.warnings,
+                    "Service",
+                    key,
+                    svc,
+                    origin,
+                ),
+                Item::Slice(key, slice) => insert_first(
+                    &mut self.slices,
+                    &mut self.warnings,
+                    "EndpointSlice",
+                    key,
+                    slice,
+                    origin,
+                ),
+                Item::Namespace(name, ns) => match self.namespaces.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
+                        "{origin}: duplicate Namespace {}; first definition kept",
+                        e.key()
+                    )),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert((ns, origin.to_string()));
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn is_duplicate_route(&mut self, origin: &Origin<'_>, key: &ObjectKey) -> bool {
+        let duplicate = self.routes.contains_key(key) || self.undecodable.contains_key(key);
+        if duplicate {
+            self.warnings.push(format!(
+                "{origin}: duplicate Route {key}; the first definition is kept"
+            ));
+        }
+        duplicate
+    }
+
+    fn finish(self) -> Loaded {
+        Loaded {
+            snapshot: Snapshot {
+                routes: self
+                    .routes
+                    .into_values()
+                    .map(|(r, _)| Arc::new(r))
+                    .collect(),
+                undecodable_routes: self.undecodable.into_values().map(|(r, _)| r).collect(),
+                services: self
+                    .services
+                    .into_values()
+                    .map(|(s, _)| Arc::new(s))
+                    .collect(),
+                endpoint_slices: self
+                    .slices
+                    .into_values()
+                    .map(|(s, _)| Arc::new(s))
+                    .collect(),
+                namespaces: self
+                    .namespaces
+                    .into_values()
+                    .map(|(n, _)| Arc::new(n))
+                    .collect(),
+            },
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// Decode one document (or List item) into `items`.
+fn classify(
+    origin: &Origin<'_>,
+    value: Value,
+    depth: usize,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) -> Result<(), LoadError> {
+    let doc_err = |message: String| LoadError::Document {
+        path: origin.path.into(),
+        document: origin.document,
+        message,
+    };
+    let Value::Object(map) = &value else {
+        return Err(doc_err(format!(
+            "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+            json_type_name(&value)
+        )));
+    };
+    let kind = match map.get("kind") {
+        Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
+        Some(other) => {
+            return Err(doc_err(format!(
+                "field kind: expected a non-empty string, found {}",
+                json_type_name(other)
+            )))
+        }
+        None => return Err(doc_err("field kind is missing".into())),
+    };
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+
+    if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
+        if depth > 0 {
+            return Err(doc_err("nested lists are not supported".into()));
+        }
+        let Value::Object(mut map) = value else {
+            unreachable!("checked above")
+        };
+        let Some(Value::Array(list)) = map.remove("items") else {
+            return Err(doc_err(format!("{kind}: field items must be a list")));
+        };
+        for item in list {
+            classify(origin, item, depth + 1, default_namespace, items)?;
+        }
+        return Ok(());
+    }
+
+    match (kind.as_str(), api_version.as_str()) {
+        ("Route", "route.openshift.io/v1" | "v1") => {
+            classify_route(origin, value, default_namespace, items)
+        }
+        ("Service", "v1") => {
+            if let Some((key, svc)) =
+                decode::<Service>(origin, "Service", value, default_namespace, items)
+            {
+                items.push(Item::Service(key, svc));
+            }
+        }
+        ("EndpointSlice", "discovery.k8s.io/v1") => {
+            if let Some((key, slice)) =
+                decode::<EndpointSlice>(origin, "EndpointSlice", value, default_namespace, items)
+            {
+                items.push(Item::Slice(key, slice));
+            }
+        }
+        ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
+            Ok(ns) => {
+                let name = ns.metadata.name.clone().unwrap_or_default();
+                if name.is_empty() {
+                    items.push(Item::Warning(format!(
+                        "{origin}: Namespace without metadata.name skipped"
+                    )));
+                } else {
+                    items.push(Item::Namespace(name, ns));
+                }
+            }
+            Err(e) => items.push(Item::Warning(format!(
+                "{origin}: Namespace skipped: field {}: {}",
+                e.path(),
+                e.inner()
+            ))),
+        },
+        _ => items.push(Item::Warning(format!(
+            "{origin}: kind {kind} (apiVersion {}) is not used by routegen; skipped",
+            if api_version.is_empty() {
+                "<none>"
+            } else {
+                &api_version
+            }
+        ))),
+    }
+    Ok(())
+}
+
+/// Decode a namespaced object, filling in the default namespace; a type
+/// error skips the object with a warning naming the field.
+fn decode<T>(
+    origin: &Origin<'_>,
+    kind: &str,
+    value: Value,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) -> Option<(ObjectKey, T)>
+where
+    T: DeserializeOwned
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    let (ns, name) = meta_names(&value);
+    let mut object: T = match serde_path_to_error::deserialize(value) {
+        Ok(object) => object,
+        Err(e) => {
+            let label = format!(
+                "{kind} {}/{}",
+                ns.as_deref().unwrap_or(default_namespace),
+                name.as_deref().unwrap_or("<unnamed>")
+            );
+            items.push(Item::Warning(format!(
+                "{origin}: {label} skipped: field {}: {}",
+                e.path(),
+                e.inner()
+            )));
+            return None;
+        }
+    };
+    let meta = object.metadata_mut();
+    if meta.name.as_deref().unwrap_or("").is_empty() {
+        items.push(Item::Warning(format!(
+            "{origin}: {kind} without metadata.name skipped"
+        )));
+        return None;
+    }
+    if meta.namespace.as_deref().unwrap_or("").is_empty() {
+        meta.namespace = Some(default_namespace.to_string());
+    }
+    let key = routegen_core::model::snapshot::key_of(meta);
+    Some((key, object))
+}
+
+fn classify_route(
+    origin: &Origin<'_>,
+    mut value: Value,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) {
+    let (ns, name) = meta_names(&value);
+    let namespace = ns
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_namespace.to_string());
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(name) => name,
+        None => {
+            let generated = generated_name(origin);
+            items.push(Item::Warning(format!(
+                "{origin}: Route without metadata.name; named {generated}"
+            )));
+            generated
+        }
+    };
+    let key = ObjectKey::new(namespace.clone(), name.clone());
+    // Fill in identity before decoding so a missing metadata block or
+    // name is not a decoding error.
+    if let Value::Object(map) = &mut value {
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(meta) = meta {
+            meta.insert("namespace".into(), Value::String(namespace.clone()));
+            meta.insert("name".into(), Value::String(name.clone()));
+        }
+    }
+    // Decoded by value (no copy of the certificates); the metadata is kept
+    // aside for the undecodable case only.
+    let metadata_value = value.get("metadata").cloned();
+    match serde_path_to_error::deserialize::<_, Route>(value) {
+        Ok(route) => items.push(Item::Route(key, route)),
+        Err(e) => {
+            let message = format!("field {}: {}", e.path(), e.inner());
+            let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                metadata_value
+                    .and_then(|m| serde_json::from_value(m).ok())
+                    .unwrap_or_default();
+            metadata.namespace = Some(namespace);
+            metadata.name = Some(name);
+            items.push(Item::Undecodable(
+                key,
+                UndecodableRoute { metadata, message },
+            ));
+        }
+    }
+}
+
+fn insert_first<T>(
+    map: &mut BTreeMap<ObjectKey, (T, String)>,
+    warnings: &mut Vec<String>,
+    kind: &str,
+    key: ObjectKey,
+    object: T,
+    origin: &Origin<'_>,
+) {
+    if let Some((_, first)) = map.get(&key) {
+        warnings.push(format!(
+            "{origin}: duplicate {kind} {key}; the first definition ({first}) is kept"
+        ));
+    } else {
+        map.insert(key, (object, origin.to_string()));
+    }
+}
+
+/// `metadata.namespace` and `metadata.name` if they are strings.
+fn meta_names(value: &Value) -> (Option<String>, Option<String>) {
+    let meta = value.get("metadata");
+    let field = |f: &str| {
+        meta.and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    (field("namespace"), field("name"))
+}
+
+/// A DNS-label name for a Route that has none: `unnamed-<file stem>-<doc>`.
+fn generated_name(origin: &Origin<'_>) -> String {
+    let stem = Path::new(origin.path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut cleaned: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    cleaned.truncate(40);
+    let cleaned = cleaned.trim_matches('-');
+    format!("unnamed-{cleaned}-{}", origin.document)
+}
+
+fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Split a YAML stream into documents and parse and decode each one, on
+/// several threads for large streams. A line starting with `---` at column
+/// 0 starts a document and `...` ends one (YAML forbids both inside content
+/// at column 0, so splitting on them is exact); this gives exact document
+/// numbers and keeps one document's error from hiding where it is. The
+/// result has one outcome per document, in order (empty documents are
+/// counted).
+fn parse_yaml_documents(
+    path: &str,
+    text: &str,
+    default_namespace: &str,
+    threads: usize,
+) -> Vec<Outcome> {
+    let chunks = split_yaml_documents(text);
+    if chunks.len() > MAX_OBJECTS {
+        // Refused before any document is decoded: memory stays bounded.
+        return vec![Outcome::Syntax(too_many_objects(path, None))];
+    }
+    let one = |index: usize| parse_document(path, index, &chunks[index], default_namespace);
+    if threads < 2 || chunks.len() < PARALLEL_MIN_DOCUMENTS {
+        return (0..chunks.len()).map(one).collect();
+    }
+    // Threads take batches of documents in order from a shared counter;
+    // the outcomes are put back in document order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                        if start >= chunks.len() {
+                            break done;
+                        }
+                        for index in start..(start + BATCH).min(chunks.len()) {
+                            done.push((index, one(index)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    let mut slots: Vec<Option<Outcome>> = (0..chunks.len()).map(|_| None).collect();
+    for part in &mut parts {
+        for (index, outcome) in part.drain(..) {
+            slots[index] = Some(outcome);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or(Outcome::Empty))
+        .collect()
+}
+
+/// Parse and decode the document at `index` (0-based).
+fn parse_document(path: &str, index: usize, chunk: &str, default_namespace: &str) -> Outcome {
+    if !has_content(chunk) {
+        return Outcome::Empty;
+    }
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1,
+            max_nodes: 200_000_000,
+            max_events: 400_000_000,
+            max_total_scalar_bytes: MAX_FILE_BYTES,
+        },
+    };
+    match serde_saphyr::from_str_with_options::<Value>(chunk, options) {
+        Ok(Value::Null) => Outcome::Empty,
+        Ok(value) => {
+            let origin = Origin {
+                path,
+                document: index + 1,
+            };
+            let mut items = Vec::new();
+            Outcome::Parsed(
+                classify(&origin, value, 0, default_namespace, &mut items).map(|()| items),
+            )
+        }
+        Err(e) => {
+            let message = e.without_snippet().to_string();
+            Outcome::Syntax(LoadError::Document {
+                path: path.into(),
+                document: index + 1,
+                message: format!("invalid YAML: {}", message.trim()),
+            })
+        }
+    }
+}
+
+/// The error for more than [`MAX_OBJECTS`] objects in one load.
+fn too_many_objects(path: &str, document: Option<usize>) -> LoadError {
+    let message = format!(
+        "more than {MAX_OBJECTS} objects in one load (the limit of objects per input); split the input or use the Kubernetes source"
+    );
+    match document {
+        Some(document) => LoadError::Document {
+            path: path.into(),
+            document,
+            message,
+        },
+        None => LoadError::File {
+            path: path.into(),
+            message,
+        },
+    }
+}
+
+/// The documents of a YAML stream (see [`parse_yaml_documents`]).
+fn split_yaml_documents(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut chunks: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut started = false;
+    let mut ended = false;
+    for line in text.split_inclusive('\n') {
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+        };
+        if marker("---") {
+            if started || has_content(&current) {
+                chunks.push(std::mem::take(&mut current));
+            }
+            current.clear();
+            current.push_str(&line[3..]);
+            started = true;
+            ended = false;
+        } else if marker("...") {
+            if !ended {
+                chunks.push(std::mem::take(&mut current));
+            }
+            ended = true;
+        } else if !ended || has_content(line) {
+            if ended {
+                started = true;
+                ended = false;
+            }
+            current.push_str(line);
+        }
+    }
+    if !ended && (started || has_content(&current)) {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// Whether a piece of YAML has anything but blank lines, comments and directives.
+fn has_content(text: &str) -> bool {
+    text.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && !l.starts_with('%')
+    })
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn more_documents_than_the_object_cap_are_refused_before_decoding() {
+        let text = "---\nkind: Namespace\n".repeat(MAX_OBJECTS + 1);
+        let err = load_str("big.yaml", &text, "default").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "big.yaml: more than {MAX_OBJECTS} objects in one load (the limit of objects per input); split the input or use the Kubernetes source"
+            )
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_objects_not_warnings() {
+        // Unknown kinds are skipped with a warning and do not count.
+        let text = "---\nkind: Unknown\n".repeat(3);
+        let loaded = load_str("w.yaml", &text, "default").unwrap();
+        assert_eq!(loaded.warnings.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    /// Load `text` with a given number of threads: (snapshot as text,
+    /// warnings) or the error message.
+    fn load_with(text: &str, threads: usize) -> Result<(String, Vec<String>), String> {
+        let mut loader = Loader::new("default");
+        loader.threads = threads;
+        loader
+            .add_bytes("big.yaml", text.as_bytes(), false)
+            .map_err(|e| e.to_string())?;
+        let loaded = loader.finish();
+        Ok((format!("{:?}", loaded.snapshot), loaded.warnings))
+    }
+
+    fn route(name: &str, host: &str) -> String {
+        format!(
+            "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: {name}\n  \
+             namespace: ns\nspec:\n  host: {host}\n  to:\n    name: svc\n"
+        )
+    }
+
+    /// A stream long enough for the parallel path, with every kind of
+    /// finding spread over many batches.
+    fn mixed_stream(documents: usize) -> Vec<String> {
+        (0..documents)
+            .map(|i| match i % 9 {
+                0 => route(&format!("r{}", i % 50), &format!("h{i}.example.com")),
+                1 => "# only a comment\n".to_string(),
+                2 => "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n".to_string(),
+                3 => format!(
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: s{}\n  namespace: ns\n\
+                     spec:\n  ports:\n  - port: 80\n",
+                    i % 40
+                ),
+                4 => {
+                    "apiVersion: route.openshift.io/v1\nkind: Route\nspec:\n  host: x.example.com\n"
+                        .to_string()
+                }
+                5 => route(&format!("bad{i}"), "[not, a, host]"),
+                6 => format!(
+                    "apiVersion: v1\nkind: List\nitems:\n- {}\n",
+                    route(&format!("l{i}"), "l.example.com")
+                        .trim_end()
+                        .replace('\n', "\n  ")
+                ),
+                7 => "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n".to_string(),
+                _ => "apiVersion: v1\nkind: Service\nmetadata:\n  name: 7\nspec: {ports: 3}\n"
+                    .to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_load_equals_sequential_load() {
+        let text = mixed_stream(700).join("---\n");
+        let sequential = load_with(&text, 1).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(
+                load_with(&text, threads).unwrap(),
+                sequential,
+                "{threads} threads"
+            );
+        }
+        // Findings come in document order.
+        let numbers: Vec<usize> = sequential
+            .1
+            .iter()
+            .filter_map(|w| w.split("document ").nth(1)?.split(':').next()?.parse().ok())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "{numbers:?}");
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("duplicate Route ns/r")));
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("duplicate Namespace ns")));
+        assert!(sequential
+            .1
+            .iter()
+            .any(|w| w.contains("named unnamed-big-5")));
+    }
+
+    #[test]
+    fn parallel_load_reports_the_same_first_error() {
+        let mut docs = mixed_stream(400);
+        // A document that is not an object early, YAML syntax errors later:
+        // as in a sequential load, the first syntax error wins.
+        docs[100] = "just a string\n".to_string();
+        docs[250] = "a: [1, 2\n".to_string();
+        docs[300] = "b: {\n".to_string();
+        let text = docs.join("---\n");
+        let sequential = load_with(&text, 1).unwrap_err();
+        assert!(
+            sequential.contains("document 251: invalid YAML"),
+            "{sequential}"
+        );
+        assert_eq!(load_with(&text, 2).unwrap_err(), sequential);
+        docs[250] = route("fine", "fine.example.com");
+        docs[300] = route("fine2", "fine2.example.com");
+        let text = docs.join("---\n");
+        let sequential = load_with(&text, 1).unwrap_err();
+        assert!(
+            sequential.contains("document 101: expected a Kubernetes object"),
+            "{sequential}"
+        );
+        assert_eq!(load_with(&text, 4).unwrap_err(), sequential);
+    }
+}

@@ -1,0 +1,150 @@
+//! A Route as the watcher stores it: decoded when possible, kept by name
+//! with the decoder's message when not.
+//!
+//! A typed watcher fails a whole list (and so never syncs) when one object
+//! does not decode. The API server validates Routes, so that should not
+//! happen, but version skew (a field whose type changed) or a CRD without
+//! a schema must not stall the router for every other Route: such a Route
+//! is rejected by admission (`ValidationFailed`, naming the field), exactly
+//! as the file loader does.
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::NamespaceResourceScope;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use routegen_core::model::snapshot::UndecodableRoute;
+use routegen_core::model::{Route, RouteStatus, Snapshot};
+
+/// One Route object from the API server.
+#[derive(Clone, Debug)]
+pub struct WatchedRoute {
+    /// The object's metadata (also inside `decoded` when it decoded).
+    pub metadata: ObjectMeta,
+    /// The typed Route, or `field <path>: <message>` when it does not decode.
+    pub decoded: Result<std::sync::Arc<Route>, String>,
+    /// `status`, decoded on its own so it is known even for an undecodable
+    /// Route (the status writer needs it); `None` when absent or broken.
+    pub status: Option<RouteStatus>,
+    /// `spec.wildcardPolicy` if it is a string.
+    pub wildcard_policy: Option<String>,
+}
+
+impl WatchedRoute {
+    /// Decode from the JSON the API server sent.
+    pub fn from_value(value: Value) -> Result<WatchedRoute, String> {
+        let metadata: ObjectMeta = match value.get("metadata") {
+            Some(m) => ObjectMeta::deserialize(m).map_err(|e| format!("field metadata: {e}"))?,
+            None => ObjectMeta::default(),
+        };
+        let status = value
+            .get("status")
+            .and_then(|s| RouteStatus::deserialize(s).ok());
+        let wildcard_policy = value
+            .pointer("/spec/wildcardPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let decoded = serde_path_to_error::deserialize::<_, Route>(value)
+            .map(std::sync::Arc::new)
+            .map_err(|e| format!("field {}: {}", e.path(), e.inner()));
+        Ok(WatchedRoute {
+            metadata,
+            decoded,
+            status,
+            wildcard_policy,
+        })
+    }
+
+    /// Add to a snapshot: the Route, or (undecodable) what admission
+    /// rejects by name.
+    pub fn push_into(&self, snapshot: &mut Snapshot) {
+        match &self.decoded {
+            Ok(route) => snapshot.routes.push(route.clone()),
+            Err(message) => snapshot.undecodable_routes.push(UndecodableRoute {
+                metadata: self.metadata.clone(),
+                message: message.clone(),
+            }),
+        }
+    }
+}
+
+impl From<Route> for WatchedRoute {
+    fn from(route: Route) -> Self {
+        WatchedRoute {
+            metadata: route.metadata.clone(),
+            status: route.status.clone(),
+            wildcard_policy: route.spec.wildcard_policy.clone(),
+            decoded: Ok(std::sync::Arc::new(route)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WatchedRoute {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        WatchedRoute::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl kube::Resource for WatchedRoute {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        <Route as kube::Resource>::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        <Route as kube::Resource>::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        <Route as kube::Resource>::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        <Route as kube::Resource>::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_and_keeps_undecodable_by_name() {
+        let good = serde_json::json!({
+            "apiVersion": "route.openshift.io/v1", "kind": "Route",
+            "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "3"},
+            "spec": {"host": "a.example.com", "to": {"kind": "Service", "name": "s"}},
+            "status": {"ingress": [{"host": "a.example.com", "routerName": "x"}]}
+        });
+        let r: WatchedRoute = serde_json::from_value(good).unwrap();
+        assert!(r.decoded.is_ok());
+        assert_eq!(r.status.unwrap().ingress[0].router_name, "x");
+
+        let bad = serde_json::json!({
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"host": "b.example.com", "to": {"name": "s", "weight": "heavy"},
+                     "wildcardPolicy": "None"},
+            "status": {"ingress": [{"host": "b.example.com", "routerName": "default"}]}
+        });
+        let r: WatchedRoute = serde_json::from_value(bad).unwrap();
+        let message = r.decoded.as_ref().unwrap_err();
+        assert!(message.contains("spec.to.weight"), "{message}");
+        assert_eq!(r.wildcard_policy.as_deref(), Some("None"));
+        assert_eq!(r.status.as_ref().unwrap().ingress.len(), 1);
+        let mut snapshot = Snapshot::default();
+        r.push_into(&mut snapshot);
+        assert!(snapshot.routes.is_empty());
+        assert_eq!(
+            snapshot.undecodable_routes[0].metadata.name.as_deref(),
+            Some("b")
+        );
+    }
+}

@@ -1,0 +1,1006 @@
+//! The HAProxy renderer: [`render_haproxy`] turns a [`Plan`] into the full
+//! output tree (SPEC §8): `haproxy.cfg`, the lookup maps, the crt-list, the
+//! certificate, CA and allowlist files.
+//!
+//! # Request routing
+//! Every lookup is an exact-match tree lookup (`map_str`): the cost per
+//! request is O(depth · log n), never a scan over the Routes.
+//!
+//! `fe_http` (port 80) and `fe_terminate` (TLS terminated) look a request
+//! up the same way, in `maps/http.map` and `maps/https.map`:
+//! 1. `txn.host` = the Host header without `:port`, lower-cased, without a
+//!    trailing dot; unset unless it is made of `a-z 0-9 _ -` labels (so a
+//!    crafted Host such as `a.com/admin` cannot reach a path entry).
+//!    `txn.whost` = `*.` + the host without its first label, only when that
+//!    label is `[a-z0-9-]+`.
+//! 2. `txn.p<d>` = the first `d` segments of the path (`path,field(1,/,d+1)`).
+//! 3. For the exact host, then the wildcard host, from the deepest path
+//!    depth to 1: the key `host + p<d> + "/"` when the path is longer than
+//!    `p<d>` (an `Under` entry, `/foo/`), then `host + p<d>` (a `Prefix`
+//!    entry, `/foo`); then the host alone (the fallback). The first hit
+//!    wins. Only the lookups a table can answer are emitted.
+//! 4. The value is a backend name, `redirect` (302 to https) or
+//!    `be_no_route` (503).
+//!
+//! Every hit is a true OpenShift match: `p<d>` ends on a segment boundary,
+//! so `/foo` matches `/foo` and `/foo/...` but not `/foobar`; the candidate
+//! keys are tried longest first, so the most specific path wins.
+//!
+//! `fe_https` (port 443) reads the SNI without terminating: an exact, then
+//! wildcard, hit in `maps/passthrough.map` goes to that TCP backend; the
+//! rest goes through `be_terminate` (PROXY v2 over a Unix socket) to
+//! `fe_terminate`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::output::OutputTree;
+use crate::Files;
+use routegen_core::admit::route::Termination;
+use routegen_core::plan::{
+    Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerVerify, Shared,
+};
+use routegen_core::values::ForwardedPolicy;
+
+use super::escape::{self, Checked};
+use super::{RenderError, RenderSettings, Templates};
+
+/// Name of the backend that answers 503 (also a map value: `Refuse`).
+pub const NO_ROUTE_BACKEND: &str = "be_no_route";
+/// Map value meaning "redirect to https".
+pub const REDIRECT_VALUE: &str = "redirect";
+
+/// File names in the tree.
+pub const CONFIG_FILE: &str = "haproxy.cfg";
+/// Directory of the backend sections (`-f` on a directory: its `*.cfg`
+/// files in lexical order).
+pub const BACKENDS_DIR: &str = "backends";
+pub const HTTP_MAP: &str = "maps/http.map";
+pub const HTTPS_MAP: &str = "maps/https.map";
+pub const PASSTHROUGH_MAP: &str = "maps/passthrough.map";
+pub const CRT_LIST: &str = "crt-list.txt";
+pub const DEFAULT_CERT_FILE: &str = "certs/default.pem";
+/// Socket names inside the run directory.
+pub const STATS_SOCKET: &str = "haproxy.sock";
+pub const TERMINATE_SOCKET: &str = "fe_terminate.sock";
+
+#[derive(Serialize)]
+struct Context {
+    global: GlobalCtx,
+    fe_http: FrontendCtx,
+    fe_https: FrontendCtx,
+    fe_terminate: TerminateCtx,
+}
+
+#[derive(Serialize)]
+struct BackendSectionCtx<'a> {
+    backend: &'a BackendCtx,
+}
+
+#[derive(Serialize)]
+struct DefaultBackendsCtx {
+    socket: String,
+}
+
+#[derive(Serialize)]
+struct GlobalCtx {
+    maxconn: String,
+    hard_stop_after: String,
+    stats_socket: String,
+}
+
+#[derive(Serialize)]
+struct FrontendCtx {
+    binds: Vec<String>,
+    lookup: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TerminateCtx {
+    socket: String,
+    lookup: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BackendCtx {
+    comment: String,
+    name: String,
+    lines: Vec<String>,
+}
+
+/// Lines of one section, each checked by [`escape::line`] when added.
+struct Lines {
+    object: String,
+    lines: Vec<String>,
+}
+
+impl Lines {
+    fn new(object: impl Into<String>) -> Self {
+        Lines {
+            object: object.into(),
+            lines: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, line: String) -> Result<(), RenderError> {
+        escape::line("configuration line", &line)
+            .map_err(RenderError::unsafe_value(&self.object))?;
+        self.lines.push(line);
+        Ok(())
+    }
+}
+
+/// Render the whole HAProxy tree for `plan`. Byte-identical output for
+/// equal inputs.
+pub fn render_haproxy(
+    plan: &Plan,
+    settings: &RenderSettings,
+    templates: &Templates,
+) -> Result<OutputTree, RenderError> {
+    render_haproxy_memo(&mut HaproxyMemo::default(), plan, settings, templates)
+}
+
+/// Rendered backend sections and `backends/routes-*.cfg` files kept
+/// between passes (see [`render_haproxy_memo`]). One memo serves one set
+/// of templates: the caller ([`crate::engine::Engine`]) keeps it with the
+/// templates it was filled with.
+#[derive(Debug, Default)]
+pub struct HaproxyMemo {
+    /// Backend names of the last pass (checked unique and not reserved).
+    names: Vec<String>,
+    /// The backends of the last pass and their files, in path order.
+    backends: Vec<Arc<Backend>>,
+    /// `None` before the first pass.
+    backend_files: Option<Vec<(String, Arc<[u8]>)>>,
+    /// Maps, lookup lines and haproxy.cfg of the last tables.
+    tables: Option<TablesPart>,
+    certs: Option<(Arc<Vec<routegen_core::plan::CertEntry>>, Vec<PartFile>)>,
+    cas: Option<(Arc<Vec<routegen_core::plan::PemFile>>, Vec<PartFile>)>,
+    allowlists: Option<(Arc<Vec<routegen_core::plan::AllowlistFile>>, Vec<PartFile>)>,
+    /// The settings `haproxy.cfg` and `backends/default.cfg` were rendered with.
+    settings: Option<RenderSettings>,
+    /// Backend name → the backend rendered and its section text.
+    sections: HashMap<String, (Arc<Backend>, Arc<str>)>,
+    /// File path → the sections it was made of (held, compared by
+    /// identity) and its contents.
+    files: HashMap<String, BackendFile>,
+}
+
+/// What the lookup tables render to.
+#[derive(Debug)]
+struct TablesPart {
+    http: Shared<LookupEntry>,
+    https: Shared<LookupEntry>,
+    passthrough: Shared<routegen_core::plan::SniEntry>,
+    /// The three map files.
+    files: Vec<PartFile>,
+    http_lines: Vec<String>,
+    https_lines: Vec<String>,
+    /// haproxy.cfg and backends/default.cfg for these lines.
+    config: Option<ConfigFiles>,
+}
+
+/// Contents of `haproxy.cfg` and `backends/default.cfg`.
+type ConfigFiles = (Arc<[u8]>, Arc<[u8]>);
+
+/// A backend file's sections (held, compared by identity) and contents.
+type BackendFile = (Vec<Arc<str>>, Arc<[u8]>);
+
+/// Target number of backend sections per `backends/routes-*.cfg` file: a
+/// change to one Route rewrites one file of about this many sections.
+pub const SECTIONS_PER_FILE: usize = 128;
+
+/// How many `backends/routes-*.cfg` files a plan of `backends` backends
+/// uses: a power of two, about [`SECTIONS_PER_FILE`] sections each, at
+/// least 1, at most 4096.
+pub fn backend_file_count(backends: usize) -> usize {
+    backends
+        .div_ceil(SECTIONS_PER_FILE)
+        .clamp(1, 4096)
+        .next_power_of_two()
+}
+
+/// The file (index) holding backend `name` among `count` files: FNV-1a of
+/// the name, so a backend stays in its file while others come and go.
+pub fn backend_file_index(name: &str, count: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % count as u64) as usize
+}
+
+/// Path of backend file `index` of `count`.
+pub fn backend_file_path(index: usize, count: usize) -> String {
+    let width = (count - 1).to_string().len().max(3);
+    format!("{BACKENDS_DIR}/routes-{index:0width$}.cfg")
+}
+
+/// Path of the file with `be_no_route` and `be_terminate`.
+pub const DEFAULT_BACKENDS_FILE: &str = "backends/default.cfg";
+
+/// [`render_haproxy`] reusing `memo`: a backend equal to one rendered in
+/// the previous pass keeps its section text, and a backend file made of
+/// the same sections keeps its contents (the same `Arc`, so writers can
+/// skip unchanged files by identity). Everything else is rendered as by
+/// [`render_haproxy`], whose result this equals.
+pub fn render_haproxy_memo(
+    memo: &mut HaproxyMemo,
+    plan: &Plan,
+    settings: &RenderSettings,
+    templates: &Templates,
+) -> Result<OutputTree, RenderError> {
+    let mut tree = Files::default();
+
+    // Backend names: unique, not reserved (checked again only when they change).
+    let names_same = memo.names.len() == plan.backends.len()
+        && memo
+            .names
+            .iter()
+            .zip(&plan.backends)
+            .all(|(a, b)| *a == b.name);
+    if !names_same {
+        let backend_names: BTreeSet<&str> = plan.backends.iter().map(|b| b.name.as_str()).collect();
+        if backend_names.len() != plan.backends.len() {
+            return Err(RenderError::Plan("two backends have the same name".into()));
+        }
+        for reserved in [NO_ROUTE_BACKEND, "be_terminate", REDIRECT_VALUE] {
+            if backend_names.contains(reserved) {
+                return Err(RenderError::Plan(format!(
+                    "backend name {reserved} is reserved"
+                )));
+            }
+        }
+        memo.names = plan.backends.iter().map(|b| b.name.clone()).collect();
+        memo.tables = None;
+    }
+
+    // Maps and the frontends' lookup lines: from the tables (and names).
+    let tables = match memo.tables.take() {
+        Some(t)
+            if Shared::ptr_eq(&t.http, &plan.http_lookup)
+                && Shared::ptr_eq(&t.https, &plan.https_lookup)
+                && Shared::ptr_eq(&t.passthrough, &plan.passthrough) =>
+        {
+            t
+        }
+        _ => {
+            let backend_names: BTreeSet<&str> =
+                plan.backends.iter().map(|b| b.name.as_str()).collect();
+            TablesPart {
+                http: plan.http_lookup.clone(),
+                https: plan.https_lookup.clone(),
+                passthrough: plan.passthrough.clone(),
+                files: vec![
+                    part_file(
+                        HTTP_MAP,
+                        lookup_map(&plan.http_lookup, &backend_names, HTTP_MAP)?,
+                        false,
+                    ),
+                    part_file(
+                        HTTPS_MAP,
+                        lookup_map(&plan.https_lookup, &backend_names, HTTPS_MAP)?,
+                        false,
+                    ),
+                    part_file(
+                        PASSTHROUGH_MAP,
+                        passthrough_map(plan, &backend_names)?,
+                        false,
+                    ),
+                ],
+                http_lines: lookup_lines(&plan.http_lookup, HTTP_MAP, "frontend fe_http")?,
+                https_lines: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
+                config: None,
+            }
+        }
+    };
+    insert_part(&mut tree, &tables.files)?;
+
+    // Certificates, CA and allowlist files.
+    if !settings.default_cert_pem.contains("PRIVATE KEY-----") {
+        return Err(RenderError::Setting {
+            setting: "default certificate",
+            message: "no private key in the default certificate PEM".into(),
+        });
+    }
+    tree.insert(
+        DEFAULT_CERT_FILE,
+        settings.default_cert_pem.clone().into_bytes(),
+        true,
+    )?;
+    let certs = match memo.certs.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.certificates) => (input, files),
+        _ => (
+            Arc::clone(&plan.certificates),
+            certificate_files(&plan.certificates)?,
+        ),
+    };
+    insert_part(&mut tree, &certs.1)?;
+    memo.certs = Some(certs);
+    let cas = match memo.cas.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.ca_files) => (input, files),
+        _ => (Arc::clone(&plan.ca_files), ca_files(&plan.ca_files)?),
+    };
+    insert_part(&mut tree, &cas.1)?;
+    memo.cas = Some(cas);
+    let allowlists = match memo.allowlists.take() {
+        Some((input, files)) if Arc::ptr_eq(&input, &plan.allowlist_files) => (input, files),
+        _ => (
+            Arc::clone(&plan.allowlist_files),
+            allowlist_files(&plan.allowlist_files)?,
+        ),
+    };
+    insert_part(&mut tree, &allowlists.1)?;
+    memo.allowlists = Some(allowlists);
+
+    // haproxy.cfg.
+    let run_dir = escape::absolute_dir("run directory", &settings.run_dir).map_err(|e| {
+        RenderError::Setting {
+            setting: "run directory",
+            message: e.to_string(),
+        }
+    })?;
+    let socket = |name: &str| -> Result<String, RenderError> {
+        let path = if run_dir == "/" {
+            format!("/{name}")
+        } else {
+            format!("{run_dir}/{name}")
+        };
+        escape::socket_path("socket path", &path)
+            .map(str::to_string)
+            .map_err(|e| RenderError::Setting {
+                setting: "run directory",
+                message: e.to_string(),
+            })
+    };
+    let binds =
+        |list: &[super::BindAddr], setting: &'static str| -> Result<Vec<String>, RenderError> {
+            if list.is_empty() {
+                return Err(RenderError::Setting {
+                    setting,
+                    message: "at least one address is needed".into(),
+                });
+            }
+            let mut seen = BTreeSet::new();
+            list.iter()
+                .filter(|b| seen.insert(**b))
+                .map(|b| {
+                    Checked::value("bind address", b)
+                        .map(|c| c.to_string())
+                        .map_err(|e| RenderError::Setting {
+                            setting,
+                            message: e.to_string(),
+                        })
+                })
+                .collect()
+        };
+    if settings.maxconn == 0 || settings.maxconn > routegen_core::values::POSITIVE_INT_MAX {
+        return Err(RenderError::Setting {
+            setting: "maxconn",
+            message: "must be from 1 to 2147483647".into(),
+        });
+    }
+    let mut tables = tables;
+    let same_settings = memo.settings.as_ref() == Some(settings);
+    let (config, defaults) = match (&tables.config, same_settings) {
+        (Some(done), true) => done.clone(),
+        _ => {
+            let context = Context {
+                global: GlobalCtx {
+                    maxconn: settings.maxconn.to_string(),
+                    hard_stop_after: Checked::value("hard-stop-after", &settings.hard_stop_after)
+                        .map_err(RenderError::unsafe_value("setting hard-stop-after"))?
+                        .to_string(),
+                    stats_socket: socket(STATS_SOCKET)?,
+                },
+                fe_http: FrontendCtx {
+                    binds: binds(&settings.http_bind, "HTTP bind address")?,
+                    lookup: tables.http_lines.clone(),
+                },
+                fe_https: FrontendCtx {
+                    binds: binds(&settings.https_bind, "HTTPS bind address")?,
+                    lookup: Vec::new(),
+                },
+                fe_terminate: TerminateCtx {
+                    socket: socket(TERMINATE_SOCKET)?,
+                    lookup: tables.https_lines.clone(),
+                },
+            };
+            let default_backends = DefaultBackendsCtx {
+                socket: context.fe_terminate.socket.clone(),
+            };
+            let config = templates.render(
+                "haproxy.cfg.tera",
+                &tera_context(&context, "haproxy.cfg.tera")?,
+            )?;
+            let defaults = templates.render(
+                "default-backends.cfg.tera",
+                &tera_context(&default_backends, "default-backends.cfg.tera")?,
+            )?;
+            let done: ConfigFiles = (
+                Arc::from(config.into_bytes()),
+                Arc::from(defaults.into_bytes()),
+            );
+            tables.config = Some(done.clone());
+            memo.settings = Some(settings.clone());
+            done
+        }
+    };
+    tree.insert_shared(CONFIG_FILE, config, false)?;
+    tree.insert_shared(DEFAULT_BACKENDS_FILE, defaults, false)?;
+    memo.tables = Some(tables);
+    backend_files(memo, plan, templates, &mut tree)?;
+    Ok(tree.0)
+}
+
+/// One file of a memoized part of the tree: path, contents, secret.
+type PartFile = (String, Arc<[u8]>, bool);
+
+fn part_file(path: &str, contents: Vec<u8>, secret: bool) -> PartFile {
+    (path.to_string(), Arc::from(contents), secret)
+}
+
+fn insert_part(tree: &mut Files, files: &[PartFile]) -> Result<(), RenderError> {
+    for (path, contents, secret) in files {
+        tree.insert_shared(path, Arc::clone(contents), *secret)?;
+    }
+    Ok(())
+}
+
+/// crt-list.txt and one file per Route certificate.
+fn certificate_files(
+    certificates: &[routegen_core::plan::CertEntry],
+) -> Result<Vec<PartFile>, RenderError> {
+    let mut files = Vec::with_capacity(certificates.len() + 1);
+    let mut crt_list = String::new();
+    for cert in certificates {
+        let object = format!("certificate of Route {}", cert.route);
+        let file = escape::relative_path("certificate file", &cert.file)
+            .map_err(RenderError::unsafe_value(&object))?;
+        let sni = escape::host_key("SNI filter", &cert.sni)
+            .map_err(RenderError::unsafe_value(&object))?;
+        let line = if cert.h2 {
+            format!("{file} [alpn h2,http/1.1] {sni}\n")
+        } else {
+            format!("{file} {sni}\n")
+        };
+        escape::line("crt-list line", line.trim_end())
+            .map_err(RenderError::unsafe_value(&object))?;
+        crt_list.push_str(&line);
+        files.push((
+            file.to_string(),
+            Arc::<[u8]>::from(Arc::clone(&cert.pem)),
+            true,
+        ));
+    }
+    files.push(part_file(CRT_LIST, crt_list.into_bytes(), false));
+    Ok(files)
+}
+
+fn ca_files(cas: &[routegen_core::plan::PemFile]) -> Result<Vec<PartFile>, RenderError> {
+    cas.iter()
+        .map(|ca| {
+            let file = escape::relative_path("CA file", &ca.file)
+                .map_err(RenderError::unsafe_value("CA file"))?;
+            Ok(part_file(file, ca.pem.clone().into_bytes(), false))
+        })
+        .collect()
+}
+
+fn allowlist_files(
+    lists: &[routegen_core::plan::AllowlistFile],
+) -> Result<Vec<PartFile>, RenderError> {
+    let mut files = Vec::with_capacity(lists.len());
+    for list in lists {
+        let file = escape::relative_path("allowlist file", &list.file)
+            .map_err(RenderError::unsafe_value("allowlist file"))?;
+        let mut text = String::new();
+        for net in list.list.entries() {
+            let entry =
+                Checked::value("allowlist entry", net).map_err(RenderError::unsafe_value(file))?;
+            text.push_str(entry.as_str());
+            text.push('\n');
+        }
+        files.push(part_file(file, text.into_bytes(), false));
+    }
+    Ok(files)
+}
+
+fn tera_context(value: &impl Serialize, name: &str) -> Result<tera::Context, RenderError> {
+    tera::Context::from_serialize(value).map_err(|e| RenderError::Template {
+        name: name.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The backend sections, spread over `backends/routes-*.cfg` (see
+/// [`backend_file_index`]), each file's sections in name order.
+fn backend_files(
+    memo: &mut HaproxyMemo,
+    plan: &Plan,
+    templates: &Templates,
+    tree: &mut Files,
+) -> Result<(), RenderError> {
+    let unchanged = memo.backends.len() == plan.backends.len()
+        && memo
+            .backends
+            .iter()
+            .zip(&plan.backends)
+            .all(|(a, b)| Arc::ptr_eq(a, b));
+    if let (true, Some(files)) = (unchanged, &memo.backend_files) {
+        for (path, contents) in files {
+            tree.insert_shared(path, Arc::clone(contents), false)?;
+        }
+        return Ok(());
+    }
+    let count = backend_file_count(plan.backends.len());
+    let mut previous = std::mem::take(&mut memo.sections);
+    let mut written = Vec::with_capacity(count);
+    let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
+    for b in &plan.backends {
+        let (name, text) = match previous.remove_entry(&b.name) {
+            Some((name, (old, text))) if Arc::ptr_eq(&old, b) || *old == **b => (name, text),
+            _ => {
+                let section = backend(b)?;
+                let text = templates.render(
+                    "backend.cfg.tera",
+                    &tera_context(&BackendSectionCtx { backend: &section }, "backend.cfg.tera")?,
+                )?;
+                (b.name.clone(), Arc::from(text))
+            }
+        };
+        memo.sections
+            .insert(name, (Arc::clone(b), Arc::clone(&text)));
+        files[backend_file_index(&b.name, count)].push((b.name.as_str(), text));
+    }
+    let mut previous_files = std::mem::take(&mut memo.files);
+    for (index, mut sections) in files.into_iter().enumerate() {
+        sections.sort_by(|a, b| a.0.cmp(b.0));
+        let path = backend_file_path(index, count);
+        let parts: Vec<Arc<str>> = sections.iter().map(|(_, text)| Arc::clone(text)).collect();
+        let contents = match previous_files.remove(&path) {
+            Some((old, contents))
+                if old.len() == parts.len()
+                    && old.iter().zip(&parts).all(|(a, b)| Arc::ptr_eq(a, b)) =>
+            {
+                contents
+            }
+            _ => {
+                let mut text = format!(
+                    "# Generated by routegen. Route backends, file {} of {count}.\n",
+                    index + 1
+                );
+                for (_, section) in &sections {
+                    text.push('\n');
+                    text.push_str(section);
+                }
+                Arc::from(text.into_bytes())
+            }
+        };
+        tree.insert_shared(&path, Arc::clone(&contents), false)?;
+        written.push((path.clone(), Arc::clone(&contents)));
+        memo.files.insert(path, (parts, contents));
+    }
+    memo.backends = plan.backends.clone();
+    memo.backend_files = Some(written);
+    Ok(())
+}
+
+/// The path part of a lookup key, and the number of `/`-separated fields
+/// before it ends (what `path,field(1,/,d+1)` extracts): `/a/b` and `/a/b/`
+/// are depth 2.
+fn key_path(path: &PathMatch) -> Option<(&str, usize, bool)> {
+    match path {
+        PathMatch::Fallback => None,
+        PathMatch::Prefix(p) => Some((p, p.matches('/').count(), false)),
+        PathMatch::Under(p) => Some((p, p.matches('/').count().saturating_sub(1), true)),
+    }
+}
+
+fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
+    // The object name is only formatted on the error path: this runs for
+    // every entry of every pass.
+    let object = || format!("lookup entry of Route {}", entry.route);
+    escape::host_key("host", &entry.host_key)
+        .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+    let path = match key_path(&entry.path) {
+        None => "",
+        Some((p, _, under)) => {
+            let well_formed = p.starts_with('/')
+                && if under {
+                    p.ends_with('/')
+                } else {
+                    !p.ends_with('/')
+                };
+            if !well_formed {
+                return Err(RenderError::Plan(format!(
+                    "{}: malformed path {}",
+                    object(),
+                    routegen_core::values::quote_for_message(p, 64)
+                )));
+            }
+            p
+        }
+    };
+    let matches = entry.key.len() == entry.host_key.len() + path.len()
+        && entry.key.starts_with(entry.host_key.as_str())
+        && entry.key.ends_with(path);
+    if !matches {
+        return Err(RenderError::Plan(format!(
+            "{}: key {} is not host followed by path",
+            object(),
+            routegen_core::values::quote_for_message(&entry.key, 64)
+        )));
+    }
+    Ok(())
+}
+
+/// The `http-request` lines that find `txn.be` for one lookup table (see
+/// the module documentation).
+fn lookup_lines(
+    table: &[Arc<LookupEntry>],
+    map: &str,
+    object: &str,
+) -> Result<Vec<String>, RenderError> {
+    // (wildcard, depth, under) present in the table; fallbacks per host kind.
+    let mut steps: BTreeSet<(bool, usize, bool)> = BTreeSet::new();
+    let mut fallbacks: BTreeSet<bool> = BTreeSet::new();
+    for entry in table {
+        check_entry(entry)?;
+        let wildcard = entry.host_key.starts_with("*.");
+        match key_path(&entry.path) {
+            None => {
+                fallbacks.insert(wildcard);
+            }
+            Some((_, depth, under)) => {
+                steps.insert((wildcard, depth, under));
+            }
+        }
+    }
+    let depths: BTreeSet<usize> = steps.iter().map(|s| s.1).filter(|d| *d > 0).collect();
+    let mut lines = Lines::new(object);
+    if steps.iter().any(|s| s.0) || fallbacks.contains(&true) {
+        lines.push(
+            "http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if { var(txn.host) -m reg '^[a-z0-9-]+\\.' }"
+                .to_string(),
+        )?;
+    }
+    for d in depths.iter().rev() {
+        lines.push(format!(
+            "http-request set-var(txn.p{d}) path,field(1,/,{})",
+            d + 1
+        ))?;
+    }
+    let unset = "!{ var(txn.be) -m found }";
+    for wildcard in [false, true] {
+        let host = if wildcard {
+            "var(txn.whost)"
+        } else {
+            "var(txn.host)"
+        };
+        let max = steps.iter().filter(|s| s.0 == wildcard).map(|s| s.1).max();
+        for d in (0..=max.unwrap_or(0)).rev() {
+            if max.is_none() {
+                break;
+            }
+            if steps.contains(&(wildcard, d, true)) {
+                lines.push(if d == 0 {
+                    format!("http-request set-var(txn.be) {host},concat(/),map_str({map}) if {unset}")
+                } else {
+                    format!(
+                        "http-request set-var(txn.be) {host},concat(,txn.p{d},/),map_str({map}) if {unset} {{ path,strcmp(txn.p{d}) gt 0 }}"
+                    )
+                })?;
+            }
+            if d > 0 && steps.contains(&(wildcard, d, false)) {
+                lines.push(format!(
+                    "http-request set-var(txn.be) {host},concat(,txn.p{d},),map_str({map}) if {unset}"
+                ))?;
+            }
+        }
+        if fallbacks.contains(&wildcard) {
+            lines.push(format!(
+                "http-request set-var(txn.be) {host},map_str({map}) if {unset}"
+            ))?;
+        }
+    }
+    Ok(lines.lines)
+}
+
+/// `key value` lines, sorted by key.
+fn map_file(entries: BTreeMap<&str, &str>) -> Vec<u8> {
+    let mut out = String::new();
+    for (key, value) in entries {
+        out.push_str(key);
+        out.push(' ');
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+fn lookup_map(
+    table: &[Arc<LookupEntry>],
+    backends: &BTreeSet<&str>,
+    file: &str,
+) -> Result<Vec<u8>, RenderError> {
+    let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
+    for entry in table {
+        check_entry(entry)?;
+        // Formatted only on the error path (this runs for every entry).
+        let object = || format!("{file} entry of Route {}", entry.route);
+        let value = match &entry.action {
+            LookupAction::Backend(name) => {
+                if !backends.contains(name.as_str()) {
+                    return Err(RenderError::Plan(format!(
+                        "{}: no backend {name}",
+                        object()
+                    )));
+                }
+                escape::name("backend name", name)
+                    .map_err(|e| RenderError::unsafe_value(&object())(e))?
+            }
+            LookupAction::RedirectToHttps => REDIRECT_VALUE,
+            LookupAction::Refuse => NO_ROUTE_BACKEND,
+        };
+        let key = escape::map_key("map key", &entry.key, value.len())
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+        if entries.insert(key, value).is_some() {
+            return Err(RenderError::Plan(format!(
+                "{}: duplicate key {key}",
+                object()
+            )));
+        }
+    }
+    Ok(map_file(entries))
+}
+
+fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, RenderError> {
+    let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
+    for entry in plan.passthrough.iter() {
+        let object = || format!("{PASSTHROUGH_MAP} entry of Route {}", entry.route);
+        if !backends.contains(entry.backend.as_str()) {
+            return Err(RenderError::Plan(format!(
+                "{}: no backend {}",
+                object(),
+                entry.backend
+            )));
+        }
+        let value = escape::name("backend name", &entry.backend)
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+        let key = escape::host_key("SNI", &entry.sni)
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+        let key = escape::map_key("map key", key, value.len())
+            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+        if entries.insert(key, value).is_some() {
+            return Err(RenderError::Plan(format!(
+                "{}: duplicate SNI {key}",
+                object()
+            )));
+        }
+    }
+    Ok(map_file(entries))
+}
+
+/// `X-Forwarded-*` and `Forwarded` as OpenShift sets them for each policy.
+fn forwarded_lines(policy: ForwardedPolicy, lines: &mut Lines) -> Result<(), RenderError> {
+    const V6: &str = "{ src -m sub : }";
+    const FORWARDED_V6: &str =
+        "for=\\\"[%[src]]\\\";host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)]";
+    const FORWARDED_V4: &str =
+        "for=%[src];host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)]";
+    let list: Vec<String> = match policy {
+        ForwardedPolicy::Append => vec![
+            "option forwardfor".into(),
+            "http-request add-header X-Forwarded-Host %[req.hdr(host)]".into(),
+            "http-request add-header X-Forwarded-Port %[dst_port]".into(),
+            "http-request add-header X-Forwarded-Proto http if !{ ssl_fc }".into(),
+            "http-request add-header X-Forwarded-Proto https if { ssl_fc }".into(),
+            "http-request add-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 }".into(),
+            format!("http-request add-header Forwarded {FORWARDED_V6} if {V6}"),
+            format!("http-request add-header Forwarded {FORWARDED_V4} if !{V6}"),
+        ],
+        ForwardedPolicy::Replace => vec![
+            "http-request set-header X-Forwarded-For %[src]".into(),
+            "http-request set-header X-Forwarded-Host %[req.hdr(host)]".into(),
+            "http-request set-header X-Forwarded-Port %[dst_port]".into(),
+            "http-request set-header X-Forwarded-Proto http if !{ ssl_fc }".into(),
+            "http-request set-header X-Forwarded-Proto https if { ssl_fc }".into(),
+            "http-request set-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 }".into(),
+            format!("http-request set-header Forwarded {FORWARDED_V6} if {V6}"),
+            format!("http-request set-header Forwarded {FORWARDED_V4} if !{V6}"),
+        ],
+        ForwardedPolicy::IfNone => vec![
+            "option forwardfor if-none".into(),
+            "http-request set-header X-Forwarded-Host %[req.hdr(host)] if !{ req.hdr(X-Forwarded-Host) -m found }".into(),
+            "http-request set-header X-Forwarded-Port %[dst_port] if !{ req.hdr(X-Forwarded-Port) -m found }".into(),
+            "http-request set-header X-Forwarded-Proto http if !{ ssl_fc } !{ req.hdr(X-Forwarded-Proto) -m found }".into(),
+            "http-request set-header X-Forwarded-Proto https if { ssl_fc } !{ req.hdr(X-Forwarded-Proto) -m found }".into(),
+            "http-request set-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 } !{ req.hdr(X-Forwarded-Proto-Version) -m found }".into(),
+            format!("http-request set-header Forwarded {FORWARDED_V6} if {V6} !{{ req.hdr(Forwarded) -m found }}"),
+            format!("http-request set-header Forwarded {FORWARDED_V4} if !{V6} !{{ req.hdr(Forwarded) -m found }}"),
+        ],
+        // The client's headers pass through untouched, as in OpenShift.
+        ForwardedPolicy::Never => Vec::new(),
+    };
+    for line in list {
+        lines.push(line)?;
+    }
+    Ok(())
+}
+
+fn server_line(b: &Backend, s: &Server) -> Result<String, RenderError> {
+    let object = format!("backend {}", b.name);
+    let err = RenderError::unsafe_value;
+    let name = Checked::name("server name", &s.name).map_err(err(&object))?;
+    let address = match s.address {
+        std::net::IpAddr::V4(ip) => format!("{ip}:{}", s.port),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
+    };
+    let address = Checked::word("server address", &address).map_err(err(&object))?;
+    if s.weight > 256 {
+        return Err(RenderError::Plan(format!(
+            "{object}: server {name}: weight {} above 256",
+            s.weight
+        )));
+    }
+    let mut line = format!("server {name} {address} weight {}", s.weight);
+    if b.cookie.is_some() {
+        let cookie = Checked::word("server cookie", &s.cookie).map_err(err(&object))?;
+        line.push_str(&format!(" cookie {cookie}"));
+    }
+    if let Some(tls) = &b.server_tls {
+        line.push_str(" ssl");
+        match &tls.verify {
+            ServerVerify::CaFile { file, verify_host } => {
+                let file = Checked::path("CA file", file).map_err(err(&object))?;
+                line.push_str(&format!(" verify required ca-file {file}"));
+                if let Some(host) = s.verify_host.as_ref().or(verify_host.as_ref()) {
+                    let host = escape::dns_name("verifyhost", host).map_err(err(&object))?;
+                    line.push_str(&format!(" verifyhost {host}"));
+                }
+            }
+            ServerVerify::None => line.push_str(" verify none"),
+        }
+        if tls.alpn_h2 {
+            line.push_str(" alpn h2,http/1.1");
+        }
+    }
+    if let Some(inter) = &b.health_check {
+        let inter = Checked::value("check interval", inter).map_err(err(&object))?;
+        line.push_str(&format!(" check inter {inter}"));
+    }
+    if let Some(maxconn) = b.server_maxconn {
+        line.push_str(&format!(" maxconn {}", maxconn.get()));
+    }
+    if s.h2c {
+        line.push_str(" proto h2");
+    }
+    Ok(line)
+}
+
+fn backend(b: &Backend) -> Result<BackendCtx, RenderError> {
+    let object = format!("backend {}", b.name);
+    let err = RenderError::unsafe_value;
+    let name = Checked::name("backend name", &b.name).map_err(err(&object))?;
+    let termination = b.termination.map(Termination::as_str).unwrap_or("http");
+    let comment = format!(
+        "# route {} host {} path {} termination {termination}",
+        b.route,
+        b.host_key,
+        b.path.as_deref().unwrap_or("-"),
+    );
+    escape::comment("comment", &comment).map_err(err(&object))?;
+
+    let mut lines = Lines::new(object.clone());
+    let http = b.mode == Mode::Http;
+    lines.push(if http { "mode http" } else { "mode tcp" }.to_string())?;
+    let balance = Checked::value("balance", &b.balance).map_err(err(&object))?;
+    lines.push(format!("balance {balance}"))?;
+    if !http {
+        lines.push("hash-type consistent".into())?;
+    }
+    if let Some(t) = &b.timeout_server {
+        let t = Checked::value("timeout server", t).map_err(err(&object))?;
+        lines.push(format!("timeout server {t}"))?;
+    }
+    if let Some(t) = &b.timeout_tunnel {
+        let t = Checked::value("timeout tunnel", t).map_err(err(&object))?;
+        lines.push(format!("timeout tunnel {t}"))?;
+    }
+    if let Some(file) = &b.allowlist_file {
+        let file = Checked::path("allowlist file", file).map_err(err(&object))?;
+        lines.push(format!(
+            "tcp-request content reject if !{{ src -f {file} }}"
+        ))?;
+    }
+    if let Some(rl) = &b.rate_limit {
+        let store = if http {
+            "conn_cur,conn_rate(3s),http_req_rate(10s)"
+        } else {
+            "conn_cur,conn_rate(3s)"
+        };
+        lines.push(format!(
+            "stick-table type ipv6 size 100k expire 30s store {store}"
+        ))?;
+        lines.push("tcp-request content track-sc2 src".into())?;
+        if let Some(n) = rl.concurrent_tcp {
+            lines.push(format!(
+                "tcp-request content reject if {{ src_conn_cur ge {} }}",
+                n.get()
+            ))?;
+        }
+        if let Some(n) = rl.rate_tcp {
+            lines.push(format!(
+                "tcp-request content reject if {{ src_conn_rate ge {} }}",
+                n.get()
+            ))?;
+        }
+        if let (true, Some(n)) = (http, rl.rate_http) {
+            lines.push(format!(
+                "tcp-request content reject if {{ src_http_req_rate ge {} }}",
+                n.get()
+            ))?;
+        }
+    }
+    if http {
+        if let Some(policy) = b.forwarded {
+            forwarded_lines(policy, &mut lines)?;
+        }
+        if let Some(rw) = &b.rewrite {
+            // The lookup only sends requests whose path starts with the
+            // Route path, so the rest of the path is `path` from byte
+            // len(prefix): no regular expression is built from the path.
+            // As OpenShift: target "/" also drops one leading "/" of the
+            // rest; any other target is prepended to the rest as is.
+            let len = rw.prefix.len();
+            let target = rw.target.as_str();
+            if target == "/" {
+                lines.push(format!(
+                    "http-request set-path /%[path,bytes({len}),regsub(^/,)]"
+                ))?;
+            } else {
+                let target =
+                    Checked::log_format_literal("rewrite target", target).map_err(err(&object))?;
+                lines.push(format!(
+                    "http-request set-path {target}%[path,bytes({len})]"
+                ))?;
+            }
+        }
+        if let Some(cookie) = &b.cookie {
+            let name = Checked::value("cookie name", &cookie.name).map_err(err(&object))?;
+            let mut line = format!("cookie {name} insert indirect nocache httponly");
+            if cookie.secure {
+                line.push_str(" secure");
+            }
+            if let Some(same_site) = cookie.same_site {
+                line.push_str(&format!(" attr SameSite={}", same_site.as_str()));
+            }
+            lines.push(line)?;
+        }
+        if let Some(hsts) = &b.hsts {
+            let value = Checked::value("HSTS header", hsts).map_err(err(&object))?;
+            lines.push(format!(
+                "http-response set-header Strict-Transport-Security {value}"
+            ))?;
+        }
+    }
+    let mut servers: Vec<&Server> = b.servers.iter().collect();
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    for s in servers {
+        lines.push(server_line(b, s)?)?;
+    }
+    Ok(BackendCtx {
+        comment,
+        name: name.to_string(),
+        lines: lines.lines,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,559 @@
+//! The synchronous half of `run`: one *pass* reads the manifest directory,
+//! decides, renders and applies, leaving out Routes HAProxy refuses.
+//!
+//! A pass never touches the tree being served unless it has a complete,
+//! validated replacement ([`Applier`]'s contract). It is called from
+//! `spawn_blocking` by the event loop in [`super`]; it holds no lock and
+//! starts no thread.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use routegen_core::admit::Verdict;
+use routegen_core::model::{ObjectKey, Snapshot};
+use routegen_core::plan::{Plan, ServerVerify};
+use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary};
+use routegen_host::source::files;
+use routegen_render::engine::Engine;
+use routegen_render::pipeline::{self, PipelineConfig, Rendered};
+
+use super::isolate::{self, BisectError};
+
+/// Bounds of fault isolation in one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsolationLimits {
+    /// Refused trees (each followed by exclusions) before giving up.
+    pub max_rounds: usize,
+    /// `haproxy -c` runs one bisection may use.
+    pub bisect_budget: usize,
+}
+
+impl Default for IsolationLimits {
+    fn default() -> Self {
+        IsolationLimits {
+            max_rounds: 5,
+            bisect_budget: 24,
+        }
+    }
+}
+
+/// What the pass needs besides the pipeline configuration.
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    /// The manifest directory (`--source dir:PATH`).
+    pub source_dir: PathBuf,
+    /// `--source kube`: passes take this source's snapshot instead of
+    /// reading `source_dir`.
+    pub kube: Option<routegen_k8s::source::KubeSource>,
+    /// Namespace of objects without one.
+    pub namespace: String,
+    /// The output directory (`--out`).
+    pub out: PathBuf,
+    pub haproxy_bin: PathBuf,
+    pub limits: IsolationLimits,
+}
+
+/// A Route left out because HAProxy refused it, remembered while the
+/// Route's part of the plan stays the same, so later passes do not pay
+/// for a refused tree again.
+#[derive(Clone, Debug)]
+struct Quarantined {
+    fingerprint: [u8; 32],
+    alert: String,
+}
+
+/// How a pass ended.
+#[derive(Clone, Debug)]
+pub enum PassOutcome {
+    /// The manifests could not be read (bad YAML...): nothing changed.
+    LoadFailed(String),
+    /// The plan could not be rendered (a template or a setting).
+    RenderFailed(String),
+    /// The rendered tree equals the served one.
+    Unchanged,
+    /// A new tree is current.
+    Applied {
+        id: String,
+        summary: ChangeSummary,
+        validation: Duration,
+    },
+    /// HAProxy refused every tree tried and isolation could not find the
+    /// Routes responsible: `output` is its text for the last one.
+    Refused { output: String, why: String },
+    /// Writing or validating was impossible (I/O, HAProxy missing).
+    Failed { reason: &'static str, error: String },
+}
+
+impl PassOutcome {
+    /// The `reason` label of `routegen_applies_total`.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            PassOutcome::LoadFailed(_) => "load_failed",
+            PassOutcome::RenderFailed(_) => "render_failed",
+            PassOutcome::Unchanged => "no_change",
+            PassOutcome::Applied { .. } => "config_changed",
+            PassOutcome::Refused { .. } => "validation_failed",
+            PassOutcome::Failed { reason, .. } => reason,
+        }
+    }
+}
+
+/// Routes whose part of the configuration differs between two applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteChanges {
+    pub added: Vec<ObjectKey>,
+    pub changed: Vec<ObjectKey>,
+    pub removed: Vec<ObjectKey>,
+}
+
+impl RouteChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// A tree `haproxy -c` refused (kept under `<out>/failed/<id>`).
+#[derive(Clone, Debug)]
+pub struct RefusedTree {
+    pub id: String,
+    /// HAProxy's output.
+    pub output: String,
+    /// Time from the start of the pass to the refusal.
+    pub after: Duration,
+}
+
+/// Everything the event loop reports about one pass.
+#[derive(Debug)]
+pub struct Pass {
+    pub outcome: PassOutcome,
+    /// Final verdicts (isolation's exclusions included); `None` when the
+    /// manifests could not be loaded.
+    pub verdicts: Option<Vec<Verdict>>,
+    /// Routes left out by fault isolation in this pass, with HAProxy's line.
+    pub excluded: BTreeMap<ObjectKey, String>,
+    /// Those found in this pass (the others were remembered).
+    pub newly_excluded: Vec<ObjectKey>,
+    /// Each tree HAProxy refused in this pass.
+    pub refused: Vec<RefusedTree>,
+    /// Set when a new tree was applied.
+    pub route_changes: Option<RouteChanges>,
+    /// Loader and plan warnings.
+    pub warnings: Vec<String>,
+    /// Reading and parsing the manifests.
+    pub load_time: Duration,
+    /// Admit + plan + render, all rounds.
+    pub render_time: Duration,
+    /// The whole pass.
+    pub duration: Duration,
+}
+
+/// Owner of the apply directory and of what one pass remembers for the next.
+#[derive(Debug)]
+pub struct Core {
+    settings: CoreSettings,
+    config: PipelineConfig,
+    /// The pipeline's memos, kept from pass to pass.
+    engine: Engine,
+    /// The objects of the last pass (see [`Snapshot::reuse_unchanged`]).
+    previous_snapshot: Option<Snapshot>,
+    applier: Applier,
+    quarantine: BTreeMap<ObjectKey, Quarantined>,
+    /// Per-Route fingerprints of the last applied plan.
+    applied_routes: Option<BTreeMap<ObjectKey, [u8; 32]>>,
+}
+
+impl Core {
+    pub fn new(settings: CoreSettings, config: PipelineConfig, applier: Applier) -> Core {
+        Core {
+            settings,
+            config,
+            engine: Engine::new(),
+            previous_snapshot: None,
+            applier,
+            quarantine: BTreeMap::new(),
+            applied_routes: None,
+        }
+    }
+
+    pub fn applier(&self) -> &Applier {
+        &self.applier
+    }
+
+    /// One pass: load, decide, render, apply; see the module docs.
+    pub fn pass(&mut self) -> Pass {
+        let started = Instant::now();
+        let mut pass = Pass {
+            outcome: PassOutcome::Unchanged,
+            verdicts: None,
+            excluded: BTreeMap::new(),
+            newly_excluded: Vec::new(),
+            refused: Vec::new(),
+            route_changes: None,
+            warnings: Vec::new(),
+            load_time: Duration::ZERO,
+            render_time: Duration::ZERO,
+            duration: Duration::ZERO,
+        };
+        let loaded = match self.settings.kube.as_ref().map(|k| files::Loaded {
+            snapshot: k.snapshot(),
+            warnings: Vec::new(),
+        }) {
+            Some(loaded) => Ok(loaded),
+            None => files::load_paths(
+                std::slice::from_ref(&self.settings.source_dir),
+                &self.settings.namespace,
+            ),
+        };
+        let mut loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                pass.outcome = PassOutcome::LoadFailed(e.to_string());
+                pass.duration = started.elapsed();
+                return pass;
+            }
+        };
+        // A directory is re-read in full: give unchanged objects the Arcs
+        // of the last pass so the engine reuses their results.
+        if let Some(previous) = &self.previous_snapshot {
+            loaded.snapshot.reuse_unchanged(previous);
+        }
+        pass.load_time = started.elapsed();
+        pass.warnings.extend(loaded.warnings.iter().cloned());
+        self.previous_snapshot = Some(loaded.snapshot.clone());
+        let snapshot = &loaded.snapshot;
+
+        let t = Instant::now();
+        let verdicts =
+            self.engine
+                .admit_at(snapshot, &self.config, routegen_host::clock::now_unix());
+        let full_plan = self.engine.plan(&verdicts, snapshot, &self.config);
+        let fingerprints = route_fingerprints(&full_plan);
+        pass.render_time += t.elapsed();
+        // Forget Routes whose part of the plan changed (or that are gone):
+        // they get a fresh chance.
+        self.quarantine
+            .retain(|k, q| fingerprints.get(k) == Some(&q.fingerprint));
+        let mut excluded: BTreeMap<ObjectKey, String> = self
+            .quarantine
+            .iter()
+            .map(|(k, q)| (k.clone(), q.alert.clone()))
+            .collect();
+
+        let limits = self.settings.limits;
+        let mut round = 0usize;
+        loop {
+            let t = Instant::now();
+            let mut v = verdicts.clone();
+            pipeline::exclude_routes(&mut v, &excluded);
+            let rendered = match self.engine.render_verdicts(v, snapshot, &self.config) {
+                Ok(r) => r,
+                Err(e) => {
+                    pass.render_time += t.elapsed();
+                    pass.outcome = PassOutcome::RenderFailed(e.to_string());
+                    break;
+                }
+            };
+            pass.render_time += t.elapsed();
+            if round == 0 {
+                pass.warnings.extend(rendered.plan.warnings.iter().cloned());
+                self.log_debug_diff(&rendered);
+            }
+            tracing::debug!(
+                files = rendered.tree.len(),
+                round,
+                "applying: writing the tree to staging and validating it with haproxy -c"
+            );
+            let apply = self.applier.apply(&rendered.tree);
+            match apply {
+                Ok(outcome) => {
+                    let now = route_fingerprints(&rendered.plan);
+                    let changes = match (&outcome, &self.applied_routes) {
+                        (ApplyOutcome::Applied { .. }, Some(before)) => {
+                            Some(route_changes(before, &now))
+                        }
+                        (ApplyOutcome::Applied { .. }, None) => Some(RouteChanges {
+                            added: now.keys().cloned().collect(),
+                            ..RouteChanges::default()
+                        }),
+                        _ => None,
+                    };
+                    pass.route_changes = changes;
+                    self.applied_routes = Some(now);
+                    pass.outcome = match outcome {
+                        ApplyOutcome::Unchanged => PassOutcome::Unchanged,
+                        ApplyOutcome::Applied {
+                            id,
+                            summary,
+                            validation,
+                        } => PassOutcome::Applied {
+                            id,
+                            summary,
+                            validation,
+                        },
+                    };
+                    pass.verdicts = Some(rendered.verdicts);
+                    break;
+                }
+                Err(ApplyError::Invalid {
+                    output, id, kept, ..
+                }) => {
+                    tracing::warn!(
+                        tree = %id,
+                        kept = %kept.display(),
+                        round,
+                        "haproxy -c refused the tree (not swapped in); looking for the Routes responsible. HAProxy said: {}",
+                        isolate::alert_lines(&output).join(" | ")
+                    );
+                    pass.refused.push(RefusedTree {
+                        id: id.clone(),
+                        output: output.clone(),
+                        after: started.elapsed(),
+                    });
+                    round += 1;
+                    if round > limits.max_rounds {
+                        pass.outcome = PassOutcome::Refused {
+                            output,
+                            why: format!(
+                                "still refused after leaving out Routes in {} rounds",
+                                limits.max_rounds
+                            ),
+                        };
+                        pass.verdicts = Some(rendered.verdicts);
+                        break;
+                    }
+                    let found = isolate::attribute(&output, &rendered.tree, &rendered.plan);
+                    let mut new: BTreeMap<ObjectKey, String> = found
+                        .culprits
+                        .into_iter()
+                        .filter(|(k, _)| !excluded.contains_key(k))
+                        .collect();
+                    if new.is_empty() {
+                        match self.bisect(&rendered, snapshot, &excluded) {
+                            Ok(f) => new = f,
+                            Err(why) => {
+                                pass.outcome = PassOutcome::Refused { output, why };
+                                pass.verdicts = Some(rendered.verdicts);
+                                break;
+                            }
+                        }
+                    }
+                    for (key, alert) in new {
+                        tracing::warn!(route = %key, %alert, "leaving out a Route HAProxy refuses");
+                        if let Some(fp) = fingerprints.get(&key) {
+                            self.quarantine.insert(
+                                key.clone(),
+                                Quarantined {
+                                    fingerprint: *fp,
+                                    alert: alert.clone(),
+                                },
+                            );
+                        }
+                        pass.newly_excluded.push(key.clone());
+                        excluded.insert(key, alert);
+                    }
+                }
+                Err(ApplyError::HaproxyMissing { bin, source }) => {
+                    pass.outcome = PassOutcome::Failed {
+                        reason: "haproxy_missing",
+                        error: format!("cannot run {bin} -c: {source}"),
+                    };
+                    pass.verdicts = Some(rendered.verdicts);
+                    break;
+                }
+                Err(e) => {
+                    pass.outcome = PassOutcome::Failed {
+                        reason: "write_failed",
+                        error: e.to_string(),
+                    };
+                    pass.verdicts = Some(rendered.verdicts);
+                    break;
+                }
+            }
+        }
+        // Report only the exclusions that still apply to admitted Routes.
+        if let Some(verdicts) = &pass.verdicts {
+            for v in verdicts {
+                if let Some(alert) = excluded.get(&v.key) {
+                    if v.rejection()
+                        .is_some_and(|r| r.message == pipeline::excluded_message(alert))
+                    {
+                        pass.excluded.insert(v.key.clone(), alert.clone());
+                    }
+                }
+            }
+        }
+        pass.duration = started.elapsed();
+        pass
+    }
+
+    /// Bisect the admitted Routes of a refused tree; each check renders a
+    /// subset into a temporary directory under `<out>/staging`.
+    fn bisect(
+        &self,
+        rendered: &Rendered,
+        snapshot: &Snapshot,
+        excluded: &BTreeMap<ObjectKey, String>,
+    ) -> Result<BTreeMap<ObjectKey, String>, String> {
+        let candidates: Vec<ObjectKey> = rendered
+            .verdicts
+            .iter()
+            .filter(|v| v.is_admitted())
+            .map(|v| v.key.clone())
+            .collect();
+        tracing::info!(
+            candidates = candidates.len(),
+            budget = self.settings.limits.bisect_budget,
+            "HAProxy's message names no Route; bisecting"
+        );
+        let staging = self.settings.out.join("staging");
+        let check = |subset: &[ObjectKey]| -> Result<Option<String>, String> {
+            let keep: std::collections::BTreeSet<&ObjectKey> = subset.iter().collect();
+            let mut out_of_subset = excluded.clone();
+            for k in &candidates {
+                if !keep.contains(k) {
+                    out_of_subset.insert(k.clone(), "left out while bisecting".into());
+                }
+            }
+            let mut v = rendered.verdicts.clone();
+            pipeline::exclude_routes(&mut v, &out_of_subset);
+            let r =
+                pipeline::render_verdicts(v, snapshot, &self.config).map_err(|e| e.to_string())?;
+            let dir = tempfile::Builder::new()
+                .prefix("bisect-")
+                .tempdir_in(&staging)
+                .map_err(|e| format!("{}: {e}", staging.display()))?;
+            routegen_host::tree::write_tree(&r.tree, dir.path()).map_err(|e| e.to_string())?;
+            let result = self
+                .applier
+                .validate(dir.path())
+                .map_err(|e| e.to_string())?;
+            Ok(result.err())
+        };
+        isolate::bisect(&candidates, self.settings.limits.bisect_budget, check).map_err(|e| match e
+        {
+            BisectError::Check(e) => format!("bisecting failed: {e}"),
+            other => other.to_string(),
+        })
+    }
+
+    /// At debug level: the diff from the served tree (keys redacted).
+    fn log_debug_diff(&self, rendered: &Rendered) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let Some(id) = self.applier.current_id() else {
+            return;
+        };
+        let dir: &Path = &self.settings.out;
+        match routegen_host::tree::diff_tree(&rendered.tree, &dir.join("trees").join(id)) {
+            Ok(diff) if diff.is_empty() => {}
+            Ok(diff) => {
+                tracing::debug!(against = %id, "diff of the rendered tree (keys redacted):\n{diff}")
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot diff against the current tree"),
+        }
+    }
+}
+
+/// A hash per Route of everything the plan holds for it (backend and
+/// servers, lookup entries, certificate, CA and allowlist files): equal
+/// hashes mean the Route renders the same.
+pub fn route_fingerprints(plan: &Plan) -> BTreeMap<ObjectKey, [u8; 32]> {
+    let mut parts: BTreeMap<&ObjectKey, Vec<String>> = BTreeMap::new();
+    let mut allowlists = BTreeMap::new();
+    let mut cas = BTreeMap::new();
+    for b in &plan.backends {
+        parts.entry(&b.route).or_default().push(format!("{b:?}"));
+        if let Some(f) = &b.allowlist_file {
+            allowlists.insert(f.as_str(), &b.route);
+        }
+        if let Some(tls) = &b.server_tls {
+            if let ServerVerify::CaFile { file, .. } = &tls.verify {
+                cas.insert(file.as_str(), &b.route);
+            }
+        }
+    }
+    for (table, entries) in [("http", &plan.http_lookup), ("https", &plan.https_lookup)] {
+        for e in entries.iter() {
+            parts
+                .entry(&e.route)
+                .or_default()
+                .push(format!("{table} {e:?}"));
+        }
+    }
+    for e in plan.passthrough.iter() {
+        parts
+            .entry(&e.route)
+            .or_default()
+            .push(format!("sni {e:?}"));
+    }
+    for c in plan.certificates.iter() {
+        parts
+            .entry(&c.route)
+            .or_default()
+            .push(format!("cert {c:?}"));
+    }
+    for a in plan.allowlist_files.iter() {
+        if let Some(route) = allowlists.get(a.file.as_str()) {
+            parts.entry(route).or_default().push(format!("allow {a:?}"));
+        }
+    }
+    for c in plan.ca_files.iter() {
+        if let Some(route) = cas.get(c.file.as_str()) {
+            parts.entry(route).or_default().push(format!("ca {c:?}"));
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(k, texts)| {
+            let mut h = openssl::sha::Sha256::new();
+            for t in texts {
+                h.update(t.as_bytes());
+                h.update(&[0]);
+            }
+            (k.clone(), h.finish())
+        })
+        .collect()
+}
+
+fn route_changes(
+    before: &BTreeMap<ObjectKey, [u8; 32]>,
+    after: &BTreeMap<ObjectKey, [u8; 32]>,
+) -> RouteChanges {
+    let mut c = RouteChanges::default();
+    for (k, h) in after {
+        match before.get(k) {
+            None => c.added.push(k.clone()),
+            Some(old) if old != h => c.changed.push(k.clone()),
+            _ => {}
+        }
+    }
+    c.removed = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_changes_by_fingerprint() {
+        let k = |n: &str| ObjectKey::new("ns", n);
+        let before: BTreeMap<_, _> = [(k("a"), [1; 32]), (k("b"), [2; 32]), (k("c"), [3; 32])]
+            .into_iter()
+            .collect();
+        let after: BTreeMap<_, _> = [(k("a"), [1; 32]), (k("b"), [9; 32]), (k("d"), [4; 32])]
+            .into_iter()
+            .collect();
+        let c = route_changes(&before, &after);
+        assert_eq!(c.added, vec![k("d")]);
+        assert_eq!(c.changed, vec![k("b")]);
+        assert_eq!(c.removed, vec![k("c")]);
+        assert!(route_changes(&after, &after).is_empty());
+    }
+}

@@ -1,0 +1,1098 @@
+//! `routegen run --spawn-haproxy` end to end: the real binary starts a real
+//! HAProxy (master-worker) on 127.0.0.1 ports, manifests live in a temp
+//! directory, and small HTTP servers run by the test answer with their own
+//! identity. Every wait is bounded; every HAProxy is stopped at the end
+//! (SIGTERM through routegen, or SIGKILL of its process group through the
+//! pidfile when a test fails).
+
+use routegen_core::testkit::certs;
+#[path = "support/config.rs"]
+mod config;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn routegen_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_routegen")
+}
+
+fn haproxy_bin() -> String {
+    std::env::var("ROUTEGEN_TEST_HAPROXY").unwrap_or_else(|_| "haproxy".into())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------
+// Backends: HTTP/1.1 keep-alive servers answering with their identity.
+
+/// A backend answering every request with `200` and its identity as body.
+struct Backend {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Backend {
+    fn start(id: &str) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let id = id.to_string();
+        let stop2 = stop.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let id = id.clone();
+                thread::spawn(move || serve_conn(conn, &id));
+            }
+        });
+        Backend { port, stop }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve_conn(conn: TcpStream, id: &str) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    // Bounded: at most 100k requests per connection.
+    for _ in 0..100_000 {
+        let mut close = false;
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            match reader.read_line(&mut h) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let t = h.trim_end();
+            if t.is_empty() {
+                break;
+            }
+            let lower = t.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if lower == "connection: close" {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{id}",
+            id.len()
+        );
+        if writer.write_all(resp.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client.
+
+/// One response: status and body.
+type Response = (u16, String);
+
+/// Read one HTTP/1.1 response (Content-Length bodies only). `Err(true)`
+/// when the connection closed before any byte of the response arrived.
+fn read_response(reader: &mut BufReader<TcpStream>) -> Result<(Response, bool), (bool, String)> {
+    let mut status_line = String::new();
+    match reader.read_line(&mut status_line) {
+        Ok(0) => return Err((true, "closed before the response".into())),
+        Ok(_) => {}
+        Err(e) => {
+            let stale = matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            );
+            return Err((stale, format!("reading status: {e}")));
+        }
+    }
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| (false, format!("bad status line {status_line:?}")))?;
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let mut h = String::new();
+        match reader.read_line(&mut h) {
+            Ok(0) => return Err((false, "closed inside the headers".into())),
+            Ok(_) => {}
+            Err(e) => return Err((false, format!("headers: {e}"))),
+        }
+        let t = h.trim_end().to_ascii_lowercase();
+        if t.is_empty() {
+            break;
+        }
+        if let Some(v) = t.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if t == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; length];
+    reader
+        .read_exact(&mut body)
+        .map_err(|e| (false, format!("body: {e}")))?;
+    Ok(((status, String::from_utf8_lossy(&body).into_owned()), close))
+}
+
+fn connect(port: u16) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    )?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    Ok(s)
+}
+
+/// A request on a new connection (`Connection: close`).
+fn get(port: u16, host: &str, path: &str) -> Result<Response, String> {
+    let mut s = connect(port).map_err(|e| format!("connect: {e}"))?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    let mut reader = BufReader::new(s);
+    read_response(&mut reader)
+        .map(|(r, _)| r)
+        .map_err(|(_, e)| e)
+}
+
+/// A keep-alive client: reuses its connection; a reused connection closed
+/// before any response byte (an idle connection the old worker closed at
+/// a reload) is retried once on a new connection, as HTTP/1.1 clients do
+/// for idempotent requests (RFC 9112 §9.3.1). Everything else is a failure.
+struct KeepAlive {
+    port: u16,
+    conn: Option<(TcpStream, BufReader<TcpStream>)>,
+    retried: u64,
+}
+
+impl KeepAlive {
+    fn get(&mut self, host: &str) -> Result<Response, String> {
+        for attempt in 0..2 {
+            let reused = self.conn.is_some();
+            if self.conn.is_none() {
+                let s = connect(self.port).map_err(|e| format!("connect: {e}"))?;
+                let r = BufReader::new(s.try_clone().unwrap());
+                self.conn = Some((s, r));
+            }
+            let (s, r) = self.conn.as_mut().unwrap();
+            let sent = s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+            let result = match sent {
+                Ok(()) => read_response(r),
+                Err(e) => Err((true, format!("write: {e}"))),
+            };
+            match result {
+                Ok((resp, close)) => {
+                    if close {
+                        self.conn = None;
+                    }
+                    return Ok(resp);
+                }
+                Err((stale, e)) => {
+                    self.conn = None;
+                    if stale && reused && attempt == 0 {
+                        self.retried += 1;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err("retry failed".into())
+    }
+}
+
+/// Poll `f` every 50 ms until it returns `Some`, at most `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Manifests.
+
+fn route(ns: &str, name: &str, host: &str, service: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: route.openshift.io/v1
+kind: Route
+metadata:
+  name: {name}
+  namespace: {ns}
+  creationTimestamp: \"2026-01-01T00:00:00Z\"
+  annotations: {{{annotations}}}
+spec:
+  host: {host}
+  to: {{kind: Service, name: {service}}}
+"
+    )
+}
+
+fn edge_route(ns: &str, name: &str, host: &str, service: &str, cert: &certs::Issued) -> String {
+    let indent = |s: String| {
+        s.lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    };
+    format!(
+        "{}  tls:
+    termination: edge
+    insecureEdgeTerminationPolicy: Allow
+    certificate: |
+{}    key: |
+{}",
+        route(ns, name, host, service, ""),
+        indent(cert.cert_pem()),
+        indent(cert.key_pem())
+    )
+}
+
+/// A Service and its EndpointSlice pointing at a loopback port.
+fn service(ns: &str, name: &str, port: u16) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: {port}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}-1
+  namespace: {ns}
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints:
+- addresses: [\"127.0.0.1\"]
+"
+    )
+}
+
+/// Write a manifest atomically (temp file + rename), as editors and
+/// kubelet do.
+fn write_manifest(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The sidecar under test.
+
+struct Sidecar {
+    _tmp: tempfile::TempDir,
+    manifests: PathBuf,
+    out: PathBuf,
+    log: PathBuf,
+    http: u16,
+    https: u16,
+    listen: u16,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Sidecar {
+    fn new(extra: &[&str]) -> Sidecar {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifests = tmp.path().join("manifests");
+        fs::create_dir(&manifests).unwrap();
+        Sidecar {
+            manifests,
+            out: tmp.path().join("out"),
+            log: tmp.path().join("routegen.log"),
+            http: free_port(),
+            https: free_port(),
+            listen: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            _tmp: tmp,
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        self.spawn(true);
+    }
+
+    fn start_without_spawn(&mut self) {
+        self.spawn(false);
+    }
+
+    fn spawn(&mut self, spawn_haproxy: bool) {
+        assert!(self.child.is_none());
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = Command::new(routegen_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ROUTEGEN_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("ROUTEGEN_LOG", "info,routegen::run=debug")
+            .arg("run")
+            .arg("--source")
+            .arg(format!("dir:{}", self.manifests.display()))
+            .arg("--out")
+            .arg(&self.out)
+            .args(spawn_haproxy.then_some("--spawn-haproxy"))
+            .arg("--haproxy-bin")
+            .arg(haproxy_bin())
+            .arg("--http-bind")
+            .arg(format!("127.0.0.1:{}", self.http))
+            .arg("--https-bind")
+            .arg(format!("127.0.0.1:{}", self.https))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.listen))
+            .arg("--allow-loopback-endpoints")
+            .args(["--maxconn", "2000", "--debounce", "50ms"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        self.child = Some(cmd.spawn().unwrap());
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn ops(&self, path: &str) -> Option<Response> {
+        get(self.listen, "localhost", path).ok()
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
+                panic!("routegen exited ({status}):\n{}", self.log_text());
+            }
+            if self.ops("/readyz").is_some_and(|r| r.0 == 200) {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "not ready after {limit:?}:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.ops("/metrics").map(|r| r.1).unwrap_or_default()
+    }
+
+    /// Value of the series whose line starts with `series ` (e.g.
+    /// `routegen_reloads_total{result="success",reason="master_cli"}`); 0
+    /// when absent.
+    fn metric(&self, series: &str) -> f64 {
+        metric_in(&self.metrics(), series)
+    }
+
+    fn body(&self, host: &str) -> Option<String> {
+        match get(self.http, host, "/") {
+            Ok((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    fn wait_body(&self, host: &str, want: &str, limit: Duration) {
+        wait_for(limit, &format!("{host} to answer {want}"), || {
+            (self.body(host).as_deref() == Some(want)).then_some(())
+        });
+    }
+
+    fn haproxy_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.out.join("haproxy.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(child.id() as i32, "TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "routegen did not exit after SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::env::var_os("ROUTEGEN_TEST_SHOW_LOG").is_some() || thread::panicking() {
+            eprintln!("---- routegen log ----\n{}", self.log_text());
+        }
+        // Kill a HAProxy left behind (only ours: its command line names our
+        // output directory), with its whole process group.
+        if let Some(pid) = self.haproxy_pid() {
+            if process_alive(pid)
+                && fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&*self.out.to_string_lossy()))
+                    .unwrap_or(false)
+            {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
+            }
+        }
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn process_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string))
+                .unwrap_or_default();
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+fn metric_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `current` points at a complete tree HAProxy accepts; key files are 0600.
+fn assert_current_complete(out: &Path) {
+    let target = fs::read_link(out.join("current")).expect("current is a symlink");
+    let dir = out.join(&target);
+    assert!(
+        dir.join(".routegen-tree").is_file(),
+        "{target:?} has the tree marker"
+    );
+    assert!(
+        dir.join("haproxy.cfg").is_file(),
+        "{target:?} has haproxy.cfg"
+    );
+    assert!(dir.join("backends").is_dir(), "{target:?} has backends/");
+    let check = config::haproxy_c(Path::new(&haproxy_bin()), &dir);
+    assert!(
+        check.status.success(),
+        "current tree {target:?} refused: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for entry in fs::read_dir(dir.join("certs")).unwrap() {
+        let p = entry.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+/// (1) start → ready → A; (2) edit → B; (4) bad YAML keeps traffic and is
+/// counted; (7) SIGTERM → exit 0 and HAProxy stopped.
+#[test]
+fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
+    let a = Backend::start("backend-a");
+    let b = Backend::start("backend-b");
+    let mut sc = Sidecar::new(&["--min-reload-interval", "200ms"]);
+    write_manifest(
+        &sc.manifests,
+        "svc.yaml",
+        &format!(
+            "{}---\n{}",
+            service("shop", "a", a.port),
+            service("shop", "b", b.port)
+        ),
+    );
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a", ""),
+    );
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
+    // Host matching through HAProxy: case and port ignored; unknown host 503.
+    assert_eq!(
+        sc.body("WEB.example.com:8080").as_deref(),
+        Some("backend-a")
+    );
+    assert_eq!(get(sc.http, "nope.example.com", "/").unwrap().0, 503);
+
+    // (2) Point the Route at B.
+    let edited = Instant::now();
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "b", ""),
+    );
+    sc.wait_body("web.example.com", "backend-b", Duration::from_secs(10));
+    eprintln!("change served after {:?}", edited.elapsed());
+    wait_for(Duration::from_secs(5), "the reload to be counted", || {
+        (sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0)
+            .then_some(())
+    });
+    assert_current_complete(&sc.out);
+
+    // (4) A file that is not YAML: logged with its name, counted, traffic flows.
+    let failures_before =
+        sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}");
+    let current_before = fs::read_link(sc.out.join("current")).unwrap();
+    write_manifest(
+        &sc.manifests,
+        "broken.yaml",
+        "kind: Route\nmetadata: [unclosed\n",
+    );
+    wait_for(Duration::from_secs(10), "load failure counted", || {
+        (sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}")
+            > failures_before)
+            .then_some(())
+    });
+    for _ in 0..20 {
+        assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-b"));
+    }
+    assert_eq!(
+        fs::read_link(sc.out.join("current")).unwrap(),
+        current_before
+    );
+    assert!(
+        sc.log_text().contains("broken.yaml"),
+        "the log names the file"
+    );
+    assert_eq!(
+        sc.ops("/readyz").unwrap().0,
+        200,
+        "still ready on the last good tree"
+    );
+    // Fixing it recovers.
+    fs::remove_file(sc.manifests.join("broken.yaml")).unwrap();
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a", ""),
+    );
+    sc.wait_body("web.example.com", "backend-a", Duration::from_secs(10));
+
+    // HAProxy dies (kill -9 of its whole process group): routegen notices,
+    // is not ready meanwhile, and starts it again on the current tree.
+    let crashed = sc.haproxy_pid().expect("pidfile");
+    Command::new("kill")
+        .args(["-KILL", "--", &format!("-{crashed}")])
+        .status()
+        .unwrap();
+    wait_for(Duration::from_secs(15), "a new HAProxy", || {
+        sc.haproxy_pid()
+            .filter(|p| *p != crashed && process_alive(*p))
+    });
+    sc.wait_ready(Duration::from_secs(15));
+    sc.wait_body("web.example.com", "backend-a", Duration::from_secs(5));
+    assert!(sc.log_text().contains("HAProxy exited"));
+
+    // (7) SIGTERM: exit 0, HAProxy stopped, ports closed.
+    let haproxy = sc.haproxy_pid().expect("pidfile");
+    assert!(process_alive(haproxy));
+    let status = sc.sigterm_and_wait();
+    assert_eq!(status.code(), Some(0), "{}", sc.log_text());
+    wait_for(Duration::from_secs(10), "HAProxy gone", || {
+        (!process_alive(haproxy)).then_some(())
+    });
+    assert!(connect(sc.http).is_err(), "HTTP port closed");
+    assert!(connect(sc.listen).is_err(), "operations port closed");
+}
+
+/// The path of `team/worse`: no other Route of the test is 7 segments
+/// deep, so `fe_http` looks up `txn.p7` only while `team/worse` is in.
+const WORSE_PATH: &str = "/w1/w2/w3/w4/w5/w6/w7";
+
+/// The embedded HAProxy templates with lines injected for two Routes: an
+/// unknown keyword inside `team/bad`'s backend section (`backend.cfg.tera`;
+/// found through `[backends/routes-000.cfg:N]`) and one inside `fe_http`
+/// (`haproxy.cfg.tera`) when `team/worse` exists: `fe_http` then has a
+/// lookup line for path depth 7 (`WORSE_PATH`). A frontend line names no
+/// Route: found by bisection.
+fn breaking_templates(dir: &Path) {
+    let template = |name: &str| {
+        routegen_render::HAPROXY_TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no built-in {name}"))
+            .1
+            .to_string()
+    };
+    let mut t = template("backend.cfg.tera");
+    let backend_line = "backend {{ backend.name }}\n";
+    assert!(t.contains(backend_line));
+    t = t.replace(
+        backend_line,
+        "backend {{ backend.name }}\n{%- if backend.name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
+    );
+    fs::write(dir.join("backend.cfg.tera"), t).unwrap();
+    let mut t = template("haproxy.cfg.tera");
+    let fe = "frontend fe_http\n";
+    assert!(t.contains(fe));
+    t = t.replace(
+        fe,
+        "frontend fe_http\n{%- for line in fe_http.lookup %}{% if line is starting_with(\"http-request set-var(txn.p7) \") %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
+    );
+    fs::write(dir.join("haproxy.cfg.tera"), t).unwrap();
+}
+
+/// (3) Routes HAProxy refuses only at `haproxy -c` time are left out and
+/// reported; the others keep working.
+#[test]
+fn routes_haproxy_refuses_are_left_out_and_reported() {
+    let good = Backend::start("good");
+    let tdir = tempfile::tempdir().unwrap();
+    breaking_templates(tdir.path());
+    let mut sc = Sidecar::new(&[
+        "--template-dir",
+        tdir.path().to_str().unwrap(),
+        "--min-reload-interval",
+        "100ms",
+    ]);
+    write_manifest(&sc.manifests, "svc.yaml", &service("team", "s", good.port));
+    write_manifest(
+        &sc.manifests,
+        "routes.yaml",
+        &format!(
+            "{}---\n{}---\n{}  path: {WORSE_PATH}\n",
+            route("team", "good", "good.example.com", "s", ""),
+            route("team", "bad", "bad.example.com", "s", ""),
+            route("team", "worse", "worse.example.com", "s", "")
+        ),
+    );
+    sc.start();
+    sc.wait_ready(Duration::from_secs(30));
+    assert_eq!(sc.body("good.example.com").as_deref(), Some("good"));
+    assert_eq!(get(sc.http, "bad.example.com", "/").unwrap().0, 503);
+    assert_eq!(
+        get(sc.http, "worse.example.com", WORSE_PATH).unwrap().0,
+        503
+    );
+    let m = sc.metrics();
+    assert_eq!(
+        metric_in(&m, "routegen_routes{state=\"ExtendedValidationFailed\"}"),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(&m, "routegen_routes{state=\"admitted\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(
+            &m,
+            "routegen_route_excluded{namespace=\"team\",name=\"bad\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(
+            &m,
+            "routegen_route_excluded{namespace=\"team\",name=\"worse\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+    let log = sc.log_text();
+    assert!(
+        log.contains("team/bad bad.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route: config : parsing [backends/routes-000.cfg:"),
+        "{log}"
+    );
+    assert!(
+        log.contains("unknown keyword 'bogus-keyword-for-test'"),
+        "{log}"
+    );
+    assert!(log.contains("team/worse worse.example.com: ExtendedValidationFailed: HAProxy refused the configuration for this Route:"), "{log}");
+    assert!(log.contains("bisecting"), "{log}");
+    assert_current_complete(&sc.out);
+    // The refused trees were kept for inspection, never made current.
+    assert!(fs::read_dir(sc.out.join("failed")).unwrap().count() >= 1);
+
+    // Later changes do not pay for refused trees again: the exclusions are
+    // remembered while those Routes stay the same.
+    let refused_before = fs::read_dir(sc.out.join("failed")).unwrap().count();
+    write_manifest(
+        &sc.manifests,
+        "more.yaml",
+        &route("team", "other", "other.example.com", "s", ""),
+    );
+    sc.wait_body("other.example.com", "good", Duration::from_secs(10));
+    assert_eq!(
+        fs::read_dir(sc.out.join("failed")).unwrap().count(),
+        refused_before
+    );
+
+    // Removing the bad Routes clears their reports.
+    write_manifest(
+        &sc.manifests,
+        "routes.yaml",
+        &route("team", "good", "good.example.com", "s", ""),
+    );
+    wait_for(Duration::from_secs(10), "exclusions cleared", || {
+        let m = sc.metrics();
+        (!m.contains("routegen_route_excluded{")
+            && metric_in(&m, "routegen_routes{state=\"admitted\"}") == 2.0)
+            .then_some(())
+    });
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0));
+}
+
+/// (5) No request fails while 50 reloads happen under a steady request
+/// loop: one keep-alive client, one new-connection-per-request client.
+#[test]
+fn zero_failed_requests_across_50_reloads() {
+    let a = Backend::start("steady");
+    let mut sc = Sidecar::new(&["--min-reload-interval", "0s"]);
+    write_manifest(&sc.manifests, "svc.yaml", &service("load", "s", a.port));
+    let write_route = |sc: &Sidecar, i: u32| {
+        write_manifest(
+            &sc.manifests,
+            "route.yaml",
+            &route(
+                "load",
+                "web",
+                "load.example.com",
+                "s",
+                &format!("haproxy.router.openshift.io/timeout: {}s", 30 + i),
+            ),
+        )
+    };
+    write_route(&sc, 0);
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    sc.wait_body("load.example.com", "steady", Duration::from_secs(5));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let port = sc.http;
+    let mut clients = Vec::new();
+    for keep_alive in [true, false] {
+        let stop = stop.clone();
+        clients.push(thread::spawn(move || {
+            let (mut ok, mut failed, mut errors) = (0u64, 0u64, Vec::new());
+            let mut ka = KeepAlive {
+                port,
+                conn: None,
+                retried: 0,
+            };
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let r = if keep_alive {
+                    ka.get("load.example.com")
+                } else {
+                    get(port, "load.example.com", "/")
+                };
+                match r {
+                    Ok((200, body)) if body == "steady" => ok += 1,
+                    other => {
+                        failed += 1;
+                        if errors.len() < 5 {
+                            errors.push(format!("{other:?}"));
+                        }
+                    }
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            (keep_alive, ok, failed, ka.retried, errors)
+        }));
+    }
+
+    let series = "routegen_reloads_total{result=\"success\",reason=\"master_cli\"}";
+    let start_reloads = sc.metric(series);
+    let started = Instant::now();
+    for i in 1..=50u32 {
+        write_route(&sc, i);
+        wait_for(Duration::from_secs(10), &format!("reload {i}"), || {
+            (sc.metric(series) >= start_reloads + i as f64).then_some(())
+        });
+    }
+    let took = started.elapsed();
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let mut total_ok = 0;
+    for c in clients {
+        let (keep_alive, ok, failed, retried, errors) = c.join().unwrap();
+        eprintln!("client keep_alive={keep_alive}: {ok} ok, {failed} failed, {retried} stale keep-alive connections retried; {errors:?}");
+        assert_eq!(failed, 0, "keep_alive={keep_alive}: {errors:?}");
+        assert!(ok > 100, "keep_alive={keep_alive}: only {ok} requests");
+        total_ok += ok;
+    }
+    let reloads = sc.metric(series) - start_reloads;
+    eprintln!("{reloads} reloads in {took:?}, {total_ok} requests, 0 failed");
+    assert!(reloads >= 50.0);
+    assert_eq!(
+        sc.metric("routegen_reloads_total{result=\"failure\",reason=\"failed\"}"),
+        0.0
+    );
+    // The old-worker gauge is exported and bounded by the cap.
+    assert!(sc.metric("routegen_haproxy_old_workers") <= 5.0);
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0));
+}
+
+/// (6) `kill -9` of routegen in the middle of an apply, then a restart:
+/// HAProxy keeps serving a complete good tree, the restarted routegen
+/// adopts it and serves the newest manifests; keys stay 0600.
+#[test]
+fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
+    let backends: Vec<Backend> = (0..4)
+        .map(|i| Backend::start(&format!("gen-{i}")))
+        .collect();
+    let mut sc = Sidecar::new(&["--min-reload-interval", "0s"]);
+    let mut svcs = String::new();
+    for (i, b) in backends.iter().enumerate() {
+        svcs.push_str(&service("crash", &format!("s{i}"), b.port));
+        svcs.push_str("---\n");
+    }
+    write_manifest(&sc.manifests, "svc.yaml", &svcs);
+    let cert = certs::self_signed_leaf(&["tls.example.com"]);
+    let write_gen = |sc: &Sidecar, gen: usize| {
+        write_manifest(
+            &sc.manifests,
+            "routes.yaml",
+            &format!(
+                "{}---\n{}",
+                route("crash", "web", "crash.example.com", &format!("s{gen}"), ""),
+                edge_route("crash", "tls", "tls.example.com", &format!("s{gen}"), &cert)
+            ),
+        )
+    };
+    write_gen(&sc, 0);
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    sc.wait_body("crash.example.com", "gen-0", Duration::from_secs(5));
+    let haproxy = sc.haproxy_pid().unwrap();
+    // Started on `current` (not on a resolved tree), backends included, so
+    // every reload reads the tree `current` points to then.
+    let cmdline = fs::read(format!("/proc/{haproxy}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let current = sc.out.join("current");
+    let want = [
+        "-f".to_string(),
+        current.join("haproxy.cfg").display().to_string(),
+        "-f".to_string(),
+        current.join("backends").display().to_string(),
+    ];
+    assert!(args.windows(4).any(|w| w == want), "{args:?}");
+
+    let mut rng = fastrand::Rng::with_seed(7);
+    for round in 1..=4usize {
+        let gen = round % backends.len();
+        let log_len = sc.log_text().len();
+        write_gen(&sc, gen);
+        if round % 2 == 1 {
+            // Right when it starts applying.
+            wait_for(Duration::from_secs(10), "the apply to start", || {
+                sc.log_text()[log_len..]
+                    .contains("applying: writing the tree")
+                    .then_some(())
+            });
+        } else {
+            // At a random point of the cycle.
+            thread::sleep(Duration::from_millis(rng.u64(0..400)));
+        }
+        sc.kill9();
+        // HAProxy, orphaned, still serves a complete good tree.
+        assert!(process_alive(haproxy), "HAProxy survived routegen");
+        assert_current_complete(&sc.out);
+        let body = sc.body("crash.example.com").expect("HAProxy still serves");
+        assert!(body.starts_with("gen-"), "{body}");
+        // Restart: adopts HAProxy and serves the newest manifests.
+        sc.start();
+        sc.wait_ready(Duration::from_secs(20));
+        sc.wait_body(
+            "crash.example.com",
+            &format!("gen-{gen}"),
+            Duration::from_secs(10),
+        );
+        assert_current_complete(&sc.out);
+        assert_eq!(
+            sc.haproxy_pid(),
+            Some(haproxy),
+            "the same master was adopted"
+        );
+    }
+    assert!(sc.log_text().contains("adopting the HAProxy master"));
+    // Staging leftovers of the killed applies are gone after the restarts.
+    let leftovers: Vec<_> = fs::read_dir(sc.out.join("staging"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leftovers.len() <= 1, "{leftovers:?}");
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0));
+    wait_for(Duration::from_secs(10), "adopted HAProxy stopped", || {
+        (!process_alive(haproxy)).then_some(())
+    });
+}
+
+/// `--reload master-cli:SOCKET` with a HAProxy started by someone else (the
+/// deployment's HAProxy container): not ready until that HAProxy exists
+/// and confirmed the reload; failed reloads are retried.
+#[test]
+fn external_haproxy_through_the_master_cli() {
+    let a = Backend::start("external");
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("master.sock");
+    let mut sc = Sidecar::new(&[]);
+    sc.extra = vec![
+        "--reload".into(),
+        format!("master-cli:{}", socket.display()),
+        "--min-reload-interval".into(),
+        "0s".into(),
+    ];
+    write_manifest(
+        &sc.manifests,
+        "all.yaml",
+        &format!(
+            "{}---\n{}",
+            service("ext", "s", a.port),
+            route("ext", "web", "ext.example.com", "s", "")
+        ),
+    );
+    // Without --spawn-haproxy: start routegen with the flags, minus the spawn.
+    sc.start_without_spawn();
+    let current = sc.out.join("current").join("haproxy.cfg");
+    wait_for(Duration::from_secs(10), "the first tree", || {
+        current.is_file().then_some(())
+    });
+    // Not ready: the reload cannot reach a master yet.
+    wait_for(Duration::from_secs(10), "/readyz to say why", || {
+        let r = sc.ops("/readyz")?;
+        assert_eq!(r.0, 503, "{}", r.1);
+        r.1.contains("HAProxy has not confirmed").then_some(())
+    });
+    // The deployment starts HAProxy on `current`: `-f current/haproxy.cfg
+    // -f current/backends`, through the symlink.
+    let f_args = config::haproxy_f_args(&sc.out.join("current"));
+    assert_eq!(f_args.len(), 4, "{f_args:?}");
+    let mut haproxy = Command::new(haproxy_bin())
+        .arg("-W")
+        .arg("-S")
+        .arg(&socket)
+        .args(&f_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let guard = scopeguard(haproxy.id());
+    // routegen retries its reload (backoff 1 s, 2 s, ...) and then is ready.
+    sc.wait_ready(Duration::from_secs(15));
+    sc.wait_body("ext.example.com", "external", Duration::from_secs(5));
+    assert!(sc.metric("routegen_reloads_total{result=\"failure\",reason=\"unreachable\"}") >= 1.0);
+    assert!(sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0);
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0));
+    // Not ours to stop: HAProxy still runs after routegen exits.
+    assert!(haproxy.try_wait().unwrap().is_none());
+    signal(haproxy.id() as i32, "TERM");
+    wait_for(Duration::from_secs(10), "HAProxy to stop", || {
+        haproxy.try_wait().unwrap()
+    });
+    drop(guard);
+}
+
+/// Kills the process group of `pid` when dropped.
+struct KillGroup(u32);
+
+fn scopeguard(pid: u32) -> KillGroup {
+    KillGroup(pid)
+}
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .status();
+    }
+}
