@@ -14,6 +14,11 @@
 //!
 //! Semantics follow the OpenShift router (HAProxy based) where it has them;
 //! deviations are stated on each type.
+//!
+//! Also here, though not parsed from text: [`Termination`], a closed type
+//! admission makes from `spec.tls.termination`. It lives in this module,
+//! which depends on no other, so that every stage can name it without
+//! importing another stage's module (no import cycles).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -854,6 +859,29 @@ impl FromStr for RewriteTarget {
 impl fmt::Display for RewriteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Termination
+
+/// TLS termination type (`spec.tls.termination`, lower-cased). Parsed in
+/// admission (case-insensitively, with the API server's messages), so it
+/// has no `FromStr` here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Termination {
+    Edge,
+    Passthrough,
+    Reencrypt,
+}
+
+impl Termination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Termination::Edge => "edge",
+            Termination::Passthrough => "passthrough",
+            Termination::Reencrypt => "reencrypt",
+        }
     }
 }
 

@@ -5,24 +5,9 @@
 use crate::model::ObjectKey;
 
 use super::annotations::RouteOptions;
-
-/// TLS termination type (`spec.tls.termination`, lower-cased).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Termination {
-    Edge,
-    Passthrough,
-    Reencrypt,
-}
-
-impl Termination {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Termination::Edge => "edge",
-            Termination::Passthrough => "passthrough",
-            Termination::Reencrypt => "reencrypt",
-        }
-    }
-}
+// Defined in `values` so that `annotations` (which `AdmittedRoute` holds)
+// can use it without importing this module back.
+pub use crate::values::Termination;
 
 /// What port 80 does for a TLS Route (`insecureEdgeTerminationPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -24,6 +24,7 @@
 //!   i.e. always md5 of `" <ns>:<name>"` (leading space).
 
 use super::endpoints::{self, md5_hex, EndpointIndex};
+use super::names::{backend_name, host_key};
 use super::{
     tls, AllowlistFile, Backend, Mode, PathRewrite, PemFile, PlanSettings, RateLimit, Server,
     StickyCookie,
@@ -45,25 +46,6 @@ pub struct BuiltBackend {
     pub allowlist_file: Option<AllowlistFile>,
     /// CA file for reencrypt server verification (may be shared: `cas/service-ca.pem`).
     pub ca_file: Option<PemFile>,
-}
-
-/// `be_http:<ns>:<name>` and friends, by termination.
-pub fn backend_name(key: &ObjectKey, termination: Option<Termination>) -> String {
-    let prefix = match termination {
-        None => "be_http",
-        Some(Termination::Edge) => "be_edge_http",
-        Some(Termination::Reencrypt) => "be_secure",
-        Some(Termination::Passthrough) => "be_tcp",
-    };
-    format!("{prefix}:{}:{}", key.namespace, key.name)
-}
-
-/// The Route's host key: `host`, or `*.<domain>` for wildcard Routes.
-pub fn host_key(route: &AdmittedRoute) -> String {
-    match route.host.wildcard_domain() {
-        Some(domain) => format!("*.{domain}"),
-        None => route.host.host.clone(),
-    }
 }
 
 /// Services of a Route, each once, in order of first appearance, with the

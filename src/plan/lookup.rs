@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::backends::{backend_name, host_key};
+use super::names::{backend_name, host_key};
 use super::{LookupAction, LookupEntry, PathMatch, SniEntry};
 use crate::admit::route::{AdmittedRoute, InsecurePolicy, Termination};
 use crate::model::ObjectKey;

@@ -10,6 +10,7 @@
 pub mod backends;
 pub mod endpoints;
 pub mod lookup;
+pub mod names;
 pub mod tls;
 
 use std::collections::BTreeMap;

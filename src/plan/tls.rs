@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use openssl::nid::Nid;
 use openssl::x509::X509;
 
-use super::backends::host_key;
+use super::names::host_key;
 use super::{CertEntry, PemFile, PlanSettings, ServerTls, ServerVerify};
 use crate::admit::route::{AdmittedRoute, RouteTls, Termination};
 use crate::model::ObjectKey;
