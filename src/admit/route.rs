@@ -8,6 +8,7 @@ use super::annotations::RouteOptions;
 // Defined in `values` so that `annotations` (which `AdmittedRoute` holds)
 // can use it without importing this module back.
 pub use crate::values::Termination;
+use crate::values::Weight;
 
 /// What port 80 does for a TLS Route (`insecureEdgeTerminationPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -28,11 +29,11 @@ pub enum TargetPort {
     Name(String),
 }
 
-/// One Service behind a Route with its weight (0..=256).
+/// One Service behind a Route with its weight.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackendRef {
     pub service: String,
-    pub weight: u16,
+    pub weight: Weight,
 }
 
 /// TLS settings of a Route after validation.

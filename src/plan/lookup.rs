@@ -348,7 +348,7 @@ mod tests {
             path: path.map(str::to_string),
             backends: vec![BackendRef {
                 service: "svc".into(),
-                weight: 100,
+                weight: crate::values::Weight::DEFAULT,
             }],
             target_port: None,
             tls: tls.map(|(termination, insecure_policy)| RouteTls {

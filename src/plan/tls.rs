@@ -251,7 +251,7 @@ mod tests {
             path: None,
             backends: vec![BackendRef {
                 service: "svc".into(),
-                weight: 100,
+                weight: crate::values::Weight::DEFAULT,
             }],
             target_port: None,
             tls: Some(RouteTls {

@@ -5,11 +5,8 @@ use crate::model::{RouteSpec, RouteTargetReference};
 
 use super::Errors;
 use crate::admit::route::BackendRef;
+use crate::values::Weight;
 
-/// Weight of a backend without one (the API default).
-const DEFAULT_WEIGHT: u16 = 100;
-/// Largest backend weight.
-const MAX_WEIGHT: i64 = 256;
 /// At most this many `spec.alternateBackends`.
 const MAX_ALTERNATE_BACKENDS: usize = 3;
 
@@ -50,18 +47,16 @@ fn check_backend(
         errs.required(&format!("{path}.name"), None);
         ok = false;
     }
+    // The one check of the weight's range: everything after admission
+    // takes the `Weight` as it is.
     let weight = match backend.weight {
-        None => DEFAULT_WEIGHT,
-        Some(weight) => match u16::try_from(weight) {
-            Ok(weight) if i64::from(weight) <= MAX_WEIGHT => weight,
-            _ => {
-                errs.invalid(
-                    &format!("{path}.weight"),
-                    &weight,
-                    &format!("must be between 0 and {MAX_WEIGHT}"),
-                );
+        None => Weight::DEFAULT,
+        Some(raw) => match Weight::try_from(raw) {
+            Ok(weight) => weight,
+            Err(rule) => {
+                errs.invalid(&format!("{path}.weight"), &raw, rule.rule());
                 ok = false;
-                0
+                Weight::ZERO
             }
         },
     };

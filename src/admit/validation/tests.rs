@@ -18,6 +18,7 @@ use super::*;
 use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
 use crate::model::{RouteSpec, RouteTargetReference, TlsConfig};
+use crate::values::Weight;
 
 /// What a case expects: admitted, or rejected with messages containing
 /// every one of these fragments.
@@ -202,15 +203,15 @@ fn validated_spec_contents() {
             backends: vec![
                 BackendRef {
                     service: "svc".into(),
-                    weight: 0
+                    weight: Weight::ZERO
                 },
                 BackendRef {
                     service: "b".into(),
-                    weight: 100
+                    weight: Weight::DEFAULT
                 },
                 BackendRef {
                     service: "c".into(),
-                    weight: 256
+                    weight: Weight::MAX
                 },
             ],
             target_port: Some(TargetPort::Number(8443)),
