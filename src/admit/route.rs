@@ -60,6 +60,11 @@ pub struct ServingCert {
     pub leaf_sha256: [u8; 32],
     /// Leaf `notAfter`, seconds since the Unix epoch (for expiry metrics).
     pub not_after_unix: i64,
+    /// The leaf is a wildcard certificate: a DNS SAN, or without DNS SANs a
+    /// subject CN, starts with `*`. Such a certificate never offers h2
+    /// (it would invite connection coalescing); decided here, where the
+    /// leaf is parsed, so that planning never parses certificates.
+    pub wildcard_leaf: bool,
 }
 
 /// Host and path the Route answers for after host resolution.
