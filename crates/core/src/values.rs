@@ -14,6 +14,12 @@
 //!
 //! Semantics follow the OpenShift router (HAProxy based) where it has them;
 //! deviations are stated on each type.
+//!
+//! Also here, though not parsed from text: [`Weight`], made from an API
+//! integer, and [`Termination`], a closed type admission makes from
+//! `spec.tls.termination`. They live in this module, which depends on no
+//! other, so that every stage can name them without importing another
+//! stage's module (no import cycles).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -34,6 +40,7 @@ pub enum ValueKind {
     ForwardedPolicy,
     PositiveInt,
     Bool,
+    Weight,
 }
 
 /// A value was refused. `Display` is the rule it broke (e.g.
@@ -857,6 +864,105 @@ impl fmt::Display for RewriteTarget {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Weight
+
+/// Largest [`Weight`]: the API's bound on Route backend weights, and
+/// HAProxy's on `server ... weight`.
+pub const WEIGHT_MAX: u16 = 256;
+
+/// A backend or server weight, `0..=256`.
+///
+/// Contract: a `Weight` is in range by construction, so nothing after the
+/// constructor checks it again. Route weights (`spec.to.weight`,
+/// `spec.alternateBackends[].weight`) are made once, in admission, with
+/// [`Weight::try_from`] (an API integer; out of range is refused, as the
+/// API server does); server weights are computed from them in planning and
+/// made with [`Weight::clamped`]. Renderers write the number as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Weight(u16);
+
+const WEIGHT_RULE: &str = "must be between 0 and 256";
+
+impl Weight {
+    /// No new traffic (an HTTP server of weight 0 is reached only through
+    /// its sticky cookie).
+    pub const ZERO: Weight = Weight(0);
+    /// What each server gets when one Service alone has weight > 0
+    /// (OpenShift's shortcut).
+    pub const ONE: Weight = Weight(1);
+    /// The API default of a backend without a weight.
+    pub const DEFAULT: Weight = Weight(100);
+    /// The largest weight, 256.
+    pub const MAX: Weight = Weight(WEIGHT_MAX);
+
+    /// `n` as a weight, `None` above [`WEIGHT_MAX`].
+    pub const fn new(n: u16) -> Option<Weight> {
+        if n <= WEIGHT_MAX {
+            Some(Weight(n))
+        } else {
+            None
+        }
+    }
+
+    /// A weight computed from other weights, limited to `0..=256`. The one
+    /// place a computed value becomes a `Weight`: for
+    /// `plan::backends::endpoint_weights`, whose float32 arithmetic (kept
+    /// exact to OpenShift's) can only leave the range by rounding.
+    pub fn clamped(n: i64) -> Weight {
+        Weight(n.clamp(0, i64::from(WEIGHT_MAX)) as u16)
+    }
+
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl TryFrom<i64> for Weight {
+    type Error = ValueError;
+    /// An API integer: `0..=256`, else refused (the rule is the API
+    /// server's message, `must be between 0 and 256`).
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        u16::try_from(n)
+            .ok()
+            .and_then(Weight::new)
+            .ok_or_else(|| ValueError::new(ValueKind::Weight, WEIGHT_RULE))
+    }
+}
+
+impl fmt::Display for Weight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Termination
+
+/// TLS termination type (`spec.tls.termination`, lower-cased). Parsed in
+/// admission (case-insensitively, with the API server's messages), so it
+/// has no `FromStr` here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Termination {
+    Edge,
+    Passthrough,
+    Reencrypt,
+}
+
+impl Termination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Termination::Edge => "edge",
+            Termination::Passthrough => "passthrough",
+            Termination::Reencrypt => "reencrypt",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1260,6 +1366,28 @@ mod tests {
             "/a\u{7f}",
             &format!("/{}", "a".repeat(REWRITE_TARGET_MAX_LEN)),
         ]);
+    }
+
+    #[test]
+    fn values_weight() {
+        for n in [0, 1, 100, 255, 256] {
+            let w = Weight::try_from(n).unwrap();
+            assert_eq!(i64::from(w.get()), n);
+            assert_eq!(w.to_string(), n.to_string());
+        }
+        for n in [-1, 257, 300, 65_536 + 100, i64::MAX, i64::MIN] {
+            let e = Weight::try_from(n).unwrap_err();
+            assert_eq!(e.kind(), ValueKind::Weight);
+            assert_eq!(e.rule(), "must be between 0 and 256");
+        }
+        assert_eq!(Weight::new(256), Some(Weight::MAX));
+        assert_eq!(Weight::new(257), None);
+        assert_eq!(Weight::clamped(-5), Weight::ZERO);
+        assert_eq!(Weight::clamped(257), Weight::MAX);
+        assert_eq!(Weight::clamped(128).get(), 128);
+        assert!(Weight::ZERO.is_zero() && !Weight::ONE.is_zero());
+        assert_eq!(Weight::DEFAULT.get(), 100);
+        assert!(Weight::ZERO < Weight::ONE && Weight::ONE < Weight::MAX);
     }
 
     #[test]

@@ -843,12 +843,6 @@ fn server_line(b: &Backend, s: &Server) -> Result<String, RenderError> {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
     };
     let address = Checked::word("server address", &address).map_err(err(&object))?;
-    if s.weight > 256 {
-        return Err(RenderError::Plan(format!(
-            "{object}: server {name}: weight {} above 256",
-            s.weight
-        )));
-    }
     let mut line = format!("server {name} {address} weight {}", s.weight);
     if b.cookie.is_some() {
         let cookie = Checked::word("server cookie", &s.cookie).map_err(err(&object))?;

@@ -370,7 +370,7 @@ impl<'p> Renderer<'p> {
                     b.name
                 )));
             }
-            if b.servers.iter().any(|s| s.weight > 0) {
+            if b.servers.iter().any(|s| s.weight.get() > 0) {
                 upstreams.insert(b.name.as_str(), name);
             }
         }
@@ -534,10 +534,10 @@ impl<'p> Renderer<'p> {
         let backends: Vec<&Backend> = self.plan.backends.iter().map(|b| &**b).collect();
         for b in backends {
             let tcp = b.mode == Mode::Tcp;
-            if b.cookie.is_some() && b.servers.iter().filter(|s| s.weight > 0).count() > 1 {
+            if b.cookie.is_some() && b.servers.iter().filter(|s| s.weight.get() > 0).count() > 1 {
                 sticky += 1;
             }
-            if b.servers.iter().any(|s| s.h2c && s.weight > 0) {
+            if b.servers.iter().any(|s| s.h2c && s.weight.get() > 0) {
                 self.warn(
                     &b.route,
                     "endpoints with appProtocol h2c are reached with HTTP/1.1 (nginx proxies HTTP/1.x only)",
@@ -628,7 +628,7 @@ impl<'p> Renderer<'p> {
                     let names: BTreeMap<String, String> = b
                         .servers
                         .iter()
-                        .filter(|s| s.weight > 0)
+                        .filter(|s| s.weight.get() > 0)
                         .map(|s| {
                             (
                                 server_address(s),
@@ -684,15 +684,9 @@ impl<'p> Renderer<'p> {
             Balance::Source => lines.push("hash $remote_addr consistent;".to_string()),
             Balance::Random => lines.push("random;".to_string()),
         }
-        let mut servers: Vec<&Server> = b.servers.iter().filter(|s| s.weight > 0).collect();
+        let mut servers: Vec<&Server> = b.servers.iter().filter(|s| s.weight.get() > 0).collect();
         servers.sort_by(|a, b| a.name.cmp(&b.name));
         for s in servers {
-            if s.weight > 256 {
-                return Err(RenderError::Plan(format!(
-                    "{object}: server {}: weight {} above 256",
-                    s.name, s.weight
-                )));
-            }
             let addr = server_address(s);
             let addr = escape::nginx_word("server address", &addr)
                 .map_err(RenderError::unsafe_value(&object))?;
@@ -913,7 +907,7 @@ impl<'p> Renderer<'p> {
                     let name = match self.ssl_name_vars.get(b.name.as_str()) {
                         Some(var) => var.clone(),
                         None => {
-                            let first = b.servers.iter().find(|s| s.weight > 0);
+                            let first = b.servers.iter().find(|s| s.weight.get() > 0);
                             let name = match first {
                                 Some(s) => self.verify_name(b, s, verify_host.as_deref()),
                                 None => String::new(),

@@ -572,7 +572,7 @@ fn backend(name: &str, route: ObjectKey, host: &str, port: u16) -> Backend {
             name: format!("ept:{name}:127.0.0.1:{port}"),
             address: IpAddr::from([127, 0, 0, 1]),
             port,
-            weight: 1,
+            weight: routegen_core::values::Weight::ONE,
             cookie: "c0ffee".into(),
             h2c: false,
             service: name.to_string(),

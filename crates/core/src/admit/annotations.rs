@@ -21,10 +21,10 @@
 
 use std::collections::BTreeMap;
 
-use super::route::Termination;
 use crate::values::{
     parse_bool, quote_for_message, Balance, CookieName, Duration, ForwardedPolicy,
-    HealthCheckInterval, HstsPolicy, IpAllowlist, PositiveInt, RewriteTarget, SameSite, ValueError,
+    HealthCheckInterval, HstsPolicy, IpAllowlist, PositiveInt, RewriteTarget, SameSite,
+    Termination, ValueError,
 };
 
 /// `haproxy.router.openshift.io/balance`

@@ -5,24 +5,10 @@
 use crate::model::ObjectKey;
 
 use super::annotations::RouteOptions;
-
-/// TLS termination type (`spec.tls.termination`, lower-cased).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Termination {
-    Edge,
-    Passthrough,
-    Reencrypt,
-}
-
-impl Termination {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Termination::Edge => "edge",
-            Termination::Passthrough => "passthrough",
-            Termination::Reencrypt => "reencrypt",
-        }
-    }
-}
+// Defined in `values` so that `annotations` (which `AdmittedRoute` holds)
+// can use it without importing this module back.
+pub use crate::values::Termination;
+use crate::values::Weight;
 
 /// What port 80 does for a TLS Route (`insecureEdgeTerminationPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,11 +29,11 @@ pub enum TargetPort {
     Name(String),
 }
 
-/// One Service behind a Route with its weight (0..=256).
+/// One Service behind a Route with its weight.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackendRef {
     pub service: String,
-    pub weight: u16,
+    pub weight: Weight,
 }
 
 /// TLS settings of a Route after validation.
@@ -74,6 +60,11 @@ pub struct ServingCert {
     pub leaf_sha256: [u8; 32],
     /// Leaf `notAfter`, seconds since the Unix epoch (for expiry metrics).
     pub not_after_unix: i64,
+    /// The leaf is a wildcard certificate: a DNS SAN, or without DNS SANs a
+    /// subject CN, starts with `*`. Such a certificate never offers h2
+    /// (it would invite connection coalescing); decided here, where the
+    /// leaf is parsed, so that planning never parses certificates.
+    pub wildcard_leaf: bool,
 }
 
 /// Host and path the Route answers for after host resolution.

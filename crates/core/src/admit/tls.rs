@@ -445,6 +445,7 @@ fn check_serving(
             .map_err(|e| Field::CaCertificate.internal(e))?,
         leaf_sha256: openssl::sha::sha256(&leaf_der),
         not_after_unix,
+        wildcard_leaf: coverage::is_wildcard_certificate(leaf),
     })
 }
 

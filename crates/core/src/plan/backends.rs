@@ -24,19 +24,17 @@
 //!   i.e. always md5 of `" <ns>:<name>"` (leading space).
 
 use super::endpoints::{self, md5_hex, EndpointIndex};
+use super::names::{backend_name, host_key};
 use super::{
     tls, AllowlistFile, Backend, Mode, PathRewrite, PemFile, PlanSettings, RateLimit, Server,
     StickyCookie,
 };
 use crate::admit::route::{AdmittedRoute, BackendRef, InsecurePolicy, Termination};
 use crate::model::ObjectKey;
-use crate::values::{Balance, CookieName, Duration, ForwardedPolicy, SameSite};
+use crate::values::{Balance, CookieName, Duration, ForwardedPolicy, SameSite, Weight};
 
 /// Default `check inter` (OpenShift's `ROUTER_BACKEND_CHECK_INTERVAL` default).
 pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 5000;
-
-/// Largest server weight.
-pub const MAX_WEIGHT: u16 = 256;
 
 /// A backend and the files it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,25 +43,6 @@ pub struct BuiltBackend {
     pub allowlist_file: Option<AllowlistFile>,
     /// CA file for reencrypt server verification (may be shared: `cas/service-ca.pem`).
     pub ca_file: Option<PemFile>,
-}
-
-/// `be_http:<ns>:<name>` and friends, by termination.
-pub fn backend_name(key: &ObjectKey, termination: Option<Termination>) -> String {
-    let prefix = match termination {
-        None => "be_http",
-        Some(Termination::Edge) => "be_edge_http",
-        Some(Termination::Reencrypt) => "be_secure",
-        Some(Termination::Passthrough) => "be_tcp",
-    };
-    format!("{prefix}:{}:{}", key.namespace, key.name)
-}
-
-/// The Route's host key: `host`, or `*.<domain>` for wildcard Routes.
-pub fn host_key(route: &AdmittedRoute) -> String {
-    match route.host.wildcard_domain() {
-        Some(domain) => format!("*.{domain}"),
-        None => route.host.host.clone(),
-    }
 }
 
 /// Services of a Route, each once, in order of first appearance, with the
@@ -89,19 +68,34 @@ pub fn unique_services(refs: &[BackendRef]) -> Vec<BackendRef> {
 ///   `trunc(share * scale)`), and a non-zero weight never goes below 1.
 ///
 /// Services without servers get 0 (they contribute no server lines).
-pub fn endpoint_weights(services: &[(u16, usize)]) -> Vec<u16> {
-    let active = services.iter().filter(|(w, n)| *w > 0 && *n > 0).count();
+pub fn endpoint_weights(services: &[(Weight, usize)]) -> Vec<Weight> {
+    let active = services
+        .iter()
+        .filter(|(w, n)| !w.is_zero() && *n > 0)
+        .count();
     if active == 1 {
         return services
             .iter()
-            .map(|(w, n)| u16::from(*w > 0 && *n > 0))
+            .map(|(w, n)| {
+                if !w.is_zero() && *n > 0 {
+                    Weight::ONE
+                } else {
+                    Weight::ZERO
+                }
+            })
             .collect();
     }
     // float32 throughout, as OpenShift computes it; the results can differ
     // from exact arithmetic by one (e.g. 255 for the largest share).
     let shares: Vec<f32> = services
         .iter()
-        .map(|&(w, n)| if n > 0 { f32::from(w) / n as f32 } else { 0.0 })
+        .map(|&(w, n)| {
+            if n > 0 {
+                f32::from(w.get()) / n as f32
+            } else {
+                0.0
+            }
+        })
         .collect();
     let max = shares.iter().copied().fold(0.0f32, f32::max);
     let scale = if max > 0.0 { 256.0f32 / max } else { 0.0 };
@@ -112,7 +106,9 @@ pub fn endpoint_weights(services: &[(u16, usize)]) -> Vec<u16> {
             if share > 0.0 && weight < 1 {
                 weight = 1;
             }
-            weight.clamp(0, i32::from(MAX_WEIGHT)) as u16
+            // The largest share scales to 256 and the others below it;
+            // the clamp only guards against float32 rounding.
+            Weight::clamped(i64::from(weight))
         })
         .collect()
 }
@@ -133,17 +129,17 @@ pub struct WeightedServers {
 /// of weight-0 services (weight 0: only cookie-pinned clients reach them);
 /// TCP backends drop them.
 pub fn weigh(services: Vec<(BackendRef, Vec<Server>)>, mode: Mode) -> WeightedServers {
-    let counts: Vec<(u16, usize)> = services
+    let counts: Vec<(Weight, usize)> = services
         .iter()
         .map(|(r, servers)| (r.weight, servers.len()))
         .collect();
     let weights = endpoint_weights(&counts);
     let mut out = WeightedServers {
-        active_services: services.iter().filter(|(r, _)| r.weight > 0).count(),
+        active_services: services.iter().filter(|(r, _)| !r.weight.is_zero()).count(),
         ..Default::default()
     };
     for ((r, servers), weight) in services.into_iter().zip(weights) {
-        if r.weight > 0 {
+        if !r.weight.is_zero() {
             out.active_endpoints += servers.len();
         } else if mode == Mode::Tcp {
             continue;
@@ -203,11 +199,11 @@ pub fn build_backend(
         .collect();
     let without_endpoints: Vec<String> = with_servers
         .iter()
-        .filter(|(r, servers)| r.weight > 0 && servers.is_empty())
+        .filter(|(r, servers)| !r.weight.is_zero() && servers.is_empty())
         .map(|(r, _)| show_name(&r.service))
         .collect();
     let weighted = weigh(with_servers, mode);
-    if services.iter().all(|r| r.weight == 0) {
+    if services.iter().all(|r| r.weight.is_zero()) {
         warnings.push(format!(
             "{key}: every backend service has weight 0: requests get 503"
         ));
@@ -354,7 +350,7 @@ mod tests {
     fn bref(service: &str, weight: u16) -> BackendRef {
         BackendRef {
             service: service.into(),
-            weight,
+            weight: Weight::new(weight).unwrap(),
         }
     }
 
@@ -418,7 +414,7 @@ mod tests {
         let mut out: BTreeMap<String, Vec<u16>> = BTreeMap::new();
         for s in &b.servers {
             let svc = s.name.split(':').nth(2).unwrap().to_string();
-            out.entry(svc).or_default().push(s.weight);
+            out.entry(svc).or_default().push(s.weight.get());
         }
         out
     }
@@ -465,7 +461,12 @@ mod tests {
             ),
         ];
         for (what, input, want) in cases {
-            assert_eq!(endpoint_weights(input), *want, "{what}");
+            let input: Vec<(Weight, usize)> = input
+                .iter()
+                .map(|&(w, n)| (Weight::new(w).unwrap(), n))
+                .collect();
+            let got: Vec<u16> = endpoint_weights(&input).iter().map(|w| w.get()).collect();
+            assert_eq!(got, *want, "{what}");
         }
     }
 
@@ -539,7 +540,7 @@ mod tests {
             &slices,
             &s,
         );
-        assert!(b.servers.iter().all(|s| s.weight == 0) && b.servers.len() == 6);
+        assert!(b.servers.iter().all(|s| s.weight.is_zero()) && b.servers.len() == 6);
         assert_eq!(
             w,
             vec!["ns/r: every backend service has weight 0: requests get 503"]
@@ -605,7 +606,7 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(b.balance, Balance::RoundRobin);
         assert_eq!(
-            b.servers.iter().map(|s| s.weight).collect::<Vec<_>>(),
+            b.servers.iter().map(|s| s.weight.get()).collect::<Vec<_>>(),
             vec![1]
         );
         assert_eq!(b.health_check, None);

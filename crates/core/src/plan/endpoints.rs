@@ -41,7 +41,7 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use super::Server;
 use crate::admit::route::TargetPort;
 use crate::model::ObjectKey;
-use crate::values::quote_for_message;
+use crate::values::{quote_for_message, Weight};
 
 /// Label naming the Service an EndpointSlice belongs to.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -315,7 +315,7 @@ fn make_server(
         name,
         address,
         port: number,
-        weight: 0,
+        weight: Weight::ZERO,
         h2c,
         service: service.to_string(),
         verify_host: None,

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::backends::{backend_name, host_key};
+use super::names::{backend_name, host_key};
 use super::{LookupAction, LookupEntry, PathMatch, SniEntry};
 use crate::admit::route::{AdmittedRoute, InsecurePolicy, Termination};
 use crate::model::ObjectKey;
@@ -348,7 +348,7 @@ mod tests {
             path: path.map(str::to_string),
             backends: vec![BackendRef {
                 service: "svc".into(),
-                weight: 100,
+                weight: crate::values::Weight::DEFAULT,
             }],
             target_port: None,
             tls: tls.map(|(termination, insecure_policy)| RouteTls {

@@ -10,6 +10,7 @@
 pub mod backends;
 pub mod endpoints;
 pub mod lookup;
+pub mod names;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use crate::admit::Verdict;
 use crate::model::{ObjectKey, Snapshot};
 use crate::values::{
     Balance, CookieName, Duration, ForwardedPolicy, HstsPolicy, IpAllowlist, PositiveInt,
-    RewriteTarget, SameSite,
+    RewriteTarget, SameSite, Weight,
 };
 
 /// Router-wide settings the plan depends on.
@@ -258,8 +259,8 @@ pub struct Server {
     pub name: String,
     pub address: IpAddr,
     pub port: u16,
-    /// 0..=256 (0 only on HTTP backends: drained but cookie-reachable).
-    pub weight: u16,
+    /// 0 only on HTTP backends: drained but cookie-reachable.
+    pub weight: Weight,
     /// Cookie value: hex md5 of the server name.
     pub cookie: String,
     /// Endpoint speaks h2c (appProtocol `h2c` / `kubernetes.io/h2c`).
@@ -869,7 +870,7 @@ mod tests {
         let servers: Vec<(&str, u16)> = web
             .servers
             .iter()
-            .map(|s| (s.name.as_str(), s.weight))
+            .map(|s| (s.name.as_str(), s.weight.get()))
             .collect();
         // web 20 over 3 endpoints (6.67 each), canary 10 over 2 (5 each): 256 and 192.
         assert_eq!(

@@ -8,17 +8,13 @@
 //! - it is not the default certificate, and
 //! - it is not a wildcard certificate (the API reference: "a custom
 //!   (non-wildcard) certificate"; this prevents connection coalescing).
-//!   `ServingCert` does not carry the leaf's names, so the leaf is parsed
-//!   from `chain_pem` here: a DNS SAN (or, without DNS SANs, a subject CN)
-//!   starting with `*` makes it a wildcard; an unparsable leaf counts as
-//!   one (no h2), which is the safe side.
+//!   Admission decides that when it parses the leaf
+//!   ([`ServingCert::wildcard_leaf`](crate::admit::route::ServingCert)); no
+//!   certificate is parsed here.
 
 use std::collections::BTreeMap;
 
-use openssl::nid::Nid;
-use openssl::x509::X509;
-
-use super::backends::host_key;
+use super::names::host_key;
 use super::{CertEntry, PemFile, PlanSettings, ServerTls, ServerVerify};
 use crate::admit::route::{AdmittedRoute, RouteTls, Termination};
 use crate::model::ObjectKey;
@@ -117,29 +113,6 @@ pub fn server_tls(
     }
 }
 
-/// Whether the first certificate of `chain_pem` is a wildcard certificate.
-/// `None` when it cannot be parsed.
-pub fn is_wildcard_certificate(chain_pem: &str) -> Option<bool> {
-    let leaf = X509::from_pem(chain_pem.as_bytes()).ok()?;
-    let dns_names: Vec<String> = leaf
-        .subject_alt_names()
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|n| n.dnsname().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !dns_names.is_empty() {
-        return Some(dns_names.iter().any(|n| n.starts_with('*')));
-    }
-    let wildcard_cn = leaf
-        .subject_name()
-        .entries_by_nid(Nid::COMMONNAME)
-        .any(|e| e.data().as_slice().starts_with(b"*"));
-    Some(wildcard_cn)
-}
-
 /// One crt-list entry per edge/reencrypt Route with its own certificate,
 /// sorted by file.
 pub fn certificates(routes: &[&AdmittedRoute], settings: &PlanSettings) -> Vec<CertEntry> {
@@ -156,9 +129,8 @@ pub struct CertMaterial {
     pub pem: std::sync::Arc<str>,
     pub sni: String,
     pub leaf_sha256: [u8; 32],
-    /// [`is_wildcard_certificate`] of the chain (parsing it is the cost
-    /// worth remembering).
-    pub wildcard_certificate: Option<bool>,
+    /// The leaf is a wildcard certificate (no h2).
+    pub wildcard_certificate: bool,
     pub route: ObjectKey,
 }
 
@@ -183,7 +155,7 @@ pub fn cert_material(route: &AdmittedRoute) -> Option<CertMaterial> {
         .into(),
         sni: host_key(route),
         leaf_sha256: cert.leaf_sha256,
-        wildcard_certificate: is_wildcard_certificate(&cert.chain_pem),
+        wildcard_certificate: cert.wildcard_leaf,
         route: route.key.clone(),
     })
 }
@@ -203,7 +175,7 @@ pub fn certificates_from<'a>(
             let h2 = !settings.disable_http2
                 && uses.get(&m.leaf_sha256) == Some(&1)
                 && settings.default_cert_sha256 != Some(m.leaf_sha256)
-                && m.wildcard_certificate == Some(false);
+                && !m.wildcard_certificate;
             CertEntry {
                 file: m.file.clone(),
                 pem: m.pem.clone(),
@@ -223,8 +195,8 @@ mod tests {
     use super::*;
     use crate::admit::annotations::RouteOptions;
     use crate::admit::route::{BackendRef, InsecurePolicy, RouteHost, ServingCert};
-    use crate::testkit::certs::CertSpec;
 
+    /// A serving certificate; the chain `WILD` stands for a wildcard leaf.
     fn serving(chain_pem: &str, leaf: u8) -> ServingCert {
         ServingCert {
             key_pem: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----".into(),
@@ -232,6 +204,7 @@ mod tests {
             ca_pem: None,
             leaf_sha256: [leaf; 32],
             not_after_unix: 0,
+            wildcard_leaf: chain_pem == "WILD",
         }
     }
 
@@ -251,7 +224,7 @@ mod tests {
             path: None,
             backends: vec![BackendRef {
                 service: "svc".into(),
-                weight: 100,
+                weight: crate::values::Weight::DEFAULT,
             }],
             target_port: None,
             tls: Some(RouteTls {
@@ -265,59 +238,42 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_detection() {
-        let plain = CertSpec::leaf(&["www.example.com"])
-            .self_signed()
-            .cert_pem();
-        let wild = CertSpec::leaf(&["*.example.com"]).self_signed().cert_pem();
-        let mixed = CertSpec::leaf(&["example.com", "*.example.com"])
-            .self_signed()
-            .cert_pem();
-        assert_eq!(is_wildcard_certificate(&plain), Some(false));
-        assert_eq!(is_wildcard_certificate(&wild), Some(true));
-        assert_eq!(is_wildcard_certificate(&mixed), Some(true));
-        assert_eq!(is_wildcard_certificate("garbage"), None);
-    }
-
-    #[test]
     fn h2_table() {
-        let plain = CertSpec::leaf(&["a.example.com"]).self_signed().cert_pem();
-        let wild = CertSpec::leaf(&["*.example.com"]).self_signed().cert_pem();
         let routes = [
             route(
                 "unique",
                 "a.example.com",
                 false,
                 Termination::Edge,
-                Some(serving(&plain, 1)),
+                Some(serving("PLAIN", 1)),
             ),
             route(
                 "shared1",
                 "b.example.com",
                 false,
                 Termination::Edge,
-                Some(serving(&plain, 2)),
+                Some(serving("PLAIN", 2)),
             ),
             route(
                 "shared2",
                 "c.example.com",
                 false,
                 Termination::Reencrypt,
-                Some(serving(&plain, 2)),
+                Some(serving("PLAIN", 2)),
             ),
             route(
                 "default",
                 "d.example.com",
                 false,
                 Termination::Edge,
-                Some(serving(&plain, 3)),
+                Some(serving("PLAIN", 3)),
             ),
             route(
                 "wild",
                 "w.example.com",
                 true,
                 Termination::Edge,
-                Some(serving(&wild, 4)),
+                Some(serving("WILD", 4)),
             ),
             route("nocert", "e.example.com", false, Termination::Edge, None),
             route(
@@ -325,7 +281,7 @@ mod tests {
                 "f.example.com",
                 false,
                 Termination::Passthrough,
-                Some(serving(&plain, 5)),
+                Some(serving("PLAIN", 5)),
             ),
         ];
         let refs: Vec<&AdmittedRoute> = routes.iter().collect();
@@ -365,7 +321,7 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\nCHAIN\nCA\n"
         );
         assert_eq!(entries[0].route, ObjectKey::new("ns", "r"));
-        assert!(!entries[0].h2, "unparsable leaf: no h2");
+        assert!(entries[0].h2, "unique, not the default, not a wildcard: h2");
     }
 
     #[test]

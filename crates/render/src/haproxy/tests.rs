@@ -38,7 +38,7 @@ fn server(name: &str, ip: &str, port: u16, weight: u16) -> Server {
         name: name.to_string(),
         address: ip.parse::<IpAddr>().unwrap(),
         port,
-        weight,
+        weight: routegen_core::values::Weight::new(weight).unwrap(),
         cookie: format!("{:032x}", name.len()),
         h2c: false,
         service: "svc".to_string(),

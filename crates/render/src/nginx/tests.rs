@@ -25,7 +25,7 @@ fn server(ip: [u8; 4], port: u16, weight: u16) -> Server {
         name: format!("ept:svc:{}:{port}", IpAddr::from(ip)),
         address: IpAddr::from(ip),
         port,
-        weight,
+        weight: routegen_core::values::Weight::new(weight).unwrap(),
         cookie: "c".into(),
         h2c: false,
         service: "svc".into(),

@@ -76,6 +76,22 @@ pub(crate) fn name_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Whether `leaf` is a wildcard certificate (the API reference offers h2
+/// only on "a custom (non-wildcard) certificate"): one of its DNS SANs
+/// starts with `*`, or, when it has no DNS SAN, one of its subject CNs
+/// does. Names as written (not normalized); partial wildcards such as
+/// `w*.example.com` do not count, as they do not start with `*`.
+pub(crate) fn is_wildcard_certificate(leaf: &X509Ref) -> bool {
+    let sans = leaf.subject_alt_names();
+    let dns_names: Vec<&str> = sans.iter().flatten().filter_map(|n| n.dnsname()).collect();
+    if !dns_names.is_empty() {
+        return dns_names.iter().any(|n| n.starts_with('*'));
+    }
+    leaf.subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .any(|e| e.data().as_slice().starts_with(b"*"))
+}
+
 /// `None` when the leaf covers what the Route serves, else the warning.
 pub(crate) fn coverage_warning(leaf: &X509Ref, host: &RouteHost) -> Option<String> {
     let names = names(leaf);
@@ -127,7 +143,30 @@ fn listing(names: &Names) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::name_covers;
+    use super::{is_wildcard_certificate, name_covers};
+    use crate::testkit::certs::CertSpec;
+
+    #[test]
+    fn wildcard_detection() {
+        let cases = [
+            (CertSpec::leaf(&["www.example.com"]), false),
+            (CertSpec::leaf(&["*.example.com"]), true),
+            (CertSpec::leaf(&["example.com", "*.example.com"]), true),
+            (CertSpec::leaf(&["w*.example.com"]), false),
+            // DNS SANs decide; the CN only counts without them.
+            (
+                CertSpec::leaf(&["www.example.com"]).cn("*.example.com"),
+                false,
+            ),
+            (CertSpec::leaf(&[]).cn("*.example.com"), true),
+            (CertSpec::leaf(&[]).cn("www.example.com"), false),
+            (CertSpec::leaf(&["10.0.0.1"]).cn("*.example.com"), true),
+        ];
+        for (i, (spec, want)) in cases.into_iter().enumerate() {
+            let leaf = spec.self_signed().cert;
+            assert_eq!(is_wildcard_certificate(&leaf), want, "case {i}");
+        }
+    }
 
     #[test]
     fn wildcard_matching() {
