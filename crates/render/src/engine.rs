@@ -14,7 +14,7 @@
 //! one when the configuration changes.
 
 use crate::haproxy::{render_haproxy_memo, HaproxyMemo};
-use crate::pipeline::{PipelineConfig, Rendered};
+use crate::pass::{PipelineConfig, Rendered};
 use crate::{RenderError, RenderedTree, Target};
 use routegen_core::admit::{self, AdmitMemo, Verdict};
 use routegen_core::model::Snapshot;

@@ -13,6 +13,7 @@ pub mod escape;
 pub mod haproxy;
 pub mod nginx;
 pub mod output;
+pub mod pass;
 pub mod pipeline;
 
 use std::fmt;

@@ -11,48 +11,13 @@
 
 use std::collections::BTreeMap;
 
-use routegen_core::admit::tls::TlsCheckCache;
 use routegen_core::admit::{Reason, Rejection, Verdict};
 use routegen_core::model::{ObjectKey, Snapshot};
-use routegen_core::plan::{Plan, PlanSettings};
-use routegen_core::RouterSettings;
 
 use crate::engine::Engine;
-use crate::output::OutputTree;
-use crate::{RenderError, RenderSettings, Target, Templates};
+use crate::RenderError;
 
-/// Everything the decisions depend on besides the objects themselves.
-#[derive(Debug)]
-pub struct PipelineConfig {
-    /// Which proxy the tree is for (same admission and plan for both).
-    pub target: Target,
-    pub router: RouterSettings,
-    pub plan: PlanSettings,
-    pub render: RenderSettings,
-    pub templates: Templates,
-    /// Certificate-check results shared by every [`Engine`] pass made with
-    /// this configuration (a cache: no result depends on it).
-    pub tls_cache: TlsCheckCache,
-}
-
-/// The result of one pass.
-#[derive(Debug)]
-pub struct Rendered {
-    /// One per Route, sorted by `namespace/name`.
-    pub verdicts: Vec<Verdict>,
-    pub plan: Plan,
-    pub tree: OutputTree,
-    /// What the target cannot express (nginx gaps; empty for HAProxy).
-    pub target_warnings: Vec<String>,
-}
-
-impl Rendered {
-    /// Number of admitted and rejected Routes.
-    pub fn counts(&self) -> (usize, usize) {
-        let admitted = self.verdicts.iter().filter(|v| v.is_admitted()).count();
-        (admitted, self.verdicts.len() - admitted)
-    }
-}
+pub use crate::pass::{PipelineConfig, Rendered};
 
 /// Admit at `now_unix` (seconds since the epoch; only certificate validity
 /// warnings depend on it), plan and render one snapshot.
@@ -104,6 +69,7 @@ pub fn exclude_routes(verdicts: &mut [Verdict], excluded: &BTreeMap<ObjectKey, S
 mod tests {
     use super::*;
     use routegen_core::testkit;
+    use routegen_core::RouterSettings;
 
     #[test]
     fn exclude_turns_admitted_into_extended_validation_failed() {
