@@ -325,27 +325,8 @@ pub fn diff_tree(tree: &OutputTree, dir: &Path) -> Result<String, OutputError> {
 mod tests {
     use super::*;
     use routegen_render::output::OutputFile;
+    use routegen_render::testkit::{sample_tree as tree, CERT, KEY};
     use std::os::unix::fs::symlink;
-
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nsecretsecret\n-----END PRIVATE KEY-----\n";
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
-
-    fn tree() -> OutputTree {
-        let mut t = OutputTree::new();
-        t.insert(
-            "haproxy.cfg".into(),
-            OutputFile::public("global\n  maxconn 10\n"),
-        );
-        t.insert(
-            "maps/http.map".into(),
-            OutputFile::public("a.example.com be_http:a:a\n"),
-        );
-        t.insert(
-            "certs/ns:web.pem".into(),
-            OutputFile::secret(format!("{KEY}{CERT}")),
-        );
-        t
-    }
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -497,15 +478,8 @@ mod tests {
         fs::write(copy.join(TREE_MARKER), "").unwrap();
         fs::write(copy.join("http.map"), "a.example.com be_http:a:a\n").unwrap();
         symlink(format!("../../dirs/{key}"), tree_dir.join("maps")).unwrap();
-        let mut t = OutputTree::new();
-        t.insert(
-            "haproxy.cfg".into(),
-            OutputFile::public("global\n  maxconn 10\n"),
-        );
-        t.insert(
-            "maps/http.map".into(),
-            OutputFile::public("a.example.com be_http:a:a\n"),
-        );
+        let mut t = tree();
+        t.remove("certs/ns:web.pem");
         assert_eq!(diff_tree(&t, &tree_dir).unwrap(), "");
         // Never written through.
         assert!(write_tree(&t, &tree_dir).is_err());

@@ -15,6 +15,8 @@ pub mod nginx;
 pub mod output;
 pub mod pass;
 pub mod pipeline;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 use std::fmt;
 use std::net::IpAddr;

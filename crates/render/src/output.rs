@@ -209,26 +209,7 @@ pub fn print_tree(tree: &OutputTree, show_secrets: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nsecretsecret\n-----END PRIVATE KEY-----\n";
-    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
-
-    fn tree() -> OutputTree {
-        let mut t = OutputTree::new();
-        t.insert(
-            "haproxy.cfg".into(),
-            OutputFile::public("global\n  maxconn 10\n"),
-        );
-        t.insert(
-            "maps/http.map".into(),
-            OutputFile::public("a.example.com be_http:a:a\n"),
-        );
-        t.insert(
-            "certs/ns:web.pem".into(),
-            OutputFile::secret(format!("{KEY}{CERT}")),
-        );
-        t
-    }
+    use crate::testkit::{sample_tree as tree, CERT, KEY};
 
     #[test]
     fn output_dirs_link_key_accepts_only_the_applier_form() {
