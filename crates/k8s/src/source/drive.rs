@@ -27,6 +27,11 @@ use serde::de::DeserializeOwned;
 use super::sync::{Kind, SyncState};
 use crate::route::WatchedRoute;
 
+/// The target of this module's events: the module's path before it was
+/// split off, so log filters and the `target` field of each line stay as
+/// they were.
+const LOG_TARGET: &str = "routegen_k8s::source";
+
 /// Stable hash of a serializable projection (what can change the output).
 pub(super) fn fingerprint<T: serde::Serialize>(value: &T) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -95,9 +100,9 @@ pub(super) async fn drive<K, F>(
             Err(error) => {
                 let text = describe_error(kind, &error);
                 if failing {
-                    tracing::debug!(kind = kind.name(), error = %text, "watch still failing; retrying with backoff");
+                    tracing::debug!(target: LOG_TARGET, kind = kind.name(), error = %text, "watch still failing; retrying with backoff");
                 } else {
-                    tracing::warn!(kind = kind.name(), error = %text, "watch failed; retrying with backoff (serving the last objects seen)");
+                    tracing::warn!(target: LOG_TARGET, kind = kind.name(), error = %text, "watch failed; retrying with backoff (serving the last objects seen)");
                 }
                 failing = true;
                 state.set_error(kind, Some(text));
@@ -105,7 +110,7 @@ pub(super) async fn drive<K, F>(
             }
         };
         if failing {
-            tracing::info!(kind = kind.name(), "watch recovered");
+            tracing::info!(target: LOG_TARGET, kind = kind.name(), "watch recovered");
             failing = false;
             state.set_error(kind, None);
         }
@@ -129,6 +134,7 @@ pub(super) async fn drive<K, F>(
                 let first = !state.synced[kind as usize].load(Ordering::SeqCst);
                 state.mark_synced(kind);
                 tracing::info!(
+                    target: LOG_TARGET,
                     kind = kind.name(),
                     objects = prints.len(),
                     "{}",

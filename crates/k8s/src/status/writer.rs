@@ -25,6 +25,11 @@ use super::desired::{
 };
 use crate::route::WatchedRoute;
 
+/// The target of this module's events: the module's path before it was
+/// split off, so log filters and the `target` field of each line stay as
+/// they were.
+const LOG_TARGET: &str = "routegen_k8s::status";
+
 /// Writes of one Route per batch before giving up (409 conflicts).
 pub const MAX_ATTEMPTS: u32 = 5;
 /// `fieldManager` of our patches.
@@ -199,6 +204,7 @@ impl Worker {
                 let delay = Duration::from_secs(1u64 << failures_in_row.min(5))
                     .min(Duration::from_secs(30));
                 tracing::warn!(
+                    target: LOG_TARGET,
                     failed,
                     first = first_error.as_deref().unwrap_or(""),
                     retry_in = ?delay,
@@ -255,14 +261,14 @@ impl Worker {
             {
                 Ok(_) => {
                     self.stats.patches.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(route = %key, admitted = verdict.rejection.is_none(), "status written");
+                    tracing::debug!(target: LOG_TARGET, route = %key, admitted = verdict.rejection.is_none(), "status written");
                     self.recent.insert(key.clone(), (rv, desired));
                     return Written::Patched;
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 => {
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                     let delay = Duration::from_millis(50 << attempt.min(5)) + jitter(50);
-                    tracing::debug!(route = %key, attempt, ?delay, "status conflict; reading the Route again");
+                    tracing::debug!(target: LOG_TARGET, route = %key, attempt, ?delay, "status conflict; reading the Route again");
                     tokio::time::sleep(delay).await;
                     match api.get(&key.name).await {
                         Ok(fresh) => route = Arc::new(fresh),
@@ -286,7 +292,7 @@ impl Worker {
             }
             _ => "",
         };
-        tracing::debug!(route = %key, error = %error, "cannot write Route status{hint}");
+        tracing::debug!(target: LOG_TARGET, route = %key, error = %error, "cannot write Route status{hint}");
         Written::Failed(format!("{error}{hint}"))
     }
 }
