@@ -51,9 +51,10 @@
 //! | `sidecar` | the loop tying them together |
 //! | `backoff` | retry timing |
 //!
-//! Dependencies go down the table's order of use: `sidecar` uses the
-//! phases, the phases use `config`, `core` and each other only downwards
-//! (`readiness` → `serving` → `haproxy` → `config`), never back up.
+//! The modules import one another one way: `startup` → `sidecar` → the
+//! phases; among the phases `readiness` → `serving` → `haproxy`,
+//! `shutdown` → `ops`, `serving`; all of them at most → `config`, `core`,
+//! `backoff`. Nothing imports `startup` or `sidecar` back.
 
 pub mod core;
 pub mod isolate;
