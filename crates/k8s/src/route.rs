@@ -7,6 +7,10 @@
 //! a schema must not stall the router for every other Route: such a Route
 //! is rejected by admission (`ValidationFailed`, naming the field), exactly
 //! as the file loader does.
+//!
+//! The bottom of the crate: the source fills Route stores with these and
+//! the status writer reads the current status from them; this module uses
+//! neither.
 
 use std::borrow::Cow;
 

@@ -1,0 +1,68 @@
+//! The Kubernetes API source (`--source kube`): Routes, Services,
+//! EndpointSlices and (with `--namespace-selector`) Namespaces, watched with
+//! kube-rs [`watcher`]s feeding [`reflector`] stores.
+//!
+//! # Contract
+//!
+//! * **One watcher per kind**, each a `watcher(..).default_backoff()
+//!   .reflect(store)` stream driven by its own task: paginated initial list
+//!   (`limit`/`continue`), then a watch from the list's `resourceVersion`
+//!   with bookmarks; a watch that ends is resumed from the last
+//!   `resourceVersion` seen; `410 Gone` (an expired `resourceVersion`)
+//!   makes the watcher list again; any error is retried with kube's default
+//!   exponential backoff (0.8 s doubling to 30 s, with jitter). None of this
+//!   is hand-rolled.
+//! * **Atomic lists.** A (re)list is buffered by the reflector and swapped
+//!   into its store whole at `InitDone`, so a snapshot never holds half of a
+//!   list: the initial Routes are decided together (admission sorts by
+//!   age), never Route by Route.
+//! * **Synced.** [`KubeSource::is_synced`] turns true once *every* watcher
+//!   has completed its first list, and stays true (a later relist swaps a
+//!   complete list in; until then the previous one is served).
+//!   [`Changes::changed`] resolves only after that.
+//! * **Change notifications.** Every event that can change what routegen
+//!   renders bumps a generation counter; [`Changes::changed`] resolves once
+//!   per burst (coalescing; optional `debounce`), is cancel-safe, and never
+//!   loses a change. Events that cannot change the output are not
+//!   signalled: a Route whose status alone changed (our own status writes
+//!   included), a Service whose status changed, a Namespace that still
+//!   matches the selector.
+//! * **API server gone.** The stores keep the last objects they had:
+//!   [`KubeSource::snapshot`] keeps returning the last good state while
+//!   the watchers retry, and they resume (or relist) when it comes back.
+//! * **Selectors.** `--route-selector` and `--route-field-selector` go into
+//!   the Route list/watch. `--namespace-selector` is a label selector on the
+//!   Namespace watch; a Route is in the snapshot while its namespace is in
+//!   that store, so a namespace whose labels stop (or start) matching drops
+//!   (or adds) its Routes. `--namespace` restricts every watch to one
+//!   namespace.
+//! * **Lenient Routes.** A Route that does not decode is kept by name and
+//!   rejected by admission (see [`route`]), instead of failing the list.
+//!
+//! # Layout
+//!
+//! * `config`: the flags ([`KubeArgs`]), what they resolve to
+//!   ([`KubeSourceConfig`]) and the API [`client`].
+//! * `watch`: the running source ([`KubeSource`]) and its listener
+//!   ([`Changes`]); `drive` (one watcher task) and `sync` (what the tasks
+//!   share) below it.
+//! * `run`: [`KubeRun`] bundles the source, its change listener and the
+//!   status writer ([`crate::status`]) for the run loop. It is the only
+//!   part of the source that uses the status writer; the status writer
+//!   uses nothing of the source (it reads the Route store through
+//!   [`crate::route`]), so the dependency goes one way:
+//!   `route` ← `status` ← `source`.
+//!
+//! [`watcher`]: kube::runtime::watcher()
+//! [`reflector`]: kube::runtime::reflector()
+
+mod config;
+mod drive;
+mod run;
+mod sync;
+mod watch;
+
+pub use crate::route::{self, WatchedRoute};
+pub use config::{client, in_cluster, ClientError, KubeArgs, KubeSourceConfig};
+pub use run::KubeRun;
+pub use watch::{Changes, KubeSource};

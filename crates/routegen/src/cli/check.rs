@@ -1,0 +1,139 @@
+//! `routegen check`: which Routes are admitted and why not.
+//!
+//! Exit status: 0 all admitted, 2 at least one rejected, 1 unreadable
+//! input (or JSON that cannot be encoded).
+
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use routegen_core::admit::{self, Verdict};
+use routegen_host::source::files;
+use routegen_render::{self as render};
+
+use super::args::{InputArgs, RouterArgs, TargetArg};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// One aligned line per Route.
+    Text,
+    /// A JSON array of {namespace, name, host, admitted, reason, message, warnings}.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    #[command(flatten)]
+    pub(crate) router: RouterArgs,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long,
+        env = "ROUTEGEN_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) output: OutputFormat,
+    #[command(flatten)]
+    pub(crate) target: TargetArg,
+}
+
+/// Run `check`; returns its exit status (see the module documentation).
+pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
+    let loaded = match files::load_paths(&args.input.paths, &args.input.namespace) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let verdicts = admit::admit_at(
+        &loaded.snapshot,
+        &args.router.settings(),
+        routegen_host::clock::now_unix(),
+    );
+    if args.target.proxy == render::Target::Nginx {
+        let plan = routegen_core::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
+        match render::nginx::warnings(&plan) {
+            Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+            Err(e) => eprintln!("warning: nginx: {e}"),
+        }
+    }
+    match args.output {
+        OutputFormat::Json => {
+            let reports: Vec<_> = verdicts.iter().map(Verdict::report).collect();
+            match serde_json::to_string_pretty(&reports) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("error: cannot encode JSON: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        OutputFormat::Text => print!("{}", text_report(&verdicts)),
+    }
+    if verdicts.iter().all(Verdict::is_admitted) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// One aligned line per Route: `namespace/name  host  Admitted|Reason: message  [warnings]`.
+fn text_report(verdicts: &[Verdict]) -> String {
+    let name_width = verdicts
+        .iter()
+        .map(|v| v.key.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let host_width = verdicts
+        .iter()
+        .map(|v| v.host.len().max(1))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for v in verdicts {
+        let state = match v.rejection() {
+            None => "Admitted".to_string(),
+            Some(r) => format!("{}: {}", r.reason, one_line(&r.message)),
+        };
+        let host = if v.host.is_empty() {
+            "-"
+        } else {
+            v.host.as_str()
+        };
+        let mut line = format!(
+            "{:<nw$}  {:<hw$}  {state}",
+            v.key.to_string(),
+            admit::host::printable(host),
+            nw = name_width,
+            hw = host_width
+        );
+        if !v.warnings.is_empty() {
+            line.push_str("  [warnings: ");
+            line.push_str(&one_line(&v.warnings.join("; ")));
+            line.push(']');
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Keep a report line one line: control characters are shown escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! `routegen render`: the configuration tree, printed or written (a dry
+//! run: no cluster, no proxy).
+//!
+//! Exit status: 0 rendered (even when some Routes are rejected), 1 error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use routegen_render::output;
+
+use super::tree::{build_tree, TreeArgs};
+
+#[derive(Args, Debug)]
+pub(crate) struct RenderArgs {
+    #[command(flatten)]
+    pub(crate) tree: TreeArgs,
+    /// Write the tree into this directory (created 0700; it must be new, empty, or written by routegen before) instead of printing it.
+    #[arg(long, env = "ROUTEGEN_OUT", value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print private keys instead of redacting them.
+    #[arg(long, env = "ROUTEGEN_SHOW_SECRETS")]
+    pub(crate) show_secrets: bool,
+}
+
+/// Run `render`; returns its exit status (see the module documentation).
+pub(crate) fn exec(args: &RenderArgs) -> ExitCode {
+    match render_cmd(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
+    let tree = build_tree(&args.tree)?;
+    match &args.out {
+        Some(dir) => {
+            let removed = routegen_host::tree::write_tree(&tree, dir)?;
+            for path in removed {
+                eprintln!("removed stale file: {path}");
+            }
+        }
+        None => {
+            use std::io::Write;
+            let text = output::print_tree(&tree, args.show_secrets);
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .context("cannot write to stdout")?;
+            stdout.flush().context("cannot write to stdout")?;
+        }
+    }
+    Ok(())
+}

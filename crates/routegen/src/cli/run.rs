@@ -1,0 +1,206 @@
+//! `routegen run`: the sidecar. This module only resolves the flags into a
+//! [`RunConfig`] (defaults under `--out`, the reload method implied by
+//! `--spawn-haproxy`, the combinations refused) and starts the runtime;
+//! the loop is the library's [`routegen::run`].
+//!
+//! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when it
+//! cannot start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use routegen::run::{self, core::IsolationLimits, RunConfig, Source};
+use routegen_host::config::PipelineOptions;
+use routegen_host::reload::ReloadMethod;
+use routegen_host::telemetry::{self, LogFormat};
+use routegen_k8s::source::{in_cluster, KubeArgs};
+use routegen_render::{self as render};
+
+use super::args::{RenderFlags, RouterArgs, TargetArg};
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Where objects come from: dir:PATH (a directory of manifests, watched recursively) or kube (the Kubernetes API) [default: kube inside a cluster, i.e. with KUBERNETES_SERVICE_HOST set].
+    #[arg(long, env = "ROUTEGEN_SOURCE", value_name = "SOURCE")]
+    pub(crate) source: Option<Source>,
+    /// Apply directory: current -> trees/<id>, history, failed trees, sockets.
+    #[arg(long, env = "ROUTEGEN_OUT", value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// How to reload HAProxy: master-cli:SOCKET, signal:PIDFILE, command:CMD or none [default: none; with --spawn-haproxy: master-cli:<out>/master.sock].
+    #[arg(long, env = "ROUTEGEN_RELOAD", value_name = "METHOD")]
+    pub(crate) reload: Option<ReloadMethod>,
+    /// Start HAProxy (master-worker, `-W -S <out>/master.sock`) on the current tree and manage it.
+    #[arg(long, env = "ROUTEGEN_SPAWN_HAPROXY")]
+    pub(crate) spawn_haproxy: bool,
+    /// The HAProxy binary (validation with -c, and --spawn-haproxy).
+    #[arg(
+        long,
+        env = "ROUTEGEN_HAPROXY_BIN",
+        value_name = "PATH",
+        default_value = "haproxy"
+    )]
+    pub(crate) haproxy_bin: PathBuf,
+    #[command(flatten)]
+    pub(crate) target: TargetArg,
+    /// The nginx binary (validation with -t) for --target nginx.
+    #[arg(
+        long,
+        env = "ROUTEGEN_NGINX_BIN",
+        value_name = "PATH",
+        default_value = "nginx"
+    )]
+    pub(crate) nginx_bin: PathBuf,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "ROUTEGEN_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:1936"
+    )]
+    pub(crate) listen: SocketAddr,
+    /// Log format.
+    #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
+    pub(crate) log_format: LogFormat,
+    /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
+    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
+    pub(crate) min_reload_interval: std::time::Duration,
+    /// Quiet time that ends a burst of file changes (one apply per burst).
+    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = run::parse_duration)]
+    pub(crate) debounce: std::time::Duration,
+    /// Good trees kept under <out>/trees (the current one included).
+    #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) keep_trees: u32,
+    /// Old HAProxy workers allowed to keep draining after reloads; the oldest beyond this are stopped.
+    #[arg(
+        long,
+        env = "ROUTEGEN_MAX_OLD_WORKERS",
+        value_name = "N",
+        default_value_t = 5
+    )]
+    pub(crate) max_old_workers: usize,
+    /// dir: namespace for objects that have none [default: default]; kube: watch only this namespace [default: all].
+    #[arg(long, env = "ROUTEGEN_NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    #[command(flatten)]
+    pub(crate) router: RouterArgs,
+    #[command(flatten)]
+    pub(crate) render: RenderFlags,
+    #[command(flatten)]
+    pub(crate) kube: KubeArgs,
+}
+
+/// Run `run` until SIGTERM or SIGINT; returns its exit status (see the
+/// module documentation).
+pub(crate) fn exec(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format, "");
+    match run_config(&args).and_then(|config| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(async { run::run(config, run::shutdown_signal()).await })
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Target `routegen` (the binary's root, where this line was
+            // logged before the CLI had modules): log filters keep working.
+            tracing::error!(target: "routegen", "{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The flags of `run`, resolved: default run and state directories under
+/// --out, the reload method implied by --spawn-haproxy.
+fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    let out =
+        std::path::absolute(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
+    let source = match &args.source {
+        Some(Source::Dir(dir)) => Source::Dir(
+            std::path::absolute(dir).with_context(|| format!("--source dir:{}", dir.display()))?,
+        ),
+        Some(Source::Kube) => Source::Kube,
+        None if in_cluster() => Source::Kube,
+        None => anyhow::bail!(
+            "--source is required outside a cluster: dir:PATH (a directory of manifests) or kube"
+        ),
+    };
+    args.kube.validate().map_err(anyhow::Error::msg)?;
+    if args.target.proxy == render::Target::Nginx {
+        if args.spawn_haproxy {
+            anyhow::bail!(
+                "--spawn-haproxy starts HAProxy; it cannot be combined with --target nginx"
+            );
+        }
+        if matches!(
+            args.reload,
+            Some(ReloadMethod::MasterCli(_) | ReloadMethod::Signal(_))
+        ) {
+            anyhow::bail!(
+                "--target nginx reloads with --reload command:… (e.g. command:nginx -s reload -p PREFIX -c OUT/current/nginx.conf) or none; master-cli: and signal: (SIGUSR2) are HAProxy's"
+            );
+        }
+    }
+    let master = RunConfig::master_socket(&out);
+    let reload = match (&args.reload, args.spawn_haproxy) {
+        (None, false) => ReloadMethod::None,
+        (None, true) => ReloadMethod::MasterCli(master),
+        (Some(ReloadMethod::MasterCli(p)), true)
+            if std::path::absolute(p).ok() == Some(master.clone()) =>
+        {
+            ReloadMethod::MasterCli(master)
+        }
+        (Some(other), true) => anyhow::bail!(
+            "--spawn-haproxy reloads through master-cli:{}; drop --reload {other}",
+            master.display()
+        ),
+        (Some(method), false) => method.clone(),
+    };
+    let run_dir = out.join("run");
+    let state_dir = out.join("state");
+    let pipeline = PipelineOptions {
+        target: args.target.proxy,
+        ..args
+            .render
+            .options(&args.router, &state_dir, &run_dir.display().to_string())
+    };
+    if args.render.run_dir.is_none() {
+        create_private_dir(&out)?;
+        create_private_dir(&run_dir)?;
+    }
+    Ok(RunConfig {
+        source,
+        out,
+        namespace: args.namespace.clone().unwrap_or_else(|| "default".into()),
+        kube_namespace: args.namespace.clone(),
+        kube: args.kube.clone(),
+        pipeline,
+        reload,
+        spawn_haproxy: args.spawn_haproxy,
+        haproxy_bin: args.haproxy_bin.clone(),
+        nginx_bin: args.nginx_bin.clone(),
+        listen: args.listen,
+        min_reload_interval: args.min_reload_interval,
+        debounce: args.debounce,
+        keep_trees: args.keep_trees as usize,
+        max_old_workers: args.max_old_workers,
+        limits: IsolationLimits::default(),
+    })
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}

@@ -1,0 +1,71 @@
+//! What `render` and `diff` share: the flags of one tree ([`TreeArgs`])
+//! and building it ([`build_tree`]) without a cluster or a proxy.
+
+use std::path::Path;
+
+use clap::Args;
+
+use routegen_core::admit;
+use routegen_host::config::PipelineOptions;
+use routegen_host::defaultcert;
+use routegen_host::source::files;
+use routegen_render::output::OutputTree;
+use routegen_render::pipeline;
+use routegen_render::{self as render};
+
+use super::args::{InputArgs, RenderFlags, RouterArgs, TargetArg};
+
+/// What render and diff share: input, admission and rendering settings.
+#[derive(Args, Debug)]
+pub(crate) struct TreeArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+    #[command(flatten)]
+    pub(crate) router: RouterArgs,
+    #[command(flatten)]
+    pub(crate) render: RenderFlags,
+    #[command(flatten)]
+    pub(crate) target: TargetArg,
+}
+
+/// Load, admit, plan and render; rejected Routes and warnings go to stderr.
+pub(crate) fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
+    let loaded = files::load_paths(&args.input.paths, &args.input.namespace)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let options = args.render.options(
+        &args.router,
+        Path::new(defaultcert::DEFAULT_STATE_DIR),
+        render::DEFAULT_RUN_DIR,
+    );
+    let options = PipelineOptions {
+        target: args.target.proxy,
+        ..options
+    };
+    let config = routegen_host::config::load(&options)?;
+    let rendered =
+        pipeline::render_snapshot_at(&loaded.snapshot, &config, routegen_host::clock::now_unix())?;
+    for v in &rendered.verdicts {
+        if let Some(r) = v.rejection() {
+            let host = if v.host.is_empty() {
+                "-".to_string()
+            } else {
+                admit::host::printable(&v.host)
+            };
+            eprintln!("rejected: {} {host}: {}: {}", v.key, r.reason, r.message);
+        }
+        for w in &v.warnings {
+            eprintln!("warning: {}: {w}", v.key);
+        }
+    }
+    for warning in rendered
+        .plan
+        .warnings
+        .iter()
+        .chain(&rendered.target_warnings)
+    {
+        eprintln!("warning: {warning}");
+    }
+    Ok(rendered.tree)
+}

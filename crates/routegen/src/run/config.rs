@@ -1,0 +1,146 @@
+//! What `run` is started with ([`RunConfig`]: the CLI's flags, resolved)
+//! and the forms of the flags only `run` has ([`Source`],
+//! [`parse_duration`]). Pure: nothing here reads the disk or the clock.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use routegen_host::config::PipelineOptions;
+use routegen_host::reload::ReloadMethod;
+use routegen_k8s::source::KubeArgs;
+
+use super::core::IsolationLimits;
+
+/// Where manifests come from (`--source`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `dir:PATH`: a watched directory of manifests.
+    Dir(PathBuf),
+    /// `kube`: the Kubernetes API (watchers and reflectors; Route status).
+    Kube,
+}
+
+impl FromStr for Source {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("dir", path)) if !path.trim().is_empty() => Ok(Source::Dir(PathBuf::from(path))),
+            Some(("dir", _)) => Err("`dir:` needs a directory: dir:PATH".into()),
+            _ if s == "kube" => Ok(Source::Kube),
+            _ => Err(format!(
+                "unknown source `{s}`; expected dir:PATH (a directory of manifests) or kube (the Kubernetes API)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Dir(p) => write!(f, "dir:{}", p.display()),
+            Source::Kube => f.write_str("kube"),
+        }
+    }
+}
+
+/// A duration for routegen's own timers: `<digits>[us|ms|s|m|h]` (no unit
+/// = seconds), `0` allowed.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}`: expected <digits>[us|ms|s|m|h], e.g. 500ms or 1s"))?;
+    let d = match unit {
+        "us" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}`; use us, ms, s, m or h"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+/// Everything `run` needs (the CLI's flags, resolved).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub source: Source,
+    /// The apply directory (`--out`).
+    pub out: PathBuf,
+    /// Namespace for objects without one.
+    pub namespace: String,
+    pub pipeline: PipelineOptions,
+    /// How to reload; with `spawn_haproxy` this is the master CLI on
+    /// [`RunConfig::master_socket`].
+    pub reload: ReloadMethod,
+    pub spawn_haproxy: bool,
+    pub haproxy_bin: PathBuf,
+    /// `--nginx-bin`: validates trees when `pipeline.target` is nginx.
+    pub nginx_bin: PathBuf,
+    /// Operations endpoint (`/healthz`, `/readyz`, `/metrics`).
+    pub listen: SocketAddr,
+    pub min_reload_interval: Duration,
+    /// Quiet time that ends a burst of changes.
+    pub debounce: Duration,
+    pub keep_trees: usize,
+    pub max_old_workers: usize,
+    pub limits: IsolationLimits,
+    /// `--source kube`: the API source's and status writer's flags.
+    pub kube: KubeArgs,
+    /// `--source kube`: watch only this namespace (`--namespace` given
+    /// explicitly); `None`: all namespaces.
+    pub kube_namespace: Option<String>,
+}
+
+impl RunConfig {
+    /// `<out>/master.sock`: the master CLI of a spawned HAProxy.
+    pub fn master_socket(out: &Path) -> PathBuf {
+        out.join("master.sock")
+    }
+
+    /// `<out>/haproxy.pid`: the pidfile of a spawned HAProxy.
+    pub fn pidfile(out: &Path) -> PathBuf {
+        out.join("haproxy.pid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_forms() {
+        assert_eq!(
+            "dir:/etc/routes".parse::<Source>(),
+            Ok(Source::Dir("/etc/routes".into()))
+        );
+        assert_eq!(Source::Dir("x".into()).to_string(), "dir:x");
+        assert_eq!("kube".parse::<Source>(), Ok(Source::Kube));
+        assert_eq!(Source::Kube.to_string(), "kube");
+        let e = "dir:".parse::<Source>().unwrap_err();
+        assert!(e.contains("dir:PATH"), "{e}");
+        let e = "/etc/routes".parse::<Source>().unwrap_err();
+        assert!(e.contains("expected dir:PATH"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! Making HAProxy serve the current tree ([`Serving`]): start (or adopt)
+//! it with `--spawn-haproxy`, reload it, pace the reloads, cap the old
+//! workers.
+//!
+//! # Contract
+//!
+//! * A new tree is followed by a reload (confirmed through `show proc`
+//!   with the master CLI). Reloads are at least `--min-reload-interval`
+//!   apart, stretched to the last apply + reload duration when that is
+//!   longer ([`Serving::next_reload_at`]).
+//! * Failed starts and reloads are retried with backoff; HAProxy keeps
+//!   serving its previous configuration meanwhile.
+//! * After each confirmed reload the old-worker cap is enforced and the
+//!   gauge refreshed; every fifth tick the gauge is refreshed anyway.
+//! * A managed HAProxy that exits (seen on a tick, or during a reload) is
+//!   forgotten and started again by the next pass.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use routegen_host::metrics::{Metrics, Outcome};
+use routegen_host::reload::{ReloadError, ReloadMethod, ReloadOptions, Reloader};
+
+use super::backoff::Backoff;
+use super::config::RunConfig;
+use super::haproxy::{start_haproxy, wait_exit, Managed};
+use super::LOG_TARGET;
+
+/// What [`Serving::serve_current`] came to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Served {
+    /// Done for this pass (HAProxy serves the tree, or a retry is due).
+    Done,
+    /// The managed HAProxy exited during the reload: run a pass again at
+    /// once (it starts HAProxy again).
+    HaproxyExited,
+}
+
+/// HAProxy, as far as the loop is concerned.
+pub(super) struct Serving {
+    reloader: Reloader,
+    master_socket: PathBuf,
+    /// `<out>/current/haproxy.cfg`: what a spawned HAProxy runs on.
+    current_config: PathBuf,
+    managed: Managed,
+    /// Whether HAProxy may serve something other than `current`.
+    need_reload: bool,
+    start_backoff: Backoff,
+    reload_backoff: Backoff,
+    last_reload_end: Option<Instant>,
+    /// The last cycle's apply + reload duration.
+    last_cost: Duration,
+}
+
+impl Serving {
+    /// Nothing started yet; `current_config` is the configuration path a
+    /// spawned HAProxy runs on.
+    pub(super) fn new(config: &RunConfig, current_config: PathBuf) -> Serving {
+        Serving {
+            reloader: Reloader::new(config.reload.clone(), ReloadOptions::default()),
+            master_socket: RunConfig::master_socket(&config.out),
+            current_config,
+            managed: Managed::Nothing,
+            need_reload: !matches!(config.reload, ReloadMethod::None),
+            start_backoff: Backoff::default(),
+            reload_backoff: Backoff::default(),
+            last_reload_end: None,
+            last_cost: Duration::ZERO,
+        }
+    }
+
+    /// At start-up, with `--spawn-haproxy` and a last good tree: start
+    /// HAProxy on it (or adopt the master left running); a failure is
+    /// retried later.
+    pub(super) async fn start_on_last_good(&mut self, config: &RunConfig) {
+        match start_haproxy(config, &self.current_config, &self.master_socket).await {
+            Ok(m) => {
+                // A spawned HAProxy serves `current`; an adopted one may not.
+                self.need_reload = matches!(m, Managed::Adopted { .. });
+                self.managed = m;
+            }
+            Err(e) => {
+                tracing::error!(
+                    target: LOG_TARGET,
+                    error = format!("{e:#}"),
+                    "cannot start HAProxy on the last good tree; will retry"
+                );
+                self.start_backoff.schedule();
+            }
+        }
+    }
+
+    /// The earliest time the next reload may happen, if one happened.
+    pub(super) fn next_reload_at(&self, min_reload_interval: Duration) -> Option<Instant> {
+        // Reloads at least `gap` apart, the gap adapting to slow cycles.
+        self.last_reload_end
+            .map(|end| end + min_reload_interval.max(self.last_cost))
+    }
+
+    /// A new tree is current: HAProxy must be reloaded onto it (unless
+    /// `--reload none`).
+    pub(super) fn tree_applied(&mut self, config: &RunConfig) {
+        if !matches!(config.reload, ReloadMethod::None) {
+            self.need_reload = true;
+        }
+    }
+
+    /// Make HAProxy serve `current` (call only when a tree is current):
+    /// start it if it is managed and not running (unless a start retry is
+    /// not due yet), then reload it if needed. `cycle` is when the pass
+    /// began (the reload pacing counts from there).
+    pub(super) async fn serve_current(
+        &mut self,
+        config: &RunConfig,
+        metrics: &Metrics,
+        cycle: Instant,
+    ) -> Served {
+        if config.spawn_haproxy
+            && !self.managed.is_running()
+            && self
+                .start_backoff
+                .at
+                .is_none_or(|at| tokio::time::Instant::now() >= at)
+        {
+            match start_haproxy(config, &self.current_config, &self.master_socket).await {
+                Ok(m) => {
+                    self.need_reload = matches!(m, Managed::Adopted { .. });
+                    self.managed = m;
+                    self.start_backoff.reset();
+                }
+                Err(e) => {
+                    let delay = self.start_backoff.schedule();
+                    tracing::error!(target: LOG_TARGET, error = format!("{e:#}"), retry_in = ?delay, "cannot start HAProxy");
+                }
+            }
+        }
+        let can_reload = !config.spawn_haproxy || self.managed.is_running();
+        if self.need_reload && can_reload {
+            // A spawned HAProxy that dies mid-reload would otherwise
+            // hold us until the confirmation timeout.
+            let result = tokio::select! {
+                r = self.reloader.reload() => Some(r),
+                () = wait_exit(&mut self.managed), if config.spawn_haproxy => None,
+            };
+            let Some(result) = result else {
+                tracing::error!(target: LOG_TARGET, haproxy = %self.managed.describe(), "HAProxy exited during a reload; restarting it");
+                self.managed = Managed::Nothing;
+                return Served::HaproxyExited;
+            };
+            match result {
+                Ok(outcome) => {
+                    self.need_reload = false;
+                    self.reload_backoff.reset();
+                    metrics.record_reload(
+                        Outcome::Success,
+                        method_label(&config.reload),
+                        outcome.duration,
+                    );
+                    if outcome.confirmed {
+                        metrics.set_old_workers(outcome.old_worker_count);
+                        enforce_cap(&self.reloader, config.max_old_workers, metrics).await;
+                    }
+                    self.last_reload_end = Some(Instant::now());
+                    self.last_cost = cycle.elapsed();
+                }
+                Err(e) => {
+                    let delay = self.reload_backoff.schedule();
+                    metrics.record_reload(Outcome::Failure, e.reason(), Duration::ZERO);
+                    tracing::error!(target: LOG_TARGET, error = %e, retry_in = ?delay, "reload failed; HAProxy keeps serving its previous configuration");
+                    if matches!(e, ReloadError::Io { .. } | ReloadError::Timeout { .. })
+                        && config.spawn_haproxy
+                    {
+                        tracing::warn!(target: LOG_TARGET, haproxy = %self.managed.describe(), "master CLI unreachable");
+                    }
+                }
+            }
+        }
+        Served::Done
+    }
+
+    /// HAProxy serves `current` (given that a tree is current): no reload
+    /// pending, and a managed HAProxy is running.
+    pub(super) fn serves_current(&mut self, config: &RunConfig) -> bool {
+        !self.need_reload && (!config.spawn_haproxy || self.managed.is_running())
+    }
+
+    /// A managed HAProxy is not running.
+    pub(super) fn haproxy_down(&mut self, config: &RunConfig) -> bool {
+        config.spawn_haproxy && !self.managed.is_running()
+    }
+
+    /// Whether HAProxy may serve something other than `current`.
+    pub(super) fn needs_reload(&self) -> bool {
+        self.need_reload
+    }
+
+    /// On a tick: whether the managed HAProxy has exited since the last
+    /// look; if so it is logged (with its last output) and forgotten, so
+    /// the next pass starts it again.
+    pub(super) fn exited(&mut self, config: &RunConfig) -> bool {
+        if config.spawn_haproxy
+            && !matches!(self.managed, Managed::Nothing)
+            && !self.managed.is_running()
+        {
+            let recent = match &self.managed {
+                Managed::Spawned(p) => p.recent_output().join("\n"),
+                _ => String::new(),
+            };
+            tracing::error!(target: LOG_TARGET, haproxy = %self.managed.describe(), output = %recent, "HAProxy exited; restarting it");
+            self.managed = Managed::Nothing;
+            return true;
+        }
+        false
+    }
+
+    /// Refresh the old-worker gauge (when HAProxy is there to ask).
+    pub(super) async fn refresh_old_workers(&mut self, config: &RunConfig, metrics: &Metrics) {
+        if !config.spawn_haproxy || self.managed.is_running() {
+            if let Ok(Some(n)) = self.reloader.old_workers().await {
+                metrics.set_old_workers(n);
+            }
+        }
+    }
+
+    /// The start and reload retries, for the loop's timer.
+    pub(super) fn backoffs(&mut self) -> [&mut Backoff; 2] {
+        [&mut self.reload_backoff, &mut self.start_backoff]
+    }
+
+    /// When the next start or reload retry is due, if any.
+    pub(super) fn retry_at(&self) -> Option<tokio::time::Instant> {
+        [self.reload_backoff.at, self.start_backoff.at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Stop a HAProxy we started (or adopted).
+    pub(super) async fn stop(self) {
+        self.managed.stop().await;
+    }
+}
+
+/// The `reason` label of a successful reload.
+fn method_label(method: &ReloadMethod) -> &'static str {
+    match method {
+        ReloadMethod::MasterCli(_) => "master_cli",
+        ReloadMethod::Signal(_) => "signal",
+        ReloadMethod::Command(_) => "command",
+        ReloadMethod::None => "none",
+    }
+}
+
+/// Stop old workers beyond the cap and refresh the gauge.
+async fn enforce_cap(reloader: &Reloader, max: usize, metrics: &Metrics) {
+    match reloader.enforce_old_worker_cap(max).await {
+        Ok(stopped) if !stopped.is_empty() => {
+            tracing::info!(target: LOG_TARGET, ?stopped, max, "stopped old HAProxy workers beyond the cap");
+            if let Ok(Some(n)) = reloader.old_workers().await {
+                metrics.set_old_workers(n);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot enforce the old-worker cap")
+        }
+    }
+}
