@@ -20,8 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "support/golden.rs"]
-mod golden;
+use routegen_testsupport::golden;
 
 /// `--run-dir` of every nginx golden tree.
 const RUN_DIR: &str = "/tmp/routegen-golden-nginx-run";
@@ -69,6 +68,7 @@ fn nginx_check(tree: &Path) -> Result<(), String> {
 fn golden_nginx_trees() {
     std::fs::create_dir_all(RUN_DIR).unwrap();
     golden::run_all(&golden::Golden {
+        routegen: env!("CARGO_BIN_EXE_routegen"),
         test: "golden_nginx",
         expected_dir: "expected-nginx",
         stderr_file: "stderr-nginx.txt",

@@ -12,8 +12,7 @@
 //! the whole `routegen run --source kube` loop and prints event→tree on
 //! disk.
 
-#[path = "support/fake_apiserver.rs"]
-mod fake_apiserver;
+use routegen_testsupport::fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -6,8 +6,7 @@
 //! pidfile when a test fails).
 
 use routegen_core::testkit::certs;
-#[path = "support/config.rs"]
-mod config;
+use routegen_testsupport::config;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
