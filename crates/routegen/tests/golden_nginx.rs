@@ -17,24 +17,14 @@
 //! `ROUTEGEN_NGINX_BIN`, else `/usr/sbin/nginx`, else `nginx` on PATH; the
 //! stream module must be installed (Debian: libnginx-mod-stream).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use routegen_testsupport::e2e::nginx_bin;
 use routegen_testsupport::golden;
 
 /// `--run-dir` of every nginx golden tree.
 const RUN_DIR: &str = "/tmp/routegen-golden-nginx-run";
-
-fn nginx_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_NGINX_BIN") {
-        return bin.into();
-    }
-    let debian = Path::new("/usr/sbin/nginx");
-    if debian.exists() {
-        return debian.into();
-    }
-    "nginx".into()
-}
 
 /// `nginx -t` on a tree, with a fresh scratch prefix.
 fn nginx_check(tree: &Path) -> Result<(), String> {

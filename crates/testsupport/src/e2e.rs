@@ -23,9 +23,9 @@ use openssl::ssl::{
     NameType, SslAcceptor, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion,
 };
 use openssl::x509::X509;
-use routegen_host::reload::{HaproxyProcess, ReloadMethod, ReloadOptions, Reloader, SpawnOptions};
 use routegen_core::testkit::certs::Issued;
 use routegen_core::testkit::{EndpointSliceBuilder, RouteBuilder, ServiceBuilder};
+use routegen_host::reload::{HaproxyProcess, ReloadMethod, ReloadOptions, Reloader, SpawnOptions};
 use serde_json::{json, Value};
 
 /// Bound of every single socket read or write.
@@ -38,14 +38,24 @@ const MAX_MESSAGE: usize = 1 << 20;
 
 /// `ROUTEGEN_HAPROXY_BIN`, else `/usr/sbin/haproxy`, else `haproxy` on PATH.
 pub fn haproxy_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_HAPROXY_BIN") {
+    proxy_bin("ROUTEGEN_HAPROXY_BIN", "haproxy")
+}
+
+/// `ROUTEGEN_NGINX_BIN`, else `/usr/sbin/nginx`, else `nginx` on PATH.
+pub fn nginx_bin() -> PathBuf {
+    proxy_bin("ROUTEGEN_NGINX_BIN", "nginx")
+}
+
+/// `$variable`, else the Debian path `/usr/sbin/<name>`, else `name` on PATH.
+fn proxy_bin(variable: &str, name: &str) -> PathBuf {
+    if let Ok(bin) = std::env::var(variable) {
         return bin.into();
     }
-    let debian = Path::new("/usr/sbin/haproxy");
+    let debian = Path::new("/usr/sbin").join(name);
     if debian.exists() {
-        return debian.into();
+        return debian;
     }
-    "haproxy".into()
+    name.into()
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -119,6 +129,27 @@ pub fn service(ns: &str, name: &str, endpoints: &[(&str, u16)]) -> Vec<Value> {
         );
     }
     out
+}
+
+/// As manifest text: a Service `ns/name` (port `http`: 80 → `port`), `---`,
+/// and its EndpointSlice `<name>-1` (port `http`: `port`) with one endpoint,
+/// 127.0.0.1 (`conditions.ready: true` when `ready`, no conditions
+/// otherwise). For tests that write manifest files.
+pub fn loopback_service_yaml(ns: &str, name: &str, port: u16, ready: bool) -> String {
+    let port = i32::from(port);
+    let slice = EndpointSliceBuilder::new(ns, &format!("{name}-1"), name).port("http", port);
+    let slice = if ready {
+        slice.ready_endpoint("127.0.0.1")
+    } else {
+        slice.endpoint("127.0.0.1")
+    };
+    format!(
+        "{}---\n{}",
+        ServiceBuilder::new(ns, name)
+            .port("http", 80, port)
+            .to_yaml(),
+        slice.to_yaml()
+    )
 }
 
 /// A Service with a single endpoint: a pod named `<name>-0` on `port`.

@@ -160,8 +160,8 @@ impl Rbac {
     /// `deploy/clusterrole.yaml` of this repository.
     pub fn from_deploy() -> Rbac {
         let path = crate::workspace_root().join("deploy/clusterrole.yaml");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Rbac::from_cluster_role_yaml(&text)
     }
 

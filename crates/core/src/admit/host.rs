@@ -259,11 +259,7 @@ mod tests {
                 Err(Reason::NoHostValue),
             ),
             (web().build(), &none, Err(Reason::NoHostValue)),
-            (
-                web().build(),
-                &with_domain,
-                Err(Reason::NoHostValue),
-            ),
+            (web().build(), &with_domain, Err(Reason::NoHostValue)),
             (
                 web().build(),
                 &with_template,
@@ -294,11 +290,7 @@ mod tests {
                 &none,
                 Err(Reason::InvalidHost),
             ),
-            (
-                web().host("a..b").build(),
-                &none,
-                Err(Reason::InvalidHost),
-            ),
+            (web().host("a..b").build(), &none, Err(Reason::InvalidHost)),
             (
                 web().host("a\nb.com").build(),
                 &none,
@@ -320,11 +312,13 @@ mod tests {
                 Err(Reason::InvalidHost),
             ),
             (
-                web().host(&format!(
+                web()
+                    .host(&format!(
                         "{}.{}",
                         ["a".repeat(63).as_str(); 3].join("."),
                         "b".repeat(61)
-                    )).build(),
+                    ))
+                    .build(),
                 &none,
                 Ok(""),
             ),

@@ -184,22 +184,7 @@ impl RouteBuilder {
         self
     }
 
-    /// The Route.
-    pub fn build(self) -> Route {
-        self.route
-    }
-
-    /// The Route as a JSON manifest (`apiVersion: route.openshift.io/v1`,
-    /// `kind: Route`; unset fields left out).
-    pub fn to_json(&self) -> serde_json::Value {
-        super::json_of(&self.route)
-    }
-
-    /// [`to_json`](Self::to_json) as manifest text (valid YAML), ending in a
-    /// newline.
-    pub fn to_yaml(&self) -> String {
-        super::yaml_of(&self.route)
-    }
+    super::manifest_methods!(route: Route, "Route");
 
     fn tls_mut(&mut self) -> &mut TlsConfig {
         self.route.spec.tls.get_or_insert_with(TlsConfig::default)

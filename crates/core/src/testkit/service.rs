@@ -62,21 +62,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// The Service.
-    pub fn build(self) -> Service {
-        self.service
-    }
-
-    /// The Service as a JSON manifest (`apiVersion: v1`, `kind: Service`).
-    pub fn to_json(&self) -> serde_json::Value {
-        super::json_of(&self.service)
-    }
-
-    /// [`to_json`](Self::to_json) as manifest text (valid YAML), ending in a
-    /// newline.
-    pub fn to_yaml(&self) -> String {
-        super::yaml_of(&self.service)
-    }
+    super::manifest_methods!(service: Service, "Service");
 }
 
 /// An [`EndpointSlice`] under construction.
@@ -125,12 +111,15 @@ impl EndpointSliceBuilder {
     }
 
     fn push_port(mut self, name: &str, port: i32, protocol: Option<&str>) -> Self {
-        self.slice.ports.get_or_insert_with(Vec::new).push(EndpointPort {
-            name: Some(name.to_string()),
-            port: Some(port),
-            protocol: protocol.map(str::to_string),
-            ..EndpointPort::default()
-        });
+        self.slice
+            .ports
+            .get_or_insert_with(Vec::new)
+            .push(EndpointPort {
+                name: Some(name.to_string()),
+                port: Some(port),
+                protocol: protocol.map(str::to_string),
+                ..EndpointPort::default()
+            });
         self
     }
 
@@ -170,20 +159,5 @@ impl EndpointSliceBuilder {
         self
     }
 
-    /// The EndpointSlice.
-    pub fn build(self) -> EndpointSlice {
-        self.slice
-    }
-
-    /// The slice as a JSON manifest (`apiVersion: discovery.k8s.io/v1`,
-    /// `kind: EndpointSlice`).
-    pub fn to_json(&self) -> serde_json::Value {
-        super::json_of(&self.slice)
-    }
-
-    /// [`to_json`](Self::to_json) as manifest text (valid YAML), ending in a
-    /// newline.
-    pub fn to_yaml(&self) -> String {
-        super::yaml_of(&self.slice)
-    }
+    super::manifest_methods!(slice: EndpointSlice, "EndpointSlice");
 }
