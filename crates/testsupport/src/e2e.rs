@@ -261,7 +261,10 @@ where
     port
 }
 
-/// A plain HTTP echo server named `id` (see [`serve_http`]); its port.
+/// A plain HTTP echo server named `id`; its port. Every request gets
+/// `200`, body `<id> <target>`, headers `x-echo-id`, `x-echo-xfp` (the
+/// X-Forwarded-Proto it got, `-` when none), `x-echo-tls` (0/1),
+/// `x-echo-sni` (`-` over plain HTTP) and `set-cookie: app-<id>=1`.
 pub fn echo_server(id: &str) -> u16 {
     let id = id.to_string();
     spawn_listener(move |stream| serve_http(stream, &id, false, "-"))

@@ -57,10 +57,7 @@ macro_rules! manifest_methods {
             self.$field
         }
 
-        #[doc = concat!(
-                    "The ", $what, " as a JSON manifest (`apiVersion` and `kind` ",
-                    "included, unset fields left out)."
-                )]
+        #[doc = concat!("The ", $what, " as a JSON manifest (`apiVersion`, `kind`).")]
         pub fn to_json(&self) -> serde_json::Value {
             super::json_of(&self.$field)
         }

@@ -18,7 +18,7 @@ use crate::model::{Route, RouteSpec, RouteTargetReference, TlsConfig};
 /// policy; no status. Each method sets one thing and says what it leaves
 /// alone.
 ///
-/// ```ignore
+/// ```text
 /// let route = RouteBuilder::new("shop", "web")
 ///     .host("www.example.com")
 ///     .path("/api")
