@@ -5,8 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use routegen_host::apply::{Applier, ApplyError, ApplyOutcome};
 use routegen_render::output::{OutputFile, OutputTree};
 
-#[path = "support/config.rs"]
-mod config;
+use routegen_testsupport::config;
 
 fn haproxy() -> std::path::PathBuf {
     "haproxy".into()

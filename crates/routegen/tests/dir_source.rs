@@ -7,6 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use routegen_core::testkit::RouteBuilder;
 use routegen_host::source::dir::DirWatcher;
 
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -15,11 +16,13 @@ const EXPECT: Duration = Duration::from_secs(4);
 /// Quiet time after which "no more signals" is concluded.
 const QUIET: Duration = Duration::from_millis(700);
 
+/// The manifest of Route `t/<name>` for `<name>.example.com` to Service
+/// `<name>` (the testkit's builder; only the name varies in these tests).
 fn route(name: &str) -> String {
-    format!(
-        "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {{name: {name}, namespace: t}}\n\
-         spec: {{host: {name}.example.com, to: {{kind: Service, name: {name}}}}}\n"
-    )
+    RouteBuilder::new("t", name)
+        .host(&format!("{name}.example.com"))
+        .to(name, None)
+        .to_yaml()
 }
 
 fn start(dir: &Path) -> DirWatcher {

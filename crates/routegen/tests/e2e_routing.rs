@@ -7,10 +7,8 @@
 //! `ROUTEGEN_HAPROXY_BIN`, else `/usr/sbin/haproxy`, else `haproxy`.
 
 use routegen_core::testkit::certs;
-#[path = "support/config.rs"]
-mod config;
-#[path = "support/e2e.rs"]
-mod e2e;
+use routegen_testsupport::config;
+use routegen_testsupport::e2e;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +18,9 @@ use e2e::{
     tls_connect, tls_echo_server, tls_handshake, tls_info, Request, Router, TlsOpts,
 };
 use serde_json::Value;
+
+/// The binary under test.
+const ROUTEGEN: &str = env!("CARGO_BIN_EXE_routegen");
 
 fn default_cert() -> Issued {
     CertSpec::leaf(&["default.router.test"]).self_signed()
@@ -66,40 +67,40 @@ fn host_and_path_routing() {
         add_service(name);
     }
     objects.extend([
-        route(ns, "root", "app.test").to("root", None).build(),
+        route(ns, "root", "app.test").to("root", None).to_json(),
         route(ns, "foo", "app.test")
             .path("/foo")
             .to("foo", None)
-            .build(),
+            .to_json(),
         route(ns, "foobar", "app.test")
             .path("/foo/bar")
             .to("foobar", None)
-            .build(),
+            .to_json(),
         route(ns, "dir", "app.test")
             .path("/dir/")
             .to("dir", None)
-            .build(),
+            .to_json(),
         // A host with only a path Route: no fallback.
         route(ns, "other", "other.test")
             .path("/only")
             .to("other", None)
-            .build(),
+            .to_json(),
         // *.wild.test (the wildcard Route's host is any name in the domain).
         route(ns, "wild", "www.wild.test")
             .wildcard()
             .to("wild", None)
-            .build(),
+            .to_json(),
         route(ns, "exact", "exact.wild.test")
             .to("exact", None)
-            .build(),
+            .to_json(),
         // An exact host with only a path Route: other paths fall to the
         // wildcard (as OpenShift's ordered regex map does).
         route(ns, "exact-x", "pathonly.wild.test")
             .path("/x")
             .to("exact-x", None)
-            .build(),
+            .to_json(),
     ]);
-    let mut r = Router::new(&["--allow-wildcard-routes"], default_cert());
+    let mut r = Router::new(ROUTEGEN, &["--allow-wildcard-routes"], default_cert());
     r.render(&objects);
     r.start();
 
@@ -218,35 +219,35 @@ fn weights_alternate_backends_and_sticky_cookies() {
     }
     let (s0, s1) = (echo_server("sticky-0"), echo_server("sticky-1"));
     objects.extend(service(ns, "sticky", &[("sticky-0", s0), ("sticky-1", s1)]));
-    let routes = |pb_weight: u32| -> Vec<Value> {
+    let routes = |pb_weight: i64| -> Vec<Value> {
         vec![
             // 3:1 between two services with one endpoint each.
             route(ns, "split", "split.test")
                 .to("a", Some(75))
                 .alt("b", Some(25))
-                .build(),
+                .to_json(),
             // Three alternate backends, default weights.
             route(ns, "alts", "alts.test")
                 .to("alt1", None)
                 .alt("alt2", None)
                 .alt("alt3", None)
                 .alt("alt4", None)
-                .build(),
+                .to_json(),
             route(ns, "zero", "zero.test")
                 .to("z1", Some(0))
                 .alt("z2", Some(0))
-                .build(),
+                .to_json(),
             route(ns, "pin", "pin.test")
                 .to("pa", Some(50))
                 .alt("pb", Some(pb_weight))
-                .build(),
+                .to_json(),
             // One service, two endpoints.
             route(ns, "sticky", "sticky.test")
                 .to("sticky", None)
-                .build(),
+                .to_json(),
         ]
     };
-    let mut r = Router::new(&[], default_cert());
+    let mut r = Router::new(ROUTEGEN, &[], default_cert());
     let mut all = objects.clone();
     all.extend(routes(50));
     r.render(&all);
@@ -439,48 +440,48 @@ fn edge_reencrypt_passthrough_and_insecure_policies() {
             .to("edge", None)
             .tls("edge")
             .cert(&edge_cert, Some(&route_ca))
-            .build(),
+            .to_json(),
         route(ns, "redirect", "redirect.test")
             .to("redirect", None)
             .tls("edge")
             .insecure("Redirect")
-            .build(),
+            .to_json(),
         route(ns, "allow", "allow.test")
             .to("allow", None)
             .tls("edge")
             .insecure("Allow")
-            .build(),
+            .to_json(),
         route(ns, "none", "none.test")
             .to("none", None)
             .tls("edge")
             .insecure("None")
-            .build(),
+            .to_json(),
         route(ns, "reenc", "reenc.test")
             .to("reenc", None)
             .tls("reencrypt")
             .dest_ca(&backend_ca)
-            .build(),
+            .to_json(),
         route(ns, "reenc-bad", "reenc-bad.test")
             .to("reenc-bad", None)
             .tls("reencrypt")
             .dest_ca(&other_ca)
-            .build(),
+            .to_json(),
         // No destination CA: the service CA, with the service's name.
         route(ns, "svcca", "svcca.test")
             .to("svcca", None)
             .tls("reencrypt")
-            .build(),
+            .to_json(),
         route(ns, "svcca-misnamed", "svcca-misnamed.test")
             .to("svcca-misnamed", None)
             .tls("reencrypt")
-            .build(),
+            .to_json(),
         route(ns, "pass", "pass.test")
             .to("pass", None)
             .tls("passthrough")
             .insecure("Redirect")
-            .build(),
+            .to_json(),
     ]);
-    let mut r = Router::new(&[], default_cert());
+    let mut r = Router::new(ROUTEGEN, &[], default_cert());
     r.file_arg(
         "--service-ca-file",
         "service-ca.pem",
@@ -633,29 +634,29 @@ fn alpn_and_default_certificate() {
             .to("h2", None)
             .tls("edge")
             .cert(&unique, Some(&ca))
-            .build(),
+            .to_json(),
         route(ns, "shared-a", "shared-a.test")
             .to("shared-a", None)
             .tls("edge")
             .cert(&shared, Some(&ca))
-            .build(),
+            .to_json(),
         route(ns, "shared-b", "shared-b.test")
             .to("shared-b", None)
             .tls("edge")
             .cert(&shared, Some(&ca))
-            .build(),
+            .to_json(),
         route(ns, "plain", "plain.test")
             .to("plain", None)
             .tls("edge")
-            .build(),
+            .to_json(),
         // A Route whose own certificate is the default one.
         route(ns, "as-default", "default.router.test")
             .to("as-default", None)
             .tls("edge")
             .cert(&default, None)
-            .build(),
+            .to_json(),
     ]);
-    let mut r = Router::new(&[], default.clone());
+    let mut r = Router::new(ROUTEGEN, &[], default.clone());
     r.render(&objects);
     r.start();
     let offer: &[&str] = &["h2", "http/1.1"];

@@ -15,8 +15,7 @@ use routegen_host::apply::{Applier, ApplyError, ApplyOutcome};
 use routegen_host::reload::{ReloadMethod, ReloadOptions, Reloader};
 use routegen_render::output::{self, OutputFile, OutputTree, TREE_MARKER};
 
-#[path = "support/config.rs"]
-mod config;
+use routegen_testsupport::config;
 
 fn good(n: u32) -> OutputTree {
     config::minimal_tree(&format!("    http-request return status {}\n", 200 + n))

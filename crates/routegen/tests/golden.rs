@@ -13,8 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
-#[path = "support/golden.rs"]
-mod golden;
+use routegen_testsupport::golden;
 
 /// `haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends`: the frontends
 /// and, loaded after them, every backend file in lexical order.
@@ -41,6 +40,7 @@ fn haproxy_check(tree: &Path) -> Result<(), String> {
 #[test]
 fn golden_trees() {
     golden::run_all(&golden::Golden {
+        routegen: env!("CARGO_BIN_EXE_routegen"),
         test: "golden",
         expected_dir: "expected",
         stderr_file: "stderr.txt",

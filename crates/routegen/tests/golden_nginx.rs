@@ -17,25 +17,14 @@
 //! `ROUTEGEN_NGINX_BIN`, else `/usr/sbin/nginx`, else `nginx` on PATH; the
 //! stream module must be installed (Debian: libnginx-mod-stream).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-#[path = "support/golden.rs"]
-mod golden;
+use routegen_testsupport::e2e::nginx_bin;
+use routegen_testsupport::golden;
 
 /// `--run-dir` of every nginx golden tree.
 const RUN_DIR: &str = "/tmp/routegen-golden-nginx-run";
-
-fn nginx_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_NGINX_BIN") {
-        return bin.into();
-    }
-    let debian = Path::new("/usr/sbin/nginx");
-    if debian.exists() {
-        return debian.into();
-    }
-    "nginx".into()
-}
 
 /// `nginx -t` on a tree, with a fresh scratch prefix.
 fn nginx_check(tree: &Path) -> Result<(), String> {
@@ -69,6 +58,7 @@ fn nginx_check(tree: &Path) -> Result<(), String> {
 fn golden_nginx_trees() {
     std::fs::create_dir_all(RUN_DIR).unwrap();
     golden::run_all(&golden::Golden {
+        routegen: env!("CARGO_BIN_EXE_routegen"),
         test: "golden_nginx",
         expected_dir: "expected-nginx",
         stderr_file: "stderr-nginx.txt",

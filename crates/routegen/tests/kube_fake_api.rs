@@ -1,6 +1,6 @@
 //! The Kubernetes source and the status writer against the real kube
 //! client and a fake API server speaking the real protocol
-//! (tests/support/fake_apiserver.rs: list/watch/patch, 410, RBAC from
+//! (`routegen_testsupport::fake_apiserver`: list/watch/patch, 410, RBAC from
 //! deploy/clusterrole.yaml). Everything listens on 127.0.0.1; every wait
 //! is bounded.
 //!
@@ -12,8 +12,7 @@
 //! the whole `routegen run --source kube` loop and prints event→tree on
 //! disk.
 
-#[path = "support/fake_apiserver.rs"]
-mod fake_apiserver;
+use routegen_testsupport::fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -22,6 +21,7 @@ use std::time::{Duration, Instant};
 use fake_apiserver::{FakeApiServer, Rbac};
 use routegen_core::admit::{self, Verdict};
 use routegen_core::model::{RouteStatus, Snapshot};
+use routegen_core::testkit::{EndpointSliceBuilder, RouteBuilder, ServiceBuilder};
 use routegen_core::RouterSettings;
 use routegen_host::config::PipelineOptions;
 use routegen_k8s::source::{Changes, KubeArgs, KubeRun, KubeSource, KubeSourceConfig};
@@ -38,37 +38,35 @@ fn init_tracing() {
         .try_init();
 }
 
+/// Route `ns/name` for `host` to `svc` as the API server stores it (weight
+/// 100 and `wildcardPolicy: None` filled in), port `http`, created at
+/// `created`.
 fn route(ns: &str, name: &str, host: &str, svc: &str, created: &str) -> Value {
-    json!({
-        "apiVersion": "route.openshift.io/v1", "kind": "Route",
-        "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
-        "spec": {"host": host, "to": {"kind": "Service", "name": svc, "weight": 100},
-                 "port": {"targetPort": "http"}, "wildcardPolicy": "None"}
-    })
+    RouteBuilder::new(ns, name)
+        .host(host)
+        .to(svc, Some(100))
+        .target_port("http")
+        .wildcard_policy("None")
+        .created(created)
+        .to_json()
 }
 
+/// Service `ns/name`: port `http`, 80 → 8080, TCP.
 fn service(ns: &str, name: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
-    })
+    ServiceBuilder::new(ns, name)
+        .tcp_port("http", 80, 8080)
+        .to_json()
 }
 
 /// An EndpointSlice of `svc` (documentation addresses: nothing is contacted).
 fn slice(ns: &str, svc: &str, addrs: &[&str]) -> Value {
-    let endpoints: Vec<Value> = addrs
+    addrs
         .iter()
-        .map(|a| json!({"addresses": [a], "conditions": {"ready": true}}))
-        .collect();
-    json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{svc}-x1"), "namespace": ns,
-                     "labels": {"kubernetes.io/service-name": svc}},
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
-    })
+        .fold(
+            EndpointSliceBuilder::new(ns, &format!("{svc}-x1"), svc).tcp_port("http", 8080),
+            |slice, address| slice.ready_endpoint(address),
+        )
+        .to_json()
 }
 
 fn namespace(name: &str, labels: Value) -> Value {

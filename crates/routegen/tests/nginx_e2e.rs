@@ -14,7 +14,7 @@ use routegen_core::testkit::certs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,21 +23,12 @@ use std::time::{Duration, Instant};
 use certs::{CertSpec, Issued};
 use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
 use routegen_core::plan::{self, PlanSettings};
+use routegen_core::testkit::RouteBuilder;
 use routegen_core::RouterSettings;
 use routegen_host::apply::{Applier, ApplyOutcome, Validator};
 use routegen_host::reload::nginx::{reload, NginxReload};
 use routegen_render::{self as render, BindAddr, RenderSettings, Templates};
-
-fn nginx_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_NGINX_BIN") {
-        return bin.into();
-    }
-    let debian = Path::new("/usr/sbin/nginx");
-    if debian.exists() {
-        return debian.into();
-    }
-    "nginx".into()
-}
+use routegen_testsupport::e2e::{loopback_service_yaml, nginx_bin};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -263,24 +254,20 @@ const H2_H1: &[u8] = b"\x02h2\x08http/1.1";
 // ---------------------------------------------------------------------------
 // Manifests.
 
-fn route(ns: &str, name: &str, host: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: {name}\n  namespace: {ns}\n  creationTimestamp: \"2026-01-01T00:00:00Z\"\n  uid: {ns}-{name}\nspec:\n  host: {host}\n{extra}---\n"
-    )
+/// Route `ns/name` for `host` as every Route of these tests starts: created
+/// 2026-01-01T00:00:00Z, uid `<ns>-<name>`, `spec.port.targetPort: http`.
+fn route(ns: &str, name: &str, host: &str) -> RouteBuilder {
+    RouteBuilder::new(ns, name)
+        .created("2026-01-01T00:00:00Z")
+        .uid(&format!("{ns}-{name}"))
+        .host(host)
+        .target_port("http")
 }
 
+/// A Service and its EndpointSlice: one ready endpoint 127.0.0.1:`port`;
+/// each document followed by `---`.
 fn service(ns: &str, name: &str, port: u16) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  ports:\n  - name: http\n    port: 80\n    targetPort: {port}\n---\n\
-         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n  namespace: {ns}\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- port: {port}\n  name: http\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions:\n    ready: true\n---\n"
-    )
-}
-
-fn indent(pem: &str, n: usize) -> String {
-    let pad = " ".repeat(n);
-    pem.lines()
-        .map(|l| format!("{pad}{l}\n"))
-        .collect::<String>()
+    loopback_service_yaml(ns, name, port, true) + "---\n"
 }
 
 // ---------------------------------------------------------------------------
@@ -466,101 +453,57 @@ fn nginx_routes_live_traffic() {
     let p_ptnone = tls_server("ptnone", key_and_chain(&pt_cert, None), false);
 
     let edge_cert = CertSpec::leaf(&["edge.test"]).self_signed();
-    let tls_block = |termination: &str, policy: &str, cert: Option<&Issued>| {
-        let mut s = format!("  tls:\n    termination: {termination}\n");
-        if !policy.is_empty() {
-            s.push_str(&format!("    insecureEdgeTerminationPolicy: {policy}\n"));
-        }
-        if let Some(c) = cert {
-            s.push_str(&format!(
-                "    certificate: |\n{}    key: |\n{}",
-                indent(&c.cert_pem(), 6),
-                indent(&c.key_pem(), 6)
-            ));
-        }
-        s
-    };
-    let to = |svc: &str| {
-        format!("  to:\n    kind: Service\n    name: {svc}\n  port:\n    targetPort: http\n")
-    };
+    let routes = [
+        route("e2e", "blog", "blog.test").to("blog", None),
+        route("e2e", "deep", "blog.test")
+            .path("/x/y")
+            .to("deep", None),
+        route("e2e", "under", "blog.test")
+            .path("/x/")
+            .to("under", None),
+        route("e2e", "wild", "any.wild.test")
+            .wildcard()
+            .to("wild", None),
+        route("e2e", "exact", "exact.wild.test")
+            .path("/api")
+            .to("exact", None),
+        route("e2e", "ab", "ab.test")
+            .to("a", Some(30))
+            .alt("b", Some(10))
+            .alt("zero", Some(0)),
+        route("e2e", "edge", "edge.test")
+            .to("edge", None)
+            .tls("edge")
+            .insecure("Redirect")
+            .cert(&edge_cert, None),
+        route("e2e", "allow", "allow.test")
+            .to("allow", None)
+            .tls("edge")
+            .insecure("Allow"),
+        route("e2e", "none", "none.test")
+            .to("none", None)
+            .tls("edge")
+            .insecure("None"),
+        route("e2e", "re", "re.test")
+            .to("resvc", None)
+            .tls("reencrypt"),
+        route("e2e", "rebad", "rebad.test")
+            .to("rebad", None)
+            .tls("reencrypt"),
+        route("e2e", "pt", "pt.test")
+            .to("pt", None)
+            .tls("passthrough")
+            .insecure("Redirect"),
+        route("e2e", "ptnone", "ptnone.test")
+            .to("ptnone", None)
+            .tls("passthrough")
+            .insecure("None"),
+    ];
     let mut m = String::new();
-    m += &route("e2e", "blog", "blog.test", &to("blog"));
-    m += &route(
-        "e2e",
-        "deep",
-        "blog.test",
-        &format!("  path: /x/y\n{}", to("deep")),
-    );
-    m += &route(
-        "e2e",
-        "under",
-        "blog.test",
-        &format!("  path: /x/\n{}", to("under")),
-    );
-    m += &route(
-        "e2e",
-        "wild",
-        "any.wild.test",
-        &format!("  wildcardPolicy: Subdomain\n{}", to("wild")),
-    );
-    m += &route(
-        "e2e",
-        "exact",
-        "exact.wild.test",
-        &format!("  path: /api\n{}", to("exact")),
-    );
-    m += &route(
-        "e2e",
-        "ab",
-        "ab.test",
-        "  to:\n    kind: Service\n    name: a\n    weight: 30\n  alternateBackends:\n  - kind: Service\n    name: b\n    weight: 10\n  - kind: Service\n    name: zero\n    weight: 0\n  port:\n    targetPort: http\n",
-    );
-    m += &route(
-        "e2e",
-        "edge",
-        "edge.test",
-        &format!(
-            "{}{}",
-            to("edge"),
-            tls_block("edge", "Redirect", Some(&edge_cert))
-        ),
-    );
-    m += &route(
-        "e2e",
-        "allow",
-        "allow.test",
-        &format!("{}{}", to("allow"), tls_block("edge", "Allow", None)),
-    );
-    m += &route(
-        "e2e",
-        "none",
-        "none.test",
-        &format!("{}{}", to("none"), tls_block("edge", "None", None)),
-    );
-    m += &route(
-        "e2e",
-        "re",
-        "re.test",
-        &format!("{}{}", to("resvc"), tls_block("reencrypt", "", None)),
-    );
-    m += &route(
-        "e2e",
-        "rebad",
-        "rebad.test",
-        &format!("{}{}", to("rebad"), tls_block("reencrypt", "", None)),
-    );
-    m += &route(
-        "e2e",
-        "pt",
-        "pt.test",
-        &format!("{}{}", to("pt"), tls_block("passthrough", "Redirect", None)),
-    );
-    m += &route(
-        "e2e",
-        "ptnone",
-        "ptnone.test",
-        &format!("{}{}", to("ptnone"), tls_block("passthrough", "None", None)),
-    );
+    for r in &routes {
+        m += &r.to_yaml();
+        m += "---\n";
+    }
     for (name, port) in [
         ("blog", p_blog),
         ("deep", p_deep),
@@ -753,22 +696,19 @@ fn nginx_reloads_drop_no_request() {
     let p_two = echo_server("two");
     let manifests = |generation: usize| {
         let mut m = String::new();
-        m += &route(
-            "rl",
-            "web",
-            "web.test",
-            "  to:\n    kind: Service\n    name: one\n  port:\n    targetPort: http\n  tls:\n    termination: edge\n    insecureEdgeTerminationPolicy: Allow\n",
-        );
+        m += &route("rl", "web", "web.test")
+            .to("one", None)
+            .tls("edge")
+            .insecure("Allow")
+            .to_yaml();
+        m += "---\n";
         // Changes every generation: the path and the weight split.
-        m += &route(
-            "rl",
-            "gen",
-            "web.test",
-            &format!(
-                "  path: /gen{generation}\n  to:\n    kind: Service\n    name: one\n    weight: {}\n  alternateBackends:\n  - kind: Service\n    name: two\n    weight: 10\n  port:\n    targetPort: http\n",
-                1 + generation % 7
-            ),
-        );
+        m += &route("rl", "gen", "web.test")
+            .path(&format!("/gen{generation}"))
+            .to("one", Some((1 + generation % 7) as i64))
+            .alt("two", Some(10))
+            .to_yaml();
+        m += "---\n";
         m += &service("rl", "one", p_one);
         m += &service("rl", "two", p_two);
         m
@@ -933,12 +873,9 @@ fn run_loop_with_the_nginx_target() {
     let one = echo_server("one");
     let two = echo_server("two");
     let write = |port: u16| {
-        let text = route(
-            "web",
-            "site",
-            "site.test",
-            "  to:\n    kind: Service\n    name: site\n  port:\n    targetPort: http\n",
-        ) + &service("web", "site", port);
+        let text = route("web", "site", "site.test").to("site", None).to_yaml()
+            + "---\n"
+            + &service("web", "site", port);
         let tmp = manifests.join(".site.yaml.tmp");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, manifests.join("site.yaml")).unwrap();

@@ -33,8 +33,7 @@ use routegen_host::source::files;
 use routegen_render::pipeline::{self, PipelineConfig};
 use routegen_render::{RenderSettings, Templates};
 
-#[path = "support/config.rs"]
-mod config;
+use routegen_testsupport::config;
 
 /// Planted in hostile values: may only reach the tree inside a plan value.
 const MARKER: &str = "zq9inj";

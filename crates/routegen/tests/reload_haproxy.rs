@@ -16,17 +16,7 @@ use std::time::{Duration, Instant};
 use routegen_host::reload::{
     HaproxyProcess, MasterCli, ReloadMethod, ReloadOptions, Reloader, SpawnOptions,
 };
-
-fn haproxy_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_HAPROXY_BIN") {
-        return bin.into();
-    }
-    let debian = Path::new("/usr/sbin/haproxy");
-    if debian.exists() {
-        return debian.into();
-    }
-    "haproxy".into()
-}
+use routegen_testsupport::e2e::haproxy_bin;
 
 /// A port that was free a moment ago.
 fn free_port() -> u16 {

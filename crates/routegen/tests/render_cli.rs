@@ -20,8 +20,7 @@ use routegen_core::plan::{
 use routegen_core::values::{Balance, ForwardedPolicy};
 use routegen_render::{render_haproxy, BindAddr, RenderSettings, Templates};
 
-#[path = "support/config.rs"]
-mod config;
+use routegen_testsupport::config;
 
 fn routegen() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));

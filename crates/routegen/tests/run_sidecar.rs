@@ -6,8 +6,9 @@
 //! pidfile when a test fails).
 
 use routegen_core::testkit::certs;
-#[path = "support/config.rs"]
-mod config;
+use routegen_core::testkit::RouteBuilder;
+use routegen_testsupport::config;
+use routegen_testsupport::e2e::loopback_service_yaml;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -260,62 +261,18 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
 // ---------------------------------------------------------------------------
 // Manifests.
 
-fn route(ns: &str, name: &str, host: &str, service: &str, annotations: &str) -> String {
-    format!(
-        "apiVersion: route.openshift.io/v1
-kind: Route
-metadata:
-  name: {name}
-  namespace: {ns}
-  creationTimestamp: \"2026-01-01T00:00:00Z\"
-  annotations: {{{annotations}}}
-spec:
-  host: {host}
-  to: {{kind: Service, name: {service}}}
-"
-    )
-}
-
-fn edge_route(ns: &str, name: &str, host: &str, service: &str, cert: &certs::Issued) -> String {
-    let indent = |s: String| {
-        s.lines()
-            .map(|l| format!("      {l}\n"))
-            .collect::<String>()
-    };
-    format!(
-        "{}  tls:
-    termination: edge
-    insecureEdgeTerminationPolicy: Allow
-    certificate: |
-{}    key: |
-{}",
-        route(ns, name, host, service, ""),
-        indent(cert.cert_pem()),
-        indent(cert.key_pem())
-    )
+/// Route `ns/name` for `host` to Service `service`, created
+/// 2026-01-01T00:00:00Z; `to_yaml()` it once complete.
+fn route(ns: &str, name: &str, host: &str, service: &str) -> RouteBuilder {
+    RouteBuilder::new(ns, name)
+        .host(host)
+        .to(service, None)
+        .created("2026-01-01T00:00:00Z")
 }
 
 /// A Service and its EndpointSlice pointing at a loopback port.
 fn service(ns: &str, name: &str, port: u16) -> String {
-    format!(
-        "apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-1
-  namespace: {ns}
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: http, port: {port}}}]
-endpoints:
-- addresses: [\"127.0.0.1\"]
-"
-    )
+    loopback_service_yaml(ns, name, port, false)
 }
 
 /// Write a manifest atomically (temp file + rename), as editors and
@@ -593,7 +550,7 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     write_manifest(
         &sc.manifests,
         "web.yaml",
-        &route("shop", "web", "web.example.com", "a", ""),
+        &route("shop", "web", "web.example.com", "a").to_yaml(),
     );
     sc.start();
     sc.wait_ready(Duration::from_secs(20));
@@ -610,7 +567,7 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     write_manifest(
         &sc.manifests,
         "web.yaml",
-        &route("shop", "web", "web.example.com", "b", ""),
+        &route("shop", "web", "web.example.com", "b").to_yaml(),
     );
     sc.wait_body("web.example.com", "backend-b", Duration::from_secs(10));
     eprintln!("change served after {:?}", edited.elapsed());
@@ -655,7 +612,7 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     write_manifest(
         &sc.manifests,
         "web.yaml",
-        &route("shop", "web", "web.example.com", "a", ""),
+        &route("shop", "web", "web.example.com", "a").to_yaml(),
     );
     sc.wait_body("web.example.com", "backend-a", Duration::from_secs(10));
 
@@ -741,10 +698,12 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
         &sc.manifests,
         "routes.yaml",
         &format!(
-            "{}---\n{}---\n{}  path: {WORSE_PATH}\n",
-            route("team", "good", "good.example.com", "s", ""),
-            route("team", "bad", "bad.example.com", "s", ""),
-            route("team", "worse", "worse.example.com", "s", "")
+            "{}---\n{}---\n{}",
+            route("team", "good", "good.example.com", "s").to_yaml(),
+            route("team", "bad", "bad.example.com", "s").to_yaml(),
+            route("team", "worse", "worse.example.com", "s")
+                .path(WORSE_PATH)
+                .to_yaml()
         ),
     );
     sc.start();
@@ -803,7 +762,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     write_manifest(
         &sc.manifests,
         "more.yaml",
-        &route("team", "other", "other.example.com", "s", ""),
+        &route("team", "other", "other.example.com", "s").to_yaml(),
     );
     sc.wait_body("other.example.com", "good", Duration::from_secs(10));
     assert_eq!(
@@ -815,7 +774,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     write_manifest(
         &sc.manifests,
         "routes.yaml",
-        &route("team", "good", "good.example.com", "s", ""),
+        &route("team", "good", "good.example.com", "s").to_yaml(),
     );
     wait_for(Duration::from_secs(10), "exclusions cleared", || {
         let m = sc.metrics();
@@ -837,13 +796,12 @@ fn zero_failed_requests_across_50_reloads() {
         write_manifest(
             &sc.manifests,
             "route.yaml",
-            &route(
-                "load",
-                "web",
-                "load.example.com",
-                "s",
-                &format!("haproxy.router.openshift.io/timeout: {}s", 30 + i),
-            ),
+            &route("load", "web", "load.example.com", "s")
+                .annotation(
+                    "haproxy.router.openshift.io/timeout",
+                    &format!("{}s", 30 + i),
+                )
+                .to_yaml(),
         )
     };
     write_route(&sc, 0);
@@ -939,8 +897,12 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
             "routes.yaml",
             &format!(
                 "{}---\n{}",
-                route("crash", "web", "crash.example.com", &format!("s{gen}"), ""),
-                edge_route("crash", "tls", "tls.example.com", &format!("s{gen}"), &cert)
+                route("crash", "web", "crash.example.com", &format!("s{gen}")).to_yaml(),
+                route("crash", "tls", "tls.example.com", &format!("s{gen}"))
+                    .tls("edge")
+                    .insecure("Allow")
+                    .cert(&cert, None)
+                    .to_yaml()
             ),
         )
     };
@@ -1036,7 +998,7 @@ fn external_haproxy_through_the_master_cli() {
         &format!(
             "{}---\n{}",
             service("ext", "s", a.port),
-            route("ext", "web", "ext.example.com", "s", "")
+            route("ext", "web", "ext.example.com", "s").to_yaml()
         ),
     );
     // Without --spawn-haproxy: start routegen with the flags, minus the spawn.

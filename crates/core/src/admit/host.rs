@@ -209,20 +209,11 @@ pub fn printable(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RouteSpec;
+    use crate::testkit::RouteBuilder;
 
-    fn route(host: Option<&str>, subdomain: Option<&str>, wildcard: bool) -> Route {
-        let mut r = Route::new(
-            "web",
-            RouteSpec {
-                host: host.map(str::to_string),
-                subdomain: subdomain.map(str::to_string),
-                wildcard_policy: wildcard.then(|| "Subdomain".to_string()),
-                ..Default::default()
-            },
-        );
-        r.metadata.namespace = Some("shop".into());
-        r
+    /// The Route `shop/web` with an empty spec; cases add what they test.
+    fn web() -> RouteBuilder {
+        RouteBuilder::new("shop", "web")
     }
 
     fn reason(route: &Route, settings: &RouterSettings) -> Result<String, Reason> {
@@ -253,146 +244,136 @@ mod tests {
         let none = RouterSettings::default();
         let cases: Vec<(Route, &RouterSettings, Result<&str, Reason>)> = vec![
             (
-                route(Some("www.example.com"), None, false),
+                web().host("www.example.com").build(),
                 &none,
                 Ok("www.example.com"),
             ),
             (
-                route(None, Some("shop"), false),
+                web().subdomain("shop").build(),
                 &with_domain,
                 Ok("shop.apps.example.com"),
             ),
             (
-                route(None, Some("shop"), false),
+                web().subdomain("shop").build(),
                 &none,
                 Err(Reason::NoHostValue),
             ),
-            (route(None, None, false), &none, Err(Reason::NoHostValue)),
+            (web().build(), &none, Err(Reason::NoHostValue)),
+            (web().build(), &with_domain, Err(Reason::NoHostValue)),
             (
-                route(None, None, false),
-                &with_domain,
-                Err(Reason::NoHostValue),
-            ),
-            (
-                route(None, None, false),
+                web().build(),
                 &with_template,
                 Ok("web-shop.apps.example.com"),
             ),
             (
-                route(None, Some("a"), false),
+                web().subdomain("a").build(),
                 &with_template,
                 Ok("web-shop.apps.example.com"),
             ),
             (
-                route(Some("WWW.Example.COM"), None, false),
+                web().host("WWW.Example.COM").build(),
                 &none,
                 Ok("www.example.com"),
             ),
             (
-                route(Some("www.example.com."), None, false),
+                web().host("www.example.com.").build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("under_score.example.com"), None, false),
+                web().host("under_score.example.com").build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("-lead.example.com"), None, false),
+                web().host("-lead.example.com").build(),
+                &none,
+                Err(Reason::InvalidHost),
+            ),
+            (web().host("a..b").build(), &none, Err(Reason::InvalidHost)),
+            (
+                web().host("a\nb.com").build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("a..b"), None, false),
+                web().host("a b.com").build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("a\nb.com"), None, false),
+                web().host("*.example.com").build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("a b.com"), None, false),
+                web().host(&"a".repeat(64)).build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("*.example.com"), None, false),
-                &none,
-                Err(Reason::InvalidHost),
-            ),
-            (
-                route(Some(&"a".repeat(64)), None, false),
-                &none,
-                Err(Reason::InvalidHost),
-            ),
-            (
-                route(
-                    Some(&format!(
+                web()
+                    .host(&format!(
                         "{}.{}",
                         ["a".repeat(63).as_str(); 3].join("."),
                         "b".repeat(61)
-                    )),
-                    None,
-                    false,
-                ),
+                    ))
+                    .build(),
                 &none,
                 Ok(""),
             ),
             (
-                route(Some(&["a".repeat(63).as_str(); 5].join(".")), None, false),
+                web().host(&["a".repeat(63).as_str(); 5].join(".")).build(),
                 &none,
                 Err(Reason::InvalidHost),
             ),
             (
-                route(Some("www.example.com"), None, true),
+                web().host("www.example.com").wildcard().build(),
                 &none,
                 Err(Reason::RouteNotAdmitted),
             ),
             (
-                route(Some("www.example.com"), None, true),
+                web().host("www.example.com").wildcard().build(),
                 &wildcards,
                 Ok("www.example.com"),
             ),
             (
-                route(Some("*.example.com"), None, true),
+                web().host("*.example.com").wildcard().build(),
                 &wildcards,
                 Ok("*.example.com"),
             ),
             (
-                route(Some("www.com"), None, true),
+                web().host("www.com").wildcard().build(),
                 &wildcards,
                 Err(Reason::RouteNotAdmitted),
             ),
             (
-                route(Some("a.evil.com"), None, false),
+                web().host("a.evil.com").build(),
                 &denied,
                 Err(Reason::RouteNotAdmitted),
             ),
             (
-                route(Some("evil.com"), None, false),
+                web().host("evil.com").build(),
                 &denied,
                 Err(Reason::RouteNotAdmitted),
             ),
             (
-                route(Some("notevil.com"), None, false),
+                web().host("notevil.com").build(),
                 &denied,
                 Err(Reason::RouteNotAdmitted),
             ),
             (
-                route(Some("a.example.com"), None, false),
+                web().host("a.example.com").build(),
                 &denied,
                 Ok("a.example.com"),
             ),
             (
-                route(Some("example.com"), None, false),
+                web().host("example.com").build(),
                 &denied,
                 Ok("example.com"),
             ),
             (
-                route(Some("badexample.com"), None, false),
+                web().host("badexample.com").build(),
                 &denied,
                 Err(Reason::RouteNotAdmitted),
             ),
@@ -409,7 +390,7 @@ mod tests {
 
     #[test]
     fn case_folding_warns() {
-        let r = route(Some("Shop.Example.com"), None, false);
+        let r = web().host("Shop.Example.com").build();
         let res = resolve_host(&r, &RouterSettings::default()).unwrap();
         assert_eq!(res.host.host, "shop.example.com");
         assert_eq!(res.warnings.len(), 1);
@@ -418,10 +399,10 @@ mod tests {
 
     #[test]
     fn messages_name_the_rule() {
-        let r = route(Some("www.example.com."), None, false);
+        let r = web().host("www.example.com.").build();
         let err = resolve_host(&r, &RouterSettings::default()).unwrap_err();
         assert!(err.rejection.message.contains("must not end with a dot"));
-        let r = route(Some("x.evil.com"), None, false);
+        let r = web().host("x.evil.com").build();
         let settings = RouterSettings {
             denied_domains: vec!["evil.com".into()],
             ..Default::default()

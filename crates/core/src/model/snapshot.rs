@@ -139,32 +139,19 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(name: &str, host: &str) -> Arc<Route> {
-        Arc::new(
-            serde_json::from_value(serde_json::json!({
-                "apiVersion": "route.openshift.io/v1", "kind": "Route",
-                "metadata": {"namespace": "ns", "name": name},
-                "spec": {"host": host, "to": {"kind": "Service", "name": "s"}}
-            }))
-            .unwrap(),
-        )
-    }
+    use crate::testkit;
 
     #[test]
     fn equal_objects_take_the_previous_arc_changed_ones_keep_theirs() {
-        let before = Snapshot {
-            routes: vec![route("a", "a.example.com"), route("b", "b.example.com")],
-            ..Default::default()
-        };
-        let mut now = Snapshot {
-            routes: vec![
-                route("b", "b2.example.com"),
-                route("a", "a.example.com"),
-                route("c", "c.example.com"),
-            ],
-            ..Default::default()
-        };
+        let before = testkit::snapshot([
+            testkit::route("ns", "a", "a.example.com", "s"),
+            testkit::route("ns", "b", "b.example.com", "s"),
+        ]);
+        let mut now = testkit::snapshot([
+            testkit::route("ns", "b", "b2.example.com", "s"),
+            testkit::route("ns", "a", "a.example.com", "s"),
+            testkit::route("ns", "c", "c.example.com", "s"),
+        ]);
         assert_eq!(now.reuse_unchanged(&before), 1);
         assert!(Arc::ptr_eq(&now.routes[1], &before.routes[0]));
         assert!(!Arc::ptr_eq(&now.routes[0], &before.routes[1]));

@@ -830,6 +830,10 @@ mod parallel_tests {
         Ok((format!("{:?}", loaded.snapshot), loaded.warnings))
     }
 
+    /// Block-style YAML written by hand, not `testkit::RouteBuilder::to_yaml`:
+    /// these tests are about the YAML stream loader, and `mixed_stream`
+    /// puts a YAML flow sequence where the host goes (`[not, a, host]`, a
+    /// wrong type that only YAML text can carry).
     fn route(name: &str, host: &str) -> String {
         format!(
             "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: {name}\n  \

@@ -1,5 +1,5 @@
 //! Table-driven tests of the TLS step, with certificates generated at test
-//! time (see `tests/support/certs.rs`).
+//! time (see [`crate::testkit::certs`]).
 
 use std::sync::OnceLock;
 

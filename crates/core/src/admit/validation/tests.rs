@@ -18,6 +18,7 @@ use super::*;
 use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
 use crate::model::{RouteSpec, RouteTargetReference, TlsConfig};
+use crate::testkit::RouteBuilder;
 use crate::values::Weight;
 
 /// What a case expects: admitted, or rejected with messages containing
@@ -27,18 +28,17 @@ enum Expect {
     Err(&'static [&'static str]),
 }
 
-fn route(spec: RouteSpec) -> Route {
-    let mut route = Route::new("r", spec);
-    route.metadata.namespace = Some("ns".to_string());
-    route
-}
-
 fn backend(name: &str, weight: Option<i64>) -> RouteTargetReference {
     RouteTargetReference {
         kind: None,
         name: name.to_string(),
         weight,
     }
+}
+
+/// [`validate_spec`] of the Route `ns/r` with `spec`.
+fn validate(spec: RouteSpec) -> Result<ValidatedSpec, Rejection> {
+    validate_spec(&RouteBuilder::new("ns", "r").spec(spec).build())
 }
 
 /// A valid plain-HTTP Route; cases change one thing.
@@ -86,7 +86,7 @@ fn port(target: IntOrString) -> Option<RoutePort> {
 fn run_cases(cases: Vec<(&str, RouteSpec, Expect)>) {
     let mut failures = Vec::new();
     for (name, spec, expect) in cases {
-        let result = validate_spec(&route(spec));
+        let result = validate(spec);
         match (&expect, &result) {
             (Expect::Ok, Ok(_)) => {}
             (Expect::Err(fragments), Err(rejection)) => {
@@ -136,7 +136,7 @@ fn collects_every_violation_in_order() {
             json!({"actions": {"request": [{"name": "Proxy", "action": {"type": "Delete"}}]}}),
         );
     });
-    let rejection = validate_spec(&route(spec)).unwrap_err();
+    let rejection = validate(spec).unwrap_err();
     assert_eq!(rejection.reason, Reason::ValidationFailed);
     let parts: Vec<&str> = rejection.message.split("; ").collect();
     let fields: Vec<&str> = parts.iter().map(|p| p.split(':').next().unwrap()).collect();
@@ -167,10 +167,10 @@ fn collects_every_violation_in_order() {
         rejection.message
     );
     // Same input, same message.
-    let again = validate_spec(&route(with(|s| {
+    let again = validate(with(|s| {
         s.to.name = String::new();
         s.to.weight = Some(300);
-    })))
+    }))
     .unwrap_err();
     assert_eq!(
         again.message,
@@ -195,7 +195,7 @@ fn validated_spec_contents() {
             external_certificate: None,
         });
     });
-    let validated = validate_spec(&route(spec)).unwrap();
+    let validated = validate(spec).unwrap();
     assert_eq!(
         validated,
         ValidatedSpec {
@@ -227,10 +227,10 @@ fn validated_spec_contents() {
         }
     );
 
-    let minimal = validate_spec(&route(with(|s| {
+    let minimal = validate(with(|s| {
         s.path = some("");
         s.port = port(IntOrString::String("https".into()));
-    })))
+    }))
     .unwrap();
     assert_eq!(minimal.path, None);
     assert_eq!(minimal.target_port, Some(TargetPort::Name("https".into())));
@@ -243,9 +243,9 @@ fn validated_spec_contents() {
         ("None", InsecurePolicy::None),
         ("", InsecurePolicy::None),
     ] {
-        let v = validate_spec(&route(with_tls("Edge", |t| {
+        let v = validate(with_tls("Edge", |t| {
             t.insecure_edge_termination_policy = some(raw)
-        })))
+        }))
         .unwrap();
         let tls = v.tls.unwrap();
         assert_eq!(tls.termination, Termination::Edge);
@@ -255,24 +255,24 @@ fn validated_spec_contents() {
 
 #[test]
 fn unsupported_fields_warn() {
-    let v = validate_spec(&route(with_tls("edge", |t| {
+    let v = validate(with_tls("edge", |t| {
         t.external_certificate = Some(json!({"name": "secret"}))
-    })))
+    }))
     .unwrap();
     assert_eq!(v.warnings, [EXTERNAL_CERT_WARNING]);
     assert_eq!(v.tls.unwrap().certificate, None);
 
     // A reference without a name counts as unset.
-    let v = validate_spec(&route(with_tls("edge", |t| {
+    let v = validate(with_tls("edge", |t| {
         t.external_certificate = Some(json!({}))
-    })))
+    }))
     .unwrap();
     assert!(v.warnings.is_empty());
 
-    let v = validate_spec(&route(with(|s| {
+    let v = validate(with(|s| {
         s.http_headers =
             Some(json!({"actions": {"response": [{"name": "X-A", "action": {"type": "Delete"}}]}}))
-    })))
+    }))
     .unwrap();
     assert_eq!(v.warnings, [HTTP_HEADERS_WARNING]);
 
@@ -283,7 +283,7 @@ fn unsupported_fields_warn() {
         json!({"actions": {"request": []}}),
         json!(null),
     ] {
-        let v = validate_spec(&route(with(|s| s.http_headers = Some(empty.clone())))).unwrap();
+        let v = validate(with(|s| s.http_headers = Some(empty.clone()))).unwrap();
         assert!(v.warnings.is_empty(), "{empty}");
     }
 }
@@ -303,7 +303,7 @@ fn set(name: &str, value: &str) -> serde_json::Value {
 #[test]
 fn long_values_are_cut_in_messages() {
     let value = format!("{}%", "v".repeat(1000));
-    let rejection = validate_spec(&route(header("request", set("X-A", &value)))).unwrap_err();
+    let rejection = validate(header("request", set("X-A", &value))).unwrap_err();
     assert!(
         rejection.message.contains("vvv\"..."),
         "{}",
@@ -314,10 +314,10 @@ fn long_values_are_cut_in_messages() {
 
 #[test]
 fn pem_contents_never_echoed() {
-    let rejection = validate_spec(&route(with_tls("passthrough", |t| {
+    let rejection = validate(with_tls("passthrough", |t| {
         t.key = some("SECRET-KEY-MATERIAL");
         t.certificate = some("SECRET-CERT");
-    })))
+    }))
     .unwrap_err();
     assert!(
         !rejection.message.contains("SECRET"),
@@ -328,7 +328,7 @@ fn pem_contents_never_echoed() {
 
 #[test]
 fn annotations_over_the_api_size_limit_are_refused_naming_the_field() {
-    let mut r = route(base());
+    let mut r = RouteBuilder::new("ns", "r").spec(base()).build();
     let mut annotations = std::collections::BTreeMap::new();
     // 262144 bytes in total (key + value) is still allowed.
     let key = "haproxy.router.openshift.io/timeout".to_string();

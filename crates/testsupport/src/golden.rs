@@ -1,6 +1,7 @@
-//! The golden-tree harness shared by `tests/golden.rs` (HAProxy) and
-//! `tests/golden_nginx.rs`: render every `testdata/<case>/input/` with the
-//! flags in `testdata/<case>/args` through the real binary, compare the
+//! The golden-tree harness shared by `crates/routegen/tests/golden.rs`
+//! (HAProxy) and `crates/routegen/tests/golden_nginx.rs`: render every
+//! `testdata/<case>/input/` with the flags in `testdata/<case>/args`
+//! through the real binary ([`Golden::routegen`]), compare the
 //! whole tree and stderr byte for byte, and run the target's own checker
 //! on every expected tree. `UPDATE_GOLDEN=1` rewrites the expected side.
 
@@ -8,8 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::workspace_root;
+
 /// One rendering target's golden layout.
 pub struct Golden {
+    /// The `routegen` binary: the calling test's
+    /// `env!("CARGO_BIN_EXE_routegen")`.
+    pub routegen: &'static str,
     /// Test name, for the regenerate hint (`cargo test --test <name>`).
     pub test: &'static str,
     /// Directory of the expected tree inside a case (`expected`, `expected-nginx`).
@@ -24,12 +30,9 @@ pub struct Golden {
     pub checker: &'static str,
 }
 
-pub fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
+/// Every `testdata/<case>/` with an `input/`, sorted.
 pub fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("testdata"))
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("testdata"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("input").is_dir())
@@ -55,6 +58,7 @@ pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// Every file below `dir` (recursively), in no particular order.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -68,15 +72,21 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Render one case into `out`; returns stderr.
-pub fn render_case(case: &Path, out: &Path, state: &Path, extra_args: &[&str]) -> String {
+/// Render one case into `out` with the `routegen` binary; returns stderr.
+pub fn render_case(
+    routegen: &Path,
+    case: &Path,
+    out: &Path,
+    state: &Path,
+    extra_args: &[&str],
+) -> String {
     let args: Vec<String> = std::fs::read_to_string(case.join("args"))
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));
+    let mut cmd = Command::new(routegen);
     for (k, _) in std::env::vars() {
         if k.starts_with("ROUTEGEN_") {
             cmd.env_remove(k);
@@ -84,10 +94,10 @@ pub fn render_case(case: &Path, out: &Path, state: &Path, extra_args: &[&str]) -
     }
     let input = case.join("input");
     let output = cmd
-        .current_dir(root())
+        .current_dir(workspace_root())
         .arg("render")
         .arg("-f")
-        .arg(input.strip_prefix(root()).unwrap())
+        .arg(input.strip_prefix(workspace_root()).unwrap())
         .arg("--out")
         .arg(out)
         .arg("--state-dir")
@@ -122,7 +132,13 @@ pub fn run_all(golden: &Golden) {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let stderr = render_case(case, &out, &tmp.path().join("state"), golden.extra_args);
+        let stderr = render_case(
+            Path::new(golden.routegen),
+            case,
+            &out,
+            &tmp.path().join("state"),
+            golden.extra_args,
+        );
         let expected_dir = case.join(golden.expected_dir);
         if update {
             let _ = std::fs::remove_dir_all(&expected_dir);
@@ -174,6 +190,7 @@ pub fn run_all(golden: &Golden) {
     );
 }
 
+/// Copy every file below `from` to the same relative path below `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     for file in walk(from) {
         let rel = file.strip_prefix(from).unwrap();

@@ -2,10 +2,6 @@
 //! `haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends` loads `haproxy.cfg`
 //! (global, defaults, frontends), then every `backends/*.cfg` (the backend
 //! sections: `default.cfg`, `routes-NNN.cfg`) in lexical order.
-//!
-//! Use from an integration test with
-//! `#[path = "support/config.rs"] mod config;`.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

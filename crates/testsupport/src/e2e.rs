@@ -3,16 +3,10 @@
 //! the real `routegen render` and serves it with the real HAProxy in
 //! master-worker mode.
 //!
-//! Use from an integration test with
-//! `#[path = "support/e2e.rs"] mod e2e;` next to
-//! `#[path = "support/certs.rs"] mod certs;` (this file refers to
-//! `crate::certs`).
-//!
 //! Everything listens on 127.0.0.1 only. Every loop is bounded in count and
 //! every socket operation in time. Backend servers run in detached threads
 //! for the life of the test binary; HAProxy is killed (whole process group)
 //! when its [`Router`] is dropped, even when an assertion failed.
-#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -29,10 +23,10 @@ use openssl::ssl::{
     NameType, SslAcceptor, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion,
 };
 use openssl::x509::X509;
+use routegen_core::testkit::certs::Issued;
+use routegen_core::testkit::{EndpointSliceBuilder, RouteBuilder, ServiceBuilder};
 use routegen_host::reload::{HaproxyProcess, ReloadMethod, ReloadOptions, Reloader, SpawnOptions};
 use serde_json::{json, Value};
-
-use crate::certs::Issued;
 
 /// Bound of every single socket read or write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,14 +38,24 @@ const MAX_MESSAGE: usize = 1 << 20;
 
 /// `ROUTEGEN_HAPROXY_BIN`, else `/usr/sbin/haproxy`, else `haproxy` on PATH.
 pub fn haproxy_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("ROUTEGEN_HAPROXY_BIN") {
+    proxy_bin("ROUTEGEN_HAPROXY_BIN", "haproxy")
+}
+
+/// `ROUTEGEN_NGINX_BIN`, else `/usr/sbin/nginx`, else `nginx` on PATH.
+pub fn nginx_bin() -> PathBuf {
+    proxy_bin("ROUTEGEN_NGINX_BIN", "nginx")
+}
+
+/// `$variable`, else the Debian path `/usr/sbin/<name>`, else `name` on PATH.
+fn proxy_bin(variable: &str, name: &str) -> PathBuf {
+    if let Ok(bin) = std::env::var(variable) {
         return bin.into();
     }
-    let debian = Path::new("/usr/sbin/haproxy");
+    let debian = Path::new("/usr/sbin").join(name);
     if debian.exists() {
-        return debian.into();
+        return debian;
     }
-    "haproxy".into()
+    name.into()
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -97,150 +101,55 @@ pub fn key_and_cert_pem(issued: &Issued) -> String {
 // ---------------------------------------------------------------------------
 // Manifests (JSON, written as one `kind: List`)
 
-/// A Route under construction.
-#[derive(Clone, Debug)]
-pub struct RouteBuilder(Value);
-
-/// `route.openshift.io/v1` Route `ns/name` for `host`, to no service yet.
+/// The harness's Route `ns/name` for `host`, to no service yet: the
+/// [`RouteBuilder`] with uid `uid-<ns>-<name>`, creation time
+/// `2026-01-01T00:00:00Z` and `spec.port.targetPort: http` (the port name
+/// of every [`service`]). Add the rest, then `to_json()`.
 pub fn route(ns: &str, name: &str, host: &str) -> RouteBuilder {
-    RouteBuilder(json!({
-        "apiVersion": "route.openshift.io/v1",
-        "kind": "Route",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "uid": format!("uid-{ns}-{name}"),
-            "creationTimestamp": "2026-01-01T00:00:00Z",
-        },
-        "spec": { "host": host, "port": { "targetPort": "http" } },
-    }))
+    RouteBuilder::new(ns, name)
+        .host(host)
+        .uid(&format!("uid-{ns}-{name}"))
+        .created("2026-01-01T00:00:00Z")
+        .target_port("http")
 }
 
-impl RouteBuilder {
-    fn spec(&mut self) -> &mut serde_json::Map<String, Value> {
-        self.0["spec"].as_object_mut().unwrap()
-    }
-
-    fn tls_mut(&mut self) -> &mut serde_json::Map<String, Value> {
-        self.spec()
-            .entry("tls")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .unwrap()
-    }
-
-    pub fn path(mut self, path: &str) -> Self {
-        self.spec().insert("path".into(), json!(path));
-        self
-    }
-
-    /// `spec.to`; `None` leaves the weight unset (API default 100).
-    pub fn to(mut self, service: &str, weight: Option<u32>) -> Self {
-        let mut to = json!({ "kind": "Service", "name": service });
-        if let Some(w) = weight {
-            to["weight"] = json!(w);
-        }
-        self.spec().insert("to".into(), to);
-        self
-    }
-
-    /// One more `spec.alternateBackends` entry.
-    pub fn alt(mut self, service: &str, weight: Option<u32>) -> Self {
-        let mut b = json!({ "kind": "Service", "name": service });
-        if let Some(w) = weight {
-            b["weight"] = json!(w);
-        }
-        self.spec()
-            .entry("alternateBackends")
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-            .unwrap()
-            .push(b);
-        self
-    }
-
-    /// `wildcardPolicy: Subdomain` (needs `--allow-wildcard-routes`).
-    pub fn wildcard(mut self) -> Self {
-        self.spec()
-            .insert("wildcardPolicy".into(), json!("Subdomain"));
-        self
-    }
-
-    /// `spec.tls.termination`.
-    pub fn tls(mut self, termination: &str) -> Self {
-        self.tls_mut()
-            .insert("termination".into(), json!(termination));
-        self
-    }
-
-    /// `spec.tls.insecureEdgeTerminationPolicy`.
-    pub fn insecure(mut self, policy: &str) -> Self {
-        self.tls_mut()
-            .insert("insecureEdgeTerminationPolicy".into(), json!(policy));
-        self
-    }
-
-    /// The Route's own certificate and key, and optionally its CA.
-    pub fn cert(mut self, leaf: &Issued, ca: Option<&Issued>) -> Self {
-        let tls = self.tls_mut();
-        tls.insert("certificate".into(), json!(leaf.cert_pem()));
-        tls.insert("key".into(), json!(leaf.key_pem()));
-        if let Some(ca) = ca {
-            tls.insert("caCertificate".into(), json!(ca.cert_pem()));
-        }
-        self
-    }
-
-    /// `spec.tls.destinationCACertificate`.
-    pub fn dest_ca(mut self, ca: &Issued) -> Self {
-        self.tls_mut()
-            .insert("destinationCACertificate".into(), json!(ca.cert_pem()));
-        self
-    }
-
-    pub fn annotation(mut self, key: &str, value: &str) -> Self {
-        let meta = self.0["metadata"].as_object_mut().unwrap();
-        meta.entry("annotations")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .unwrap()
-            .insert(key.into(), json!(value));
-        self
-    }
-
-    pub fn build(self) -> Value {
-        self.0
-    }
-}
-
-/// A Service `ns/name` (port `http`) and one EndpointSlice per endpoint:
-/// `(pod name, port)` on 127.0.0.1, ready, port named `http`.
+/// A Service `ns/name` (port `http`: 80 → 8080) and one EndpointSlice
+/// `<name>-<i>` per endpoint `(pod name, port)`: 127.0.0.1, ready, port
+/// `http`/TCP, targetRef the pod.
 pub fn service(ns: &str, name: &str, endpoints: &[(&str, u16)]) -> Vec<Value> {
-    let mut out = vec![json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": { "name": name, "namespace": ns },
-        "spec": { "ports": [ { "name": "http", "port": 80, "targetPort": 8080 } ] },
-    })];
+    let mut out = vec![ServiceBuilder::new(ns, name)
+        .port("http", 80, 8080)
+        .to_json()];
     for (i, (pod, port)) in endpoints.iter().enumerate() {
-        out.push(json!({
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": format!("{name}-{i}"),
-                "namespace": ns,
-                "labels": { "kubernetes.io/service-name": name },
-            },
-            "addressType": "IPv4",
-            "ports": [ { "name": "http", "port": port, "protocol": "TCP" } ],
-            "endpoints": [ {
-                "addresses": ["127.0.0.1"],
-                "conditions": { "ready": true },
-                "targetRef": { "kind": "Pod", "name": pod, "namespace": ns },
-            } ],
-        }));
+        out.push(
+            EndpointSliceBuilder::new(ns, &format!("{name}-{i}"), name)
+                .tcp_port("http", i32::from(*port))
+                .pod_endpoint("127.0.0.1", pod)
+                .to_json(),
+        );
     }
     out
+}
+
+/// As manifest text: a Service `ns/name` (port `http`: 80 → `port`), `---`,
+/// and its EndpointSlice `<name>-1` (port `http`: `port`) with one endpoint,
+/// 127.0.0.1 (`conditions.ready: true` when `ready`, no conditions
+/// otherwise). For tests that write manifest files.
+pub fn loopback_service_yaml(ns: &str, name: &str, port: u16, ready: bool) -> String {
+    let port = i32::from(port);
+    let slice = EndpointSliceBuilder::new(ns, &format!("{name}-1"), name).port("http", port);
+    let slice = if ready {
+        slice.ready_endpoint("127.0.0.1")
+    } else {
+        slice.endpoint("127.0.0.1")
+    };
+    format!(
+        "{}---\n{}",
+        ServiceBuilder::new(ns, name)
+            .port("http", 80, port)
+            .to_yaml(),
+        slice.to_yaml()
+    )
 }
 
 /// A Service with a single endpoint: a pod named `<name>-0` on `port`.
@@ -352,7 +261,10 @@ where
     port
 }
 
-/// A plain HTTP echo server named `id` (see [`serve_http`]); its port.
+/// A plain HTTP echo server named `id`; its port. Every request gets
+/// `200`, body `<id> <target>`, headers `x-echo-id`, `x-echo-xfp` (the
+/// X-Forwarded-Proto it got, `-` when none), `x-echo-tls` (0/1),
+/// `x-echo-sni` (`-` over plain HTTP) and `set-cookie: app-<id>=1`.
 pub fn echo_server(id: &str) -> u16 {
     let id = id.to_string();
     spawn_listener(move |stream| serve_http(stream, &id, false, "-"))
@@ -801,6 +713,7 @@ pub struct Router {
     pub https_port: u16,
     /// The certificate given with `--default-cert`.
     pub default_cert: Issued,
+    routegen: PathBuf,
     extra_args: Vec<String>,
     objects: Vec<Value>,
     rt: tokio::runtime::Runtime,
@@ -808,9 +721,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// A scenario with `routegen render` flags `extra_args` (beyond the
-    /// ones the harness sets) and this default certificate.
-    pub fn new(extra_args: &[&str], default_cert: Issued) -> Self {
+    /// A scenario rendered by the `routegen` binary (the calling test's
+    /// `env!("CARGO_BIN_EXE_routegen")`) with `routegen render` flags
+    /// `extra_args` (beyond the ones the harness sets) and this default
+    /// certificate.
+    pub fn new(routegen: impl Into<PathBuf>, extra_args: &[&str], default_cert: Issued) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("rge2e")
             .tempdir_in("/tmp")
@@ -831,6 +746,7 @@ impl Router {
             http_port: free_port(),
             https_port: free_port(),
             default_cert,
+            routegen: routegen.into(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             objects: Vec::new(),
             rt,
@@ -877,7 +793,7 @@ impl Router {
         )
         .unwrap();
         let d = self.dir.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));
+        let mut cmd = Command::new(&self.routegen);
         for (k, _) in std::env::vars() {
             if k.starts_with("ROUTEGEN_") {
                 cmd.env_remove(k);

@@ -41,7 +41,6 @@ use routegen_render::output::OutputTree;
 use routegen_render::pipeline::PipelineConfig;
 use routegen_render::{BindAddr, RenderSettings, Target, Templates};
 
-#[path = "routegen-bench/routing.rs"]
 mod routing;
 
 #[derive(Parser, Debug)]

@@ -38,7 +38,6 @@
 //! resourceVersion), streaming lists (`sendInitialEvents`), protobuf, HTTP/2,
 //! watch-cache window semantics (history is kept until `compact`),
 //! finalizers and graceful deletion, `generation`/`managedFields`.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -160,8 +159,10 @@ impl Rbac {
 
     /// `deploy/clusterrole.yaml` of this repository.
     pub fn from_deploy() -> Rbac {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/clusterrole.yaml");
-        Rbac::from_cluster_role_yaml(&std::fs::read_to_string(path).expect(path))
+        let path = crate::workspace_root().join("deploy/clusterrole.yaml");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Rbac::from_cluster_role_yaml(&text)
     }
 
     /// Everything (for tests of the server itself).
@@ -614,7 +615,7 @@ fn parse_path(path: &str) -> Option<Target> {
     };
     let res = Res::from_path(group, plural)?;
     // `/api/v1/namespaces/NAME` is a Namespace, not a namespaced collection.
-    if res == Res::Namespaces && namespace.is_some() {
+    if !res.namespaced() && namespace.is_some() {
         return None;
     }
     Some(Target {
