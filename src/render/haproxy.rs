@@ -759,7 +759,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
     let termination = b.termination.map(Termination::as_str).unwrap_or("http");
 
     let http = b.mode == Mode::Http;
-    let balance = Text::value("balance", &b.balance).map_err(err)?;
+    let balance = Text::word("balance", b.balance.as_str()).map_err(err)?;
     let timeout_server = b
         .timeout_server
         .as_ref()
