@@ -520,10 +520,7 @@ fn backend_files(
             Some((name, (old, text))) if Arc::ptr_eq(&old, b) || *old == **b => (name, text),
             _ => {
                 let section = backend(b)?;
-                let text = templates.render(
-                    "backend.cfg.tera",
-                    &tera_context(&section, "backend.cfg.tera")?,
-                )?;
+                let text = templates.render("backend.cfg.tera", &section.to_tera())?;
                 (b.name.clone(), Arc::from(text))
             }
         };

@@ -97,10 +97,10 @@ impl fmt::Display for Text<'_> {
 ///
 /// The fields are the template's top-level variables, and the options of
 /// a directive are fields of their own rather than a nested object, except
-/// for the rare `rate_limit` and `rewrite`: Tera copies every name of a
-/// dotted path (`a.b`) it looks up, and this template is rendered for
-/// every backend.
-#[derive(Debug, Serialize)]
+/// for the rare `rate_limit` and `rewrite`: Tera allocates a copy of each
+/// name of a dotted path (`a.b`) at every lookup, and this template is
+/// rendered for every backend.
+#[derive(Debug)]
 pub(super) struct BackendCtx<'a> {
     /// The comment line: `# route <route> host <host> path <path>
     /// termination <termination>`.
@@ -137,7 +137,8 @@ pub(super) struct BackendCtx<'a> {
     /// TLS towards the servers: `ssl` on every server line, with
     /// `ca_file` and `alpn_h2`.
     pub ssl: bool,
-    /// `verify required` with this CA file; `None` is `verify none`.
+    /// With `ssl`: `verify required` with this CA file; `None` is `verify
+    /// none`. (Checked with the first server line: unset without servers.)
     pub ca_file: Option<Text<'a>>,
     /// Offer h2 to the servers (`alpn h2,http/1.1`).
     pub alpn_h2: bool,
@@ -147,6 +148,75 @@ pub(super) struct BackendCtx<'a> {
     pub server_maxconn: Option<u32>,
     /// Sorted by name.
     pub servers: Vec<ServerCtx<'a>>,
+}
+
+impl BackendCtx<'_> {
+    /// The template's context: one variable per field, named as the field.
+    /// Inserted one by one rather than by `Context::from_serialize`, which
+    /// builds a JSON object first and then moves it into a second map: a
+    /// cost paid per backend. The destructuring fails to compile when a
+    /// field is added and not inserted.
+    pub(super) fn to_tera(&self) -> tera::Context {
+        let BackendCtx {
+            route,
+            host,
+            path,
+            termination,
+            name,
+            mode,
+            balance,
+            hash_type,
+            timeout_server,
+            timeout_tunnel,
+            allowlist_file,
+            rate_limit,
+            forwarded,
+            rewrite,
+            cookie,
+            cookie_secure,
+            cookie_same_site,
+            hsts,
+            ssl,
+            ca_file,
+            alpn_h2,
+            check_inter,
+            server_maxconn,
+            servers,
+        } = self;
+        let mut context = tera::Context::new();
+        macro_rules! insert {
+            ($($field:ident),*) => {
+                $(context.insert(stringify!($field), $field);)*
+            };
+        }
+        insert!(
+            route,
+            host,
+            path,
+            termination,
+            name,
+            mode,
+            balance,
+            hash_type,
+            timeout_server,
+            timeout_tunnel,
+            allowlist_file,
+            rate_limit,
+            forwarded,
+            rewrite,
+            cookie,
+            cookie_secure,
+            cookie_same_site,
+            hsts,
+            ssl,
+            ca_file,
+            alpn_h2,
+            check_inter,
+            server_maxconn,
+            servers
+        );
+        context
+    }
 }
 
 /// Per-source limits: a stick table tracking each source (`track-sc2`)
