@@ -42,12 +42,19 @@ use crate::output::OutputTree;
 use crate::Files;
 use routegen_core::admit::route::Termination;
 use routegen_core::plan::{
-    Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerVerify, Shared,
+    Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerTls, ServerVerify,
+    Shared,
 };
 use routegen_core::values::ForwardedPolicy;
 
-use super::escape::{self, Checked};
+use super::escape::{self, Checked, EscapeError};
 use super::{RenderError, RenderSettings, Templates};
+
+mod context;
+
+use context::{
+    BackendCtx, DepthCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx, Text,
+};
 
 /// Name of the backend that answers 503 (also a map value: `Refuse`).
 pub const NO_ROUTE_BACKEND: &str = "be_no_route";
@@ -69,16 +76,11 @@ pub const STATS_SOCKET: &str = "haproxy.sock";
 pub const TERMINATE_SOCKET: &str = "fe_terminate.sock";
 
 #[derive(Serialize)]
-struct Context {
+struct Context<'a> {
     global: GlobalCtx,
-    fe_http: FrontendCtx,
-    fe_https: FrontendCtx,
-    fe_terminate: TerminateCtx,
-}
-
-#[derive(Serialize)]
-struct BackendSectionCtx<'a> {
-    backend: &'a BackendCtx,
+    fe_http: FrontendCtx<'a>,
+    fe_https: FrontendCtx<'a>,
+    fe_terminate: TerminateCtx<'a>,
 }
 
 #[derive(Serialize)]
@@ -94,44 +96,16 @@ struct GlobalCtx {
 }
 
 #[derive(Serialize)]
-struct FrontendCtx {
+struct FrontendCtx<'a> {
     binds: Vec<String>,
-    lookup: Vec<String>,
+    /// `None` for `fe_https`, which looks up the SNI (in the template).
+    lookup: Option<&'a LookupCtx>,
 }
 
 #[derive(Serialize)]
-struct TerminateCtx {
+struct TerminateCtx<'a> {
     socket: String,
-    lookup: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct BackendCtx {
-    comment: String,
-    name: String,
-    lines: Vec<String>,
-}
-
-/// Lines of one section, each checked by [`escape::line`] when added.
-struct Lines {
-    object: String,
-    lines: Vec<String>,
-}
-
-impl Lines {
-    fn new(object: impl Into<String>) -> Self {
-        Lines {
-            object: object.into(),
-            lines: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, line: String) -> Result<(), RenderError> {
-        escape::line("configuration line", &line)
-            .map_err(RenderError::unsafe_value(&self.object))?;
-        self.lines.push(line);
-        Ok(())
-    }
+    lookup: &'a LookupCtx,
 }
 
 /// Render the whole HAProxy tree for `plan`. Byte-identical output for
@@ -178,9 +152,10 @@ struct TablesPart {
     passthrough: Shared<routegen_core::plan::SniEntry>,
     /// The three map files.
     files: Vec<PartFile>,
-    http_lines: Vec<String>,
-    https_lines: Vec<String>,
-    /// haproxy.cfg and backends/default.cfg for these lines.
+    /// The lookups of `fe_http` and `fe_terminate`.
+    http_lookup: LookupCtx,
+    https_lookup: LookupCtx,
+    /// haproxy.cfg and backends/default.cfg for these lookups.
     config: Option<ConfigFiles>,
 }
 
@@ -293,8 +268,8 @@ pub fn render_haproxy_memo(
                         false,
                     ),
                 ],
-                http_lines: lookup_lines(&plan.http_lookup, HTTP_MAP, "frontend fe_http")?,
-                https_lines: lookup_lines(&plan.https_lookup, HTTPS_MAP, "frontend fe_terminate")?,
+                http_lookup: lookup(&plan.http_lookup, HTTP_MAP)?,
+                https_lookup: lookup(&plan.https_lookup, HTTPS_MAP)?,
                 config: None,
             }
         }
@@ -400,15 +375,15 @@ pub fn render_haproxy_memo(
                 },
                 fe_http: FrontendCtx {
                     binds: binds(&settings.http_bind, "HTTP bind address")?,
-                    lookup: tables.http_lines.clone(),
+                    lookup: Some(&tables.http_lookup),
                 },
                 fe_https: FrontendCtx {
                     binds: binds(&settings.https_bind, "HTTPS bind address")?,
-                    lookup: Vec::new(),
+                    lookup: None,
                 },
                 fe_terminate: TerminateCtx {
                     socket: socket(TERMINATE_SOCKET)?,
-                    lookup: tables.https_lines.clone(),
+                    lookup: &tables.https_lookup,
                 },
             };
             let default_backends = DefaultBackendsCtx {
@@ -547,10 +522,7 @@ fn backend_files(
             Some((name, (old, text))) if Arc::ptr_eq(&old, b) || *old == **b => (name, text),
             _ => {
                 let section = backend(b)?;
-                let text = templates.render(
-                    "backend.cfg.tera",
-                    &tera_context(&BackendSectionCtx { backend: &section }, "backend.cfg.tera")?,
-                )?;
+                let text = templates.render("backend.cfg.tera", &section.to_tera())?;
                 (b.name.clone(), Arc::from(text))
             }
         };
@@ -640,13 +612,9 @@ fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// The `http-request` lines that find `txn.be` for one lookup table (see
-/// the module documentation).
-fn lookup_lines(
-    table: &[Arc<LookupEntry>],
-    map: &str,
-    object: &str,
-) -> Result<Vec<String>, RenderError> {
+/// The lookups that find `txn.be` for one lookup table, in `map` (see
+/// the module documentation): only those the table can answer.
+fn lookup(table: &[Arc<LookupEntry>], map: &'static str) -> Result<LookupCtx, RenderError> {
     // (wildcard, depth, under) present in the table; fallbacks per host kind.
     let mut steps: BTreeSet<(bool, usize, bool)> = BTreeSet::new();
     let mut fallbacks: BTreeSet<bool> = BTreeSet::new();
@@ -663,53 +631,40 @@ fn lookup_lines(
         }
     }
     let depths: BTreeSet<usize> = steps.iter().map(|s| s.1).filter(|d| *d > 0).collect();
-    let mut lines = Lines::new(object);
-    if steps.iter().any(|s| s.0) || fallbacks.contains(&true) {
-        lines.push(
-            "http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if { var(txn.host) -m reg '^[a-z0-9-]+\\.' }"
-                .to_string(),
-        )?;
-    }
-    for d in depths.iter().rev() {
-        lines.push(format!(
-            "http-request set-var(txn.p{d}) path,field(1,/,{})",
-            d + 1
-        ))?;
-    }
-    let unset = "!{ var(txn.be) -m found }";
+    let mut lookup = LookupCtx {
+        map: Text::path("map file", map).map_err(RenderError::unsafe_value(map))?,
+        whost: steps.iter().any(|s| s.0) || fallbacks.contains(&true),
+        depths: depths
+            .iter()
+            .rev()
+            .map(|&depth| DepthCtx {
+                depth,
+                field: depth + 1,
+            })
+            .collect(),
+        steps: Vec::new(),
+    };
     for wildcard in [false, true] {
-        let host = if wildcard {
-            "var(txn.whost)"
-        } else {
-            "var(txn.host)"
-        };
+        let var = if wildcard { "txn.whost" } else { "txn.host" };
+        let mut step = |kind, depth| lookup.steps.push(StepCtx { var, kind, depth });
+        // From the deepest path to the shortest: the longest match wins.
         let max = steps.iter().filter(|s| s.0 == wildcard).map(|s| s.1).max();
         for d in (0..=max.unwrap_or(0)).rev() {
             if max.is_none() {
                 break;
             }
             if steps.contains(&(wildcard, d, true)) {
-                lines.push(if d == 0 {
-                    format!("http-request set-var(txn.be) {host},concat(/),map_str({map}) if {unset}")
-                } else {
-                    format!(
-                        "http-request set-var(txn.be) {host},concat(,txn.p{d},/),map_str({map}) if {unset} {{ path,strcmp(txn.p{d}) gt 0 }}"
-                    )
-                })?;
+                step(if d == 0 { "root" } else { "under" }, d);
             }
             if d > 0 && steps.contains(&(wildcard, d, false)) {
-                lines.push(format!(
-                    "http-request set-var(txn.be) {host},concat(,txn.p{d},),map_str({map}) if {unset}"
-                ))?;
+                step("prefix", d);
             }
         }
         if fallbacks.contains(&wildcard) {
-            lines.push(format!(
-                "http-request set-var(txn.be) {host},map_str({map}) if {unset}"
-            ))?;
+            step("host", 0);
         }
     }
-    Ok(lines.lines)
+    Ok(lookup)
 }
 
 /// `key value` lines, sorted by key.
@@ -787,212 +742,158 @@ fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, Re
     Ok(map_file(entries))
 }
 
-/// `X-Forwarded-*` and `Forwarded` as OpenShift sets them for each policy.
-fn forwarded_lines(policy: ForwardedPolicy, lines: &mut Lines) -> Result<(), RenderError> {
-    const V6: &str = "{ src -m sub : }";
-    const FORWARDED_V6: &str =
-        "for=\\\"[%[src]]\\\";host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)]";
-    const FORWARDED_V4: &str =
-        "for=%[src];host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)]";
-    let list: Vec<String> = match policy {
-        ForwardedPolicy::Append => vec![
-            "option forwardfor".into(),
-            "http-request add-header X-Forwarded-Host %[req.hdr(host)]".into(),
-            "http-request add-header X-Forwarded-Port %[dst_port]".into(),
-            "http-request add-header X-Forwarded-Proto http if !{ ssl_fc }".into(),
-            "http-request add-header X-Forwarded-Proto https if { ssl_fc }".into(),
-            "http-request add-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 }".into(),
-            format!("http-request add-header Forwarded {FORWARDED_V6} if {V6}"),
-            format!("http-request add-header Forwarded {FORWARDED_V4} if !{V6}"),
-        ],
-        ForwardedPolicy::Replace => vec![
-            "http-request set-header X-Forwarded-For %[src]".into(),
-            "http-request set-header X-Forwarded-Host %[req.hdr(host)]".into(),
-            "http-request set-header X-Forwarded-Port %[dst_port]".into(),
-            "http-request set-header X-Forwarded-Proto http if !{ ssl_fc }".into(),
-            "http-request set-header X-Forwarded-Proto https if { ssl_fc }".into(),
-            "http-request set-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 }".into(),
-            format!("http-request set-header Forwarded {FORWARDED_V6} if {V6}"),
-            format!("http-request set-header Forwarded {FORWARDED_V4} if !{V6}"),
-        ],
-        ForwardedPolicy::IfNone => vec![
-            "option forwardfor if-none".into(),
-            "http-request set-header X-Forwarded-Host %[req.hdr(host)] if !{ req.hdr(X-Forwarded-Host) -m found }".into(),
-            "http-request set-header X-Forwarded-Port %[dst_port] if !{ req.hdr(X-Forwarded-Port) -m found }".into(),
-            "http-request set-header X-Forwarded-Proto http if !{ ssl_fc } !{ req.hdr(X-Forwarded-Proto) -m found }".into(),
-            "http-request set-header X-Forwarded-Proto https if { ssl_fc } !{ req.hdr(X-Forwarded-Proto) -m found }".into(),
-            "http-request set-header X-Forwarded-Proto-Version h2 if { ssl_fc_alpn -i h2 } !{ req.hdr(X-Forwarded-Proto-Version) -m found }".into(),
-            format!("http-request set-header Forwarded {FORWARDED_V6} if {V6} !{{ req.hdr(Forwarded) -m found }}"),
-            format!("http-request set-header Forwarded {FORWARDED_V4} if !{V6} !{{ req.hdr(Forwarded) -m found }}"),
-        ],
-        // The client's headers pass through untouched, as in OpenShift.
-        ForwardedPolicy::Never => Vec::new(),
+/// The section of backend `b`: every value checked, every choice made
+/// (see [`context`]); `backend.cfg.tera` writes the directives.
+fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
+    // The object is only formatted on the error path (this runs for every
+    // backend of a pass).
+    let err = |source: EscapeError| RenderError::Unsafe {
+        object: format!("backend {}", b.name),
+        source,
     };
-    for line in list {
-        lines.push(line)?;
-    }
-    Ok(())
-}
-
-fn server_line(b: &Backend, s: &Server) -> Result<String, RenderError> {
-    let object = format!("backend {}", b.name);
-    let err = RenderError::unsafe_value;
-    let name = Checked::name("server name", &s.name).map_err(err(&object))?;
-    let address = match s.address {
-        std::net::IpAddr::V4(ip) => format!("{ip}:{}", s.port),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
-    };
-    let address = Checked::word("server address", &address).map_err(err(&object))?;
-    let mut line = format!("server {name} {address} weight {}", s.weight);
-    if b.cookie.is_some() {
-        let cookie = Checked::word("server cookie", &s.cookie).map_err(err(&object))?;
-        line.push_str(&format!(" cookie {cookie}"));
-    }
-    if let Some(tls) = &b.server_tls {
-        line.push_str(" ssl");
-        match &tls.verify {
-            ServerVerify::CaFile { file, verify_host } => {
-                let file = Checked::path("CA file", file).map_err(err(&object))?;
-                line.push_str(&format!(" verify required ca-file {file}"));
-                if let Some(host) = s.verify_host.as_ref().or(verify_host.as_ref()) {
-                    let host = escape::dns_name("verifyhost", host).map_err(err(&object))?;
-                    line.push_str(&format!(" verifyhost {host}"));
-                }
-            }
-            ServerVerify::None => line.push_str(" verify none"),
-        }
-        if tls.alpn_h2 {
-            line.push_str(" alpn h2,http/1.1");
-        }
-    }
-    if let Some(inter) = &b.health_check {
-        let inter = Checked::value("check interval", inter).map_err(err(&object))?;
-        line.push_str(&format!(" check inter {inter}"));
-    }
-    if let Some(maxconn) = b.server_maxconn {
-        line.push_str(&format!(" maxconn {}", maxconn.get()));
-    }
-    if s.h2c {
-        line.push_str(" proto h2");
-    }
-    Ok(line)
-}
-
-fn backend(b: &Backend) -> Result<BackendCtx, RenderError> {
-    let object = format!("backend {}", b.name);
-    let err = RenderError::unsafe_value;
-    let name = Checked::name("backend name", &b.name).map_err(err(&object))?;
+    let name = Text::name("backend name", &b.name).map_err(err)?;
+    let route = Text::comment_of("comment", &b.route).map_err(err)?;
+    let host = Text::comment("comment", &b.host_key).map_err(err)?;
+    let path = Text::comment("comment", b.path.as_deref().unwrap_or("-")).map_err(err)?;
     let termination = b.termination.map(Termination::as_str).unwrap_or("http");
-    let comment = format!(
-        "# route {} host {} path {} termination {termination}",
-        b.route,
-        b.host_key,
-        b.path.as_deref().unwrap_or("-"),
-    );
-    escape::comment("comment", &comment).map_err(err(&object))?;
 
-    let mut lines = Lines::new(object.clone());
     let http = b.mode == Mode::Http;
-    lines.push(if http { "mode http" } else { "mode tcp" }.to_string())?;
-    let balance = Checked::value("balance", &b.balance).map_err(err(&object))?;
-    lines.push(format!("balance {balance}"))?;
-    if !http {
-        lines.push("hash-type consistent".into())?;
-    }
-    if let Some(t) = &b.timeout_server {
-        let t = Checked::value("timeout server", t).map_err(err(&object))?;
-        lines.push(format!("timeout server {t}"))?;
-    }
-    if let Some(t) = &b.timeout_tunnel {
-        let t = Checked::value("timeout tunnel", t).map_err(err(&object))?;
-        lines.push(format!("timeout tunnel {t}"))?;
-    }
-    if let Some(file) = &b.allowlist_file {
-        let file = Checked::path("allowlist file", file).map_err(err(&object))?;
-        lines.push(format!(
-            "tcp-request content reject if !{{ src -f {file} }}"
-        ))?;
-    }
-    if let Some(rl) = &b.rate_limit {
-        let store = if http {
-            "conn_cur,conn_rate(3s),http_req_rate(10s)"
-        } else {
-            "conn_cur,conn_rate(3s)"
-        };
-        lines.push(format!(
-            "stick-table type ipv6 size 100k expire 30s store {store}"
-        ))?;
-        lines.push("tcp-request content track-sc2 src".into())?;
-        if let Some(n) = rl.concurrent_tcp {
-            lines.push(format!(
-                "tcp-request content reject if {{ src_conn_cur ge {} }}",
-                n.get()
-            ))?;
-        }
-        if let Some(n) = rl.rate_tcp {
-            lines.push(format!(
-                "tcp-request content reject if {{ src_conn_rate ge {} }}",
-                n.get()
-            ))?;
-        }
-        if let (true, Some(n)) = (http, rl.rate_http) {
-            lines.push(format!(
-                "tcp-request content reject if {{ src_http_req_rate ge {} }}",
-                n.get()
-            ))?;
-        }
-    }
+    let balance = Text::word("balance", b.balance.as_str()).map_err(err)?;
+    let timeout_server = b
+        .timeout_server
+        .as_ref()
+        .map(|t| Text::value("timeout server", t))
+        .transpose()
+        .map_err(err)?;
+    let timeout_tunnel = b
+        .timeout_tunnel
+        .as_ref()
+        .map(|t| Text::value("timeout tunnel", t))
+        .transpose()
+        .map_err(err)?;
+    let allowlist_file = b
+        .allowlist_file
+        .as_deref()
+        .map(|f| Text::path("allowlist file", f))
+        .transpose()
+        .map_err(err)?;
+    let rate_limit = b.rate_limit.as_ref().map(|rl| RateLimitCtx {
+        store_http_req_rate: http,
+        concurrent_tcp: rl.concurrent_tcp.map(|n| n.get()),
+        rate_tcp: rl.rate_tcp.map(|n| n.get()),
+        rate_http: rl.rate_http.filter(|_| http).map(|n| n.get()),
+    });
+    // Header rules, path rewrite, cookie and HSTS exist in HTTP mode only.
+    let (mut forwarded, mut rewrite, mut cookie, mut hsts) = (None, None, None, None);
+    let (mut cookie_secure, mut cookie_same_site) = (false, None);
     if http {
-        if let Some(policy) = b.forwarded {
-            forwarded_lines(policy, &mut lines)?;
-        }
+        // OpenShift's rules per policy (the template holds them); `never`
+        // lets the client's headers pass through untouched.
+        forwarded = b.forwarded.and_then(|policy| match policy {
+            ForwardedPolicy::Append => Some("append"),
+            ForwardedPolicy::Replace => Some("replace"),
+            ForwardedPolicy::IfNone => Some("if-none"),
+            ForwardedPolicy::Never => None,
+        });
         if let Some(rw) = &b.rewrite {
-            // The lookup only sends requests whose path starts with the
-            // Route path, so the rest of the path is `path` from byte
-            // len(prefix): no regular expression is built from the path.
-            // As OpenShift: target "/" also drops one leading "/" of the
-            // rest; any other target is prepended to the rest as is.
-            let len = rw.prefix.len();
-            let target = rw.target.as_str();
-            if target == "/" {
-                lines.push(format!(
-                    "http-request set-path /%[path,bytes({len}),regsub(^/,)]"
-                ))?;
+            let to_root = rw.target.as_str() == "/";
+            let target = if to_root {
+                None
             } else {
-                let target =
-                    Checked::log_format_literal("rewrite target", target).map_err(err(&object))?;
-                lines.push(format!(
-                    "http-request set-path {target}%[path,bytes({len})]"
-                ))?;
-            }
+                Some(Text::log_format_literal("rewrite target", rw.target.as_str()).map_err(err)?)
+            };
+            rewrite = Some(RewriteCtx {
+                prefix_len: rw.prefix.len(),
+                to_root,
+                target,
+            });
         }
-        if let Some(cookie) = &b.cookie {
-            let name = Checked::value("cookie name", &cookie.name).map_err(err(&object))?;
-            let mut line = format!("cookie {name} insert indirect nocache httponly");
-            if cookie.secure {
-                line.push_str(" secure");
-            }
-            if let Some(same_site) = cookie.same_site {
-                line.push_str(&format!(" attr SameSite={}", same_site.as_str()));
-            }
-            lines.push(line)?;
+        if let Some(c) = &b.cookie {
+            cookie = Some(Text::word("cookie name", c.name.as_str()).map_err(err)?);
+            cookie_secure = c.secure;
+            cookie_same_site = c.same_site.map(|s| s.as_str());
         }
-        if let Some(hsts) = &b.hsts {
-            let value = Checked::value("HSTS header", hsts).map_err(err(&object))?;
-            lines.push(format!(
-                "http-response set-header Strict-Transport-Security {value}"
-            ))?;
-        }
+        hsts = b
+            .hsts
+            .as_ref()
+            .map(|h| Text::value("HSTS header", h))
+            .transpose()
+            .map_err(err)?;
     }
-    let mut servers: Vec<&Server> = b.servers.iter().collect();
-    servers.sort_by(|a, b| a.name.cmp(&b.name));
-    for s in servers {
-        lines.push(server_line(b, s)?)?;
+
+    let mut sorted: Vec<&Server> = b.servers.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut servers = Vec::with_capacity(sorted.len());
+    // The options every server line carries are checked at the first
+    // server, in a server line's order of checks (so a plan with two bad
+    // values reports the same one as a line-by-line check would).
+    let (mut ca_file, mut check_inter) = (None, None);
+    for s in sorted {
+        let name = Text::name("server name", &s.name).map_err(err)?;
+        let address = match s.address {
+            std::net::IpAddr::V4(ip) => format!("{ip}:{}", s.port),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
+        };
+        let address = Text::owned("server address", address, escape::word).map_err(err)?;
+        let cookie = match &b.cookie {
+            Some(_) => Some(Text::word("server cookie", &s.cookie).map_err(err)?),
+            None => None,
+        };
+        let mut verify_host = None;
+        if let Some(ServerTls {
+            verify:
+                ServerVerify::CaFile {
+                    file,
+                    verify_host: backend_host,
+                },
+            ..
+        }) = &b.server_tls
+        {
+            if ca_file.is_none() {
+                ca_file = Some(Text::path("CA file", file).map_err(err)?);
+            }
+            if let Some(host) = s.verify_host.as_ref().or(backend_host.as_ref()) {
+                verify_host = Some(Text::dns_name("verifyhost", host).map_err(err)?);
+            }
+        }
+        if let (None, Some(inter)) = (&check_inter, &b.health_check) {
+            check_inter = Some(Text::value("check interval", inter).map_err(err)?);
+        }
+        servers.push(ServerCtx {
+            name,
+            address,
+            weight: s.weight.get(),
+            cookie,
+            verify_host,
+            proto_h2: s.h2c,
+        });
     }
+
     Ok(BackendCtx {
-        comment,
-        name: name.to_string(),
-        lines: lines.lines,
+        route,
+        host,
+        path,
+        termination,
+        name,
+        mode: if http { "http" } else { "tcp" },
+        balance,
+        hash_type: (!http).then_some("consistent"),
+        timeout_server,
+        timeout_tunnel,
+        allowlist_file,
+        rate_limit,
+        forwarded,
+        rewrite,
+        cookie,
+        cookie_secure,
+        cookie_same_site,
+        hsts,
+        ssl: b.server_tls.is_some(),
+        ca_file,
+        alpn_h2: b.server_tls.as_ref().is_some_and(|tls| tls.alpn_h2),
+        check_inter,
+        server_maxconn: b.server_maxconn.map(|n| n.get()),
+        servers,
     })
 }
 

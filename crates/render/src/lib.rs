@@ -4,9 +4,10 @@
 //! they choose the proxy's syntax. Every value reaches the output through
 //! [`escape`], which refuses what cannot be written safely. Templates
 //! (`templates/haproxy/*.tera`, embedded in the binary, overridable with
-//! `--template-dir`) are logic-less: they lay out sections and loop over
-//! lists of lines the renderer has already built and checked. Tera's HTML
-//! autoescaping is off: escaping here is explicit and HAProxy-specific.
+//! `--template-dir`) hold the directives as text and make no decision:
+//! they print values the renderer has already checked and test the
+//! choices it made (see `haproxy/context.rs`). Tera's HTML autoescaping is
+//! off: escaping here is explicit and HAProxy-specific.
 
 pub mod engine;
 pub mod escape;

@@ -663,11 +663,11 @@ fn breaking_templates(dir: &Path) {
             .to_string()
     };
     let mut t = template("backend.cfg.tera");
-    let backend_line = "backend {{ backend.name }}\n";
+    let backend_line = "backend {{ name }}\n";
     assert!(t.contains(backend_line));
     t = t.replace(
         backend_line,
-        "backend {{ backend.name }}\n{%- if backend.name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
+        "backend {{ name }}\n{%- if name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
     );
     fs::write(dir.join("backend.cfg.tera"), t).unwrap();
     let mut t = template("haproxy.cfg.tera");
@@ -675,7 +675,7 @@ fn breaking_templates(dir: &Path) {
     assert!(t.contains(fe));
     t = t.replace(
         fe,
-        "frontend fe_http\n{%- for line in fe_http.lookup %}{% if line is starting_with(\"http-request set-var(txn.p7) \") %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
+        "frontend fe_http\n{%- for p in fe_http.lookup.depths %}{% if p.depth == 7 %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
     );
     fs::write(dir.join("haproxy.cfg.tera"), t).unwrap();
 }

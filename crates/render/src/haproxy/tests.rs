@@ -531,6 +531,73 @@ fn render_haproxy_cfg_lines() {
     assert!(sections.windows(2).all(|w| w[0] < w[1]), "{sections:?}");
 }
 
+/// The `Forwarded`/`X-Forwarded-*` rules of each policy, as OpenShift sets
+/// them, written by the template from the policy the renderer chose.
+#[test]
+fn render_forwarded_policies() {
+    let section = |policy: Option<ForwardedPolicy>| -> String {
+        let mut b = http_backend(
+            "be_http:f:f",
+            key("f", "f"),
+            "f.example.com",
+            vec![server("pod:f-0:f:http:10.0.0.1:80", "10.0.0.1", 80, 1)],
+        );
+        b.forwarded = policy;
+        let plan = Plan {
+            backends: vec![Arc::new(b)],
+            ..Plan::default()
+        };
+        text(&render(&plan).unwrap(), "backends/routes-000.cfg")
+    };
+    let v6 = "for=\\\"[%[src]]\\\";host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)] if { src -m sub : }";
+    let v4 =
+        "for=%[src];host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)] if !{ src -m sub : }";
+    let head = "backend be_http:f:f\n  mode http\n  balance random\n";
+    let tail = "  server pod:f-0:f:http:10.0.0.1:80 10.0.0.1:80 weight 1\n";
+    let if_none = format!(
+        "{head}\
+         \x20 option forwardfor if-none\n\
+         \x20 http-request set-header X-Forwarded-Host %[req.hdr(host)] if !{{ req.hdr(X-Forwarded-Host) -m found }}\n\
+         \x20 http-request set-header X-Forwarded-Port %[dst_port] if !{{ req.hdr(X-Forwarded-Port) -m found }}\n\
+         \x20 http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }} !{{ req.hdr(X-Forwarded-Proto) -m found }}\n\
+         \x20 http-request set-header X-Forwarded-Proto https if {{ ssl_fc }} !{{ req.hdr(X-Forwarded-Proto) -m found }}\n\
+         \x20 http-request set-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }} !{{ req.hdr(X-Forwarded-Proto-Version) -m found }}\n\
+         \x20 http-request set-header Forwarded {v6} !{{ req.hdr(Forwarded) -m found }}\n\
+         \x20 http-request set-header Forwarded {v4} !{{ req.hdr(Forwarded) -m found }}\n\
+         {tail}"
+    );
+    assert!(section(Some(ForwardedPolicy::IfNone)).ends_with(&if_none));
+    let append = format!(
+        "{head}\
+         \x20 option forwardfor\n\
+         \x20 http-request add-header X-Forwarded-Host %[req.hdr(host)]\n\
+         \x20 http-request add-header X-Forwarded-Port %[dst_port]\n\
+         \x20 http-request add-header X-Forwarded-Proto http if !{{ ssl_fc }}\n\
+         \x20 http-request add-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
+         \x20 http-request add-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }}\n\
+         \x20 http-request add-header Forwarded {v6}\n\
+         \x20 http-request add-header Forwarded {v4}\n\
+         {tail}"
+    );
+    assert!(section(Some(ForwardedPolicy::Append)).ends_with(&append));
+    let replace = format!(
+        "{head}\
+         \x20 http-request set-header X-Forwarded-For %[src]\n\
+         \x20 http-request set-header X-Forwarded-Host %[req.hdr(host)]\n\
+         \x20 http-request set-header X-Forwarded-Port %[dst_port]\n\
+         \x20 http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n\
+         \x20 http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
+         \x20 http-request set-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }}\n\
+         \x20 http-request set-header Forwarded {v6}\n\
+         \x20 http-request set-header Forwarded {v4}\n\
+         {tail}"
+    );
+    assert!(section(Some(ForwardedPolicy::Replace)).ends_with(&replace));
+    for none in [Some(ForwardedPolicy::Never), None] {
+        assert!(section(none).ends_with(&format!("{head}{tail}")));
+    }
+}
+
 /// `n` copies of the sample's blog backend, `be_http:many:r<i>`.
 fn many_backends(n: usize) -> Plan {
     let sample = sample_plan();
@@ -649,11 +716,24 @@ fn render_lookup_lines_depths_and_wildcards() {
             r.clone(),
         ),
     ];
-    let table: Vec<Arc<LookupEntry>> = table.into_iter().map(Arc::new).collect();
-    let lines = lookup_lines(&table, "maps/t.map", "t").unwrap();
-    let m = "map_str(maps/t.map) if !{ var(txn.be) -m found }";
+    // The lines between fe_http's host check and its redirect.
+    let lookup_lines = |table: Vec<LookupEntry>| -> Vec<String> {
+        let plan = Plan {
+            http_lookup: table.into(),
+            ..Plan::default()
+        };
+        let cfg = text(&render(&plan).unwrap(), "haproxy.cfg");
+        let fe = &cfg[cfg.find("frontend fe_http\n").unwrap()..];
+        fe.lines()
+            .skip_while(|l| !l.contains("unset-var(txn.host)"))
+            .skip(1)
+            .take_while(|l| !l.contains("http-request redirect"))
+            .map(|l| l.strip_prefix("  ").unwrap().to_string())
+            .collect()
+    };
+    let m = "map_str(maps/http.map) if !{ var(txn.be) -m found }";
     assert_eq!(
-        lines,
+        lookup_lines(table),
         vec![
             "http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if { var(txn.host) -m reg '^[a-z0-9-]+\\.' }".to_string(),
             "http-request set-var(txn.p3) path,field(1,/,4)".into(),
@@ -664,7 +744,19 @@ fn render_lookup_lines_depths_and_wildcards() {
             format!("http-request set-var(txn.be) var(txn.whost),concat(/),{m}"),
         ]
     );
-    assert!(lookup_lines(&[], "maps/t.map", "t").unwrap().is_empty());
+    assert!(lookup_lines(Vec::new()).is_empty());
+    // Fallbacks only: no path variable; the wildcard host's needs txn.whost.
+    let fallbacks = vec![
+        entry("a.example.com", PathMatch::Fallback, be(), r.clone()),
+        entry("*.example.com", PathMatch::Fallback, be(), r.clone()),
+    ];
+    assert_eq!(
+        lookup_lines(fallbacks)[1..],
+        [
+            format!("http-request set-var(txn.be) var(txn.host),{m}"),
+            format!("http-request set-var(txn.be) var(txn.whost),{m}"),
+        ]
+    );
 }
 
 #[test]
@@ -800,7 +892,7 @@ fn render_template_override() {
     .unwrap();
     std::fs::write(
         dir.path().join("backend.cfg.tera"),
-        "{{ backend.name }} {{ backend.lines | length }}\n",
+        "{{ name }} {{ servers | length }}\n",
     )
     .unwrap();
     let templates = Templates::with_replacements(
