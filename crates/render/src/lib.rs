@@ -8,6 +8,12 @@
 //! they print values the renderer has already checked and test the
 //! choices it made (see `haproxy/context.rs`). Tera's HTML autoescaping is
 //! off: escaping here is explicit and HAProxy-specific.
+//!
+//! Pure: no file system (replacement templates arrive as text, trees are
+//! written by `routegen-host`), no clock ("now" is an argument of the
+//! [`engine`] and [`pipeline`] passes), no async. The [`engine`] keeps
+//! per-object memos between passes; [`pipeline`] is the same code with
+//! empty memos.
 
 pub mod engine;
 pub mod escape;
