@@ -1,5 +1,5 @@
 //! The Route CustomResourceDefinition, derived from the core's
-//! [`RouteSpec`] and [`RouteStatus`] schemas (`deploy/` ships it for
+//! [`RouteSpec`](routegen_core::model::RouteSpec) and [`RouteStatus`] schemas (`deploy/` ships it for
 //! clusters without OpenShift's own; a test keeps the two equal).
 //!
 //! The core's `Route` is written by hand so the core does not depend on

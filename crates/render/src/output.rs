@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// One file of the tree. The contents are shared, immutable bytes: a
 /// renderer hands the same [`Arc`] again for a file that did not change
 /// between two passes, and the applier hashes each distinct allocation
-/// once (see [`routegen_host::apply`]).
+/// once (see `routegen_host::apply`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFile {
     pub contents: Arc<[u8]>,
@@ -47,8 +47,8 @@ impl OutputFile {
 /// Relative path → file, in path order.
 pub type OutputTree = BTreeMap<String, OutputFile>;
 
-/// Empty file [`write_tree`] leaves in a directory it owns; ignored by
-/// [`diff_tree`].
+/// Empty file `write_tree` leaves in a directory it owns; ignored by
+/// `diff_tree`.
 pub const TREE_MARKER: &str = ".routegen-tree";
 
 /// Why a tree could not be written or compared.
@@ -95,7 +95,7 @@ pub fn validate_path(path: &str) -> Result<(), OutputError> {
 
 /// Directory of an applier's output directory holding the shared,
 /// content-addressed copies of trees' subdirectories (see
-/// [`routegen_host::apply`]).
+/// `routegen_host::apply`).
 pub const DIRS: &str = "dirs";
 
 /// The key named by the target of a symbolic link the applier puts at the

@@ -25,7 +25,7 @@
 //!
 //! Fields newer than the seed reference:
 //! - `spec.httpHeaders` is validated like the API server does (see
-//!   [`headers`]); valid header actions are *not applied*, and the Route
+//!   `headers.rs`); valid header actions are *not applied*, and the Route
 //!   gets the warning `spec.httpHeaders is not supported yet and is ignored`.
 //! - `spec.tls.externalCertificate` (a reference to a Secret) is validated
 //!   (not with passthrough, not together with `spec.tls.certificate`). A

@@ -36,7 +36,7 @@ impl fmt::Display for ObjectKey {
 /// arrival order.
 ///
 /// Objects are shared (`Arc`): a source hands the same `Arc` for an object
-/// that did not change, which is what lets [`routegen_render::engine::Engine`] reuse
+/// that did not change, which is what lets `routegen_render::engine::Engine` reuse
 /// its per-object results by pointer identity instead of comparing or
 /// hashing contents. Change an object with `Arc::make_mut` or by replacing
 /// its `Arc`; never mutate through shared ownership.

@@ -54,7 +54,7 @@
 //! The applier reads its trees back (on open, [`Applier::roll_back_to`])
 //! through its own `../../dirs/<key>` links only, checking each copy
 //! against its key; any other symbolic link is refused, never followed
-//! ([`routegen_render::output::diff_tree`] reads them the same way; `write_tree`
+//! ([`crate::tree::diff_tree`] reads them the same way; `write_tree`
 //! never writes through any link). Keys are never readable by others:
 //! files 0600, directories 0700.
 //!
