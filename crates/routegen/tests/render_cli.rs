@@ -17,6 +17,7 @@ use routegen_core::plan::{
     Backend, CertEntry, LookupAction, LookupEntry, Mode, PathMatch, PathRewrite, Plan, Server,
     SniEntry,
 };
+use routegen_core::testkit;
 use routegen_core::values::{Balance, ForwardedPolicy};
 use routegen_render::{render_haproxy, BindAddr, RenderSettings, Templates};
 
@@ -559,35 +560,15 @@ fn key(ns: &str, name: &str) -> ObjectKey {
 }
 
 fn backend(name: &str, route: ObjectKey, host: &str, port: u16) -> Backend {
+    let address = IpAddr::from([127, 0, 0, 1]);
+    let server = Server {
+        cookie: "c0ffee".into(),
+        service: name.to_string(),
+        ..testkit::plan::server(&format!("ept:{name}:{address}:{port}"), address, port, 1)
+    };
     Backend {
-        name: name.into(),
-        route,
-        host_key: host.into(),
-        path: None,
-        termination: None,
-        mode: Mode::Http,
-        balance: Balance::Random,
-        servers: vec![Server {
-            name: format!("ept:{name}:127.0.0.1:{port}"),
-            address: IpAddr::from([127, 0, 0, 1]),
-            port,
-            weight: routegen_core::values::Weight::ONE,
-            cookie: "c0ffee".into(),
-            h2c: false,
-            service: name.to_string(),
-            verify_host: None,
-        }],
-        health_check: None,
-        cookie: None,
-        timeout_server: None,
-        timeout_tunnel: None,
-        allowlist_file: None,
-        hsts: None,
-        rewrite: None,
-        rate_limit: None,
-        server_maxconn: None,
         forwarded: Some(ForwardedPolicy::Replace),
-        server_tls: None,
+        ..testkit::plan::backend(name, route, host, vec![server])
     }
 }
 

@@ -9,6 +9,7 @@
 //!   [`Service`](k8s_openapi::api::core::v1::Service) and
 //!   [`EndpointSlice`](k8s_openapi::api::discovery::v1::EndpointSlice);
 //! - [`SnapshotBuilder`]: a [`Snapshot`] of built objects;
+//! - [`plan`]: the smallest plan `Backend` and `Server` for renderer tests;
 //! - [`certs`]: test certificates generated at test time.
 //!
 //! Every object builder has `build()` (the typed object), `to_json()` (the
@@ -22,6 +23,7 @@
 //! relies on.
 
 pub mod certs;
+pub mod plan;
 mod route;
 mod service;
 mod snapshot;

@@ -8,6 +8,7 @@ use routegen_core::model::ObjectKey;
 use routegen_core::plan::{
     AllowlistFile, CertEntry, PathRewrite, PemFile, RateLimit, ServerTls, SniEntry, StickyCookie,
 };
+use routegen_core::testkit;
 use routegen_core::values::{Balance, SameSite};
 use std::sync::Arc;
 
@@ -35,14 +36,8 @@ fn entry(host: &str, path: PathMatch, action: LookupAction, route: ObjectKey) ->
 
 fn server(name: &str, ip: &str, port: u16, weight: u16) -> Server {
     Server {
-        name: name.to_string(),
-        address: ip.parse::<IpAddr>().unwrap(),
-        port,
-        weight: routegen_core::values::Weight::new(weight).unwrap(),
         cookie: format!("{:032x}", name.len()),
-        h2c: false,
-        service: "svc".to_string(),
-        verify_host: None,
+        ..testkit::plan::server(name, ip.parse::<IpAddr>().unwrap(), port, weight)
     }
 }
 
@@ -52,27 +47,7 @@ pub(crate) fn http_backend(
     host: &str,
     servers: Vec<Server>,
 ) -> Backend {
-    Backend {
-        name: name.to_string(),
-        route,
-        host_key: host.to_string(),
-        path: None,
-        termination: None,
-        mode: Mode::Http,
-        balance: Balance::Random,
-        servers,
-        health_check: None,
-        cookie: None,
-        timeout_server: None,
-        timeout_tunnel: None,
-        allowlist_file: None,
-        hsts: None,
-        rewrite: None,
-        rate_limit: None,
-        server_maxconn: None,
-        forwarded: Some(ForwardedPolicy::Append),
-        server_tls: None,
-    }
+    testkit::plan::backend(name, route, host, servers)
 }
 
 /// A plan using every feature the renderer knows.

@@ -8,6 +8,7 @@ use super::*;
 use routegen_core::model::ObjectKey;
 use routegen_core::plan::lookup::{lookup_key, path_match};
 use routegen_core::plan::{PathRewrite, RateLimit, SniEntry};
+use routegen_core::testkit;
 use routegen_core::values::PositiveInt;
 
 const KEY: &str = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n";
@@ -21,39 +22,14 @@ fn settings() -> RenderSettings {
 }
 
 fn server(ip: [u8; 4], port: u16, weight: u16) -> Server {
-    Server {
-        name: format!("ept:svc:{}:{port}", IpAddr::from(ip)),
-        address: IpAddr::from(ip),
-        port,
-        weight: routegen_core::values::Weight::new(weight).unwrap(),
-        cookie: "c".into(),
-        h2c: false,
-        service: "svc".into(),
-        verify_host: None,
-    }
+    let address = IpAddr::from(ip);
+    testkit::plan::server(&format!("ept:svc:{address}:{port}"), address, port, weight)
 }
 
 fn backend(name: &str, route: &str, servers: Vec<Server>) -> Backend {
     Backend {
-        name: name.into(),
-        route: ObjectKey::new("ns", route),
-        host_key: "h.test".into(),
-        path: None,
-        termination: None,
-        mode: Mode::Http,
-        balance: Balance::Random,
-        servers,
-        health_check: None,
-        cookie: None,
-        timeout_server: None,
-        timeout_tunnel: None,
-        allowlist_file: None,
-        hsts: None,
-        rewrite: None,
-        rate_limit: None,
-        server_maxconn: None,
         forwarded: Some(ForwardedPolicy::Replace),
-        server_tls: None,
+        ..testkit::plan::backend(name, ObjectKey::new("ns", route), "h.test", servers)
     }
 }
 
