@@ -12,7 +12,7 @@
 //! `cargo tree -p routegen-core` shows it. OpenSSL is used as a library to
 //! parse and verify certificate material in memory.
 //!
-//! The `testkit` feature adds [`testkit`]: the one set of builders every
+//! The `testkit` feature adds `testkit`: the one set of builders every
 //! crate's tests use.
 
 pub mod admit;
