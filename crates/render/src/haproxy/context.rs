@@ -157,39 +157,16 @@ impl BackendCtx<'_> {
     /// cost paid per backend. The destructuring fails to compile when a
     /// field is added and not inserted.
     pub(super) fn to_tera(&self) -> tera::Context {
-        let BackendCtx {
-            route,
-            host,
-            path,
-            termination,
-            name,
-            mode,
-            balance,
-            hash_type,
-            timeout_server,
-            timeout_tunnel,
-            allowlist_file,
-            rate_limit,
-            forwarded,
-            rewrite,
-            cookie,
-            cookie_secure,
-            cookie_same_site,
-            hsts,
-            ssl,
-            ca_file,
-            alpn_h2,
-            check_inter,
-            server_maxconn,
-            servers,
-        } = self;
-        let mut context = tera::Context::new();
-        macro_rules! insert {
-            ($($field:ident),*) => {
+        // One list: the destructuring (exhaustive) and the inserts.
+        macro_rules! context_of {
+            ($($field:ident),*) => {{
+                let BackendCtx { $($field),* } = self;
+                let mut context = tera::Context::new();
                 $(context.insert(stringify!($field), $field);)*
-            };
+                context
+            }};
         }
-        insert!(
+        context_of!(
             route,
             host,
             path,
@@ -214,8 +191,7 @@ impl BackendCtx<'_> {
             check_inter,
             server_maxconn,
             servers
-        );
-        context
+        )
     }
 }
 
