@@ -45,12 +45,13 @@ use routegen_core::plan::{
     Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerTls, ServerVerify,
     Shared,
 };
-use routegen_core::values::ForwardedPolicy;
+use routegen_core::values::{Balance, ForwardedPolicy};
 
 use super::escape::{self, Checked, EscapeError};
 use super::{RenderError, RenderSettings, Templates};
 
 mod context;
+pub mod runtime;
 
 use context::{
     BackendCtx, DepthCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx, Text,
@@ -785,7 +786,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
     });
     // Header rules, path rewrite, cookie and HSTS exist in HTTP mode only.
     let (mut forwarded, mut rewrite, mut cookie, mut hsts) = (None, None, None, None);
-    let (mut cookie_secure, mut cookie_same_site) = (false, None);
+    let (mut cookie_secure, mut cookie_same_site, mut cookie_key) = (false, None, None);
     if http {
         // OpenShift's rules per policy (the template holds them); `never`
         // lets the client's headers pass through untouched.
@@ -810,6 +811,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
         }
         if let Some(c) = &b.cookie {
             cookie = Some(Text::word("cookie name", c.name.as_str()).map_err(err)?);
+            cookie_key = Some(routegen_core::plan::endpoints::md5_hex(&b.name));
             cookie_secure = c.secure;
             cookie_same_site = c.same_site.map(|s| s.as_str());
         }
@@ -835,10 +837,6 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
             std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
         };
         let address = Text::owned("server address", address, escape::word).map_err(err)?;
-        let cookie = match &b.cookie {
-            Some(_) => Some(Text::word("server cookie", &s.cookie).map_err(err)?),
-            None => None,
-        };
         let mut verify_host = None;
         if let Some(ServerTls {
             verify:
@@ -863,7 +861,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
             name,
             address,
             weight: s.weight.get(),
-            cookie,
+            id: s.id,
             verify_host,
             proto_h2: s.h2c,
         });
@@ -877,7 +875,9 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
         name,
         mode: if http { "http" } else { "tcp" },
         balance,
-        hash_type: (!http).then_some("consistent"),
+        // Servers added at runtime need a dynamic balance: a hash balance
+        // must use the consistent hash (map-based hashing is static).
+        hash_type: (!http || b.balance == Balance::Source).then_some("consistent"),
         timeout_server,
         timeout_tunnel,
         allowlist_file,
@@ -885,6 +885,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
         forwarded,
         rewrite,
         cookie,
+        cookie_key,
         cookie_secure,
         cookie_same_site,
         hsts,

@@ -347,7 +347,7 @@ fn weights_alternate_backends_and_sticky_cookies() {
     let cfg = config::whole_config(&r.out());
     assert!(
         cfg.lines()
-            .any(|l| l.contains("server pod:pb-0:pb:") && l.contains(" weight 0 ")),
+            .any(|l| l.contains("server pod:pb-0:pb:") && l.contains(" weight 0")),
         "pb kept as a weight-0 server:\n{cfg}"
     );
     r.reload();

@@ -425,7 +425,6 @@ fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
         v.extend(b.path.clone());
         for s in &b.servers {
             v.push(s.name.clone());
-            v.push(s.cookie.clone());
         }
         // Typed annotation values are plan values too: a valid cookie name
         // or rewrite target may legitimately equal the marker.

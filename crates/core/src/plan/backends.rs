@@ -149,6 +149,7 @@ pub fn weigh(services: Vec<(BackendRef, Vec<Server>)>, mode: Mode) -> WeightedSe
     }
     out.servers.sort();
     out.servers.dedup_by(|a, b| a.name == b.name);
+    endpoints::assign_ids(&mut out.servers);
     out
 }
 

@@ -22,8 +22,7 @@
 //! numeric string also matches that port number); a number matches the
 //! endpoint port number; no targetPort takes every port.
 //!
-//! Server names are OpenShift's endpoint IDs, so that the cookie values
-//! (hex md5 of the name) survive a migration:
+//! Server names are OpenShift's endpoint IDs:
 //! `pod:<pod>:<service>:<portName>:<ip>:<port>` for endpoints whose
 //! `targetRef` is a Pod, else `ept:<service>:<portName>:<ip>:<port>`.
 //! Pod and port names are checked ([`is_safe_name`]); an unsafe pod name
@@ -280,7 +279,29 @@ pub fn server_name(
     }
 }
 
-/// Hex md5 of `s` (cookie names and values, as OpenShift).
+/// The largest server id [`assign_ids`] gives (ids are positive `int`s in
+/// HAProxy).
+pub const MAX_SERVER_ID: u32 = (1 << 31) - 1;
+
+/// Give each server of one backend (sorted by name, names unique) its id:
+/// the first 31 bits of the sha256 of its name, or, when a server earlier
+/// in name order holds that id, the next free one. An id depends on the
+/// name alone (and on a collision, about one in two billion per pair):
+/// unchanged when other servers come and go, the same on every machine.
+pub fn assign_ids(servers: &mut [Server]) {
+    let mut taken = rustc_hash::FxHashSet::default();
+    for server in servers {
+        let digest = openssl::sha::sha256(server.name.as_bytes());
+        let mut id =
+            u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & MAX_SERVER_ID;
+        while id == 0 || !taken.insert(id) {
+            id = if id >= MAX_SERVER_ID { 1 } else { id + 1 };
+        }
+        server.id = id;
+    }
+}
+
+/// Hex md5 of `s` (cookie names, as OpenShift).
 pub fn md5_hex(s: &str) -> String {
     let digest = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
         .expect("md5 is always available");
@@ -311,7 +332,7 @@ fn make_server(
         Some("h2c" | "kubernetes.io/h2c")
     );
     Server {
-        cookie: md5_hex(&name),
+        id: 0,
         name,
         address,
         port: number,
@@ -719,7 +740,6 @@ pub(crate) mod tests {
         assert_eq!(grpc.address, "10.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(grpc.port, 50051);
         assert!(grpc.h2c);
-        assert_eq!(grpc.cookie, md5_hex("pod:p1:svc:grpc:10.0.0.1:50051"));
         assert!(!servers[1].h2c);
     }
 

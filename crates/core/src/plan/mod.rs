@@ -261,8 +261,12 @@ pub struct Server {
     pub port: u16,
     /// 0 only on HTTP backends: drained but cookie-reachable.
     pub weight: Weight,
-    /// Cookie value: hex md5 of the server name.
-    pub cookie: String,
+    /// The server's `id` in its backend: stable (a hash of the name, see
+    /// [`endpoints::assign_ids`]), unique in the backend, in
+    /// `1..=endpoints::MAX_SERVER_ID`. HAProxy places servers on the
+    /// consistent-hash ring by id, and a server added at runtime must carry
+    /// the id its file line has.
+    pub id: u32,
     /// Endpoint speaks h2c (appProtocol `h2c` / `kubernetes.io/h2c`).
     pub h2c: bool,
     /// The Service this server belongs to.

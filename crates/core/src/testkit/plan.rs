@@ -10,14 +10,14 @@ use crate::plan::{Backend, Mode, Server};
 use crate::values::{Balance, ForwardedPolicy, Weight};
 
 /// A server `name` at `address:port` with `weight` (must be 0..=256),
-/// cookie value `"c"`, service `"svc"`, no h2c, no own `verifyhost`.
+/// id 1 (renumber with [`crate::plan::endpoints::assign_ids`]), service `"svc"`, no h2c, no own `verifyhost`.
 pub fn server(name: &str, address: IpAddr, port: u16, weight: u16) -> Server {
     Server {
         name: name.to_string(),
         address,
         port,
         weight: Weight::new(weight).expect("test weight within 0..=256"),
-        cookie: "c".to_string(),
+        id: 1,
         h2c: false,
         service: "svc".to_string(),
         verify_host: None,

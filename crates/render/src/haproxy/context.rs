@@ -126,8 +126,13 @@ pub(super) struct BackendCtx<'a> {
     pub forwarded: Option<&'static str>,
     pub rewrite: Option<RewriteCtx>,
     /// The sticky-session cookie's name: the backend's `cookie`
-    /// directive, and every server carries its [`ServerCtx::cookie`].
+    /// directive, `dynamic`: HAProxy derives each server's value from
+    /// [`BackendCtx::cookie_key`] and the server's address and port, so a
+    /// server added at runtime gets the value a reload would give it.
     pub cookie: Option<Text<'a>>,
+    /// `dynamic-cookie-key`: hex md5 of the backend name (not a secret: it
+    /// only has to be the same on every replica and after every reload).
+    pub cookie_key: Option<String>,
     /// The cookie's `secure` option.
     pub cookie_secure: bool,
     /// The cookie's `SameSite` attribute: `Strict`, `Lax` or `None`.
@@ -182,6 +187,7 @@ impl BackendCtx<'_> {
             forwarded,
             rewrite,
             cookie,
+            cookie_key,
             cookie_secure,
             cookie_same_site,
             hsts,
@@ -232,8 +238,8 @@ pub(super) struct ServerCtx<'a> {
     pub address: Text<'static>,
     /// 0 to 256.
     pub weight: u16,
-    /// Set when the backend has a [`BackendCtx::cookie`].
-    pub cookie: Option<Text<'a>>,
+    /// The server's stable `id` (see `routegen_core::plan::Server::id`).
+    pub id: u32,
     /// `verifyhost` (with [`BackendCtx::ca_file`] only).
     pub verify_host: Option<Text<'a>>,
     /// The server speaks h2c (`proto h2`).

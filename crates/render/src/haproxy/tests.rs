@@ -35,10 +35,16 @@ fn entry(host: &str, path: PathMatch, action: LookupAction, route: ObjectKey) ->
 }
 
 fn server(name: &str, ip: &str, port: u16, weight: u16) -> Server {
-    Server {
-        cookie: format!("{:032x}", name.len()),
-        ..testkit::plan::server(name, ip.parse::<IpAddr>().unwrap(), port, weight)
-    }
+    let mut one = [testkit::plan::server(
+        name,
+        ip.parse::<IpAddr>().unwrap(),
+        port,
+        weight,
+    )];
+    // The id a plan gives this name.
+    routegen_core::plan::endpoints::assign_ids(&mut one);
+    let [server] = one;
+    server
 }
 
 pub(crate) fn http_backend(
@@ -439,9 +445,10 @@ fn render_haproxy_cfg_lines() {
          \x20 use_backend %[var(txn.be)] if { var(txn.be) -m found }\n\
          \x20 default_backend be_no_route\n",
         "# route blog/blog host blog.example.com path - termination http\nbackend be_http:blog:blog\n  mode http\n  balance roundrobin\n  option forwardfor\n",
-        "  cookie abcdef0123 insert indirect nocache httponly\n\
-         \x20 server pod:blog-0:blog:http:10.128.2.11:8080 10.128.2.11:8080 weight 1 cookie 00000000000000000000000000000025 check inter 5000ms\n\
-         \x20 server pod:blog-1:blog:http:fd00::12:8080 [fd00::12]:8080 weight 1 cookie 00000000000000000000000000000022 check inter 5000ms\n",
+        "  cookie abcdef0123 insert indirect nocache httponly dynamic\n\
+         \x20 dynamic-cookie-key 8782832c029158e2325f1b0c8ba3650d\n\
+         \x20 server pod:blog-0:blog:http:10.128.2.11:8080 10.128.2.11:8080 id 490947082 weight 1 check inter 5000ms\n\
+         \x20 server pod:blog-1:blog:http:fd00::12:8080 [fd00::12]:8080 id 1291151640 weight 1 check inter 5000ms\n",
         "# route shop/api host www.example.com path /api termination edge\nbackend be_edge_http:shop:api\n  mode http\n  balance leastconn\n  timeout server 30s\n\
          \x20 tcp-request content reject if !{ src -f allowlists/shop:api.txt }\n\
          \x20 stick-table type ipv6 size 100k expire 30s store conn_cur,conn_rate(3s),http_req_rate(10s)\n\
@@ -452,16 +459,17 @@ fn render_haproxy_cfg_lines() {
          \x20 http-request set-header X-Forwarded-For %[src]\n",
         "  http-request set-path /v2/a%%20b%[path,bytes(4)]\n",
         "  http-request set-path /%[path,bytes(8),regsub(^/,)]\n",
-        "  cookie shopcookie insert indirect nocache httponly secure attr SameSite=None\n\
+        "  cookie shopcookie insert indirect nocache httponly dynamic secure attr SameSite=None\n\
+         \x20 dynamic-cookie-key e11df3f00817f7614380745553881b98\n\
          \x20 http-response set-header Strict-Transport-Security max-age=31536000;includeSubDomains\n",
-        "  server pod:pay-0:payments:https:10.0.0.9:8443 10.0.0.9:8443 weight 1 ssl verify required ca-file cas/pay:payments.pem verifyhost payments.pay.svc alpn h2,http/1.1 maxconn 100\n",
+        "  server pod:pay-0:payments:https:10.0.0.9:8443 10.0.0.9:8443 id 1697040846 weight 1 ssl verify required ca-file cas/pay:payments.pem verifyhost payments.pay.svc alpn h2,http/1.1 maxconn 100\n",
         "# route vault/vault host vault.example.com path - termination passthrough\nbackend be_tcp:vault:vault\n  mode tcp\n  balance source\n  hash-type consistent\n  timeout tunnel 1h\n\
          \x20 tcp-request content reject if !{ src -f allowlists/vault:vault.txt }\n\
          \x20 stick-table type ipv6 size 100k expire 30s store conn_cur,conn_rate(3s)\n\
          \x20 tcp-request content track-sc2 src\n\
          \x20 tcp-request content reject if { src_conn_cur ge 5 }\n\
-         \x20 server pod:vault-0:vault:https:10.0.0.7:8200 10.0.0.7:8200 weight 1\n",
-        "  server ept:wild:http:10.0.0.8:8080 10.0.0.8:8080 weight 0 proto h2\n",
+         \x20 server pod:vault-0:vault:https:10.0.0.7:8200 10.0.0.7:8200 id 1677926238 weight 1\n",
+        "  server ept:wild:http:10.0.0.8:8080 10.0.0.8:8080 id 1562885493 weight 0 proto h2\n",
         "backend be_no_route\n  mode http\n",
         "backend be_terminate\n  mode tcp\n  server fe_terminate unix@/var/lib/haproxy/run/fe_terminate.sock send-proxy-v2\n",
     ] {
@@ -528,7 +536,7 @@ fn render_forwarded_policies() {
     let v4 =
         "for=%[src];host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)] if !{ src -m sub : }";
     let head = "backend be_http:f:f\n  mode http\n  balance random\n";
-    let tail = "  server pod:f-0:f:http:10.0.0.1:80 10.0.0.1:80 weight 1\n";
+    let tail = "  server pod:f-0:f:http:10.0.0.1:80 10.0.0.1:80 id 1876351683 weight 1\n";
     let if_none = format!(
         "{head}\
          \x20 option forwardfor if-none\n\
@@ -804,9 +812,6 @@ fn render_refuses_hostile_values() {
     let mut plan = sample_plan();
     std::sync::Arc::make_mut(&mut plan.certificates)[0].file = "haproxy.cfg".into();
     assert!(render(&plan).is_err(), "a file may not replace another");
-    let mut plan = sample_plan();
-    std::sync::Arc::make_mut(&mut plan.backends[6]).servers[0].cookie = "a b".into();
-    assert!(render(&plan).is_err());
     let mut plan = sample_plan();
     std::sync::Arc::make_mut(&mut plan.backends[2]).server_tls = Some(ServerTls {
         verify: ServerVerify::CaFile {

@@ -1,0 +1,829 @@
+//! What a running HAProxy holds of a rendered tree, and the runtime-API
+//! commands that turn what it holds into what a new tree says, without a
+//! reload. Pure: no I/O; the host sends the commands
+//! (`routegen_host::runtime`).
+//!
+//! # The model
+//!
+//! [`RuntimeState::of_tree`] reads a tree as HAProxy would after loading
+//! it, from the rendered text itself (so the model is exactly what the
+//! files say):
+//! - each backend section of `backends/routes-*.cfg`: its *shape* (a hash
+//!   of every line but the `# route` comment and the `server` lines), its
+//!   `dynamic-cookie-key`, and its `server` lines (name, `id`, `weight`,
+//!   the rest of the arguments);
+//! - the map files (`maps/*.map`: key → value);
+//! - the certificates (`certs/*.pem`) and the `crt-list.txt` lines naming
+//!   each;
+//! - the CA files (`cas/*.pem`) and which of them a server line names
+//!   (HAProxy loads a CA file only when a server uses it);
+//! - every other file, byte for byte (`haproxy.cfg`,
+//!   `backends/default.cfg`, allowlists): the *fixed* part.
+//!
+//! # What is live
+//!
+//! [`delta`] compares the state HAProxy runs with a new tree's state and
+//! returns the commands for what can change live, the state HAProxy holds
+//! once they succeeded, and the reasons a reload is still needed for the
+//! rest:
+//!
+//! | change | live command | reload when |
+//! |---|---|---|
+//! | server added | `add server` with the file line's arguments, `enable server`, `enable health` (with `check`), `set dynamic-cookie-key` (cookie backends: recomputes every server's cookie) | its `id` is taken by another server |
+//! | server removed | `set server … state maint`, `del server` (drained and retried by the host while it has connections) | never |
+//! | server weight | `set server … weight` | never |
+//! | other server options | — | always (`server options`) |
+//! | map key added, changed, removed | `add map`, `set map`, `del map` (exact-match maps: one key's change cannot reorder others) | the value names a backend HAProxy does not run yet (its key waits for the reload) |
+//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line |
+//! | CA file changed, or first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
+//! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
+//! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
+//! | anything else (frontends, global, allowlists) | — | always |
+//!
+//! A delta whose reload reasons are empty leaves HAProxy holding exactly
+//! the new tree's state: a reload at that moment changes nothing
+//! observable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::output::OutputTree;
+
+use super::{BACKENDS_DIR, CRT_LIST, NO_ROUTE_BACKEND, REDIRECT_VALUE};
+
+/// Largest PEM sent in one command: HAProxy 2.6 reads a command and its
+/// payload into one buffer of `tune.bufsize` (16 KiB by default); the
+/// rest of the buffer holds the command itself.
+pub const MAX_RUNTIME_PEM: usize = 15 * 1024;
+
+/// One `server` line of a backend section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLine {
+    /// The `id` argument (every line routegen renders has one).
+    pub id: u32,
+    pub weight: u16,
+    /// Every argument after the name (address first), exactly as written:
+    /// what `add server <backend>/<name>` is sent.
+    pub args: String,
+    /// `args` without the `weight` argument: equal means only the weight
+    /// differs.
+    pub options: String,
+    /// The `ca-file` it names, if any.
+    pub ca_file: Option<String>,
+    /// It has `check` (`enable health` after `add server`).
+    pub check: bool,
+}
+
+/// One backend section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendState {
+    /// sha256 of its lines other than the `# route` comment and `server`
+    /// lines: equal shapes mean the same backend-level settings.
+    pub shape: [u8; 32],
+    /// `dynamic-cookie-key`, with a `cookie … dynamic` directive.
+    pub cookie_key: Option<String>,
+    /// Server name → line.
+    pub servers: BTreeMap<String, ServerLine>,
+}
+
+/// What HAProxy holds of a tree (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// Files whose change needs a reload, by path.
+    pub fixed: BTreeMap<String, Arc<[u8]>>,
+    pub backends: BTreeMap<String, Arc<BackendState>>,
+    /// Map file → key → value.
+    pub maps: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+    /// Certificate file → contents.
+    pub certs: BTreeMap<String, Arc<[u8]>>,
+    /// Certificate file → its `crt-list.txt` lines, in file order.
+    pub crt_list: BTreeMap<String, Vec<String>>,
+    /// CA file → contents (every one in the tree).
+    pub ca_files: BTreeMap<String, Arc<[u8]>>,
+    /// The CA files some server line names (those HAProxy has loaded).
+    pub ca_loaded: BTreeSet<String>,
+}
+
+/// Why a tree could not be read as a routegen HAProxy tree.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct StateError {
+    pub file: String,
+    pub message: String,
+}
+
+/// Parsed backend files kept between calls of
+/// [`RuntimeState::of_tree_memo`]: a file whose contents are the same
+/// allocation as last time is not parsed again.
+#[derive(Debug, Default)]
+pub struct StateMemo {
+    files: HashMap<String, ParsedFile>,
+    maps: HashMap<String, ParsedMap>,
+}
+
+type ParsedFile = (Arc<[u8]>, Arc<Vec<(String, Arc<BackendState>)>>);
+type ParsedMap = (Arc<[u8]>, Arc<BTreeMap<String, String>>);
+
+impl RuntimeState {
+    /// The state of `tree` (see the module documentation).
+    pub fn of_tree(tree: &OutputTree) -> Result<RuntimeState, StateError> {
+        RuntimeState::of_tree_memo(&mut StateMemo::default(), tree)
+    }
+
+    /// [`RuntimeState::of_tree`], reusing what `memo` parsed of files that
+    /// did not change.
+    pub fn of_tree_memo(
+        memo: &mut StateMemo,
+        tree: &OutputTree,
+    ) -> Result<RuntimeState, StateError> {
+        let mut state = RuntimeState::default();
+        let mut seen_files = BTreeSet::new();
+        let mut seen_maps = BTreeSet::new();
+        for (path, file) in tree {
+            let bytes = &file.contents;
+            if is_route_backends(path) {
+                seen_files.insert(path.as_str());
+                let parsed = match memo.files.get(path) {
+                    Some((c, parsed)) if Arc::ptr_eq(c, bytes) => parsed.clone(),
+                    _ => {
+                        let parsed = Arc::new(parse_backend_file(path, bytes)?);
+                        memo.files
+                            .insert(path.clone(), (bytes.clone(), parsed.clone()));
+                        parsed
+                    }
+                };
+                for (name, backend) in parsed.iter() {
+                    for line in backend.servers.values() {
+                        if let Some(ca) = &line.ca_file {
+                            state.ca_loaded.insert(ca.clone());
+                        }
+                    }
+                    if state
+                        .backends
+                        .insert(name.clone(), backend.clone())
+                        .is_some()
+                    {
+                        return Err(StateError {
+                            file: path.clone(),
+                            message: format!("backend {name} is defined twice"),
+                        });
+                    }
+                }
+            } else if path.starts_with("maps/") && path.ends_with(".map") {
+                seen_maps.insert(path.as_str());
+                let parsed = match memo.maps.get(path) {
+                    Some((c, parsed)) if Arc::ptr_eq(c, bytes) => parsed.clone(),
+                    _ => {
+                        let parsed = Arc::new(parse_map(path, bytes)?);
+                        memo.maps
+                            .insert(path.clone(), (bytes.clone(), parsed.clone()));
+                        parsed
+                    }
+                };
+                state.maps.insert(path.clone(), parsed);
+            } else if path.starts_with("certs/") {
+                state.certs.insert(path.clone(), bytes.clone());
+            } else if path.starts_with("cas/") {
+                state.ca_files.insert(path.clone(), bytes.clone());
+            } else if path == CRT_LIST {
+                let text = utf8(path, bytes)?;
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let file = line.split_whitespace().next().unwrap_or_default();
+                    state
+                        .crt_list
+                        .entry(file.to_string())
+                        .or_default()
+                        .push(line.to_string());
+                }
+            } else {
+                state.fixed.insert(path.clone(), bytes.clone());
+            }
+        }
+        memo.files.retain(|p, _| seen_files.contains(p.as_str()));
+        memo.maps.retain(|p, _| seen_maps.contains(p.as_str()));
+        Ok(state)
+    }
+}
+
+/// `backends/routes-*.cfg` (the Routes' backends; `backends/default.cfg`
+/// is fixed).
+fn is_route_backends(path: &str) -> bool {
+    path.strip_prefix(BACKENDS_DIR)
+        .and_then(|p| p.strip_prefix("/routes-"))
+        .is_some_and(|p| p.ends_with(".cfg"))
+}
+
+fn utf8<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, StateError> {
+    std::str::from_utf8(bytes).map_err(|_| StateError {
+        file: path.to_string(),
+        message: "not UTF-8".into(),
+    })
+}
+
+/// The backend sections of one `backends/routes-*.cfg` file, in file order.
+fn parse_backend_file(
+    path: &str,
+    bytes: &[u8],
+) -> Result<Vec<(String, Arc<BackendState>)>, StateError> {
+    let text = utf8(path, bytes)?;
+    let err = |message: String| StateError {
+        file: path.to_string(),
+        message,
+    };
+    let mut out = Vec::new();
+    let mut current: Option<(String, openssl::sha::Sha256, BackendState)> = None;
+    let mut finish = |current: Option<(String, openssl::sha::Sha256, BackendState)>| {
+        if let Some((name, hash, mut backend)) = current {
+            backend.shape = hash.finish();
+            out.push((name, Arc::new(backend)));
+        }
+    };
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("backend ") {
+            finish(current.take());
+            let mut hash = openssl::sha::Sha256::new();
+            hash.update(line.as_bytes());
+            hash.update(b"\n");
+            current = Some((
+                name.trim().to_string(),
+                hash,
+                BackendState {
+                    shape: [0; 32],
+                    cookie_key: None,
+                    servers: BTreeMap::new(),
+                },
+            ));
+            continue;
+        }
+        let Some((name, hash, backend)) = current.as_mut() else {
+            continue; // the file's header comments
+        };
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue; // the next section's comment: not part of any shape
+        }
+        if let Some(rest) = line.trim_start().strip_prefix("server ") {
+            let (server, args) = rest
+                .split_once(' ')
+                .ok_or_else(|| err(format!("backend {name}: server line without address")))?;
+            let parsed = parse_server_args(args)
+                .map_err(|m| err(format!("backend {name}, server {server}: {m}")))?;
+            backend.servers.insert(server.to_string(), parsed);
+            continue;
+        }
+        if let Some(key) = line.trim_start().strip_prefix("dynamic-cookie-key ") {
+            backend.cookie_key = Some(key.trim().to_string());
+        }
+        hash.update(line.as_bytes());
+        hash.update(b"\n");
+    }
+    finish(current.take());
+    Ok(out)
+}
+
+fn parse_server_args(args: &str) -> Result<ServerLine, String> {
+    let words: Vec<&str> = args.split(' ').collect();
+    let (mut id, mut weight, mut ca_file, mut check) = (None, None, None, false);
+    let mut options = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i];
+        let next = words.get(i + 1).copied();
+        match word {
+            "id" => id = next.and_then(|n| n.parse::<u32>().ok()),
+            "weight" => {
+                weight = next.and_then(|n| n.parse::<u16>().ok());
+                i += 2;
+                continue;
+            }
+            "ca-file" => ca_file = next.map(str::to_string),
+            "check" => check = true,
+            _ => {}
+        }
+        options.push(word);
+        i += 1;
+    }
+    Ok(ServerLine {
+        id: id.ok_or("no numeric id")?,
+        weight: weight.ok_or("no numeric weight")?,
+        args: args.to_string(),
+        options: options.join(" "),
+        ca_file,
+        check,
+    })
+}
+
+fn parse_map(path: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>, StateError> {
+    let text = utf8(path, bytes)?;
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once(' ').ok_or_else(|| StateError {
+            file: path.to_string(),
+            message: format!("line without a value: {line}"),
+        })?;
+        map.insert(key.to_string(), value.trim().to_string());
+    }
+    Ok(map)
+}
+
+/// One runtime-API command, in the order [`delta`] gives them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `add server <backend>/<server> <args>`, then `enable server` and,
+    /// with `check`, `enable health`.
+    AddServer {
+        backend: String,
+        server: String,
+        args: String,
+        check: bool,
+    },
+    /// `set server <backend>/<server> weight <weight>`.
+    SetWeight {
+        backend: String,
+        server: String,
+        weight: u16,
+    },
+    /// `set server <backend>/<server> state maint`, then `del server`
+    /// (the host drains a server that still has connections).
+    RemoveServer {
+        backend: String,
+        server: String,
+    },
+    /// `set dynamic-cookie-key backend <backend> <key>`: gives servers
+    /// added at runtime their cookie (HAProxy 2.6 computes dynamic cookies
+    /// of added servers only then).
+    SetCookieKey {
+        backend: String,
+        key: String,
+    },
+    AddMap {
+        map: String,
+        key: String,
+        value: String,
+    },
+    SetMap {
+        map: String,
+        key: String,
+        value: String,
+    },
+    DelMap {
+        map: String,
+        key: String,
+    },
+    /// `new ssl cert <file>` (a file HAProxy has not loaded).
+    NewCert {
+        file: String,
+    },
+    /// `set ssl cert <file> <<PEM` then `commit ssl cert <file>`.
+    UpdateCert {
+        file: String,
+        pem: Arc<[u8]>,
+    },
+    /// `add ssl crt-list crt-list.txt <<line`.
+    AddCrtListLine {
+        line: String,
+    },
+    /// `del ssl crt-list crt-list.txt <file>`.
+    DelCrtListLine {
+        file: String,
+    },
+    /// `del ssl cert <file>`.
+    DelCert {
+        file: String,
+    },
+    /// `new ssl ca-file <file>` (a CA file HAProxy has not loaded).
+    NewCaFile {
+        file: String,
+    },
+    /// `set ssl ca-file <file> <<PEM` then `commit ssl ca-file <file>`.
+    UpdateCaFile {
+        file: String,
+        pem: Arc<[u8]>,
+    },
+}
+
+/// What an [`Op`] changes, for `routegen_changes_total{kind}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    Server,
+    Map,
+    Certificate,
+    CaFile,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Server => "endpoint",
+            OpKind::Map => "route",
+            OpKind::Certificate => "certificate",
+            OpKind::CaFile => "ca_file",
+        }
+    }
+}
+
+impl Op {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::AddServer { .. }
+            | Op::SetWeight { .. }
+            | Op::RemoveServer { .. }
+            | Op::SetCookieKey { .. } => OpKind::Server,
+            Op::AddMap { .. } | Op::SetMap { .. } | Op::DelMap { .. } => OpKind::Map,
+            Op::NewCert { .. }
+            | Op::UpdateCert { .. }
+            | Op::AddCrtListLine { .. }
+            | Op::DelCrtListLine { .. }
+            | Op::DelCert { .. } => OpKind::Certificate,
+            Op::NewCaFile { .. } | Op::UpdateCaFile { .. } => OpKind::CaFile,
+        }
+    }
+}
+
+/// Why a change needs a reload (`routegen_reloads_total{reason}` and the
+/// logs).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReloadReason {
+    /// A file of the fixed part (frontends, global, allowlists...).
+    Config { file: String },
+    /// A backend HAProxy does not run.
+    BackendAdded { backend: String },
+    /// A backend's settings (other than its servers) changed.
+    BackendChanged { backend: String },
+    /// A server's options other than its weight changed, or its id is
+    /// taken.
+    ServerChanged { backend: String, server: String },
+    /// A certificate the runtime API cannot carry (see [`MAX_RUNTIME_PEM`]),
+    /// or named by several crt-list lines.
+    Certificate { file: String, why: &'static str },
+}
+
+impl ReloadReason {
+    /// The `reason` label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReloadReason::Config { .. } => "config_changed",
+            ReloadReason::BackendAdded { .. } => "backend_added",
+            ReloadReason::BackendChanged { .. } => "backend_changed",
+            ReloadReason::ServerChanged { .. } => "server_options_changed",
+            ReloadReason::Certificate { .. } => "certificate",
+        }
+    }
+}
+
+impl fmt::Display for ReloadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadReason::Config { file } => write!(f, "{file} changed"),
+            ReloadReason::BackendAdded { backend } => write!(f, "new backend {backend}"),
+            ReloadReason::BackendChanged { backend } => {
+                write!(f, "settings of backend {backend} changed")
+            }
+            ReloadReason::ServerChanged { backend, server } => {
+                write!(f, "options of server {backend}/{server} changed")
+            }
+            ReloadReason::Certificate { file, why } => write!(f, "certificate {file}: {why}"),
+        }
+    }
+}
+
+/// The outcome of [`delta`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// The live commands, in order.
+    pub ops: Vec<Op>,
+    /// What HAProxy holds once `ops` succeeded.
+    pub after: RuntimeState,
+    /// Why a reload is still needed (empty: `after` equals the new state).
+    pub reload: Vec<ReloadReason>,
+}
+
+impl Delta {
+    /// The new state is served without a reload once `ops` succeeded.
+    pub fn is_live(&self) -> bool {
+        self.reload.is_empty()
+    }
+}
+
+/// The commands that make HAProxy, running `running`, serve as much of
+/// `new` as the runtime API can; see the module documentation.
+pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
+    let mut ops = Vec::new();
+    let mut reload = Vec::new();
+    let mut after = running.clone();
+
+    // The fixed part.
+    for path in running.fixed.keys().chain(new.fixed.keys()) {
+        let (a, b) = (running.fixed.get(path), new.fixed.get(path));
+        let same = match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        };
+        if !same {
+            reload.push(ReloadReason::Config { file: path.clone() });
+        }
+    }
+    for path in running.maps.keys().chain(new.maps.keys()) {
+        if !(running.maps.contains_key(path) && new.maps.contains_key(path)) {
+            reload.push(ReloadReason::Config { file: path.clone() });
+        }
+    }
+
+    // CA files: those a new server needs and HAProxy has not loaded, and
+    // changed contents of loaded ones.
+    let mut ca_ops = Vec::new();
+    for file in &new.ca_loaded {
+        let Some(pem) = new.ca_files.get(file) else {
+            continue; // haproxy -c refuses the tree
+        };
+        let loaded = running.ca_loaded.contains(file);
+        let same = running
+            .ca_files
+            .get(file)
+            .is_some_and(|old| Arc::ptr_eq(old, pem) || old == pem);
+        if loaded && same {
+            continue;
+        }
+        if let Some(why) = pem_unsendable(pem) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why,
+            });
+            continue;
+        }
+        if !loaded {
+            ca_ops.push(Op::NewCaFile { file: file.clone() });
+        }
+        ca_ops.push(Op::UpdateCaFile {
+            file: file.clone(),
+            pem: pem.clone(),
+        });
+        after.ca_loaded.insert(file.clone());
+    }
+    after.ca_files = new.ca_files.clone();
+
+    // Servers of backends HAProxy runs with the same shape.
+    let mut server_ops = Vec::new();
+    let mut removals = Vec::new();
+    for (name, backend) in &new.backends {
+        let Some(old) = running.backends.get(name) else {
+            reload.push(ReloadReason::BackendAdded {
+                backend: name.clone(),
+            });
+            continue;
+        };
+        if Arc::ptr_eq(old, backend) {
+            continue;
+        }
+        if old.shape != backend.shape || old.cookie_key != backend.cookie_key {
+            reload.push(ReloadReason::BackendChanged {
+                backend: name.clone(),
+            });
+            continue;
+        }
+        let (ops_here, removed, reasons) = server_delta(name, old, backend);
+        if !reasons.is_empty() {
+            // Left as HAProxy runs it until the reload.
+            reload.extend(reasons);
+            continue;
+        }
+        let added = ops_here.iter().any(|op| matches!(op, Op::AddServer { .. }));
+        server_ops.extend(ops_here);
+        if added {
+            if let Some(key) = &backend.cookie_key {
+                server_ops.push(Op::SetCookieKey {
+                    backend: name.clone(),
+                    key: key.clone(),
+                });
+            }
+        }
+        removals.extend(removed);
+        after.backends.insert(name.clone(), backend.clone());
+    }
+    // A backend no longer in the tree stays in HAProxy, unreferenced,
+    // until the next reload: `after` keeps it, so a Route that comes back
+    // with the same settings is served live again.
+
+    // Map keys: applied unless the value is a backend HAProxy does not run
+    // as the new tree has it.
+    let serves = |value: &str| {
+        value == NO_ROUTE_BACKEND
+            || value == REDIRECT_VALUE
+            || match (after.backends.get(value), new.backends.get(value)) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                _ => false,
+            }
+    };
+    let mut map_ops = Vec::new();
+    let mut map_dels = Vec::new();
+    let mut new_maps = BTreeMap::new();
+    let mut deferred = false;
+    for (path, new_map) in &new.maps {
+        let Some(old_map) = running.maps.get(path) else {
+            continue; // a new map file: reloaded above
+        };
+        if Arc::ptr_eq(old_map, new_map) {
+            continue;
+        }
+        let mut held: BTreeMap<String, String> = (**old_map).clone();
+        for (key, value) in new_map.iter() {
+            match old_map.get(key) {
+                Some(old) if old == value => {}
+                // The key stays as HAProxy has it and the reload brings
+                // it (the backend's own reason is recorded above).
+                _ if !serves(value) => deferred = true,
+                Some(_) => {
+                    map_ops.push(Op::SetMap {
+                        map: path.clone(),
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                    held.insert(key.clone(), value.clone());
+                }
+                None => {
+                    map_ops.push(Op::AddMap {
+                        map: path.clone(),
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                    held.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        for key in old_map.keys() {
+            if !new_map.contains_key(key) {
+                map_dels.push(Op::DelMap {
+                    map: path.clone(),
+                    key: key.clone(),
+                });
+                held.remove(key);
+            }
+        }
+        new_maps.insert(path.clone(), Arc::new(held));
+    }
+    for (path, map) in new_maps {
+        after.maps.insert(path, map);
+    }
+    if deferred && reload.is_empty() {
+        // Only a tree naming a backend it does not define gets here.
+        reload.push(ReloadReason::Config {
+            file: "maps/".into(),
+        });
+    }
+
+    // Certificates and their crt-list lines.
+    let mut cert_ops = Vec::new();
+    let mut cert_dels = Vec::new();
+    for (file, pem) in &new.certs {
+        let old = running.certs.get(file);
+        let same_pem = old.is_some_and(|o| Arc::ptr_eq(o, pem) || o == pem);
+        let old_lines = running.crt_list.get(file);
+        let new_lines = new.crt_list.get(file);
+        if same_pem && old_lines == new_lines {
+            continue;
+        }
+        if old_lines.is_some_and(|l| l.len() > 1) || new_lines.is_some_and(|l| l.len() > 1) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: "named by more than one crt-list line",
+            });
+            continue;
+        }
+        if !same_pem {
+            if let Some(why) = pem_unsendable(pem) {
+                reload.push(ReloadReason::Certificate {
+                    file: file.clone(),
+                    why,
+                });
+                continue;
+            }
+            if old.is_none() {
+                cert_ops.push(Op::NewCert { file: file.clone() });
+            }
+            cert_ops.push(Op::UpdateCert {
+                file: file.clone(),
+                pem: pem.clone(),
+            });
+        }
+        if old_lines != new_lines {
+            if old_lines.is_some() {
+                cert_ops.push(Op::DelCrtListLine { file: file.clone() });
+            }
+            if let Some(lines) = new_lines {
+                cert_ops.extend(
+                    lines
+                        .iter()
+                        .map(|line| Op::AddCrtListLine { line: line.clone() }),
+                );
+            }
+        }
+        after.certs.insert(file.clone(), pem.clone());
+        match new_lines {
+            Some(lines) => after.crt_list.insert(file.clone(), lines.clone()),
+            None => after.crt_list.remove(file),
+        };
+    }
+    for file in running.certs.keys() {
+        if new.certs.contains_key(file) {
+            continue;
+        }
+        if running.crt_list.get(file).is_some_and(|l| l.len() > 1) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: "named by more than one crt-list line",
+            });
+            continue;
+        }
+        if running.crt_list.contains_key(file) {
+            cert_dels.push(Op::DelCrtListLine { file: file.clone() });
+        }
+        cert_dels.push(Op::DelCert { file: file.clone() });
+        after.certs.remove(file);
+        after.crt_list.remove(file);
+    }
+
+    // Order: what new servers and keys need first (CA files, certificates,
+    // servers), then the keys, then what nothing names any more.
+    ops.extend(ca_ops);
+    ops.extend(cert_ops);
+    ops.extend(server_ops);
+    ops.extend(map_ops);
+    ops.extend(map_dels);
+    ops.extend(removals);
+    ops.extend(cert_dels);
+    reload.sort();
+    reload.dedup();
+    Delta { ops, after, reload }
+}
+
+/// Server ops of one backend whose shape did not change: (adds and
+/// weights, removals, reasons to reload instead).
+fn server_delta(
+    backend: &str,
+    old: &BackendState,
+    new: &BackendState,
+) -> (Vec<Op>, Vec<Op>, Vec<ReloadReason>) {
+    let (mut ops, mut removals, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
+    let ids_in_use: BTreeMap<u32, &str> = old
+        .servers
+        .iter()
+        .filter(|(name, _)| new.servers.contains_key(*name))
+        .map(|(name, line)| (line.id, name.as_str()))
+        .collect();
+    for (name, line) in &new.servers {
+        match old.servers.get(name) {
+            Some(o) if o == line => {}
+            Some(o) if o.options == line.options => ops.push(Op::SetWeight {
+                backend: backend.to_string(),
+                server: name.clone(),
+                weight: line.weight,
+            }),
+            Some(_) => reasons.push(ReloadReason::ServerChanged {
+                backend: backend.to_string(),
+                server: name.clone(),
+            }),
+            None => {
+                if ids_in_use.get(&line.id).is_some_and(|n| n != name) {
+                    reasons.push(ReloadReason::ServerChanged {
+                        backend: backend.to_string(),
+                        server: name.clone(),
+                    });
+                    continue;
+                }
+                ops.push(Op::AddServer {
+                    backend: backend.to_string(),
+                    server: name.clone(),
+                    args: line.args.clone(),
+                    check: line.check,
+                });
+            }
+        }
+    }
+    for name in old.servers.keys() {
+        if !new.servers.contains_key(name) {
+            removals.push(Op::RemoveServer {
+                backend: backend.to_string(),
+                server: name.clone(),
+            });
+        }
+    }
+    (ops, removals, reasons)
+}
+
+/// Why a PEM cannot be sent over the runtime API, if it cannot.
+fn pem_unsendable(pem: &[u8]) -> Option<&'static str> {
+    if pem.len() > MAX_RUNTIME_PEM {
+        return Some("larger than the runtime API's command buffer");
+    }
+    let text = std::str::from_utf8(pem).ok()?;
+    if text.trim_end().lines().any(|l| l.trim().is_empty()) {
+        return Some("has an empty line (it would end the command's payload)");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
