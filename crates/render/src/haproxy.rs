@@ -51,6 +51,7 @@ use super::escape::{self, Checked, EscapeError};
 use super::{RenderError, RenderSettings, Templates};
 
 mod context;
+pub mod subset;
 
 use context::{
     BackendCtx, DepthCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx, Text,
