@@ -52,6 +52,7 @@ use super::{RenderError, RenderSettings, Templates};
 
 mod context;
 pub mod runtime;
+pub mod subset;
 
 use context::{
     BackendCtx, DepthCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx, Text,

@@ -64,6 +64,7 @@
 //! are staged as plain directories of the tree
 //! ([`Applier::set_plain_subdirs`]).
 
+pub mod delta;
 mod memo;
 mod store;
 
