@@ -2,7 +2,8 @@
 //!
 //! Manifest files and watched directories ([`source`]), writing trees to
 //! disk ([`tree`]) and applying them with validation and an atomic swap
-//! ([`apply`]), reloading the proxy ([`reload`]), the health and metrics
+//! ([`apply`]), reloading the proxy ([`reload`]), changing a running proxy
+//! through its runtime API ([`runtime`]), the health and metrics
 //! listener ([`serve`], [`metrics`]), logging ([`telemetry`]), the default
 //! certificate ([`defaultcert`]), the clock ([`clock`]) and turning the
 //! operator's options into a [`routegen_render::pipeline::PipelineConfig`]
@@ -15,6 +16,7 @@ pub mod config;
 pub mod defaultcert;
 pub mod metrics;
 pub mod reload;
+pub mod runtime;
 pub mod serve;
 pub mod source;
 pub mod telemetry;
