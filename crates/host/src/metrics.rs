@@ -98,6 +98,17 @@ struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ChangeLabels {
+    path: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct RouteLabels {
     namespace: String,
     name: String,
@@ -157,6 +168,11 @@ pub struct Metrics {
     route_excluded: ReplacedFamily<RouteLabels>,
     old_workers: Gauge,
     last_apply_success: Gauge<f64, AtomicU64>,
+    changes: Family<ChangeLabels, Counter>,
+    reload_reasons: Family<ReasonLabels, Counter>,
+    runtime_duration: Histogram,
+    runtime_failures: Counter,
+    draining: Gauge,
 }
 
 impl Default for Metrics {
@@ -242,7 +258,44 @@ impl Metrics {
             Unit::Seconds,
             last_apply_success.clone(),
         );
+        let changes = Family::<ChangeLabels, Counter>::default();
+        registry.register(
+            "routegen_changes",
+            "Changes served, by path (runtime: through HAProxy's runtime API, no reload; reload) and kind (endpoint, route, certificate, ca_file for runtime; tree for reload)",
+            changes.clone(),
+        );
+        let reload_reasons = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "routegen_reload_reasons",
+            "Why an applied tree needed a reload (one count per reason per tree)",
+            reload_reasons.clone(),
+        );
+        // 50 us .. ~1.6 s
+        let runtime_duration = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        registry.register_with_unit(
+            "routegen_runtime_apply_duration",
+            "Time to send one tree's live changes to HAProxy's runtime API",
+            Unit::Seconds,
+            runtime_duration.clone(),
+        );
+        let runtime_failures = Counter::default();
+        registry.register(
+            "routegen_runtime_failures",
+            "Live changes HAProxy refused (HAProxy was reloaded instead)",
+            runtime_failures.clone(),
+        );
+        let draining = Gauge::default();
+        registry.register(
+            "routegen_draining_servers",
+            "Servers removed at runtime that still have connections (in maintenance, deleted once idle)",
+            draining.clone(),
+        );
         let metrics = Metrics {
+            changes,
+            reload_reasons,
+            runtime_duration,
+            runtime_failures,
+            draining,
             registry,
             applies,
             reloads,
@@ -283,6 +336,51 @@ impl Metrics {
             .get_or_create(&ResultLabels::new(result, reason))
             .inc();
         self.reload_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Live changes sent: `ops` per kind, in `duration`.
+    pub fn record_runtime<'a>(
+        &self,
+        ops: impl IntoIterator<Item = (&'a str, usize)>,
+        duration: Duration,
+    ) {
+        for (kind, n) in ops {
+            self.changes
+                .get_or_create(&ChangeLabels {
+                    path: "runtime".into(),
+                    kind: kind.to_string(),
+                })
+                .inc_by(n as u64);
+        }
+        self.runtime_duration.observe(duration.as_secs_f64());
+    }
+
+    /// A tree applied that needs a reload, and why (`reasons`: labels).
+    pub fn record_reload_needed<'a>(&self, reasons: impl IntoIterator<Item = &'a str>) {
+        self.changes
+            .get_or_create(&ChangeLabels {
+                path: "reload".into(),
+                kind: "tree".into(),
+            })
+            .inc();
+        let reasons: BTreeSet<&str> = reasons.into_iter().collect();
+        for reason in reasons {
+            self.reload_reasons
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// HAProxy refused a live change.
+    pub fn record_runtime_failure(&self) {
+        self.runtime_failures.inc();
+    }
+
+    /// Servers still draining.
+    pub fn set_draining_servers(&self, count: usize) {
+        self.draining.set(count as i64);
     }
 
     /// One admit + plan + render pass took `duration`.

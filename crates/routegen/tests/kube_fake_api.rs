@@ -1076,6 +1076,7 @@ fn run_config(
         limits: routegen::run::core::IsolationLimits::default(),
         kube,
         kube_namespace: None,
+        stats_socket: None,
     }
 }
 

@@ -164,6 +164,52 @@ pub struct StagingStats {
     pub dirs_pruned: usize,
 }
 
+/// A tree written to `staging/` by [`Applier::stage`], not yet checked
+/// or current.
+#[derive(Debug)]
+pub struct Staged {
+    id: String,
+    dir: PathBuf,
+    files: Manifest,
+    summary: ChangeSummary,
+    stats: StagingStats,
+    /// `dirs/`, when copies were built for this tree (its fsync is due).
+    dirs_to_sync: Option<PathBuf>,
+}
+
+impl Staged {
+    /// The tree's id (its directory name).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where it is staged.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What changed from the current tree.
+    pub fn summary(&self) -> &ChangeSummary {
+        &self.summary
+    }
+}
+
+/// How [`Applier::commit`] checks a staged tree.
+#[derive(Clone, Copy, Debug)]
+pub enum Check<'a> {
+    /// The validator on the whole tree (`haproxy -c`, `nginx -t`).
+    Full,
+    /// `haproxy -c` on this smaller tree ([`delta`]'s
+    /// `validation_subset`): for a tree that differs from a validated
+    /// current tree only in the backends and certificates the subset
+    /// holds. Other validators check the whole tree.
+    Subset(&'a OutputTree),
+    /// None: the caller has had every changed line accepted by the running
+    /// HAProxy itself (the runtime API parses `add server` arguments, map
+    /// entries and certificates as the configuration parser does).
+    Trusted,
+}
+
 /// Why a tree was not applied. The current tree is untouched in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -387,14 +433,26 @@ impl Applier {
         self.last_staging.as_ref()
     }
 
-    /// Make `tree` current (see the module contract).
+    /// Make `tree` current (see the module contract): [`Applier::stage`]
+    /// then [`Applier::commit`] with the full validation.
     pub fn apply(&mut self, tree: &OutputTree) -> Result<ApplyOutcome, ApplyError> {
+        match self.stage(tree)? {
+            None => Ok(ApplyOutcome::Unchanged),
+            Some(staged) => self.commit(staged, Check::Full),
+        }
+    }
+
+    /// Write `tree` to `staging/<id>/` (files durable, nothing validated,
+    /// `current` untouched): `None` when it equals the current tree. The
+    /// result must be given to [`Applier::commit`] or
+    /// [`Applier::discard`] before the next stage.
+    pub fn stage(&mut self, tree: &OutputTree) -> Result<Option<Staged>, ApplyError> {
         let started = Instant::now();
         let (files, hashed) = self.memo.manifest(tree);
         let empty = Manifest::new();
         let current_files = self.current.as_ref().map_or(&empty, |c| &c.files);
         if self.current.is_some() && files == *current_files {
-            return Ok(ApplyOutcome::Unchanged);
+            return Ok(None);
         }
         validate_tree(tree)?;
         let summary = summarize(current_files, &files);
@@ -406,14 +464,14 @@ impl Applier {
             bytes_hashed: hashed.bytes,
             ..StagingStats::default()
         };
-        let staged = self.out.join(STAGING).join(&id);
+        let dir = self.out.join(STAGING).join(&id);
         let staging = store::stage(
             &self.out,
             self.current.as_ref(),
             &self.plain,
             tree,
             &files,
-            &staged,
+            &dir,
             &mut stats,
         );
         let dirs_to_sync = match staging {
@@ -425,16 +483,52 @@ impl Applier {
             }
         };
         stats.staging = started.elapsed();
+        Ok(Some(Staged {
+            id,
+            dir,
+            files,
+            summary,
+            stats,
+            dirs_to_sync,
+        }))
+    }
 
+    /// Drop a staged tree (its new `dirs/` copies too).
+    pub fn discard(&mut self, staged: Staged) {
+        let _ = fs::remove_dir_all(&staged.dir);
+        let _ = store::prune_dirs(&self.out, &mut self.trash, false);
+    }
+
+    /// Check a staged tree as `check` says and make it current. Refused by
+    /// the validator: moved to `failed/`, [`ApplyError::Invalid`].
+    pub fn commit(&mut self, staged: Staged, check: Check<'_>) -> Result<ApplyOutcome, ApplyError> {
+        let Staged {
+            id,
+            dir: staged,
+            files,
+            summary,
+            mut stats,
+            dirs_to_sync,
+        } = staged;
         // Validation, and meanwhile the fsync of `dirs/` (the new copies'
         // names), needed before the tree may be renamed anywhere.
         let started = Instant::now();
+        let validate = || match check {
+            Check::Full => self.validate(&staged),
+            Check::Subset(subset) => match &self.validator {
+                Validator::Haproxy { bin } => {
+                    delta::validate_subset(bin, subset, &self.out.join(STAGING))
+                }
+                other => other.validate(&staged),
+            },
+            Check::Trusted => Ok(Ok(())),
+        };
         let (checked, synced) = match (&self.validator, dirs_to_sync) {
-            (_, None) => (self.validate(&staged), Ok(())),
+            (_, None) => (validate(), Ok(())),
             (Validator::None, Some(dirs)) => (Ok(Ok(())), store::fsync_dir(&dirs)),
             (_, Some(dirs)) => std::thread::scope(|s| {
                 let sync = s.spawn(move || store::fsync_dir(&dirs));
-                let checked = self.validate(&staged);
+                let checked = validate();
                 (checked, sync.join().expect("fsync thread panicked"))
             }),
         };

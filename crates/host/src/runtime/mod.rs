@@ -16,6 +16,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod live;
 pub mod observe;
 pub mod socket;
 

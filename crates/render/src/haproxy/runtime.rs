@@ -351,6 +351,9 @@ pub enum Op {
     RemoveServer {
         backend: String,
         server: String,
+        /// Its `add server` arguments (a server that comes back unchanged
+        /// while it drains is made ready again).
+        args: String,
     },
     /// `set dynamic-cookie-key backend <backend> <key>`: gives servers
     /// added at runtime their cookie (HAProxy 2.6 computes dynamic cookies
@@ -759,6 +762,65 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
     Delta { ops, after, reload }
 }
 
+/// What differs between two trees' states, as the backends and
+/// certificates a validation subset must hold
+/// ([`super::subset::validation_subset`]): the backend sections that
+/// differ or are new, those whose CA file changed, and the certificates
+/// that differ or are new (or whose crt-list lines do). `None` when a file
+/// of the fixed part differs (frontends, global, allowlists): only a full
+/// validation will do.
+pub fn changed_parts(
+    old: &RuntimeState,
+    new: &RuntimeState,
+) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    let same = |a: Option<&Arc<[u8]>>, b: Option<&Arc<[u8]>>| match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+        (None, None) => true,
+        _ => false,
+    };
+    let fixed_paths: BTreeSet<&String> = old.fixed.keys().chain(new.fixed.keys()).collect();
+    if fixed_paths
+        .into_iter()
+        .any(|p| !same(old.fixed.get(p), new.fixed.get(p)))
+    {
+        return None;
+    }
+    if old.maps.keys().ne(new.maps.keys()) {
+        return None;
+    }
+    let changed_cas: BTreeSet<&String> = new
+        .ca_files
+        .iter()
+        .filter(|(file, _)| !same(old.ca_files.get(*file), new.ca_files.get(*file)))
+        .map(|(file, _)| file)
+        .collect();
+    let backends = new
+        .backends
+        .iter()
+        .filter(|(name, b)| {
+            let differs = old
+                .backends
+                .get(*name)
+                .is_none_or(|o| !(Arc::ptr_eq(o, b) || o == *b));
+            differs
+                || b.servers
+                    .values()
+                    .any(|s| s.ca_file.as_ref().is_some_and(|f| changed_cas.contains(f)))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let certs = new
+        .certs
+        .iter()
+        .filter(|(file, pem)| {
+            !same(old.certs.get(*file), Some(pem))
+                || old.crt_list.get(*file) != new.crt_list.get(*file)
+        })
+        .map(|(file, _)| file.clone())
+        .collect();
+    Some((backends, certs))
+}
+
 /// Server ops of one backend whose shape did not change: (adds and
 /// weights, removals, reasons to reload instead).
 fn server_delta(
@@ -802,11 +864,12 @@ fn server_delta(
             }
         }
     }
-    for name in old.servers.keys() {
+    for (name, line) in &old.servers {
         if !new.servers.contains_key(name) {
             removals.push(Op::RemoveServer {
                 backend: backend.to_string(),
                 server: name.clone(),
+                args: line.args.clone(),
             });
         }
     }

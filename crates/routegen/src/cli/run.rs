@@ -68,6 +68,9 @@ pub(crate) struct RunArgs {
     /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
     #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
     pub(crate) min_reload_interval: std::time::Duration,
+    /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
+    #[arg(long, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    pub(crate) runtime_api: String,
     /// Quiet time that ends a burst of file changes (one apply per burst).
     #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = run::parse_duration)]
     pub(crate) debounce: std::time::Duration,
@@ -173,6 +176,12 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         create_private_dir(&out)?;
         create_private_dir(&run_dir)?;
     }
+    // The runtime API needs a reload that is confirmed (the master CLI):
+    // only then is it known when HAProxy runs the current tree.
+    let stats_socket = (args.runtime_api == "on"
+        && matches!(pipeline.target, routegen_render::Target::Haproxy)
+        && matches!(reload, ReloadMethod::MasterCli(_)))
+    .then(|| Path::new(&pipeline.run_dir).join(routegen_render::haproxy::STATS_SOCKET));
     Ok(RunConfig {
         source,
         out,
@@ -190,6 +199,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         keep_trees: args.keep_trees as usize,
         max_old_workers: args.max_old_workers,
         limits: IsolationLimits::default(),
+        stats_socket,
     })
 }
 

@@ -94,6 +94,9 @@ pub struct RunConfig {
     pub keep_trees: usize,
     pub max_old_workers: usize,
     pub limits: IsolationLimits,
+    /// HAProxy's stats socket when changes go through its runtime API
+    /// (`--runtime-api on`, HAProxy target, master CLI reloads).
+    pub stats_socket: Option<PathBuf>,
     /// `--source kube`: the API source's and status writer's flags.
     pub kube: KubeArgs,
     /// `--source kube`: watch only this namespace (`--namespace` given

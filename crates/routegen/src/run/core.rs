@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use routegen_core::admit::Verdict;
 use routegen_core::model::{ObjectKey, Snapshot};
 use routegen_core::plan::{Plan, ServerVerify};
-use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary};
+use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary, Check};
+use routegen_host::runtime::live::{Live, LiveReport};
 use routegen_host::source::files;
 use routegen_render::engine::Engine;
+use routegen_render::haproxy::runtime::{self, Delta, ReloadReason, RuntimeState, StateMemo};
 use routegen_render::pipeline::{self, PipelineConfig, Rendered};
 
 use super::isolate::{self, BisectError};
@@ -52,6 +54,10 @@ pub struct CoreSettings {
     pub out: PathBuf,
     pub haproxy_bin: PathBuf,
     pub limits: IsolationLimits,
+    /// HAProxy's stats socket, when changes may be applied through its
+    /// runtime API (HAProxy target, `--runtime-api on`, a reload method
+    /// that reaches the master); `None`: every change is a reload.
+    pub stats_socket: Option<PathBuf>,
 }
 
 /// A Route left out because HAProxy refused it, remembered while the
@@ -138,6 +144,15 @@ pub struct Pass {
     pub refused: Vec<RefusedTree>,
     /// Set when a new tree was applied.
     pub route_changes: Option<RouteChanges>,
+    /// What went through HAProxy's runtime API in this pass.
+    pub live: Option<LiveReport>,
+    /// The runtime API refused a command (HAProxy is reloaded instead).
+    pub live_error: Option<String>,
+    /// Why HAProxy must be reloaded onto the applied tree; empty when the
+    /// runtime API made it serve the tree (or nothing was applied).
+    pub reload_reasons: Vec<ReloadReason>,
+    /// HAProxy must be reloaded onto the applied tree.
+    pub needs_reload: bool,
     /// Loader and plan warnings.
     pub warnings: Vec<String>,
     /// Reading and parsing the manifests.
@@ -161,18 +176,141 @@ pub struct Core {
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
     applied_routes: Option<BTreeMap<ObjectKey, [u8; 32]>>,
+    /// The runtime API (`None`: every change is a reload).
+    live: Option<Live>,
+    state_memo: StateMemo,
+    /// What HAProxy holds of the tree `current` (`None` until a pass of
+    /// this process applied or confirmed it).
+    current_state: Option<RuntimeState>,
+    /// What the running HAProxy holds: `None` when unknown (before the
+    /// first confirmation, after a refused command); then every change is
+    /// a reload until one confirms what HAProxy runs.
+    running: Option<RuntimeState>,
+    /// HAProxy was started or reloaded onto `current` before this process
+    /// knew the tree's state: the next pass that finds the tree unchanged
+    /// knows what HAProxy runs.
+    runs_current: bool,
+    /// Trees differing from a validated `current` only in backends and
+    /// certificates are checked with `haproxy -c` on a subset (off once a
+    /// full check refused a tree a subset check passed).
+    subset_checks: bool,
+    /// The id of the current tree when it was made current after a subset
+    /// check: its full `haproxy -c` is due ([`Core::full_check_due`]).
+    full_check_due: Option<String>,
+    /// The newest tree `haproxy -c` passed in full (rolled back to when a
+    /// full check refuses a later tree).
+    last_full: Option<String>,
+}
+
+/// A full `haproxy -c` of a tree that was made current after a subset
+/// check.
+#[derive(Clone, Debug)]
+pub struct FullCheck {
+    pub id: String,
+    pub dir: PathBuf,
+    validator: routegen_host::apply::Validator,
+}
+
+impl FullCheck {
+    /// Run it (blocking, seconds at 10,000 Routes; needs no lock):
+    /// `Ok(Err(text))` when HAProxy refuses the tree.
+    pub fn run(&self) -> Result<Result<(), String>, ApplyError> {
+        self.validator.validate(&self.dir)
+    }
 }
 
 impl Core {
     pub fn new(settings: CoreSettings, config: PipelineConfig, applier: Applier) -> Core {
         Core {
-            settings,
             config,
             engine: Engine::new(),
             previous_snapshot: None,
             applier,
             quarantine: BTreeMap::new(),
             applied_routes: None,
+            live: settings.stats_socket.clone().map(Live::new),
+            state_memo: StateMemo::default(),
+            current_state: None,
+            running: None,
+            runs_current: false,
+            subset_checks: true,
+            full_check_due: None,
+            last_full: None,
+            settings,
+        }
+    }
+
+    /// The full check due, if any (see [`FullCheck`]).
+    pub fn full_check_due(&self) -> Option<FullCheck> {
+        let id = self.full_check_due.clone()?;
+        Some(FullCheck {
+            dir: self.settings.out.join("trees").join(&id),
+            id,
+            validator: self.applier.validator().clone(),
+        })
+    }
+
+    /// The result of a [`FullCheck`]. Passed: the tree counts as fully
+    /// validated. Refused: subset checks are off from now on, `current` is
+    /// rolled back to the last fully validated tree when it is still kept,
+    /// and `true` is returned (HAProxy must be reloaded; the next pass
+    /// renders the tree again, checks it in full and leaves out the Routes
+    /// HAProxy refuses). A tree no longer current is ignored.
+    pub fn full_check_done(&mut self, check: &FullCheck, result: Result<(), String>) -> bool {
+        if self.applier.current_id() != Some(check.id.as_str()) {
+            return false;
+        }
+        self.full_check_due = None;
+        match result {
+            Ok(()) => {
+                self.last_full = Some(check.id.clone());
+                false
+            }
+            Err(output) => {
+                tracing::error!(tree = %check.id, "haproxy -c refused a tree that passed the subset check; checking every tree in full from now on. HAProxy said: {}", isolate::alert_lines(&output).join(" | "));
+                self.subset_checks = false;
+                if let Some(good) = self.last_full.clone() {
+                    match self.applier.roll_back_to(&good) {
+                        Ok(()) => {
+                            tracing::warn!(tree = %good, "rolled back to the last fully validated tree")
+                        }
+                        Err(e) => tracing::error!(tree = %good, error = %e, "cannot roll back"),
+                    }
+                }
+                self.current_state = None;
+                self.haproxy_state_unknown();
+                true
+            }
+        }
+    }
+
+    /// HAProxy now runs the tree `current` (it was started on it, or a
+    /// reload onto it was confirmed): what it holds is that tree's state,
+    /// and servers drained in the old worker are gone with it.
+    pub fn haproxy_runs_current(&mut self) {
+        match &self.current_state {
+            Some(state) => self.running = Some(state.clone()),
+            None => self.runs_current = true,
+        }
+        if let Some(live) = &mut self.live {
+            live.forget_draining();
+        }
+    }
+
+    /// HAProxy is gone or serves something unknown: every change is a
+    /// reload until [`Core::haproxy_runs_current`].
+    pub fn haproxy_state_unknown(&mut self) {
+        self.running = None;
+        self.runs_current = false;
+    }
+
+    /// Servers removed while they still had connections: try to delete
+    /// them again (they get no new requests meanwhile). Returns how many
+    /// are still draining.
+    pub fn retry_draining(&mut self) -> usize {
+        match &mut self.live {
+            Some(live) => live.retry_draining(),
+            None => 0,
         }
     }
 
@@ -190,6 +328,10 @@ impl Core {
             newly_excluded: Vec::new(),
             refused: Vec::new(),
             route_changes: None,
+            live: None,
+            live_error: None,
+            reload_reasons: Vec::new(),
+            needs_reload: false,
             warnings: Vec::new(),
             load_time: Duration::ZERO,
             render_time: Duration::ZERO,
@@ -264,7 +406,7 @@ impl Core {
                 round,
                 "applying: writing the tree to staging and validating it with haproxy -c"
             );
-            let apply = self.applier.apply(&rendered.tree);
+            let apply = self.apply(&rendered, &mut pass);
             match apply {
                 Ok(outcome) => {
                     let now = route_fingerprints(&rendered.plan);
@@ -385,6 +527,126 @@ impl Core {
         }
         pass.duration = started.elapsed();
         pass
+    }
+
+    /// Make the rendered tree current and, where the runtime API can,
+    /// served: stage it; when HAProxy's state is known, compute what can
+    /// change live ([`runtime::delta`]); a fully live change is sent to
+    /// HAProxy and then committed without `haproxy -c` (HAProxy itself
+    /// accepted every changed line); anything else is validated and
+    /// committed, its live part sent, and a reload asked for
+    /// (`pass.needs_reload`, with the reasons).
+    fn apply(&mut self, rendered: &Rendered, pass: &mut Pass) -> Result<ApplyOutcome, ApplyError> {
+        let state = match self.config.target == routegen_render::Target::Haproxy {
+            true => match RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree) {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tree as HAProxy's runtime state; changes are reloaded");
+                    None
+                }
+            },
+            false => None,
+        };
+        let Some(staged) = self.applier.stage(&rendered.tree)? else {
+            if self.runs_current && self.running.is_none() {
+                self.running = state.clone();
+            }
+            self.runs_current = false;
+            if self.current_state.is_none() {
+                self.current_state = state;
+            }
+            return Ok(ApplyOutcome::Unchanged);
+        };
+        let delta = match (&self.running, &state) {
+            (Some(running), Some(new)) => Some(runtime::delta(running, new)),
+            _ => None,
+        };
+        self.runs_current = false;
+        let outcome = match &delta {
+            Some(d) if d.is_live() => {
+                // HAProxy checks every changed line as it applies it.
+                if self.send_live(d, pass) {
+                    self.applier.commit(staged, Check::Trusted)
+                } else {
+                    pass.needs_reload = true;
+                    self.applier.commit(staged, Check::Full)
+                }
+            }
+            _ => {
+                let subset = self.subset(rendered, state.as_ref());
+                let check = subset.as_ref().map_or(Check::Full, Check::Subset);
+                let outcome = self.applier.commit(staged, check)?;
+                pass.needs_reload = true;
+                self.full_check_due = match (&outcome, &subset) {
+                    (ApplyOutcome::Applied { id, .. }, Some(_)) => Some(id.clone()),
+                    _ => None,
+                };
+                if let (ApplyOutcome::Applied { id, .. }, None) = (&outcome, &subset) {
+                    self.last_full = Some(id.clone());
+                }
+                match &delta {
+                    Some(d) => {
+                        pass.reload_reasons = d.reload.clone();
+                        // The live part now; the rest with the reload.
+                        self.send_live(d, pass);
+                    }
+                    None => pass.reload_reasons = Vec::new(),
+                }
+                Ok(outcome)
+            }
+        };
+        if outcome.is_ok() {
+            self.current_state = state;
+        }
+        outcome
+    }
+
+    /// The subset of `rendered.tree` a `haproxy -c` must check, when the
+    /// tree differs from a validated current tree only in backends and
+    /// certificates (see [`routegen_render::haproxy::subset`]); `None`:
+    /// check it in full.
+    fn subset(
+        &self,
+        rendered: &Rendered,
+        state: Option<&RuntimeState>,
+    ) -> Option<routegen_render::output::OutputTree> {
+        if !self.subset_checks {
+            return None;
+        }
+        let (backends, certs) = runtime::changed_parts(self.current_state.as_ref()?, state?)?;
+        match routegen_render::haproxy::subset::validation_subset(&rendered.tree, &backends, &certs)
+        {
+            Ok(subset) => Some(subset),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot cut a validation subset; checking the whole tree");
+                None
+            }
+        }
+    }
+
+    /// Send a delta's commands; on success HAProxy holds `delta.after`.
+    /// `false` (HAProxy's state unknown from now on) when a command failed.
+    fn send_live(&mut self, delta: &Delta, pass: &mut Pass) -> bool {
+        let Some(live) = &mut self.live else {
+            return false;
+        };
+        if delta.ops.is_empty() {
+            self.running = Some(delta.after.clone());
+            return true;
+        }
+        match live.apply(&delta.ops) {
+            Ok(report) => {
+                self.running = Some(delta.after.clone());
+                pass.live = Some(report);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "HAProxy's runtime API refused a change; reloading instead");
+                pass.live_error = Some(e.to_string());
+                self.running = None;
+                false
+            }
+        }
     }
 
     /// Bisect the admitted Routes of a refused tree; each check renders a

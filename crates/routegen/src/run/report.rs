@@ -55,6 +55,25 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
         other => (Outcome::Failure, other.metric_reason()),
     };
     metrics.record_apply(result, reason, pass.duration);
+    if let Some(live) = &pass.live {
+        metrics.record_runtime(
+            live.ops.iter().map(|(k, n)| (k.as_str(), *n)),
+            live.duration,
+        );
+        metrics.set_draining_servers(live.draining);
+    }
+    if pass.live_error.is_some() {
+        metrics.record_runtime_failure();
+    }
+    if matches!(pass.outcome, PassOutcome::Applied { .. }) && pass.needs_reload {
+        let mut reasons: Vec<&str> = pass.reload_reasons.iter().map(|r| r.label()).collect();
+        if pass.live_error.is_some() {
+            reasons.push("runtime_refused");
+        } else if reasons.is_empty() {
+            reasons.push("runtime_state_unknown");
+        }
+        metrics.record_reload_needed(reasons);
+    }
     if let Some(verdicts) = &pass.verdicts {
         metrics.record_verdicts(verdicts);
         metrics.set_excluded_routes(
@@ -88,13 +107,14 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
                 .as_ref()
                 .map(describe_route_changes)
                 .unwrap_or_default();
+            let served = describe_serving(pass);
             tracing::info!(
                 target: LOG_TARGET,
                 load_ms = pass.load_time.as_millis() as u64,
                 render_ms = pass.render_time.as_millis() as u64,
                 validation_ms = validation.as_millis() as u64,
                 duration_ms = pass.duration.as_millis() as u64,
-                "applied tree {id}: files {summary}; Routes {admitted} admitted, {rejected} rejected{}; {routes}",
+                "applied tree {id}: files {summary}; Routes {admitted} admitted, {rejected} rejected{}; {routes}; {served}",
                 if pass.excluded.is_empty() { String::new() } else { format!(" ({} left out by fault isolation)", pass.excluded.len()) },
             );
         }
@@ -115,6 +135,49 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
         PassOutcome::Failed { error, reason } => {
             tracing::error!(target: LOG_TARGET, %error, %reason, "apply failed; keeping the last good tree")
         }
+    }
+}
+
+/// How HAProxy comes to serve an applied tree: live commands, a reload
+/// (with up to 5 reasons), or both.
+fn describe_serving(pass: &Pass) -> String {
+    let live = pass.live.as_ref().map(|l| {
+        let ops: Vec<String> = l
+            .ops
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.as_str()))
+            .collect();
+        format!(
+            "live: {} ({} commands, {} µs)",
+            ops.join(", "),
+            l.commands,
+            l.duration.as_micros()
+        )
+    });
+    let reload = pass.needs_reload.then(|| {
+        if let Some(e) = &pass.live_error {
+            return format!("reload: HAProxy refused a live change ({e})");
+        }
+        if pass.reload_reasons.is_empty() {
+            return "reload".to_string();
+        }
+        const SHOWN: usize = 5;
+        let mut reasons: Vec<String> = pass
+            .reload_reasons
+            .iter()
+            .take(SHOWN)
+            .map(|r| r.to_string())
+            .collect();
+        if pass.reload_reasons.len() > SHOWN {
+            reasons.push(format!("… {} more", pass.reload_reasons.len() - SHOWN));
+        }
+        format!("reload: {}", reasons.join(", "))
+    });
+    match (live, reload) {
+        (Some(l), Some(r)) => format!("{l}; {r}"),
+        (Some(l), None) => l,
+        (None, Some(r)) => r,
+        (None, None) => "live: no command needed".into(),
     }
 }
 

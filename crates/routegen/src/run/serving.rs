@@ -4,10 +4,14 @@
 //!
 //! # Contract
 //!
-//! * A new tree is followed by a reload (confirmed through `show proc`
-//!   with the master CLI). Reloads are at least `--min-reload-interval`
-//!   apart, stretched to the last apply + reload duration when that is
-//!   longer ([`Serving::next_reload_at`]).
+//! * A new tree that the runtime API could not make HAProxy serve is
+//!   followed by a reload (confirmed through `show proc` with the master
+//!   CLI). Reloads are paced ([`Serving::reload_due_at`]): at least
+//!   `--min-reload-interval` apart, stretched to the last reload's cost
+//!   when that is longer, and doubled for each old worker still draining
+//!   (up to 16 times), so reload-needing changes coalesce while old
+//!   workers pile up; changes that arrive meanwhile are applied to the
+//!   current tree (and, when live, to HAProxy) and ride the same reload.
 //! * Failed starts and reloads are retried with backoff; HAProxy keeps
 //!   serving its previous configuration meanwhile.
 //! * After each confirmed reload the old-worker cap is enforced and the
@@ -48,8 +52,13 @@ pub(super) struct Serving {
     start_backoff: Backoff,
     reload_backoff: Backoff,
     last_reload_end: Option<Instant>,
-    /// The last cycle's apply + reload duration.
+    /// The last reload's duration (until the new worker was confirmed).
     last_cost: Duration,
+    /// Old workers still draining, as last seen.
+    old_workers: usize,
+    /// HAProxy was started on `current`, or a reload onto it confirmed,
+    /// since the loop last asked ([`Serving::take_runs_current`]).
+    runs_current: bool,
 }
 
 impl Serving {
@@ -66,6 +75,8 @@ impl Serving {
             reload_backoff: Backoff::default(),
             last_reload_end: None,
             last_cost: Duration::ZERO,
+            old_workers: 0,
+            runs_current: false,
         }
     }
 
@@ -77,6 +88,7 @@ impl Serving {
             Ok(m) => {
                 // A spawned HAProxy serves `current`; an adopted one may not.
                 self.need_reload = matches!(m, Managed::Adopted { .. });
+                self.runs_current = !self.need_reload;
                 self.managed = m;
             }
             Err(e) => {
@@ -90,11 +102,20 @@ impl Serving {
         }
     }
 
-    /// The earliest time the next reload may happen, if one happened.
-    pub(super) fn next_reload_at(&self, min_reload_interval: Duration) -> Option<Instant> {
-        // Reloads at least `gap` apart, the gap adapting to slow cycles.
-        self.last_reload_end
-            .map(|end| end + min_reload_interval.max(self.last_cost))
+    /// When the pending reload may happen (`None`: none is pending, or it
+    /// may happen now): see the module contract.
+    pub(super) fn reload_due_at(&self, min_reload_interval: Duration) -> Option<Instant> {
+        if !self.need_reload {
+            return None;
+        }
+        let gap = min_reload_interval.max(self.last_cost) * (1u32 << self.old_workers.min(4));
+        self.last_reload_end.map(|end| end + gap)
+    }
+
+    /// Whether HAProxy was started on `current`, or reloaded onto it,
+    /// since the last call.
+    pub(super) fn take_runs_current(&mut self) -> bool {
+        std::mem::take(&mut self.runs_current)
     }
 
     /// A new tree is current: HAProxy must be reloaded onto it (unless
@@ -107,14 +128,8 @@ impl Serving {
 
     /// Make HAProxy serve `current` (call only when a tree is current):
     /// start it if it is managed and not running (unless a start retry is
-    /// not due yet), then reload it if needed. `cycle` is when the pass
-    /// began (the reload pacing counts from there).
-    pub(super) async fn serve_current(
-        &mut self,
-        config: &RunConfig,
-        metrics: &Metrics,
-        cycle: Instant,
-    ) -> Served {
+    /// not due yet), then reload it if needed and due ([`Serving::reload_due_at`]).
+    pub(super) async fn serve_current(&mut self, config: &RunConfig, metrics: &Metrics) -> Served {
         if config.spawn_haproxy
             && !self.managed.is_running()
             && self
@@ -125,6 +140,7 @@ impl Serving {
             match start_haproxy(config, &self.current_config, &self.master_socket).await {
                 Ok(m) => {
                     self.need_reload = matches!(m, Managed::Adopted { .. });
+                    self.runs_current = !self.need_reload;
                     self.managed = m;
                     self.start_backoff.reset();
                 }
@@ -135,7 +151,10 @@ impl Serving {
             }
         }
         let can_reload = !config.spawn_haproxy || self.managed.is_running();
-        if self.need_reload && can_reload {
+        let due = self
+            .reload_due_at(config.min_reload_interval)
+            .is_none_or(|at| Instant::now() >= at);
+        if self.need_reload && can_reload && due {
             // A spawned HAProxy that dies mid-reload would otherwise
             // hold us until the confirmation timeout.
             let result = tokio::select! {
@@ -158,10 +177,12 @@ impl Serving {
                     );
                     if outcome.confirmed {
                         metrics.set_old_workers(outcome.old_worker_count);
+                        self.old_workers = outcome.old_worker_count;
+                        self.runs_current = true;
                         enforce_cap(&self.reloader, config.max_old_workers, metrics).await;
                     }
                     self.last_reload_end = Some(Instant::now());
-                    self.last_cost = cycle.elapsed();
+                    self.last_cost = outcome.duration;
                 }
                 Err(e) => {
                     let delay = self.reload_backoff.schedule();
@@ -218,6 +239,7 @@ impl Serving {
         if !config.spawn_haproxy || self.managed.is_running() {
             if let Ok(Some(n)) = self.reloader.old_workers().await {
                 metrics.set_old_workers(n);
+                self.old_workers = n;
             }
         }
     }
@@ -227,9 +249,13 @@ impl Serving {
         [&mut self.reload_backoff, &mut self.start_backoff]
     }
 
-    /// When the next start or reload retry is due, if any.
-    pub(super) fn retry_at(&self) -> Option<tokio::time::Instant> {
-        [self.reload_backoff.at, self.start_backoff.at]
+    /// When the next start or reload retry, or the paced reload, is due,
+    /// if any.
+    pub(super) fn retry_at(&self, min_reload_interval: Duration) -> Option<tokio::time::Instant> {
+        let paced = self
+            .reload_due_at(min_reload_interval)
+            .map(tokio::time::Instant::from_std);
+        [self.reload_backoff.at, self.start_backoff.at, paced]
             .into_iter()
             .flatten()
             .min()

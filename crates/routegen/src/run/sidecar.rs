@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use routegen_host::metrics::Metrics;
 use routegen_host::serve::Health;
@@ -42,8 +42,6 @@ enum Next {
     Wait,
     /// Run another pass at once.
     PassAgain,
-    /// Shutdown was asked for.
-    Stop,
 }
 
 /// The running sidecar: what the loop keeps from pass to pass.
@@ -62,6 +60,7 @@ pub(super) struct Sidecar {
     pending: bool,
     tick: tokio::time::Interval,
     ticks: u64,
+    full_checker: pass::FullChecker,
 }
 
 impl Sidecar {
@@ -95,6 +94,7 @@ impl Sidecar {
             pending,
             tick,
             ticks: 0,
+            full_checker: pass::FullChecker::default(),
         }
     }
 
@@ -107,10 +107,9 @@ impl Sidecar {
         loop {
             if self.pending {
                 self.pending = false;
-                match self.cycle(&mut shutdown).await {
+                match self.cycle().await {
                     Next::Wait => {}
                     Next::PassAgain => continue,
-                    Next::Stop => break,
                 }
             }
             if !self.wait(&mut shutdown).await {
@@ -122,19 +121,7 @@ impl Sidecar {
 
     /// One pass and what follows it: pace, pass, report, publish status,
     /// serve, readiness.
-    async fn cycle<F>(&mut self, shutdown: &mut Pin<&mut F>) -> Next
-    where
-        F: Future<Output = ()>,
-    {
-        if let Some(at) = self.serving.next_reload_at(self.config.min_reload_interval) {
-            if Instant::now() < at {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
-                    _ = &mut *shutdown => return Next::Stop,
-                }
-            }
-        }
-        let cycle = Instant::now();
+    async fn cycle(&mut self) -> Next {
         let pass = match pass::run(&self.core).await {
             Ok(pass) => pass,
             Err(e) => {
@@ -148,7 +135,9 @@ impl Sidecar {
         match &pass.outcome {
             PassOutcome::Applied { .. } => {
                 self.apply_backoff.reset();
-                self.serving.tree_applied(&self.config);
+                if pass.needs_reload {
+                    self.serving.tree_applied(&self.config);
+                }
             }
             PassOutcome::Unchanged => self.apply_backoff.reset(),
             PassOutcome::Failed { .. } => {
@@ -163,12 +152,16 @@ impl Sidecar {
         if has_current
             && self
                 .serving
-                .serve_current(&self.config, &self.metrics, cycle)
+                .serve_current(&self.config, &self.metrics)
                 .await
                 == Served::HaproxyExited
         {
+            pass::lock(&self.core).haproxy_state_unknown();
             self.pending = true;
             return Next::PassAgain;
+        }
+        if self.serving.take_runs_current() {
+            pass::lock(&self.core).haproxy_runs_current();
         }
 
         self.readiness.after_pass(
@@ -187,10 +180,13 @@ impl Sidecar {
     where
         F: Future<Output = ()>,
     {
-        let retry_at = [self.serving.retry_at(), self.apply_backoff.at]
-            .into_iter()
-            .flatten()
-            .min();
+        let retry_at = [
+            self.serving.retry_at(self.config.min_reload_interval),
+            self.apply_backoff.at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             biased;
             _ = &mut *shutdown => return false,
@@ -214,6 +210,12 @@ impl Sidecar {
         self.readiness.on_tick(&self.health, &self.input);
         if self.serving.exited(&self.config) {
             self.health.set_not_ready("HAProxy exited; restarting it");
+            pass::lock(&self.core).haproxy_state_unknown();
+            self.pending = true;
+        }
+        pass::retry_draining(&self.core, &self.metrics).await;
+        if self.full_checker.on_tick(&self.core).await {
+            self.serving.tree_applied(&self.config);
             self.pending = true;
         }
         if self.ticks.is_multiple_of(5) {

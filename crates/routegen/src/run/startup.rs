@@ -115,6 +115,7 @@ pub(super) fn build_core(
             out: config.out.clone(),
             haproxy_bin: config.haproxy_bin.clone(),
             limits: config.limits,
+            stats_socket: config.stats_socket.clone(),
         },
         pipeline,
         applier,

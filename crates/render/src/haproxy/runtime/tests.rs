@@ -120,7 +120,8 @@ fn endpoints_are_live() {
             },
             Op::RemoveServer {
                 backend: b,
-                server: "pod:a".into()
+                server: "pod:a".into(),
+                args: "10.0.0.1:8080 id 11 weight 1 check inter 5000ms".into()
             },
         ]
     );
@@ -435,4 +436,40 @@ fn golden_trees_parse() {
         cases += 1;
     }
     assert!(cases > 30, "{cases} golden trees");
+}
+
+#[test]
+fn changed_parts_name_what_a_subset_must_check() {
+    let old = tree(
+        &[
+            section("a", "a.test", &both()),
+            section("b", "b.test", &both()),
+        ],
+        &[("a.test/", "be_http:ns:a")],
+        &[("ns:a.pem", "A\n", "a.test"), ("ns:b.pem", "B\n", "b.test")],
+    );
+    let new = tree(
+        &[
+            section("a", "a.test", &both()).replace("roundrobin", "leastconn"),
+            section("b", "b.test", &both()),
+            section("c", "c.test", &both()),
+        ],
+        &[("a.test/", "be_http:ns:a")],
+        &[
+            ("ns:a.pem", "A\n", "a.test"),
+            ("ns:b.pem", "B2\n", "b.test"),
+        ],
+    );
+    let (backends, certs) = changed_parts(&state(&old), &state(&new)).unwrap();
+    assert_eq!(
+        backends.into_iter().collect::<Vec<_>>(),
+        ["be_http:ns:a", "be_http:ns:c"]
+    );
+    assert_eq!(certs.into_iter().collect::<Vec<_>>(), ["certs/ns:b.pem"]);
+    let mut frontends = new.clone();
+    frontends.insert(
+        "haproxy.cfg".into(),
+        OutputFile::public("global\n  maxconn 9\n"),
+    );
+    assert_eq!(changed_parts(&state(&old), &state(&frontends)), None);
 }
