@@ -447,6 +447,14 @@ pub struct FleetCert {
     pub cert_pem: String,
 }
 
+impl FleetCert {
+    /// A fresh certificate for `host` (its own key: RSA-2048 or EC P-256),
+    /// self-signed, valid 2025–2045.
+    pub fn generate(host: &str, rsa: bool) -> Result<FleetCert, CertError> {
+        make_leaf(host, rsa)
+    }
+}
+
 /// The certificates of a fleet and the shared destination CA.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FleetCerts {
