@@ -35,7 +35,8 @@
 //! | other server options | — | always (`server options`) |
 //! | map key added, changed, removed | `add map`, `set map`, `del map` (exact-match maps: one key's change cannot reorder others) | the value names a backend HAProxy does not run yet (its key waits for the reload) |
 //! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line |
-//! | CA file changed, or first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
+//! | CA file first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
+//! | CA file in use changed | — | always (servers keep connections verified against the old CA) |
 //! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
 //! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
 //! | anything else (frontends, global, allowlists) | — | always |
@@ -550,6 +551,16 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
         if loaded && same {
             continue;
         }
+        if loaded {
+            // Committing a changed CA file does not stop HAProxy 2.6 from
+            // reusing connections its servers verified against the old one
+            // (found by tests/runtime_equivalence.rs): reload.
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: "a CA file servers use changed",
+            });
+            continue;
+        }
         if let Some(why) = pem_unsendable(pem) {
             reload.push(ReloadReason::Certificate {
                 file: file.clone(),
@@ -557,9 +568,7 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             });
             continue;
         }
-        if !loaded {
-            ca_ops.push(Op::NewCaFile { file: file.clone() });
-        }
+        ca_ops.push(Op::NewCaFile { file: file.clone() });
         ca_ops.push(Op::UpdateCaFile {
             file: file.clone(),
             pem: pem.clone(),
