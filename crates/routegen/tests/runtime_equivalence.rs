@@ -54,6 +54,8 @@ struct World {
     moving_host: String,
     /// Route `late` (a new backend: needs a reload) present.
     late: bool,
+    /// Route `edge` (with its own certificate) present.
+    edge: bool,
 }
 
 struct Fixture {
@@ -107,13 +109,15 @@ impl Fixture {
                 .alt("alt", Some(w.alt_weight))
                 .to_json(),
         );
-        objects.push(
-            route(NS, "edge", "edge.eq.test")
-                .to("edge", None)
-                .tls("edge")
-                .cert(&self.edge_certs[w.edge_cert], Some(&self.edge_ca))
-                .to_json(),
-        );
+        if w.edge {
+            objects.push(
+                route(NS, "edge", "edge.eq.test")
+                    .to("edge", None)
+                    .tls("edge")
+                    .cert(&self.edge_certs[w.edge_cert], Some(&self.edge_ca))
+                    .to_json(),
+            );
+        }
         objects.push(
             route(NS, "secure", "secure.eq.test")
                 .to("secure", None)
@@ -198,6 +202,16 @@ fn steps(f: &Fixture) -> Vec<Step> {
             false,
         ),
         (
+            "route with a certificate removed",
+            Box::new(|w| w.edge = false),
+            false,
+        ),
+        (
+            "route with a certificate re-added",
+            Box::new(|w| w.edge = true),
+            false,
+        ),
+        (
             "all endpoints replaced",
             Box::new(|w| {
                 w.web.clear();
@@ -271,6 +285,7 @@ fn live_changes_equal_a_fresh_haproxy_started_from_the_files() {
         gone: true,
         moving_host: "moving.eq.test".into(),
         late: false,
+        edge: true,
     };
     let mut live = router();
     live.render(&f.objects(&world));

@@ -392,6 +392,8 @@ fn measure() -> Result<bool, String> {
         .args(["--https-bind", &format!("127.0.0.1:{https}")])
         .args(["--listen", &format!("127.0.0.1:{listen}")])
         .args(["--allow-loopback-endpoints", "--maxconn", "4000"])
+        // Extra flags for routegen: `routegen-measure -- --runtime-api off`.
+        .args(std::env::args().skip_while(|a| a != "--").skip(1))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -501,6 +503,8 @@ fn measure() -> Result<bool, String> {
         }));
     }
     let reloads_before = metric(&metrics(), reloads_series);
+    let applies_series = "routegen_applies_total{result=\"success\",reason=\"config_changed\"}";
+    let applies_before = metric(&metrics(), applies_series);
     let mut latencies = Vec::new();
     let mut last_reload_seen = Instant::now();
     for c in 0..CHANGES {
@@ -517,6 +521,7 @@ fn measure() -> Result<bool, String> {
         let port = ports[1 + c % ALT_PORTS];
         let want = format!("echo-{port}");
         let host = format!("r{route}.bench.example.com");
+        let reloads_at_change = metric(&metrics(), reloads_series);
         let t = Instant::now();
         write_atomic(
             &manifests,
@@ -537,11 +542,18 @@ fn measure() -> Result<bool, String> {
             thread::sleep(Duration::from_millis(5));
         }
         latencies.push(t.elapsed());
-        // Wait for routegen to have counted the reload (it confirms after
-        // the new worker answers).
-        let target = reloads_before + (c + 1) as f64;
+        // Wait for routegen to have counted the apply, and the reload when
+        // the change needed one (it confirms after the new worker answers;
+        // a change served through the runtime API needs none).
+        let target = applies_before + (c + 1) as f64;
         let w = Instant::now();
-        while metric(&metrics(), reloads_series) < target && w.elapsed() < Duration::from_secs(10) {
+        while metric(&metrics(), applies_series) < target && w.elapsed() < Duration::from_secs(10) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let w = Instant::now();
+        while metric(&metrics(), reloads_series) <= reloads_at_change
+            && w.elapsed() < Duration::from_millis(1500)
+        {
             thread::sleep(Duration::from_millis(10));
         }
         last_reload_seen = Instant::now();

@@ -289,15 +289,25 @@ fn certificates_are_live() {
             },
         ]
     );
+    // Removed: `del ssl crt-list` cannot name a path with a `:` (HAProxy
+    // reads a line number after the first one): that line needs a reload.
     let d = delta(&state(&added), &state(&old));
+    assert!(d.ops.is_empty(), "{:?}", d.ops);
+    assert_eq!(d.reload[0].label(), "certificate");
+    let plain = tree(
+        &base,
+        &[],
+        &[("ns:a.pem", "OLD\n", "a.test"), ("b.pem", "B\n", "b.test")],
+    );
+    let d = delta(&state(&plain), &state(&old));
     assert_eq!(
         d.ops,
         vec![
             Op::DelCrtListLine {
-                file: "certs/ns:b.pem".into()
+                file: "certs/b.pem".into()
             },
             Op::DelCert {
-                file: "certs/ns:b.pem".into()
+                file: "certs/b.pem".into()
             },
         ]
     );
