@@ -34,7 +34,7 @@
 //! | server weight | `set server … weight` | never |
 //! | other server options | — | always (`server options`) |
 //! | map key added, changed, removed | `add map`, `set map`, `del map` (exact-match maps: one key's change cannot reorder others) | the value names a backend HAProxy does not run yet (its key waits for the reload) |
-//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line |
+//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line, a crt-list line to delete (removed certificate, changed SNI) whose path has a `:` (HAProxy 2.6's `del ssl crt-list` cannot name it) |
 //! | CA file changed, or first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
 //! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
 //! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
@@ -695,6 +695,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             });
             continue;
         }
+        if old_lines.is_some() && old_lines != new_lines && !crt_list_line_deletable(file) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: UNDELETABLE_LINE,
+            });
+            continue;
+        }
         if !same_pem {
             if let Some(why) = pem_unsendable(pem) {
                 reload.push(ReloadReason::Certificate {
@@ -737,6 +744,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             reload.push(ReloadReason::Certificate {
                 file: file.clone(),
                 why: "named by more than one crt-list line",
+            });
+            continue;
+        }
+        if running.crt_list.contains_key(file) && !crt_list_line_deletable(file) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: UNDELETABLE_LINE,
             });
             continue;
         }
@@ -877,6 +891,20 @@ fn server_delta(
 }
 
 /// Why a PEM cannot be sent over the runtime API, if it cannot.
+/// Why the crt-list line of a certificate whose path has a `:` stays until
+/// a reload.
+const UNDELETABLE_LINE: &str =
+    "HAProxy 2.6 cannot delete its crt-list line at runtime (a ':' in the path)";
+
+/// Whether `del ssl crt-list` can name `file`: HAProxy 2.6 reads its
+/// argument as `<file>[:<line>]` from the *first* `:`, so a path with a
+/// `:` (every Route's own certificate, `certs/<ns>:<name>.pem`, named as
+/// OpenShift does) is refused ("wrong line number after colons"). Its line
+/// is removed or changed by a reload instead.
+fn crt_list_line_deletable(file: &str) -> bool {
+    !file.contains(':')
+}
+
 fn pem_unsendable(pem: &[u8]) -> Option<&'static str> {
     if pem.len() > MAX_RUNTIME_PEM {
         return Some("larger than the runtime API's command buffer");
