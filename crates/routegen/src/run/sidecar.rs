@@ -162,6 +162,7 @@ impl Sidecar {
                 .await
                 == Served::HaproxyExited
         {
+            self.health.set_not_ready("HAProxy exited; restarting it");
             pass::lock(&self.core).haproxy_state_unknown();
             self.pending = true;
             return Next::PassAgain;
