@@ -34,7 +34,7 @@
 //! | server weight | `set server … weight` | never |
 //! | other server options | — | always (`server options`) |
 //! | map key added, changed, removed | `add map`, `set map`, `del map` (exact-match maps: one key's change cannot reorder others) | the value names a backend HAProxy does not run yet (its key waits for the reload) |
-//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line |
+//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line, a crt-list line to delete whose file name has a `:` (see [`CRT_LIST_COLON`]) |
 //! | CA file changed, or first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
 //! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
 //! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
@@ -56,6 +56,16 @@ use super::{BACKENDS_DIR, CRT_LIST, NO_ROUTE_BACKEND, REDIRECT_VALUE};
 /// payload into one buffer of `tune.bufsize` (16 KiB by default); the
 /// rest of the buffer holds the command itself.
 pub const MAX_RUNTIME_PEM: usize = 15 * 1024;
+
+/// Why a crt-list line of a certificate file whose name has a `:` (every
+/// Route's `certs/<ns>:<name>.pem`) cannot be deleted live: HAProxy (2.6
+/// and later) reads `del ssl crt-list <list> <file>[:<line>]` up to the
+/// *first* colon as the file name and refuses the rest as a line number
+/// ("wrong line number after colons"). Adding and updating such a file
+/// works; removing its line (the Route removed, its hosts changed) is left
+/// to a reload, after the live part (the map keys) was sent.
+pub const CRT_LIST_COLON: &str =
+    "its crt-list line must go, and HAProxy's `del ssl crt-list` takes the `:` in its name for a line number";
 
 /// One `server` line of a backend section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -695,6 +705,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             });
             continue;
         }
+        if old_lines.is_some() && old_lines != new_lines && file.contains(':') {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: CRT_LIST_COLON,
+            });
+            continue;
+        }
         if !same_pem {
             if let Some(why) = pem_unsendable(pem) {
                 reload.push(ReloadReason::Certificate {
@@ -741,6 +758,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             continue;
         }
         if running.crt_list.contains_key(file) {
+            if file.contains(':') {
+                reload.push(ReloadReason::Certificate {
+                    file: file.clone(),
+                    why: CRT_LIST_COLON,
+                });
+                continue;
+            }
             cert_dels.push(Op::DelCrtListLine { file: file.clone() });
         }
         cert_dels.push(Op::DelCert { file: file.clone() });

@@ -270,7 +270,7 @@ fn certificates_are_live() {
         &[],
         &[
             ("ns:a.pem", "OLD\n", "a.test"),
-            ("ns:b.pem", "B\n", "b.test"),
+            ("ns-b.pem", "B\n", "b.test"),
         ],
     );
     let d = delta(&state(&old), &state(&added));
@@ -278,14 +278,14 @@ fn certificates_are_live() {
         d.ops,
         vec![
             Op::NewCert {
-                file: "certs/ns:b.pem".into()
+                file: "certs/ns-b.pem".into()
             },
             Op::UpdateCert {
-                file: "certs/ns:b.pem".into(),
+                file: "certs/ns-b.pem".into(),
                 pem: Arc::from(&b"B\n"[..])
             },
             Op::AddCrtListLine {
-                line: "certs/ns:b.pem [alpn h2,http/1.1] b.test".into()
+                line: "certs/ns-b.pem [alpn h2,http/1.1] b.test".into()
             },
         ]
     );
@@ -294,10 +294,10 @@ fn certificates_are_live() {
         d.ops,
         vec![
             Op::DelCrtListLine {
-                file: "certs/ns:b.pem".into()
+                file: "certs/ns-b.pem".into()
             },
             Op::DelCert {
-                file: "certs/ns:b.pem".into()
+                file: "certs/ns-b.pem".into()
             },
         ]
     );
@@ -314,6 +314,42 @@ fn certificates_are_live() {
         delta(&state(&old), &state(&blank)).reload[0].label(),
         "certificate"
     );
+}
+
+/// HAProxy's `del ssl crt-list` reads a file name up to its first `:`:
+/// the line of a Route's `certs/<ns>:<name>.pem` goes with a reload, after
+/// the live part (the map keys); adding and rotating stay live.
+#[test]
+fn crt_list_lines_of_files_with_a_colon_are_removed_by_a_reload() {
+    let base = [section("a", "a.test", &both())];
+    let a = ("ns:a.pem", "A\n", "a.test");
+    let without = tree(&base, &[("a.test/", "be_http:ns:a")], &[]);
+    let with = tree(&base, &[], &[a]);
+    let d = delta(&state(&without), &state(&with));
+    assert!(d.is_live(), "{:?}", d.reload);
+    // Removed: the map key live, the certificate with the reload.
+    let d = delta(&state(&with), &state(&without));
+    assert_eq!(
+        d.reload,
+        vec![ReloadReason::Certificate {
+            file: "certs/ns:a.pem".into(),
+            why: CRT_LIST_COLON
+        }]
+    );
+    assert!(
+        !d.ops.iter().any(|op| op.kind() == OpKind::Certificate),
+        "{:?}",
+        d.ops
+    );
+    assert!(d.after.certs.contains_key("certs/ns:a.pem"));
+    // Its line changed (another host): the same.
+    let moved = tree(&base, &[], &[("ns:a.pem", "A\n", "b.test")]);
+    let d = delta(&state(&with), &state(&moved));
+    assert_eq!(d.reload[0].label(), "certificate");
+    assert!(d.ops.is_empty(), "{:?}", d.ops);
+    // Rotated, the line unchanged: live.
+    let rotated = tree(&base, &[], &[("ns:a.pem", "B\n", "a.test")]);
+    assert!(delta(&state(&with), &state(&rotated)).is_live());
 }
 
 #[test]
