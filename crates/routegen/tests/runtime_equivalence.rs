@@ -708,6 +708,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         // environment may grant.
         maxconn: 2000,
         hard_stop_after: "10s".parse().unwrap(),
+        max_old_workers: 5,
     };
     routegen_host::config::load(&options).unwrap()
 }
