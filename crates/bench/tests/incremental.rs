@@ -43,6 +43,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         run_dir: state.join("run").display().to_string(),
         maxconn: 1000,
         hard_stop_after: "30s".parse().unwrap(),
+        max_old_workers: 5,
     };
     routegen_host::config::load(&options).unwrap()
 }

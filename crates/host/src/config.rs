@@ -35,6 +35,8 @@ pub struct PipelineOptions {
     pub run_dir: String,
     pub maxconn: u32,
     pub hard_stop_after: Duration,
+    /// `--max-old-workers`.
+    pub max_old_workers: u32,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -88,6 +90,7 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             run_dir: options.run_dir.clone(),
             maxconn: options.maxconn,
             hard_stop_after: options.hard_stop_after,
+            max_old_workers: options.max_old_workers,
             default_cert_pem: default_cert.pem,
         },
         templates,

@@ -172,6 +172,7 @@ pub struct Metrics {
     reload_reasons: Family<ReasonLabels, Counter>,
     runtime_duration: Histogram,
     runtime_failures: Counter,
+    runtime_drift: Counter,
     draining: Gauge,
 }
 
@@ -284,6 +285,12 @@ impl Metrics {
             "Live changes HAProxy refused (HAProxy was reloaded instead)",
             runtime_failures.clone(),
         );
+        let runtime_drift = Counter::default();
+        registry.register(
+            "routegen_runtime_drift",
+            "Differences an audit found between what HAProxy holds and what the files say (each repaired by a reload)",
+            runtime_drift.clone(),
+        );
         let draining = Gauge::default();
         registry.register(
             "routegen_draining_servers",
@@ -295,6 +302,7 @@ impl Metrics {
             reload_reasons,
             runtime_duration,
             runtime_failures,
+            runtime_drift,
             draining,
             registry,
             applies,
@@ -371,6 +379,12 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// An audit found HAProxy holding something other than the files say
+    /// (`differences` lines).
+    pub fn record_runtime_drift(&self, differences: usize) {
+        self.runtime_drift.inc_by(differences as u64);
     }
 
     /// HAProxy refused a live change.

@@ -523,3 +523,46 @@ fn runtime_changes_observe_equal_to_a_fresh_process_from_the_changed_files() {
     assert_eq!(live_observed.crt_list.as_ref().unwrap().len(), 2);
     assert_eq!(live_observed.ca_files["certs/ca2.crt"].certificates, 1);
 }
+
+/// HAProxy reads the file of `del ssl crt-list <list> <file>[:<line>]` up
+/// to its first `:`, so the crt-list line of a file named like a Route's
+/// certificate (`certs/<ns>:<name>.pem`) cannot be deleted at runtime,
+/// with or without a line number; adding and updating it works. The
+/// runtime delta leaves such deletions to a reload
+/// (`routegen_render::haproxy::runtime::CRT_LIST_COLON`).
+#[test]
+fn del_crt_list_of_a_file_with_a_colon_is_refused() {
+    if haproxy_missing() {
+        return;
+    }
+    let haproxy = Haproxy::start(&Files::default());
+    let mut sock = haproxy.connect();
+    let file = "certs/ns:shared.pem";
+    let cmds = [
+        known(&format!("new ssl cert {file}")),
+        known_payload(&format!("set ssl cert {file}"), &pem("shared")),
+        known(&format!("commit ssl cert {file}")),
+        known_payload(
+            &format!("add ssl crt-list {CRT_LIST}"),
+            &format!("{file} [alpn h2] a.example.com"),
+        ),
+    ];
+    let report = run_batch(&mut sock, &cmds);
+    assert_all_done(&report, &cmds);
+    for target in [file.to_string(), format!("{file}:2")] {
+        match known(&format!("del ssl crt-list {CRT_LIST} {target}")).run(&mut sock) {
+            Outcome::Refused { answer } => {
+                assert!(
+                    answer.contains("wrong line number after colons"),
+                    "{answer}"
+                )
+            }
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    let observed = observe(&mut sock, &[MAP], Some(CRT_LIST)).unwrap();
+    assert!(observed
+        .crt_list
+        .unwrap()
+        .contains(&format!("{file} [alpn h2] a.example.com")));
+}

@@ -94,6 +94,7 @@ struct DefaultBackendsCtx {
 struct GlobalCtx {
     maxconn: String,
     hard_stop_after: String,
+    max_old_workers: u32,
     stats_socket: String,
 }
 
@@ -374,6 +375,7 @@ pub fn render_haproxy_memo(
                         .map_err(RenderError::unsafe_value("setting hard-stop-after"))?
                         .to_string(),
                     stats_socket: socket(STATS_SOCKET)?,
+                    max_old_workers: settings.max_old_workers,
                 },
                 fe_http: FrontendCtx {
                     binds: binds(&settings.http_bind, "HTTP bind address")?,

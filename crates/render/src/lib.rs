@@ -312,6 +312,9 @@ impl fmt::Display for BindAddr {
 /// Default `--run-dir`.
 pub const DEFAULT_RUN_DIR: &str = "/var/lib/haproxy/run";
 /// Default `maxconn`.
+/// Default [`RenderSettings::max_old_workers`].
+pub const DEFAULT_MAX_OLD_WORKERS: u32 = 5;
+
 pub const DEFAULT_MAXCONN: u32 = 50_000;
 
 /// Proxy-level settings of the rendered configuration (not routing).
@@ -328,6 +331,10 @@ pub struct RenderSettings {
     pub maxconn: u32,
     /// `hard-stop-after`: how long old processes may finish after a reload.
     pub hard_stop_after: Duration,
+    /// `mworker-max-reloads`: an old worker still running after this many
+    /// further reloads is stopped by the master (so at most this many old
+    /// workers live at a time).
+    pub max_old_workers: u32,
     /// The default certificate (key and certificate chain, PEM), written
     /// to `certs/default.pem`.
     pub default_cert_pem: String,
@@ -344,6 +351,7 @@ impl Default for RenderSettings {
             run_dir: DEFAULT_RUN_DIR.to_string(),
             maxconn: DEFAULT_MAXCONN,
             hard_stop_after: "30m".parse().expect("valid duration"),
+            max_old_workers: DEFAULT_MAX_OLD_WORKERS,
             default_cert_pem: String::new(),
         }
     }

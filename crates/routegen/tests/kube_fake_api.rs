@@ -178,6 +178,7 @@ fn pipeline() -> &'static PipelineConfig {
             run_dir: state.join("run").display().to_string(),
             maxconn: 1000,
             hard_stop_after: "30s".parse().unwrap(),
+            max_old_workers: 5,
         };
         routegen_host::config::load(&options).unwrap()
     })
@@ -1063,6 +1064,7 @@ fn run_config(
             run_dir: out.join("run").display().to_string(),
             maxconn: 1000,
             hard_stop_after: "30s".parse().unwrap(),
+            max_old_workers: 5,
         },
         reload: routegen_host::reload::ReloadMethod::None,
         spawn_haproxy: false,

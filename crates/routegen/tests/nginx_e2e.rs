@@ -365,6 +365,7 @@ impl Env {
             run_dir: self.run_dir().display().to_string(),
             maxconn: 1024,
             hard_stop_after: "20s".parse().unwrap(),
+            max_old_workers: 5,
             default_cert_pem: self.default_cert.pem.clone(),
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();

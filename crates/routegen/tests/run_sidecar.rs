@@ -9,14 +9,17 @@ use routegen_core::testkit::certs;
 use routegen_core::testkit::RouteBuilder;
 use routegen_testsupport::config;
 use routegen_testsupport::e2e::loopback_service_yaml;
+use routegen_testsupport::sidecar::{
+    metric_in, process_alive, signal, wait_for, write_manifest, Sidecar,
+};
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -28,14 +31,6 @@ fn routegen_bin() -> &'static str {
 
 fn haproxy_bin() -> String {
     std::env::var("ROUTEGEN_TEST_HAPROXY").unwrap_or_else(|_| "haproxy".into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------------------
@@ -243,21 +238,6 @@ impl KeepAlive {
     }
 }
 
-/// Poll `f` every 50 ms until it returns `Some`, at most `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Manifests.
 
@@ -273,230 +253,6 @@ fn route(ns: &str, name: &str, host: &str, service: &str) -> RouteBuilder {
 /// A Service and its EndpointSlice pointing at a loopback port.
 fn service(ns: &str, name: &str, port: u16) -> String {
     loopback_service_yaml(ns, name, port, false)
-}
-
-/// Write a manifest atomically (temp file + rename), as editors and
-/// kubelet do.
-fn write_manifest(dir: &Path, name: &str, text: &str) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, text).unwrap();
-    fs::rename(&tmp, dir.join(name)).unwrap();
-}
-
-// ---------------------------------------------------------------------------
-// The sidecar under test.
-
-struct Sidecar {
-    _tmp: tempfile::TempDir,
-    manifests: PathBuf,
-    out: PathBuf,
-    log: PathBuf,
-    http: u16,
-    https: u16,
-    listen: u16,
-    extra: Vec<String>,
-    child: Option<Child>,
-}
-
-impl Sidecar {
-    fn new(extra: &[&str]) -> Sidecar {
-        let tmp = tempfile::tempdir().unwrap();
-        let manifests = tmp.path().join("manifests");
-        fs::create_dir(&manifests).unwrap();
-        Sidecar {
-            manifests,
-            out: tmp.path().join("out"),
-            log: tmp.path().join("routegen.log"),
-            http: free_port(),
-            https: free_port(),
-            listen: free_port(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            _tmp: tmp,
-            child: None,
-        }
-    }
-
-    fn start(&mut self) {
-        self.spawn(true);
-    }
-
-    fn start_without_spawn(&mut self) {
-        self.spawn(false);
-    }
-
-    fn spawn(&mut self, spawn_haproxy: bool) {
-        assert!(self.child.is_none());
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut cmd = Command::new(routegen_bin());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ROUTEGEN_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("ROUTEGEN_LOG", "info,routegen::run=debug")
-            .arg("run")
-            .arg("--source")
-            .arg(format!("dir:{}", self.manifests.display()))
-            .arg("--out")
-            .arg(&self.out)
-            .args(spawn_haproxy.then_some("--spawn-haproxy"))
-            .arg("--haproxy-bin")
-            .arg(haproxy_bin())
-            .arg("--http-bind")
-            .arg(format!("127.0.0.1:{}", self.http))
-            .arg("--https-bind")
-            .arg(format!("127.0.0.1:{}", self.https))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.listen))
-            .arg("--allow-loopback-endpoints")
-            .args(["--maxconn", "2000", "--debounce", "50ms"])
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        self.child = Some(cmd.spawn().unwrap());
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn ops(&self, path: &str) -> Option<Response> {
-        get(self.listen, "localhost", path).ok()
-    }
-
-    fn wait_ready(&mut self, limit: Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
-                panic!("routegen exited ({status}):\n{}", self.log_text());
-            }
-            if self.ops("/readyz").is_some_and(|r| r.0 == 200) {
-                return;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "not ready after {limit:?}:\n{}",
-                self.log_text()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn metrics(&self) -> String {
-        self.ops("/metrics").map(|r| r.1).unwrap_or_default()
-    }
-
-    /// Value of the series whose line starts with `series ` (e.g.
-    /// `routegen_reloads_total{result="success",reason="master_cli"}`); 0
-    /// when absent.
-    fn metric(&self, series: &str) -> f64 {
-        metric_in(&self.metrics(), series)
-    }
-
-    fn body(&self, host: &str) -> Option<String> {
-        match get(self.http, host, "/") {
-            Ok((200, body)) => Some(body),
-            _ => None,
-        }
-    }
-
-    fn wait_body(&self, host: &str, want: &str, limit: Duration) {
-        wait_for(limit, &format!("{host} to answer {want}"), || {
-            (self.body(host).as_deref() == Some(want)).then_some(())
-        });
-    }
-
-    fn haproxy_pid(&self) -> Option<i32> {
-        fs::read_to_string(self.out.join("haproxy.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        signal(child.id() as i32, "TERM");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "routegen did not exit after SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        self.kill9();
-        if std::env::var_os("ROUTEGEN_TEST_SHOW_LOG").is_some() || thread::panicking() {
-            eprintln!("---- routegen log ----\n{}", self.log_text());
-        }
-        // Kill a HAProxy left behind (only ours: its command line names our
-        // output directory), with its whole process group.
-        if let Some(pid) = self.haproxy_pid() {
-            if process_alive(pid)
-                && fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains(&*self.out.to_string_lossy()))
-                    .unwrap_or(false)
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pid}")])
-                    .status();
-            }
-        }
-    }
-}
-
-fn signal(pid: i32, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn process_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string))
-                .unwrap_or_default();
-            state != "Z" && state != "X"
-        }
-        Err(_) => false,
-    }
-}
-
-fn metric_in(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -528,6 +284,13 @@ fn assert_current_complete(out: &Path) {
     }
 }
 
+/// The sidecar under test, with `--haproxy-bin` [`haproxy_bin`].
+fn sidecar(extra: &[&str]) -> Sidecar {
+    let mut sc = Sidecar::new(routegen_bin(), extra);
+    sc.haproxy = haproxy_bin().into();
+    sc
+}
+
 // ---------------------------------------------------------------------------
 // Tests.
 
@@ -537,7 +300,7 @@ fn assert_current_complete(out: &Path) {
 fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     let a = Backend::start("backend-a");
     let b = Backend::start("backend-b");
-    let mut sc = Sidecar::new(&["--min-reload-interval", "200ms"]);
+    let mut sc = sidecar(&["--min-reload-interval", "200ms"]);
     write_manifest(
         &sc.manifests,
         "svc.yaml",
@@ -571,10 +334,21 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     );
     sc.wait_body("web.example.com", "backend-b", Duration::from_secs(10));
     eprintln!("change served after {:?}", edited.elapsed());
-    wait_for(Duration::from_secs(5), "the reload to be counted", || {
-        (sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0)
-            .then_some(())
-    });
+    // Another Service's endpoints in the same backend: served through
+    // the runtime API, without a reload.
+    wait_for(
+        Duration::from_secs(5),
+        "the live change to be counted",
+        || {
+            (sc.metric("routegen_changes_total{path=\"runtime\",kind=\"endpoint\"}") >= 1.0)
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}"),
+        0.0,
+        "no reload for an endpoint change"
+    );
     assert_current_complete(&sc.out);
 
     // (4) A file that is not YAML: logged with its name, counted, traffic flows.
@@ -603,7 +377,7 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
         "the log names the file"
     );
     assert_eq!(
-        sc.ops("/readyz").unwrap().0,
+        sc.ops("/readyz").unwrap().status,
         200,
         "still ready on the last good tree"
     );
@@ -687,7 +461,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     let good = Backend::start("good");
     let tdir = tempfile::tempdir().unwrap();
     breaking_templates(tdir.path());
-    let mut sc = Sidecar::new(&[
+    let mut sc = sidecar(&[
         "--template-dir",
         tdir.path().to_str().unwrap(),
         "--min-reload-interval",
@@ -790,7 +564,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
 #[test]
 fn zero_failed_requests_across_50_reloads() {
     let a = Backend::start("steady");
-    let mut sc = Sidecar::new(&["--min-reload-interval", "0s"]);
+    let mut sc = sidecar(&["--min-reload-interval", "0s"]);
     write_manifest(&sc.manifests, "svc.yaml", &service("load", "s", a.port));
     let write_route = |sc: &Sidecar, i: u32| {
         write_manifest(
@@ -883,7 +657,7 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
     let backends: Vec<Backend> = (0..4)
         .map(|i| Backend::start(&format!("gen-{i}")))
         .collect();
-    let mut sc = Sidecar::new(&["--min-reload-interval", "0s"]);
+    let mut sc = sidecar(&["--min-reload-interval", "0s"]);
     let mut svcs = String::new();
     for (i, b) in backends.iter().enumerate() {
         svcs.push_str(&service("crash", &format!("s{i}"), b.port));
@@ -985,7 +759,7 @@ fn external_haproxy_through_the_master_cli() {
     let a = Backend::start("external");
     let tmp = tempfile::tempdir().unwrap();
     let socket = tmp.path().join("master.sock");
-    let mut sc = Sidecar::new(&[]);
+    let mut sc = sidecar(&[]);
     sc.extra = vec![
         "--reload".into(),
         format!("master-cli:{}", socket.display()),
@@ -1010,8 +784,8 @@ fn external_haproxy_through_the_master_cli() {
     // Not ready: the reload cannot reach a master yet.
     wait_for(Duration::from_secs(10), "/readyz to say why", || {
         let r = sc.ops("/readyz")?;
-        assert_eq!(r.0, 503, "{}", r.1);
-        r.1.contains("HAProxy has not confirmed").then_some(())
+        assert_eq!(r.status, 503, "{}", r.body);
+        r.body.contains("HAProxy has not confirmed").then_some(())
     });
     // The deployment starts HAProxy on `current`: `-f current/haproxy.cfg
     // -f current/backends`, through the symlink.

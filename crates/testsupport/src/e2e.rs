@@ -705,6 +705,44 @@ pub fn h2_get<S: Read + Write>(
 // ---------------------------------------------------------------------------
 // Harness: routegen render + HAProxy master-worker
 
+/// Reload the HAProxy whose master CLI is `master` (confirmed by `show
+/// proc`), then wait (at most 5 s) until no old worker is left, so that
+/// every later connection, and the worker's stats socket, is the new
+/// configuration's. `rt` runs the master CLI client.
+pub fn master_reload(rt: &tokio::runtime::Runtime, master: &Path) -> Result<(), String> {
+    let reloader = Reloader::new(
+        ReloadMethod::MasterCli(master.to_path_buf()),
+        ReloadOptions {
+            confirm_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(25),
+            io_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(5),
+        },
+    );
+    let outcome = rt
+        .block_on(reloader.reload())
+        .map_err(|e| format!("reload: {e}"))?;
+    if !outcome.confirmed {
+        return Err(format!("reload not confirmed: {outcome:?}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let old = rt
+            .block_on(reloader.old_workers())
+            .map_err(|e| format!("show proc: {e}"))?
+            .unwrap_or(0);
+        if old == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{old} old workers still running 5 s after the reload"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// A rendered manifest set served by a real HAProxy on two fresh ports.
 pub struct Router {
     /// Scenario root (short, under /tmp: unix socket paths are limited).
@@ -886,34 +924,8 @@ impl Router {
     /// connection is served by the new configuration.
     pub fn reload(&mut self) {
         assert!(self.haproxy.is_some(), "not started");
-        let reloader = Reloader::new(
-            ReloadMethod::MasterCli(self.master_socket()),
-            ReloadOptions {
-                confirm_timeout: Duration::from_secs(10),
-                poll_interval: Duration::from_millis(25),
-                io_timeout: Duration::from_secs(2),
-                command_timeout: Duration::from_secs(5),
-            },
-        );
-        let outcome = self
-            .rt
-            .block_on(reloader.reload())
-            .unwrap_or_else(|e| panic!("reload: {e}\n{}", self.haproxy_output()));
-        assert!(outcome.confirmed, "{outcome:?}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut old = usize::MAX;
-        for _ in 0..200 {
-            old = self
-                .rt
-                .block_on(reloader.old_workers())
-                .unwrap()
-                .unwrap_or(0);
-            if old == 0 || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        assert_eq!(old, 0, "old workers still running 5 s after the reload");
+        master_reload(&self.rt, &self.master_socket())
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.haproxy_output()));
     }
 
     /// HAProxy's last output lines, for failure messages.

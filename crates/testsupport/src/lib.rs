@@ -10,7 +10,9 @@
 //! - [`fake_apiserver`]: a Kubernetes API server speaking the real
 //!   protocol (list/watch/patch, 410, RBAC) for the real kube client;
 //! - [`golden`]: the golden-tree harness of `tests/golden.rs` and
-//!   `tests/golden_nginx.rs`.
+//!   `tests/golden_nginx.rs`;
+//! - [`sidecar`]: `routegen run` (with `--spawn-haproxy`) as a child
+//!   process, its `/metrics` and HAProxy's master CLI.
 //!
 //! Routes, Services and EndpointSlices come from `routegen_core::testkit`
 //! (the one set of builders); this crate only adds what needs processes,
@@ -26,6 +28,7 @@ pub mod config;
 pub mod e2e;
 pub mod fake_apiserver;
 pub mod golden;
+pub mod sidecar;
 
 /// The workspace root (where `testdata/`, `deploy/` and `Cargo.toml` are).
 pub fn workspace_root() -> &'static Path {

@@ -14,6 +14,7 @@
 //! This is the worker's socket, not the master CLI ([`crate::reload`]):
 //! master-only commands such as `show proc` do not exist here.
 
+pub mod audit;
 pub mod batch;
 pub mod error;
 pub mod live;

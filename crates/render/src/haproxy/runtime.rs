@@ -34,8 +34,9 @@
 //! | server weight | `set server … weight` | never |
 //! | other server options | — | always (`server options`) |
 //! | map key added, changed, removed | `add map`, `set map`, `del map` (exact-match maps: one key's change cannot reorder others) | the value names a backend HAProxy does not run yet (its key waits for the reload) |
-//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line |
-//! | CA file changed, or first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
+//! | certificate added, changed, removed | `new`/`set`/`commit ssl cert`, `add`/`del ssl crt-list`, `del ssl cert` | a file in more than one crt-list line, a PEM over the command buffer, a PEM with an empty line, a crt-list line to delete (certificate removed, SNI changed) whose path has a `:` (`del ssl crt-list` cannot name it) |
+//! | CA file first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
+//! | CA file in use changed | — | always (servers keep connections verified against the old CA) |
 //! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
 //! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
 //! | anything else (frontends, global, allowlists) | — | always |
@@ -550,6 +551,16 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
         if loaded && same {
             continue;
         }
+        if loaded {
+            // Committing a changed CA file does not stop HAProxy 2.6 from
+            // reusing connections its servers verified against the old one
+            // (found by tests/runtime_equivalence.rs): reload.
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: "a CA file servers use changed",
+            });
+            continue;
+        }
         if let Some(why) = pem_unsendable(pem) {
             reload.push(ReloadReason::Certificate {
                 file: file.clone(),
@@ -557,9 +568,7 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             });
             continue;
         }
-        if !loaded {
-            ca_ops.push(Op::NewCaFile { file: file.clone() });
-        }
+        ca_ops.push(Op::NewCaFile { file: file.clone() });
         ca_ops.push(Op::UpdateCaFile {
             file: file.clone(),
             pem: pem.clone(),
@@ -695,6 +704,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             });
             continue;
         }
+        if old_lines.is_some() && old_lines != new_lines && !crt_list_line_deletable(file) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: UNDELETABLE_LINE,
+            });
+            continue;
+        }
         if !same_pem {
             if let Some(why) = pem_unsendable(pem) {
                 reload.push(ReloadReason::Certificate {
@@ -737,6 +753,13 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
             reload.push(ReloadReason::Certificate {
                 file: file.clone(),
                 why: "named by more than one crt-list line",
+            });
+            continue;
+        }
+        if running.crt_list.contains_key(file) && !crt_list_line_deletable(file) {
+            reload.push(ReloadReason::Certificate {
+                file: file.clone(),
+                why: UNDELETABLE_LINE,
             });
             continue;
         }
@@ -874,6 +897,20 @@ fn server_delta(
         }
     }
     (ops, removals, reasons)
+}
+
+/// Why the crt-list line of a certificate whose path has a `:` stays until
+/// a reload.
+const UNDELETABLE_LINE: &str =
+    "HAProxy cannot delete its crt-list line at runtime (a ':' in the path)";
+
+/// Whether `del ssl crt-list` can name `file`: HAProxy (2.6 and later)
+/// reads its argument as `<file>[:<line>]` from the *first* `:`, so a path
+/// with a `:` (every Route's own certificate, `certs/<ns>:<name>.pem`) is
+/// refused ("wrong line number after colons"). Its line is removed or
+/// changed by a reload instead; the Route's map keys still go at once.
+fn crt_list_line_deletable(file: &str) -> bool {
+    !file.contains(':')
 }
 
 /// Why a PEM cannot be sent over the runtime API, if it cannot.

@@ -135,6 +135,9 @@ pub(crate) struct RenderFlags {
         default_value = "30m"
     )]
     pub(crate) hard_stop_after: Duration,
+    /// Old HAProxy workers allowed to finish their connections after reloads (HAProxy's mworker-max-reloads; routegen also stops the oldest beyond it).
+    #[arg(long, env = "ROUTEGEN_MAX_OLD_WORKERS", value_name = "N", default_value_t = render::DEFAULT_MAX_OLD_WORKERS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_old_workers: u32,
     /// Sticky cookie name for Routes without the cookie_name annotation.
     #[arg(long, env = "ROUTEGEN_COOKIE_NAME", value_name = "NAME")]
     pub(crate) cookie_name: Option<CookieName>,
@@ -179,6 +182,7 @@ impl RenderFlags {
                 .unwrap_or_else(|| default_run_dir.to_string()),
             maxconn: self.maxconn,
             hard_stop_after: self.hard_stop_after,
+            max_old_workers: self.max_old_workers,
         }
     }
 }

@@ -77,14 +77,6 @@ pub(crate) struct RunArgs {
     /// Good trees kept under <out>/trees (the current one included).
     #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) keep_trees: u32,
-    /// Old HAProxy workers allowed to keep draining after reloads; the oldest beyond this are stopped.
-    #[arg(
-        long,
-        env = "ROUTEGEN_MAX_OLD_WORKERS",
-        value_name = "N",
-        default_value_t = 5
-    )]
-    pub(crate) max_old_workers: usize,
     /// dir: namespace for objects that have none [default: default]; kube: watch only this namespace [default: all].
     #[arg(long, env = "ROUTEGEN_NAMESPACE")]
     pub(crate) namespace: Option<String>,
@@ -197,7 +189,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         min_reload_interval: args.min_reload_interval,
         debounce: args.debounce,
         keep_trees: args.keep_trees as usize,
-        max_old_workers: args.max_old_workers,
+        max_old_workers: args.render.max_old_workers as usize,
         limits: IsolationLimits::default(),
         stats_socket,
     })

@@ -304,6 +304,37 @@ impl Core {
         self.runs_current = false;
     }
 
+    /// Compare what HAProxy holds with what routegen believes it holds
+    /// ([`routegen_host::runtime::audit::drift`]). `None`: nothing to
+    /// compare (no runtime API, HAProxy's state unknown, HAProxy
+    /// unreachable). Drift found: HAProxy's state becomes unknown (the
+    /// caller reloads HAProxy onto the files to repair it).
+    pub fn audit(&mut self) -> Option<Vec<String>> {
+        let running = self.running.as_ref()?;
+        let socket = self.settings.stats_socket.as_ref()?;
+        let maps: Vec<&str> = running.maps.keys().map(String::as_str).collect();
+        let observed =
+            routegen_host::runtime::StatsSocket::connect(socket, std::time::Duration::from_secs(5))
+                .and_then(|mut sock| routegen_host::runtime::observe(&mut sock, &maps, None));
+        let observed = match observed {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot audit HAProxy's runtime state");
+                return None;
+            }
+        };
+        let drift = routegen_host::runtime::audit::drift(running, &observed);
+        if !drift.is_empty() {
+            tracing::warn!(
+                differences = drift.len(),
+                "HAProxy does not hold what the files say; reloading it onto them: {}",
+                drift.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            );
+            self.haproxy_state_unknown();
+        }
+        Some(drift)
+    }
+
     /// Servers removed while they still had connections: try to delete
     /// them again (they get no new requests meanwhile). Returns how many
     /// are still draining.

@@ -621,6 +621,7 @@ mod tests {
             run_dir: "/tmp/exp/run".into(),
             maxconn: 1000,
             hard_stop_after: "30m".parse().unwrap(),
+            max_old_workers: 5,
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();
@@ -700,7 +701,7 @@ mod tests {
         );
         assert!(a.unattributed.is_empty(), "{a:?}");
         // The section's `backend` line, its first and last lines.
-        for n in [4, 5, 17] {
+        for n in [4, 5, 18] {
             let a = culprits(
                 &r,
                 &[&format!("[ALERT]    (1) : config : parsing [TREE/backends/routes-000.cfg:{n}] : unknown keyword 'x' in 'backend' section")],
@@ -722,7 +723,7 @@ mod tests {
             ("haproxy.cfg", 76),
             ("haproxy.cfg", 10_000),
             ("backends/routes-000.cfg", 1),
-            ("backends/routes-000.cfg", 18),
+            ("backends/routes-000.cfg", 19),
             ("backends/routes-000.cfg", 10_000),
             ("backends/default.cfg", 7),
             ("backends/default.cfg", 11),

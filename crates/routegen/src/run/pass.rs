@@ -33,6 +33,19 @@ pub(super) fn has_current(core: &Mutex<Core>) -> bool {
     lock(core).applier().current_id().is_some()
 }
 
+/// Audit HAProxy's runtime state against the model (on a blocking
+/// thread); `true` when it drifted (counted; HAProxy must be reloaded).
+pub(super) async fn audit(core: &SharedCore, metrics: &routegen_host::metrics::Metrics) -> bool {
+    let core = core.clone();
+    match tokio::task::spawn_blocking(move || lock(&core).audit()).await {
+        Ok(Some(drift)) if !drift.is_empty() => {
+            metrics.record_runtime_drift(drift.len());
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Try again to delete the servers that still had connections when they
 /// were removed (on a blocking thread; nothing to do most of the time).
 pub(super) async fn retry_draining(core: &SharedCore, metrics: &routegen_host::metrics::Metrics) {

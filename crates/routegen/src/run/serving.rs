@@ -35,8 +35,8 @@ use super::LOG_TARGET;
 pub(super) enum Served {
     /// Done for this pass (HAProxy serves the tree, or a retry is due).
     Done,
-    /// The managed HAProxy exited during the reload: run a pass again at
-    /// once (it starts HAProxy again).
+    /// The managed HAProxy exited (found before or during the reload):
+    /// run a pass again at once (it starts HAProxy again).
     HaproxyExited,
 }
 
@@ -130,6 +130,12 @@ impl Serving {
     /// start it if it is managed and not running (unless a start retry is
     /// not due yet), then reload it if needed and due ([`Serving::reload_due_at`]).
     pub(super) async fn serve_current(&mut self, config: &RunConfig, metrics: &Metrics) -> Served {
+        // A HAProxy that died since the last tick: logged with its last
+        // output and forgotten, as on a tick; the loop runs a pass again,
+        // which starts it.
+        if self.exited(config) {
+            return Served::HaproxyExited;
+        }
         if config.spawn_haproxy
             && !self.managed.is_running()
             && self

@@ -61,7 +61,12 @@ pub(super) struct Sidecar {
     tick: tokio::time::Interval,
     ticks: u64,
     full_checker: pass::FullChecker,
+    /// HAProxy was (re)started or reloaded: audit its state on the next tick.
+    audit_due: bool,
 }
+
+/// Ticks (seconds) between two audits of HAProxy's runtime state.
+const AUDIT_TICKS: u64 = 30;
 
 impl Sidecar {
     /// The loop's state after start-up (see [`super::startup`]).
@@ -95,6 +100,7 @@ impl Sidecar {
             tick,
             ticks: 0,
             full_checker: pass::FullChecker::default(),
+            audit_due: false,
         }
     }
 
@@ -156,12 +162,14 @@ impl Sidecar {
                 .await
                 == Served::HaproxyExited
         {
+            self.health.set_not_ready("HAProxy exited; restarting it");
             pass::lock(&self.core).haproxy_state_unknown();
             self.pending = true;
             return Next::PassAgain;
         }
         if self.serving.take_runs_current() {
             pass::lock(&self.core).haproxy_runs_current();
+            self.audit_due = true;
         }
 
         self.readiness.after_pass(
@@ -214,6 +222,13 @@ impl Sidecar {
             self.pending = true;
         }
         pass::retry_draining(&self.core, &self.metrics).await;
+        if (self.audit_due || self.ticks.is_multiple_of(AUDIT_TICKS))
+            && pass::audit(&self.core, &self.metrics).await
+        {
+            self.serving.tree_applied(&self.config);
+            self.pending = true;
+        }
+        self.audit_due = false;
         if self.full_checker.on_tick(&self.core).await {
             self.serving.tree_applied(&self.config);
             self.pending = true;

@@ -289,15 +289,25 @@ fn certificates_are_live() {
             },
         ]
     );
+    // Removed: `del ssl crt-list` cannot name a path with a `:` (HAProxy
+    // reads a line number after the first one): that line needs a reload.
     let d = delta(&state(&added), &state(&old));
+    assert!(d.ops.is_empty(), "{:?}", d.ops);
+    assert_eq!(d.reload[0].label(), "certificate");
+    let plain = tree(
+        &base,
+        &[],
+        &[("ns:a.pem", "OLD\n", "a.test"), ("b.pem", "B\n", "b.test")],
+    );
+    let d = delta(&state(&plain), &state(&old));
     assert_eq!(
         d.ops,
         vec![
             Op::DelCrtListLine {
-                file: "certs/ns:b.pem".into()
+                file: "certs/b.pem".into()
             },
             Op::DelCert {
-                file: "certs/ns:b.pem".into()
+                file: "certs/b.pem".into()
             },
         ]
     );
@@ -345,15 +355,13 @@ fn ca_file_is_loaded_before_the_first_server_that_names_it() {
     assert!(matches!(&d.ops[1], Op::UpdateCaFile { file, .. } if file == "cas/ns:r.pem"));
     assert!(matches!(&d.ops[2], Op::AddServer { .. }));
     assert_eq!(d.after, state(&one));
-    // Loaded already: a changed CA is set and committed.
+    // In use already: a changed CA needs a reload (servers keep
+    // connections verified against the old one).
     let mut rotated = tree(&[tls(&[("pod:a", "10.0.0.1", 11, 1)])], &[], &[]);
     with_ca(&mut rotated, "CA2\n");
     let d = delta(&state(&one), &state(&rotated));
-    assert!(
-        matches!(&d.ops[..], [Op::UpdateCaFile { .. }]),
-        "{:?}",
-        d.ops
-    );
+    assert_eq!(d.reload[0].label(), "certificate");
+    assert!(d.ops.is_empty(), "{:?}", d.ops);
 }
 
 #[test]
