@@ -29,6 +29,9 @@ use serde_json::Value;
 use routegen_core::model::snapshot::UndecodableRoute;
 use routegen_core::model::{ObjectKey, Route, Snapshot};
 
+mod cache;
+pub use cache::DirLoader;
+
 /// Largest manifest file accepted (bytes). Larger input is refused with a
 /// clear error rather than exhausting memory.
 pub const MAX_FILE_BYTES: usize = 256 * 1024 * 1024;
@@ -175,11 +178,11 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
 /// Accumulates objects from many files, keeping the first of duplicates.
 struct Loader<'a> {
     default_namespace: &'a str,
-    routes: BTreeMap<ObjectKey, (Route, String)>,
+    routes: BTreeMap<ObjectKey, (Arc<Route>, String)>,
     undecodable: BTreeMap<ObjectKey, (UndecodableRoute, String)>,
-    services: BTreeMap<ObjectKey, (Service, String)>,
-    slices: BTreeMap<ObjectKey, (EndpointSlice, String)>,
-    namespaces: BTreeMap<String, (Namespace, String)>,
+    services: BTreeMap<ObjectKey, (Arc<Service>, String)>,
+    slices: BTreeMap<ObjectKey, (Arc<EndpointSlice>, String)>,
+    namespaces: BTreeMap<String, (Arc<Namespace>, String)>,
     warnings: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
@@ -191,14 +194,20 @@ struct Loader<'a> {
 /// warnings. Producing items is pure (any thread); [`Loader::absorb`]
 /// adds them in order, so duplicates and warnings come out exactly as in a
 /// sequential load.
+#[derive(Clone, Debug)]
 enum Item {
-    Route(ObjectKey, Route),
-    Undecodable(ObjectKey, UndecodableRoute),
-    Service(ObjectKey, Service),
-    Slice(ObjectKey, EndpointSlice),
-    Namespace(String, Namespace),
+    Route(ObjectKey, Arc<Route>),
+    Undecodable(ObjectKey, Box<UndecodableRoute>),
+    Service(ObjectKey, Arc<Service>),
+    Slice(ObjectKey, Arc<EndpointSlice>),
+    Namespace(String, Arc<Namespace>),
     Warning(String),
 }
+
+/// One file's documents after parsing and decoding: `(document number,
+/// items)` in order. Pure data, so a [`DirLoader`] can keep it for a file
+/// that has not changed.
+type Documents = Vec<(usize, Vec<Item>)>;
 
 /// One YAML document after parsing and decoding.
 enum Outcome {
@@ -238,46 +247,14 @@ impl<'a> Loader<'a> {
     }
 
     fn add_bytes(&mut self, path: &str, bytes: &[u8], is_json: bool) -> Result<(), LoadError> {
-        if bytes.len() > MAX_FILE_BYTES {
-            return Err(LoadError::File {
-                path: path.into(),
-                message: format!(
-                    "larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"
-                ),
-            });
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| LoadError::File {
-            path: path.into(),
-            message: format!("not UTF-8 text: {e}"),
-        })?;
-        if is_json {
-            let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
-                path: path.into(),
-                document: 1,
-                message: format!("invalid JSON: {e}"),
-            })?;
-            let origin = Origin { path, document: 1 };
-            let mut items = Vec::new();
-            classify(&origin, value, 0, self.default_namespace, &mut items)?;
-            return self.absorb(&origin, items);
-        }
-        let mut outcomes = parse_yaml_documents(path, text, self.default_namespace, self.threads);
-        if let Some(first) = outcomes
-            .iter()
-            .position(|o| matches!(o, Outcome::Syntax(_)))
-        {
-            if let Outcome::Syntax(error) = outcomes.swap_remove(first) {
-                return Err(error);
-            }
-        }
-        for (index, outcome) in outcomes.into_iter().enumerate() {
-            if let Outcome::Parsed(items) = outcome {
-                let origin = Origin {
-                    path,
-                    document: index + 1,
-                };
-                self.absorb(&origin, items?)?;
-            }
+        let documents = parse_file(path, bytes, is_json, self.default_namespace, self.threads)?;
+        self.absorb_file(path, documents)
+    }
+
+    /// Add one file's documents in order.
+    fn absorb_file(&mut self, path: &str, documents: Documents) -> Result<(), LoadError> {
+        for (document, items) in documents {
+            self.absorb(&Origin { path, document }, items)?;
         }
         Ok(())
     }
@@ -305,7 +282,7 @@ impl<'a> Loader<'a> {
                     if self.is_duplicate_route(origin, &key) {
                         continue;
                     }
-                    self.undecodable.insert(key, (route, origin.to_string()));
+                    self.undecodable.insert(key, (*route, origin.to_string()));
                 }
                 Item::Service(key, svc) => insert_first(
                     &mut self.services,
@@ -350,31 +327,63 @@ impl<'a> Loader<'a> {
     fn finish(self) -> Loaded {
         Loaded {
             snapshot: Snapshot {
-                routes: self
-                    .routes
-                    .into_values()
-                    .map(|(r, _)| Arc::new(r))
-                    .collect(),
+                routes: self.routes.into_values().map(|(r, _)| r).collect(),
                 undecodable_routes: self.undecodable.into_values().map(|(r, _)| r).collect(),
-                services: self
-                    .services
-                    .into_values()
-                    .map(|(s, _)| Arc::new(s))
-                    .collect(),
-                endpoint_slices: self
-                    .slices
-                    .into_values()
-                    .map(|(s, _)| Arc::new(s))
-                    .collect(),
-                namespaces: self
-                    .namespaces
-                    .into_values()
-                    .map(|(n, _)| Arc::new(n))
-                    .collect(),
+                services: self.services.into_values().map(|(s, _)| s).collect(),
+                endpoint_slices: self.slices.into_values().map(|(s, _)| s).collect(),
+                namespaces: self.namespaces.into_values().map(|(n, _)| n).collect(),
             },
             warnings: self.warnings,
         }
     }
+}
+
+/// Parse and decode one file's bytes (YAML stream or JSON) into its
+/// documents; the first syntax or structure error fails the file.
+fn parse_file(
+    path: &str,
+    bytes: &[u8],
+    is_json: bool,
+    default_namespace: &str,
+    threads: usize,
+) -> Result<Documents, LoadError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(LoadError::File {
+            path: path.into(),
+            message: format!("larger than the {MAX_FILE_BYTES}-byte limit for one manifest file"),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| LoadError::File {
+        path: path.into(),
+        message: format!("not UTF-8 text: {e}"),
+    })?;
+    if is_json {
+        let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
+            path: path.into(),
+            document: 1,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        let origin = Origin { path, document: 1 };
+        let mut items = Vec::new();
+        classify(&origin, value, 0, default_namespace, &mut items)?;
+        return Ok(vec![(1, items)]);
+    }
+    let mut outcomes = parse_yaml_documents(path, text, default_namespace, threads);
+    if let Some(first) = outcomes
+        .iter()
+        .position(|o| matches!(o, Outcome::Syntax(_)))
+    {
+        if let Outcome::Syntax(error) = outcomes.swap_remove(first) {
+            return Err(error);
+        }
+    }
+    let mut documents = Vec::new();
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        if let Outcome::Parsed(items) = outcome {
+            documents.push((index + 1, items?));
+        }
+    }
+    Ok(documents)
 }
 
 /// Decode one document (or List item) into `items`.
@@ -436,14 +445,14 @@ fn classify(
             if let Some((key, svc)) =
                 decode::<Service>(origin, "Service", value, default_namespace, items)
             {
-                items.push(Item::Service(key, svc));
+                items.push(Item::Service(key, Arc::new(svc)));
             }
         }
         ("EndpointSlice", "discovery.k8s.io/v1") => {
             if let Some((key, slice)) =
                 decode::<EndpointSlice>(origin, "EndpointSlice", value, default_namespace, items)
             {
-                items.push(Item::Slice(key, slice));
+                items.push(Item::Slice(key, Arc::new(slice)));
             }
         }
         ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
@@ -454,7 +463,7 @@ fn classify(
                         "{origin}: Namespace without metadata.name skipped"
                     )));
                 } else {
-                    items.push(Item::Namespace(name, ns));
+                    items.push(Item::Namespace(name, Arc::new(ns)));
                 }
             }
             Err(e) => items.push(Item::Warning(format!(
@@ -555,7 +564,7 @@ fn classify_route(
     // aside for the undecodable case only.
     let metadata_value = value.get("metadata").cloned();
     match serde_path_to_error::deserialize::<_, Route>(value) {
-        Ok(route) => items.push(Item::Route(key, route)),
+        Ok(route) => items.push(Item::Route(key, Arc::new(route))),
         Err(e) => {
             let message = format!("field {}: {}", e.path(), e.inner());
             let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
@@ -566,7 +575,7 @@ fn classify_route(
             metadata.name = Some(name);
             items.push(Item::Undecodable(
                 key,
-                UndecodableRoute { metadata, message },
+                Box::new(UndecodableRoute { metadata, message }),
             ));
         }
     }

@@ -172,6 +172,8 @@ pub struct Core {
     engine: Engine,
     /// The objects of the last pass (see [`Snapshot::reuse_unchanged`]).
     previous_snapshot: Option<Snapshot>,
+    /// The directory source (parses only files that changed).
+    dir_loader: files::DirLoader,
     applier: Applier,
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
@@ -225,6 +227,10 @@ impl Core {
             config,
             engine: Engine::new(),
             previous_snapshot: None,
+            dir_loader: files::DirLoader::new(
+                vec![settings.source_dir.clone()],
+                settings.namespace.clone(),
+            ),
             applier,
             quarantine: BTreeMap::new(),
             applied_routes: None,
@@ -373,10 +379,7 @@ impl Core {
             warnings: Vec::new(),
         }) {
             Some(loaded) => Ok(loaded),
-            None => files::load_paths(
-                std::slice::from_ref(&self.settings.source_dir),
-                &self.settings.namespace,
-            ),
+            None => self.dir_loader.load(),
         };
         let mut loaded = match loaded {
             Ok(loaded) => loaded,
@@ -386,8 +389,9 @@ impl Core {
                 return pass;
             }
         };
-        // A directory is re-read in full: give unchanged objects the Arcs
-        // of the last pass so the engine reuses their results.
+        // Objects of changed files are parsed anew: give those that are
+        // equal to the last pass's the old Arcs so the engine reuses their
+        // results (a file edit that changes one of its objects).
         if let Some(previous) = &self.previous_snapshot {
             loaded.snapshot.reuse_unchanged(previous);
         }
