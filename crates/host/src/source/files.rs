@@ -75,6 +75,17 @@ struct Origin<'a> {
     document: usize,
 }
 
+/// Where a kept object came from (an [`Origin`] that shares its file
+/// name), for the duplicate warnings of later definitions.
+#[derive(Clone, Debug)]
+struct Place(Arc<str>, usize);
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {}", self.0, self.1)
+    }
+}
+
 impl fmt::Display for Origin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: document {}", self.path, self.document)
@@ -178,11 +189,11 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
 /// Accumulates objects from many files, keeping the first of duplicates.
 struct Loader<'a> {
     default_namespace: &'a str,
-    routes: BTreeMap<ObjectKey, (Arc<Route>, String)>,
-    undecodable: BTreeMap<ObjectKey, (UndecodableRoute, String)>,
-    services: BTreeMap<ObjectKey, (Arc<Service>, String)>,
-    slices: BTreeMap<ObjectKey, (Arc<EndpointSlice>, String)>,
-    namespaces: BTreeMap<String, (Arc<Namespace>, String)>,
+    routes: BTreeMap<ObjectKey, (Arc<Route>, Place)>,
+    undecodable: BTreeMap<ObjectKey, (UndecodableRoute, Place)>,
+    services: BTreeMap<ObjectKey, (Arc<Service>, Place)>,
+    slices: BTreeMap<ObjectKey, (Arc<EndpointSlice>, Place)>,
+    namespaces: BTreeMap<String, (Arc<Namespace>, Place)>,
     warnings: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
@@ -253,14 +264,21 @@ impl<'a> Loader<'a> {
 
     /// Add one file's documents in order.
     fn absorb_file(&mut self, path: &str, documents: Documents) -> Result<(), LoadError> {
+        let file: Arc<str> = Arc::from(path);
         for (document, items) in documents {
-            self.absorb(&Origin { path, document }, items)?;
+            let place = Place(Arc::clone(&file), document);
+            self.absorb(&Origin { path, document }, &place, items)?;
         }
         Ok(())
     }
 
     /// Add one document's items in order, keeping the first of duplicates.
-    fn absorb(&mut self, origin: &Origin<'_>, items: Vec<Item>) -> Result<(), LoadError> {
+    fn absorb(
+        &mut self,
+        origin: &Origin<'_>,
+        place: &Place,
+        items: Vec<Item>,
+    ) -> Result<(), LoadError> {
         let objects = items
             .iter()
             .filter(|i| !matches!(i, Item::Warning(_)))
@@ -276,13 +294,13 @@ impl<'a> Loader<'a> {
                     if self.is_duplicate_route(origin, &key) {
                         continue;
                     }
-                    self.routes.insert(key, (route, origin.to_string()));
+                    self.routes.insert(key, (route, place.clone()));
                 }
                 Item::Undecodable(key, route) => {
                     if self.is_duplicate_route(origin, &key) {
                         continue;
                     }
-                    self.undecodable.insert(key, (*route, origin.to_string()));
+                    self.undecodable.insert(key, (*route, place.clone()));
                 }
                 Item::Service(key, svc) => insert_first(
                     &mut self.services,
@@ -290,7 +308,7 @@ impl<'a> Loader<'a> {
                     "Service",
                     key,
                     svc,
-                    origin,
+                    (origin, place),
                 ),
                 Item::Slice(key, slice) => insert_first(
                     &mut self.slices,
@@ -298,7 +316,7 @@ impl<'a> Loader<'a> {
                     "EndpointSlice",
                     key,
                     slice,
-                    origin,
+                    (origin, place),
                 ),
                 Item::Namespace(name, ns) => match self.namespaces.entry(name) {
                     std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
@@ -306,7 +324,7 @@ impl<'a> Loader<'a> {
                         e.key()
                     )),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert((ns, origin.to_string()));
+                        e.insert((ns, place.clone()));
                     }
                 },
             }
@@ -582,19 +600,19 @@ fn classify_route(
 }
 
 fn insert_first<T>(
-    map: &mut BTreeMap<ObjectKey, (T, String)>,
+    map: &mut BTreeMap<ObjectKey, (T, Place)>,
     warnings: &mut Vec<String>,
     kind: &str,
     key: ObjectKey,
     object: T,
-    origin: &Origin<'_>,
+    (origin, place): (&Origin<'_>, &Place),
 ) {
     if let Some((_, first)) = map.get(&key) {
         warnings.push(format!(
             "{origin}: duplicate {kind} {key}; the first definition ({first}) is kept"
         ));
     } else {
-        map.insert(key, (object, origin.to_string()));
+        map.insert(key, (object, place.clone()));
     }
 }
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use routegen_core::admit::Verdict;
 use routegen_core::model::{ObjectKey, Snapshot};
-use routegen_core::plan::{Plan, ServerVerify};
 use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary, Check};
 use routegen_host::runtime::live::{Live, LiveReport};
 use routegen_host::source::files;
@@ -20,6 +19,7 @@ use routegen_render::engine::Engine;
 use routegen_render::haproxy::runtime::{self, Delta, ReloadReason, RuntimeState, StateMemo};
 use routegen_render::pipeline::{self, PipelineConfig, Rendered};
 
+use super::fingerprint::Fingerprints;
 use super::isolate::{self, BisectError};
 
 /// Bounds of fault isolation in one pass.
@@ -174,6 +174,8 @@ pub struct Core {
     previous_snapshot: Option<Snapshot>,
     /// The directory source (parses only files that changed).
     dir_loader: files::DirLoader,
+    /// Per-Route fingerprints, memoized across passes.
+    fingerprints: Fingerprints,
     applier: Applier,
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
@@ -231,6 +233,7 @@ impl Core {
                 vec![settings.source_dir.clone()],
                 settings.namespace.clone(),
             ),
+            fingerprints: Fingerprints::default(),
             applier,
             quarantine: BTreeMap::new(),
             applied_routes: None,
@@ -405,7 +408,7 @@ impl Core {
             self.engine
                 .admit_at(snapshot, &self.config, routegen_host::clock::now_unix());
         let full_plan = self.engine.plan(&verdicts, snapshot, &self.config);
-        let fingerprints = route_fingerprints(&full_plan);
+        let fingerprints = self.fingerprints.of(&full_plan);
         pass.render_time += t.elapsed();
         // Forget Routes whose part of the plan changed (or that are gone):
         // they get a fresh chance.
@@ -444,7 +447,7 @@ impl Core {
             let apply = self.apply(&rendered, &mut pass);
             match apply {
                 Ok(outcome) => {
-                    let now = route_fingerprints(&rendered.plan);
+                    let now = self.fingerprints.of(&rendered.plan);
                     let changes = match (&outcome, &self.applied_routes) {
                         (ApplyOutcome::Applied { .. }, Some(before)) => {
                             Some(route_changes(before, &now))
@@ -751,67 +754,6 @@ impl Core {
             Err(e) => tracing::debug!(error = %e, "cannot diff against the current tree"),
         }
     }
-}
-
-/// A hash per Route of everything the plan holds for it (backend and
-/// servers, lookup entries, certificate, CA and allowlist files): equal
-/// hashes mean the Route renders the same.
-pub fn route_fingerprints(plan: &Plan) -> BTreeMap<ObjectKey, [u8; 32]> {
-    let mut parts: BTreeMap<&ObjectKey, Vec<String>> = BTreeMap::new();
-    let mut allowlists = BTreeMap::new();
-    let mut cas = BTreeMap::new();
-    for b in &plan.backends {
-        parts.entry(&b.route).or_default().push(format!("{b:?}"));
-        if let Some(f) = &b.allowlist_file {
-            allowlists.insert(f.as_str(), &b.route);
-        }
-        if let Some(tls) = &b.server_tls {
-            if let ServerVerify::CaFile { file, .. } = &tls.verify {
-                cas.insert(file.as_str(), &b.route);
-            }
-        }
-    }
-    for (table, entries) in [("http", &plan.http_lookup), ("https", &plan.https_lookup)] {
-        for e in entries.iter() {
-            parts
-                .entry(&e.route)
-                .or_default()
-                .push(format!("{table} {e:?}"));
-        }
-    }
-    for e in plan.passthrough.iter() {
-        parts
-            .entry(&e.route)
-            .or_default()
-            .push(format!("sni {e:?}"));
-    }
-    for c in plan.certificates.iter() {
-        parts
-            .entry(&c.route)
-            .or_default()
-            .push(format!("cert {c:?}"));
-    }
-    for a in plan.allowlist_files.iter() {
-        if let Some(route) = allowlists.get(a.file.as_str()) {
-            parts.entry(route).or_default().push(format!("allow {a:?}"));
-        }
-    }
-    for c in plan.ca_files.iter() {
-        if let Some(route) = cas.get(c.file.as_str()) {
-            parts.entry(route).or_default().push(format!("ca {c:?}"));
-        }
-    }
-    parts
-        .into_iter()
-        .map(|(k, texts)| {
-            let mut h = openssl::sha::Sha256::new();
-            for t in texts {
-                h.update(t.as_bytes());
-                h.update(&[0]);
-            }
-            (k.clone(), h.finish())
-        })
-        .collect()
 }
 
 fn route_changes(

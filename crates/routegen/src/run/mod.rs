@@ -61,6 +61,7 @@ pub mod isolate;
 
 mod backoff;
 mod config;
+mod fingerprint;
 mod haproxy;
 mod input;
 mod ops;
