@@ -153,6 +153,8 @@ pub struct Pass {
     pub reload_reasons: Vec<ReloadReason>,
     /// HAProxy must be reloaded onto the applied tree.
     pub needs_reload: bool,
+    /// Changes may go through HAProxy's runtime API (`--runtime-api on`).
+    pub runtime_api: bool,
     /// Loader and plan warnings.
     pub warnings: Vec<String>,
     /// Reading and parsing the manifests.
@@ -372,6 +374,7 @@ impl Core {
             live_error: None,
             reload_reasons: Vec::new(),
             needs_reload: false,
+            runtime_api: self.live.is_some(),
             warnings: Vec::new(),
             load_time: Duration::ZERO,
             render_time: Duration::ZERO,

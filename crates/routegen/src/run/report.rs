@@ -69,6 +69,8 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
         let mut reasons: Vec<&str> = pass.reload_reasons.iter().map(|r| r.label()).collect();
         if pass.live_error.is_some() {
             reasons.push("runtime_refused");
+        } else if reasons.is_empty() && !pass.runtime_api {
+            reasons.push("runtime_api_off");
         } else if reasons.is_empty() {
             reasons.push("runtime_state_unknown");
         }
