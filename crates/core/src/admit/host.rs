@@ -122,16 +122,11 @@ pub fn resolve_host(
                 "wildcardPolicy Subdomain is not allowed by this router (start it with --allow-wildcard-routes)".into(),
             ));
         }
-        match route_host.wildcard_domain() {
-            Some(domain) if domain.contains('.') => {}
-            _ => {
-                return Err(reject(
-                    &host,
-                    Reason::RouteNotAdmitted,
-                    format!("wildcard route for host {host} would cover a top-level domain"),
-                ))
-            }
-        }
+        // A wildcard over a one-label domain (`*.com`, `www.test`) is
+        // admitted, as the OpenShift router admits it: the host-ownership
+        // rules (first namespace to claim the domain owns it) decide who may
+        // use the names below it, and `--denied-domains` / `--allowed-domains`
+        // are the operator's tool to keep such Routes out.
     }
     Ok(HostResolution {
         host: route_host,
@@ -345,7 +340,12 @@ mod tests {
             (
                 web().host("www.com").wildcard().build(),
                 &wildcards,
-                Err(Reason::RouteNotAdmitted),
+                Ok("www.com"),
+            ),
+            (
+                web().host("*.com").wildcard().build(),
+                &wildcards,
+                Ok("*.com"),
             ),
             (
                 web().host("a.evil.com").build(),
