@@ -255,12 +255,20 @@ fn presence_and_field_contents() {
         case(
             "key in both fields, different",
             edge(Some(cert_and_key), Some(other_key.key_pem()), None),
-            Reject("spec.tls.certificate: holds a private key that differs from spec.tls.key"),
+            // OpenShift: the certificate field's key comes first and is used.
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.key: ignored: a second private key"],
+            },
         ),
         case(
             "only key",
             edge(None, Some(leaf.key_pem()), None),
-            Reject("spec.tls.certificate: a private key was given without a certificate"),
+            // OpenShift accepts it; the key is unused.
+            Admit {
+                serving: false,
+                warnings: &["spec.tls.key: ignored: the Route has no certificate of its own"],
+            },
         ),
         case(
             "only cert",
@@ -315,7 +323,20 @@ fn presence_and_field_contents() {
                 Some(format!("{}{}", leaf.key_pem(), other_key.key_pem())),
                 None,
             ),
-            Reject("spec.tls.key: holds more than one private key"),
+            // OpenShift uses the first key; it matches.
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.key: ignored: a second private key"],
+            },
+        ),
+        case(
+            "two keys in key field, the second matches",
+            edge(
+                Some(leaf.cert_pem()),
+                Some(format!("{}{}", other_key.key_pem(), leaf.key_pem())),
+                None,
+            ),
+            Reject("spec.tls.key: the private key does not match the certificate's public key"),
         ),
         case(
             "certificate field without a certificate",
@@ -415,7 +436,7 @@ fn presence_and_field_contents() {
                 Some(leaf.key_pem()),
                 None,
             ),
-            Reject("spec.tls.certificate: PEM block 1 (CERTIFICATE) has no matching -----END CERTIFICATE----- line"),
+            Reject("spec.tls.certificate: holds no CERTIFICATE block (PEM block 1 (CERTIFICATE) has no matching -----END CERTIFICATE----- line)"),
         ),
         case(
             "corrupt certificate body",
