@@ -127,6 +127,21 @@ pub fn resolve_host(
         // rules (first namespace to claim the domain owns it) decide who may
         // use the names below it, and `--denied-domains` / `--allowed-domains`
         // are the operator's tool to keep such Routes out.
+        //
+        // A wildcard Route whose host is a single label (`net`) has no domain
+        // to cover. OpenShift gives it the empty domain (it then claims every
+        // one-label host); there is no such name to serve, so it is refused
+        // (a deliberate difference, see README).
+        if route_host.wildcard_domain().is_none() {
+            return Err(reject(
+                &host,
+                Reason::RouteNotAdmitted,
+                format!(
+                    "wildcard Route host {host} is a single label: there is no domain below it \
+                     for the wildcard to cover (give the host a domain, e.g. www.{host})"
+                ),
+            ));
+        }
     }
     Ok(HostResolution {
         host: route_host,
@@ -346,6 +361,11 @@ mod tests {
                 web().host("*.com").wildcard().build(),
                 &wildcards,
                 Ok("*.com"),
+            ),
+            (
+                web().host("net").wildcard().build(),
+                &wildcards,
+                Err(Reason::RouteNotAdmitted),
             ),
             (
                 web().host("a.evil.com").build(),
