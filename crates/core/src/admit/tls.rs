@@ -718,7 +718,18 @@ fn parse_private_key(
         "RSA PRIVATE KEY" => Rsa::private_key_from_der(&block.der).and_then(PKey::from_rsa),
         "EC PRIVATE KEY" => sec1_ec_key(&block.der),
         // Not a standard label: an EC key (SEC1) by the tools that write it.
-        "ECDSA PRIVATE KEY" => sec1_ec_key(&block.der).or_else(|_| pkcs8(&block.der)),
+        "ECDSA PRIVATE KEY" => {
+            let key = sec1_ec_key(&block.der).or_else(|_| pkcs8(&block.der));
+            if key.is_ok() {
+                notes.push(Note::Text(format!(
+                    "{}: block {} has the non-standard label ECDSA PRIVATE KEY; it is read as \
+                     the EC key it holds",
+                    field.path(),
+                    block.index
+                )));
+            }
+            key
+        }
         _ => match pkcs8(&block.der) {
             Ok(key) => Ok(key),
             // An EC key (SEC1) under the PKCS#8 label (Red Hat bug 1723400):
