@@ -8,13 +8,20 @@
 //!   with a destination CA (also refused by the API step; repeated here so
 //!   this function is safe on its own);
 //! - a field that is not clean PEM of the right kinds, naming the block
-//!   found: `certificate` holds CERTIFICATE blocks and optionally the
-//!   private key (OpenShift allows it there); `key` holds one private key
-//!   (PKCS#1, SEC1 with or without `EC PARAMETERS`, PKCS#8); the CA fields
-//!   hold CERTIFICATE blocks. Explanatory text before a block is allowed
-//!   (RFC 7468), text after the last block is not (see `tls/pem.rs`);
+//!   found: `certificate` holds CERTIFICATE blocks and optionally private
+//!   keys (OpenShift allows them there); `key` holds private keys (PKCS#1,
+//!   SEC1 with or without `EC PARAMETERS`, PKCS#8, and an EC key under a
+//!   `PRIVATE KEY` or `ECDSA PRIVATE KEY` label, read as the EC key it is,
+//!   Red Hat bug 1723400); the CA fields hold CERTIFICATE blocks.
+//!   Explanatory text before a block is allowed (RFC 7468), text after the
+//!   last block is not (see `tls/pem.rs`). As the OpenShift router does, a
+//!   block whose END line is missing, malformed or names another label is
+//!   dropped (a warning), and so is `EC PARAMETERS`, even empty;
 //! - encrypted private keys (HAProxy would ask for a passphrase);
-//! - a certificate without a key, or a key without a certificate;
+//! - a certificate without a key (a key without a certificate is accepted
+//!   and unused, with a warning, as OpenShift accepts it; of several keys
+//!   the first, the certificate field's first, is used and the others are
+//!   named in a warning);
 //! - a key that does not match the leaf (the first certificate), by public
 //!   key (what HAProxy checks) and by a probe signature (a damaged private
 //!   half would load and then fail every handshake);
@@ -29,9 +36,11 @@
 //!   given, and clients that do not reorder fail);
 //! - a chain that does not verify against `caCertificate` (time checks off,
 //!   TLS server purpose on, the given CA certificates are the only trust
-//!   anchors). Without `caCertificate`, the chain must verify up to its own
-//!   last certificate; a leaf whose issuer is not given at all is accepted
-//!   (OpenShift accepts certificates of public CAs it does not know).
+//!   anchors). Without `caCertificate`, the chain is verified up to its own
+//!   last certificate, but as the OpenShift router ignores verification
+//!   errors without a CA, a failure there is a warning, not a rejection (a
+//!   leaf whose issuer is not given at all verifies: OpenShift accepts
+//!   certificates of public CAs it does not know).
 //!
 //! Warnings (admitted): any certificate expired or not yet valid, a leaf
 //! that does not name the host (`*.<domain>` for wildcard Routes), a
