@@ -1368,3 +1368,33 @@ fn cache_answers_repeated_checks_without_parsing() {
         ))
     );
 }
+
+#[test]
+fn chains_that_do_not_verify_are_refused_only_with_a_ca() {
+    // A chain whose second certificate is no CA (as some PKCS#12 exports
+    // with "Bag Attributes" hold): it does not verify. OpenShift ignores
+    // verification errors when no caCertificate is given, so routegen
+    // admits it with the reason as a warning; with a CA it is refused.
+    let f = fx();
+    let not_a_ca = CertSpec::leaf(&["signer.example.com"]).signed_by(&f.ca);
+    let leaf = CertSpec::leaf(&[HOST]).signed_by(&not_a_ca);
+    let bagged = format!(
+        "Bag Attributes\n    localKeyID: 01 02\nsubject=/CN=www.example.com\n{}",
+        chain_pem(&[&leaf, &not_a_ca])
+    );
+    run_cases(vec![
+        case(
+            "no CA: admitted, the verification error is a warning",
+            edge(Some(bagged.clone()), Some(leaf.key_pem()), None),
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.certificate: the certificate chain does not verify"],
+            },
+        ),
+        case(
+            "with a CA: refused",
+            edge(Some(bagged), Some(leaf.key_pem()), Some(f.ca.cert_pem())),
+            Reject("spec.tls.certificate: the certificate chain does not verify against spec.tls.caCertificate"),
+        ),
+    ]);
+}
