@@ -122,15 +122,25 @@ pub fn resolve_host(
                 "wildcardPolicy Subdomain is not allowed by this router (start it with --allow-wildcard-routes)".into(),
             ));
         }
-        match route_host.wildcard_domain() {
-            Some(domain) if domain.contains('.') => {}
-            _ => {
-                return Err(reject(
-                    &host,
-                    Reason::RouteNotAdmitted,
-                    format!("wildcard route for host {host} would cover a top-level domain"),
-                ))
-            }
+        // A wildcard over a one-label domain (`*.com`, `www.test`) is
+        // admitted, as the OpenShift router admits it: the host-ownership
+        // rules (first namespace to claim the domain owns it) decide who may
+        // use the names below it, and `--denied-domains` / `--allowed-domains`
+        // are the operator's tool to keep such Routes out.
+        //
+        // A wildcard Route whose host is a single label (`net`) has no domain
+        // to cover. OpenShift gives it the empty domain (it then claims every
+        // one-label host); there is no such name to serve, so it is refused
+        // (a deliberate difference, see README).
+        if route_host.wildcard_domain().is_none() {
+            return Err(reject(
+                &host,
+                Reason::RouteNotAdmitted,
+                format!(
+                    "wildcard Route host {host} is a single label: there is no domain below it \
+                     for the wildcard to cover (give the host a domain, e.g. www.{host})"
+                ),
+            ));
         }
     }
     Ok(HostResolution {
@@ -344,6 +354,16 @@ mod tests {
             ),
             (
                 web().host("www.com").wildcard().build(),
+                &wildcards,
+                Ok("www.com"),
+            ),
+            (
+                web().host("*.com").wildcard().build(),
+                &wildcards,
+                Ok("*.com"),
+            ),
+            (
+                web().host("net").wildcard().build(),
                 &wildcards,
                 Err(Reason::RouteNotAdmitted),
             ),

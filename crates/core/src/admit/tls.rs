@@ -8,13 +8,20 @@
 //!   with a destination CA (also refused by the API step; repeated here so
 //!   this function is safe on its own);
 //! - a field that is not clean PEM of the right kinds, naming the block
-//!   found: `certificate` holds CERTIFICATE blocks and optionally the
-//!   private key (OpenShift allows it there); `key` holds one private key
-//!   (PKCS#1, SEC1 with or without `EC PARAMETERS`, PKCS#8); the CA fields
-//!   hold CERTIFICATE blocks. Explanatory text before a block is allowed
-//!   (RFC 7468), text after the last block is not (see `tls/pem.rs`);
+//!   found: `certificate` holds CERTIFICATE blocks and optionally private
+//!   keys (OpenShift allows them there); `key` holds private keys (PKCS#1,
+//!   SEC1 with or without `EC PARAMETERS`, PKCS#8, and an EC key under a
+//!   `PRIVATE KEY` or `ECDSA PRIVATE KEY` label, read as the EC key it is,
+//!   Red Hat bug 1723400); the CA fields hold CERTIFICATE blocks.
+//!   Explanatory text before a block is allowed (RFC 7468), text after the
+//!   last block is not (see `tls/pem.rs`). As the OpenShift router does, a
+//!   block whose END line is missing, malformed or names another label is
+//!   dropped (a warning), and so is `EC PARAMETERS`, even empty;
 //! - encrypted private keys (HAProxy would ask for a passphrase);
-//! - a certificate without a key, or a key without a certificate;
+//! - a certificate without a key (a key without a certificate is accepted
+//!   and unused, with a warning, as OpenShift accepts it; of several keys
+//!   the first, the certificate field's first, is used and the others are
+//!   named in a warning);
 //! - a key that does not match the leaf (the first certificate), by public
 //!   key (what HAProxy checks) and by a probe signature (a damaged private
 //!   half would load and then fail every handshake);
@@ -29,9 +36,11 @@
 //!   given, and clients that do not reorder fail);
 //! - a chain that does not verify against `caCertificate` (time checks off,
 //!   TLS server purpose on, the given CA certificates are the only trust
-//!   anchors). Without `caCertificate`, the chain must verify up to its own
-//!   last certificate; a leaf whose issuer is not given at all is accepted
-//!   (OpenShift accepts certificates of public CAs it does not know).
+//!   anchors). Without `caCertificate`, the chain is verified up to its own
+//!   last certificate, but as the OpenShift router ignores verification
+//!   errors without a CA, a failure there is a warning, not a rejection (a
+//!   leaf whose issuer is not given at all verifies: OpenShift accepts
+//!   certificates of public CAs it does not know).
 //!
 //! Warnings (admitted): any certificate expired or not yet valid, a leaf
 //! that does not name the host (`*.<domain>` for wildcard Routes), a
@@ -225,41 +234,42 @@ fn analyze(host: &RouteHost, tls: &ValidatedTls) -> Result<Analysis, Rejection> 
         check_swapped(cert_text, key_text)?;
     }
     let cert_field = certificate
-        .map(|text| parse_certificate_field(text, Field::Certificate, true))
+        .map(|text| parse_certificate_field(text, Field::Certificate, true, &mut warnings))
         .transpose()?;
-    let key_field = key.map(parse_key_field).transpose()?;
+    let key_field = key
+        .map(|text| parse_key_field(text, &mut warnings))
+        .transpose()?
+        .unwrap_or_default();
     let cas = ca_certificate
-        .map(|text| parse_certificate_field(text, Field::CaCertificate, false))
+        .map(|text| parse_certificate_field(text, Field::CaCertificate, false, &mut warnings))
         .transpose()?
         .map(|parsed| parsed.certs);
     let destination_cas = destination_ca
-        .map(|text| parse_certificate_field(text, Field::DestinationCaCertificate, false))
+        .map(|text| {
+            parse_certificate_field(text, Field::DestinationCaCertificate, false, &mut warnings)
+        })
         .transpose()?
         .map(|parsed| parsed.certs);
 
-    // Which certificate and key the Route brings, if any.
-    let (certs, embedded_key) = match cert_field {
-        Some(CertField { certs, key }) => (certs, key),
-        None => (Vec::new(), None),
+    // Which certificate and key the Route brings, if any. Keys in the
+    // certificate field come first (OpenShift moves them to the key field,
+    // in front of what it holds); the first key is the one used.
+    let (certs, mut keys) = match cert_field {
+        Some(CertField { certs, keys }) => (certs, keys),
+        None => (Vec::new(), Vec::new()),
     };
-    let private_key = match (embedded_key, key_field) {
-        (Some(embedded), Some(separate)) => {
-            if !same_private_key(&embedded.key, &separate.key) {
-                return Err(Field::Certificate.reject(
-                    "holds a private key that differs from spec.tls.key; give the key in one place",
-                ));
-            }
-            Some(separate)
-        }
-        (Some(embedded), None) => Some(embedded),
-        (None, separate) => separate,
-    };
+    keys.extend(key_field);
+    let private_key = first_private_key(keys, &mut warnings);
     let serving = match (certs.is_empty(), private_key) {
         (true, None) => None,
-        (true, Some(_)) => {
-            return Err(Field::Certificate.reject(
-                "a private key was given without a certificate (spec.tls.certificate is empty)",
-            ));
+        (true, Some(key)) => {
+            // OpenShift accepts a key without a certificate; it is unused.
+            warnings.push(Note::Text(format!(
+                "{}: ignored: the Route has no certificate of its own (spec.tls.certificate is \
+                 empty), so the router's default certificate is served",
+                key.field.path()
+            )));
+            None
         }
         (false, None) => {
             return Err(Field::Key.reject(
@@ -406,7 +416,16 @@ fn check_serving(
                  leaf, or the issuing CA to spec.tls.caCertificate",
             );
         }
-        return Err(Field::Certificate.reject(message));
+        if cas.is_some() {
+            return Err(Field::Certificate.reject(message));
+        }
+        // Without a CA the OpenShift router ignores verification errors
+        // (e.g. a PKCS#12 export whose chain does not verify); HAProxy
+        // loads such a chain, so it is admitted with the reason as a warning.
+        warnings.push(Note::Text(format!(
+            "{}: {message}; admitted, as spec.tls.caCertificate is empty",
+            Field::Certificate.path()
+        )));
     }
 
     // Warnings.
@@ -486,7 +505,14 @@ fn present(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|text| !text.trim().is_empty())
 }
 
-const PRIVATE_KEY_LABELS: [&str; 3] = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
+/// `ECDSA PRIVATE KEY` is no standard label, but tools write it for SEC1 EC
+/// keys and the OpenShift router reads it (Red Hat bug 1723400).
+const PRIVATE_KEY_LABELS: [&str; 4] = [
+    "PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "ECDSA PRIVATE KEY",
+];
 
 fn is_private_key_label(label: &str) -> bool {
     PRIVATE_KEY_LABELS.contains(&label)
@@ -516,8 +542,17 @@ fn label_hint(label: &str) -> &'static str {
     }
 }
 
-fn scan(field: Field, text: &str) -> Result<Vec<Block>, Rejection> {
-    pem::scan(text).map_err(|e| field.reject(e))
+/// The field's well-formed blocks; each block dropped for a bad END line
+/// becomes a warning.
+fn scan(field: Field, text: &str, notes: &mut Vec<Note>) -> Result<pem::Scanned, Rejection> {
+    let scanned = pem::scan(text).map_err(|e| field.reject(e))?;
+    for dropped in &scanned.dropped {
+        notes.push(Note::Text(format!(
+            "{}: {dropped}; the block is dropped (the OpenShift router drops it too)",
+            field.path()
+        )));
+    }
+    Ok(scanned)
 }
 
 const ENCRYPTED_KEY_MESSAGE: &str =
@@ -529,6 +564,7 @@ fn check_swapped(cert_text: &str, key_text: &str) -> Result<(), Rejection> {
     let (Ok(cert_blocks), Ok(key_blocks)) = (pem::scan(cert_text), pem::scan(key_text)) else {
         return Ok(());
     };
+    let (cert_blocks, key_blocks) = (cert_blocks.blocks, key_blocks.blocks);
     let cert_has_cert = cert_blocks.iter().any(|b| b.label == "CERTIFICATE");
     let cert_has_key = cert_blocks.iter().any(|b| is_private_key_label(&b.label));
     let key_has_cert = key_blocks.iter().any(|b| b.label == "CERTIFICATE");
@@ -549,35 +585,28 @@ struct ParsedKey {
 /// A parsed certificate-type field.
 struct CertField {
     certs: Vec<X509>,
-    key: Option<ParsedKey>,
+    keys: Vec<ParsedKey>,
 }
 
-/// `certificate` (CERTIFICATE blocks, optionally one private key) or a CA
-/// field (CERTIFICATE blocks only).
+/// `certificate` (CERTIFICATE blocks, optionally private keys: OpenShift
+/// moves them to the key) or a CA field (CERTIFICATE blocks only).
 fn parse_certificate_field(
     text: &str,
     field: Field,
     allow_key: bool,
+    notes: &mut Vec<Note>,
 ) -> Result<CertField, Rejection> {
     let mut certs = Vec::new();
-    let mut key: Option<ParsedKey> = None;
-    for block in scan(field, text)? {
+    let mut keys = Vec::new();
+    let scanned = scan(field, text, notes)?;
+    for block in scanned.blocks {
         let label = block.label.as_str();
         if label == "CERTIFICATE" {
             certs.push(parse_certificate(field, &block)?);
         } else if allow_key && is_encrypted_key(&block) {
             return Err(field.reject(ENCRYPTED_KEY_MESSAGE));
         } else if allow_key && is_private_key_label(label) {
-            if key.is_some() {
-                return Err(field.reject(format!(
-                    "holds more than one private key (block {} is the second)",
-                    block.index
-                )));
-            }
-            key = Some(ParsedKey {
-                key: parse_private_key(field, &block)?,
-                field,
-            });
+            keys.push(parse_private_key(field, &block, notes)?);
         } else if allow_key && label == "EC PARAMETERS" {
             // Written by `openssl ecparam -genkey`; the key names its curve.
         } else {
@@ -594,27 +623,26 @@ fn parse_certificate_field(
         }
     }
     if certs.is_empty() {
-        return Err(field.reject("holds no CERTIFICATE block"));
+        return Err(match scanned.dropped.first() {
+            Some(dropped) => field.reject(format!("holds no CERTIFICATE block ({dropped})")),
+            None => field.reject("holds no CERTIFICATE block"),
+        });
     }
-    Ok(CertField { certs, key })
+    Ok(CertField { certs, keys })
 }
 
-/// `key`: exactly one private key, optionally after `EC PARAMETERS`.
-fn parse_key_field(text: &str) -> Result<ParsedKey, Rejection> {
+/// `key`: private keys, in order (the first is the one used), optionally
+/// with `EC PARAMETERS` (dropped, even when empty: the key names its
+/// curve). No key at all (only dropped blocks) is an absent key.
+fn parse_key_field(text: &str, notes: &mut Vec<Note>) -> Result<Vec<ParsedKey>, Rejection> {
     let field = Field::Key;
-    let mut key = None;
-    for block in scan(field, text)? {
+    let mut keys = Vec::new();
+    for block in scan(field, text, notes)?.blocks {
         let label = block.label.as_str();
         if is_encrypted_key(&block) {
             return Err(field.reject(ENCRYPTED_KEY_MESSAGE));
         } else if is_private_key_label(label) {
-            if key.is_some() {
-                return Err(field.reject(format!(
-                    "holds more than one private key (block {} is the second)",
-                    block.index
-                )));
-            }
-            key = Some(parse_private_key(field, &block)?);
+            keys.push(parse_private_key(field, &block, notes)?);
         } else if label == "EC PARAMETERS" {
             // Dropped: the key names its curve.
         } else {
@@ -628,11 +656,32 @@ fn parse_key_field(text: &str) -> Result<ParsedKey, Rejection> {
             )));
         }
     }
-    let key = key.ok_or_else(|| field.reject("holds no private key block"))?;
-    Ok(ParsedKey { key, field })
+    Ok(keys)
+}
+
+/// The one key used: the first of the certificate field's keys, then the
+/// key field's (OpenShift's order). Later keys equal to it are duplicates;
+/// others are ignored with a warning naming where they are.
+fn first_private_key(keys: Vec<ParsedKey>, notes: &mut Vec<Note>) -> Option<ParsedKey> {
+    let mut keys = keys.into_iter();
+    let first = keys.next()?;
+    for other in keys {
+        if !same_private_key(&first.key, &other.key) {
+            notes.push(Note::Text(format!(
+                "{}: ignored: a second private key ({}); the first private key, in {}, is the one used",
+                other.field.path(),
+                chain::key_description(&other.key),
+                first.field.path()
+            )));
+        }
+    }
+    Some(first)
 }
 
 fn parse_certificate(field: Field, block: &Block) -> Result<X509, Rejection> {
+    if block.der.is_empty() {
+        return Err(field.reject(format!("block {} (CERTIFICATE) is empty", block.index)));
+    }
     let cert = X509::from_der(&block.der).map_err(|e| {
         field.reject(format!(
             "block {} (CERTIFICATE) is not a valid X.509 certificate: {}",
@@ -652,19 +701,61 @@ fn parse_certificate(field: Field, block: &Block) -> Result<X509, Rejection> {
     Ok(cert)
 }
 
-fn parse_private_key(field: Field, block: &Block) -> Result<PKey<Private>, Rejection> {
+fn sec1_ec_key(der: &[u8]) -> Result<PKey<Private>, openssl::error::ErrorStack> {
+    EcKey::private_key_from_der(der).and_then(PKey::from_ec_key)
+}
+
+fn parse_private_key(
+    field: Field,
+    block: &Block,
+    notes: &mut Vec<Note>,
+) -> Result<ParsedKey, Rejection> {
     let invalid = |detail: String| {
         field.reject(format!(
             "block {} ({}) is not a valid private key: {detail}",
             block.index, block.label
         ))
     };
+    if block.der.is_empty() {
+        return Err(invalid("the block is empty".into()));
+    }
+    let pkcs8 = |der: &[u8]| match pkcs8::parse(der) {
+        Some(key) => Ok(key),
+        None => PKey::private_key_from_pkcs8(der),
+    };
     let key = match block.label.as_str() {
         "RSA PRIVATE KEY" => Rsa::private_key_from_der(&block.der).and_then(PKey::from_rsa),
-        "EC PRIVATE KEY" => EcKey::private_key_from_der(&block.der).and_then(PKey::from_ec_key),
-        _ => match pkcs8::parse(&block.der) {
-            Some(key) => Ok(key),
-            None => PKey::private_key_from_pkcs8(&block.der),
+        "EC PRIVATE KEY" => sec1_ec_key(&block.der),
+        // Not a standard label: an EC key (SEC1) by the tools that write it.
+        "ECDSA PRIVATE KEY" => {
+            let key = sec1_ec_key(&block.der).or_else(|_| pkcs8(&block.der));
+            if key.is_ok() {
+                notes.push(Note::Text(format!(
+                    "{}: block {} has the non-standard label ECDSA PRIVATE KEY; it is read as \
+                     the EC key it holds",
+                    field.path(),
+                    block.index
+                )));
+            }
+            key
+        }
+        _ => match pkcs8(&block.der) {
+            Ok(key) => Ok(key),
+            // An EC key (SEC1) under the PKCS#8 label (Red Hat bug 1723400):
+            // the OpenShift router rewrites it into a proper EC key, and so
+            // does the output here (it is re-encoded as PKCS#8).
+            Err(error) => match sec1_ec_key(&block.der) {
+                Ok(key) => {
+                    notes.push(Note::Text(format!(
+                        "{}: block {} is an EC private key (SEC1) under the label {}; it is read as the EC key it is",
+                        field.path(),
+                        block.index,
+                        block.label
+                    )));
+                    Ok(key)
+                }
+                Err(_) => Err(error),
+            },
         },
     }
     .map_err(|e| invalid(first_error(&e)))?;
@@ -683,7 +774,7 @@ fn parse_private_key(field: Field, block: &Block) -> Result<PKey<Private>, Rejec
              RSA of at least 2048 bits or ECDSA on P-256 or stronger)"
         )));
     }
-    Ok(key)
+    Ok(ParsedKey { key, field })
 }
 
 fn same_private_key(a: &PKey<Private>, b: &PKey<Private>) -> bool {

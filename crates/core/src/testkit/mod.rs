@@ -10,7 +10,8 @@
 //!   [`EndpointSlice`](k8s_openapi::api::discovery::v1::EndpointSlice);
 //! - [`SnapshotBuilder`]: a [`Snapshot`] of built objects;
 //! - [`plan`]: the smallest plan `Backend` and `Server` for renderer tests;
-//! - [`certs`]: test certificates generated at test time.
+//! - [`certs`]: test certificates generated at test time;
+//! - [`openshift`]: the OpenShift router's TLS validation table as cases.
 //!
 //! Every object builder has `build()` (the typed object), `to_json()` (the
 //! manifest as a JSON value, `apiVersion` and `kind` included) and
@@ -23,6 +24,7 @@
 //! relies on.
 
 pub mod certs;
+pub mod openshift;
 pub mod plan;
 mod route;
 mod service;

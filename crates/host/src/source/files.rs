@@ -455,6 +455,13 @@ fn classify(
         return Ok(());
     }
 
+    let mut value = value;
+    if let Err(message) = normalize_meta_names(&mut value) {
+        items.push(Item::Warning(format!(
+            "{origin}: {kind} skipped: {message}"
+        )));
+        return Ok(());
+    }
     match (kind.as_str(), api_version.as_str()) {
         ("Route", "route.openshift.io/v1" | "v1") => {
             classify_route(origin, value, default_namespace, items)
@@ -617,6 +624,35 @@ fn insert_first<T>(
 }
 
 /// `metadata.namespace` and `metadata.name` if they are strings.
+/// `metadata.name` / `metadata.namespace` written as a YAML integer
+/// (`name: 1`) are the string of their digits to whoever wrote them: make
+/// them that string, so the object keeps the name it was given. Any other
+/// non-string value (a float, a boolean, a mapping) is refused, naming the
+/// field: its text cannot be recovered from the parsed value.
+fn normalize_meta_names(value: &mut Value) -> Result<(), String> {
+    let Some(Value::Object(meta)) = value.get_mut("metadata") else {
+        return Ok(());
+    };
+    for field in ["name", "namespace"] {
+        let Some(slot) = meta.get_mut(field) else {
+            continue;
+        };
+        match slot {
+            Value::String(_) | Value::Null => {}
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                *slot = Value::String(n.to_string());
+            }
+            other => {
+                return Err(format!(
+                    "field metadata.{field}: expected a string, found {} (quote the value)",
+                    json_type_name(other)
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn meta_names(value: &Value) -> (Option<String>, Option<String>) {
     let meta = value.get("metadata");
     let field = |f: &str| {
@@ -838,6 +874,47 @@ mod limit_tests {
         let text = "---\nkind: Unknown\n".repeat(3);
         let loaded = load_str("w.yaml", &text, "default").unwrap();
         assert_eq!(loaded.warnings.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    fn route(name: &str) -> String {
+        format!(
+            "kind: Route\napiVersion: route.openshift.io/v1\nmetadata:\n  name: {name}\n  namespace: 7\nspec:\n  host: www.example.com\n  to:\n    kind: Service\n    name: svc\n"
+        )
+    }
+
+    #[test]
+    fn an_integer_name_is_the_string_of_its_digits() {
+        // OpenShift router test tables write `name: 1`: it is "1", never renamed.
+        let loaded = load_str("r.yaml", &route("1"), "default").unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let text = format!("{:?}", loaded.snapshot);
+        assert!(text.contains("name: Some(\"1\")"), "{text}");
+        assert!(text.contains("namespace: Some(\"7\")"), "{text}");
+        assert!(!text.contains("unnamed"), "{text}");
+    }
+
+    #[test]
+    fn other_non_string_names_are_refused_naming_the_field() {
+        for (name, found) in [
+            ("1.5", "a number"),
+            ("true", "a boolean"),
+            ("{a: b}", "a mapping"),
+        ] {
+            let loaded = load_str("r.yaml", &route(name), "default").unwrap();
+            assert_eq!(
+                loaded.warnings,
+                vec![format!(
+                    "r.yaml: document 1: Route skipped: field metadata.name: expected a string, found {found} (quote the value)"
+                )],
+                "{name}"
+            );
+            assert!(!format!("{:?}", loaded.snapshot).contains("unnamed"));
+        }
     }
 }
 

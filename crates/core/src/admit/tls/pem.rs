@@ -9,10 +9,13 @@
 //!   caller can refuse legacy encrypted keys;
 //! - CRLF line endings and indentation.
 //!
+//! It drops, reporting them (as the OpenShift router's reader skips them): a
+//! block whose END line is missing, malformed or names another label.
+//!
 //! It refuses: text after the last block (trailing garbage usually means a
-//! truncated or mis-pasted value), text without any block, a BEGIN line
-//! without its END line, an END line with another label, malformed boundary
-//! lines, and bodies that are not base64.
+//! truncated or mis-pasted value), text without any block, malformed
+//! boundary lines outside a block, and bodies that are not base64. An empty
+//! body is a block with no bytes (the caller decides).
 
 use std::fmt;
 
@@ -92,69 +95,98 @@ impl fmt::Display for PemError {
     }
 }
 
+/// A field split into blocks: the well-formed ones, and the ones dropped
+/// because their END line is missing, malformed or names another label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scanned {
+    pub blocks: Vec<Block>,
+    /// [`PemError::Unterminated`] or [`PemError::MismatchedEnd`], in order.
+    pub dropped: Vec<PemError>,
+}
+
 /// Split `text` into PEM blocks. Blank text gives no blocks.
-pub(crate) fn scan(text: &str) -> Result<Vec<Block>, PemError> {
+///
+/// A block without a proper END line (missing, malformed such as
+/// `----END X-----`, or naming another label) is dropped, not fatal: the
+/// OpenShift router's PEM reader skips such a block and goes on with the
+/// next BEGIN line, so a Route it admits must not be refused here. The
+/// caller reports each dropped block as a warning.
+pub(crate) fn scan(text: &str) -> Result<Scanned, PemError> {
     struct Open {
         label: String,
         lines: Vec<String>,
+        index: usize,
     }
 
-    let mut blocks = Vec::new();
+    let mut scanned = Scanned::default();
     let mut open: Option<Open> = None;
+    let mut begun = 0;
     // Line number of the first non-blank text line since the last block.
     let mut pending_text: Option<usize> = None;
 
     for (number, raw) in text.split('\n').enumerate() {
         let number = number + 1;
         let line = raw.trim();
-        match open.as_mut() {
-            None => {
-                if let Some(label) = boundary(line, "BEGIN") {
-                    open = Some(Open {
-                        label: label.to_string(),
-                        lines: Vec::new(),
-                    });
-                    pending_text = None;
-                } else if line.contains("-----") {
-                    return Err(PemError::MalformedBoundary { line: number });
-                } else if !line.is_empty() && pending_text.is_none() {
-                    pending_text = Some(number);
-                }
-            }
-            Some(current) => {
-                if let Some(end) = boundary(line, "END") {
-                    let index = blocks.len() + 1;
-                    if end != current.label {
-                        return Err(PemError::MismatchedEnd {
-                            label: current.label.clone(),
-                            end: end.to_string(),
-                            index,
-                        });
-                    }
-                    let Some(current) = open.take() else {
-                        unreachable!("a block is open")
-                    };
-                    blocks.push(decode_block(current.label, &current.lines, index)?);
-                } else if line.contains("-----") {
-                    return Err(PemError::Unterminated {
-                        label: current.label.clone(),
-                        index: blocks.len() + 1,
-                    });
+        if let Some(current) = open.as_mut() {
+            if let Some(end) = boundary(line, "END") {
+                let Some(current) = open.take() else {
+                    unreachable!("a block is open")
+                };
+                if end == current.label {
+                    scanned.blocks.push(decode_block(
+                        current.label,
+                        &current.lines,
+                        current.index,
+                    )?);
                 } else {
-                    current.lines.push(line.to_string());
+                    scanned.dropped.push(PemError::MismatchedEnd {
+                        label: current.label,
+                        end: end.to_string(),
+                        index: current.index,
+                    });
                 }
+                continue;
             }
+            if !line.contains("-----") {
+                current.lines.push(line.to_string());
+                continue;
+            }
+            // A boundary-like line that does not close the block: the block
+            // is dropped; a BEGIN line goes on to open the next one.
+            let Some(current) = open.take() else {
+                unreachable!("a block is open")
+            };
+            scanned.dropped.push(PemError::Unterminated {
+                label: current.label,
+                index: current.index,
+            });
+            if boundary(line, "BEGIN").is_none() {
+                continue;
+            }
+        }
+        if let Some(label) = boundary(line, "BEGIN") {
+            begun += 1;
+            open = Some(Open {
+                label: label.to_string(),
+                lines: Vec::new(),
+                index: begun,
+            });
+            pending_text = None;
+        } else if line.contains("-----") {
+            return Err(PemError::MalformedBoundary { line: number });
+        } else if !line.is_empty() && pending_text.is_none() {
+            pending_text = Some(number);
         }
     }
 
     if let Some(current) = open {
-        return Err(PemError::Unterminated {
+        scanned.dropped.push(PemError::Unterminated {
             label: current.label,
-            index: blocks.len() + 1,
+            index: current.index,
         });
     }
-    match (pending_text, blocks.len()) {
-        (None, _) => Ok(blocks),
+    match (pending_text, begun) {
+        (None, _) => Ok(scanned),
         (Some(_), 0) => Err(PemError::NoBlock),
         (Some(line), after_block) => Err(PemError::TrailingText { after_block, line }),
     }
@@ -193,10 +225,10 @@ fn decode_block(label: String, lines: &[String], index: usize) -> Result<Block, 
     }
 
     let body: String = lines[body_start..].concat();
+    // An empty body decodes to no bytes; what that means (an empty EC
+    // PARAMETERS block is dropped, an empty certificate is refused) is the
+    // caller's to say.
     let der = base64_decode(&body).ok_or_else(bad)?;
-    if der.is_empty() {
-        return Err(bad());
-    }
     Ok(Block {
         label,
         headers,
@@ -262,7 +294,7 @@ mod tests {
     fn scans_blocks_headers_and_text() {
         let text = "Bag Attributes\r\n  localKeyID: 01\r\n-----BEGIN A B-----\r\nZm9v\r\n-----END A B-----\r\n\r\n\
                     -----BEGIN C-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nZm9v\nYmFy\n-----END C-----\n";
-        let blocks = scan(text).unwrap();
+        let blocks = scan(text).unwrap().blocks;
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].label, "A B");
         assert_eq!(blocks[0].der, b"foo");
@@ -285,28 +317,6 @@ mod tests {
                 },
             ),
             (
-                "-----BEGIN A-----\nZm9v\n",
-                PemError::Unterminated {
-                    label: "A".into(),
-                    index: 1,
-                },
-            ),
-            (
-                "-----BEGIN A-----\nZm9v\n-----BEGIN B-----\nZm9v\n-----END B-----\n",
-                PemError::Unterminated {
-                    label: "A".into(),
-                    index: 1,
-                },
-            ),
-            (
-                "-----BEGIN A-----\nZm9v\n-----END B-----\n",
-                PemError::MismatchedEnd {
-                    label: "A".into(),
-                    end: "B".into(),
-                    index: 1,
-                },
-            ),
-            (
                 "----BEGIN A-----\nZm9v\n-----END A-----\n",
                 PemError::MalformedBoundary { line: 1 },
             ),
@@ -318,17 +328,57 @@ mod tests {
                     index: 1,
                 },
             ),
-            (
-                "-----BEGIN A-----\n-----END A-----\n",
-                PemError::BadBody {
-                    label: "A".into(),
-                    index: 1,
-                },
-            ),
         ];
         for (text, want) in cases {
             assert_eq!(scan(text).unwrap_err(), *want, "input {text:?}");
         }
-        assert!(scan("  \n\t\n").unwrap().is_empty());
+        assert_eq!(scan("  \n\t\n").unwrap(), Scanned::default());
+    }
+
+    #[test]
+    fn drops_blocks_without_a_proper_end_line() {
+        let unterminated = |label: &str, index| PemError::Unterminated {
+            label: label.into(),
+            index,
+        };
+        let cases: Vec<(&str, Vec<&str>, Vec<PemError>)> = vec![
+            ("-----BEGIN A-----\nZm9v\n", vec![], vec![unterminated("A", 1)]),
+            (
+                "-----BEGIN A-----\nZm9v\n-----BEGIN B-----\nZm9v\n-----END B-----\n",
+                vec!["B"],
+                vec![unterminated("A", 1)],
+            ),
+            (
+                // OpenShift's "bad trailer" case: four dashes.
+                "-----BEGIN UNRECOGNIZED-----\n----END UNRECOGNIZED-----\n",
+                vec![],
+                vec![unterminated("UNRECOGNIZED", 1)],
+            ),
+            (
+                "-----BEGIN A-----\nZm9v\n-----END B-----\n-----BEGIN C-----\nZm9v\n-----END C-----\n",
+                vec!["C"],
+                vec![PemError::MismatchedEnd {
+                    label: "A".into(),
+                    end: "B".into(),
+                    index: 1,
+                }],
+            ),
+        ];
+        for (text, labels, dropped) in cases {
+            let scanned = scan(text).unwrap();
+            let got: Vec<&str> = scanned.blocks.iter().map(|b| b.label.as_str()).collect();
+            assert_eq!(got, labels, "input {text:?}");
+            assert_eq!(scanned.dropped, dropped, "input {text:?}");
+        }
+        let empty = scan("-----BEGIN EC PARAMETERS-----\n-----END EC PARAMETERS-----\n").unwrap();
+        assert_eq!(empty.blocks.len(), 1);
+        assert!(empty.blocks[0].der.is_empty());
+        assert_eq!(
+            scan("-----BEGIN B-----\nZm9v\n-----END B-----\n")
+                .unwrap()
+                .blocks[0]
+                .index,
+            1
+        );
     }
 }

@@ -255,12 +255,20 @@ fn presence_and_field_contents() {
         case(
             "key in both fields, different",
             edge(Some(cert_and_key), Some(other_key.key_pem()), None),
-            Reject("spec.tls.certificate: holds a private key that differs from spec.tls.key"),
+            // OpenShift: the certificate field's key comes first and is used.
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.key: ignored: a second private key"],
+            },
         ),
         case(
             "only key",
             edge(None, Some(leaf.key_pem()), None),
-            Reject("spec.tls.certificate: a private key was given without a certificate"),
+            // OpenShift accepts it; the key is unused.
+            Admit {
+                serving: false,
+                warnings: &["spec.tls.key: ignored: the Route has no certificate of its own"],
+            },
         ),
         case(
             "only cert",
@@ -315,7 +323,20 @@ fn presence_and_field_contents() {
                 Some(format!("{}{}", leaf.key_pem(), other_key.key_pem())),
                 None,
             ),
-            Reject("spec.tls.key: holds more than one private key"),
+            // OpenShift uses the first key; it matches.
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.key: ignored: a second private key"],
+            },
+        ),
+        case(
+            "two keys in key field, the second matches",
+            edge(
+                Some(leaf.cert_pem()),
+                Some(format!("{}{}", other_key.key_pem(), leaf.key_pem())),
+                None,
+            ),
+            Reject("spec.tls.key: the private key does not match the certificate's public key"),
         ),
         case(
             "certificate field without a certificate",
@@ -415,7 +436,7 @@ fn presence_and_field_contents() {
                 Some(leaf.key_pem()),
                 None,
             ),
-            Reject("spec.tls.certificate: PEM block 1 (CERTIFICATE) has no matching -----END CERTIFICATE----- line"),
+            Reject("spec.tls.certificate: holds no CERTIFICATE block (PEM block 1 (CERTIFICATE) has no matching -----END CERTIFICATE----- line)"),
         ),
         case(
             "corrupt certificate body",
@@ -1346,4 +1367,34 @@ fn cache_answers_repeated_checks_without_parsing() {
             now_unix()
         ))
     );
+}
+
+#[test]
+fn chains_that_do_not_verify_are_refused_only_with_a_ca() {
+    // A chain whose second certificate is no CA (as some PKCS#12 exports
+    // with "Bag Attributes" hold): it does not verify. OpenShift ignores
+    // verification errors when no caCertificate is given, so routegen
+    // admits it with the reason as a warning; with a CA it is refused.
+    let f = fx();
+    let not_a_ca = CertSpec::leaf(&["signer.example.com"]).signed_by(&f.ca);
+    let leaf = CertSpec::leaf(&[HOST]).signed_by(&not_a_ca);
+    let bagged = format!(
+        "Bag Attributes\n    localKeyID: 01 02\nsubject=/CN=www.example.com\n{}",
+        chain_pem(&[&leaf, &not_a_ca])
+    );
+    run_cases(vec![
+        case(
+            "no CA: admitted, the verification error is a warning",
+            edge(Some(bagged.clone()), Some(leaf.key_pem()), None),
+            Admit {
+                serving: true,
+                warnings: &["spec.tls.certificate: the certificate chain does not verify"],
+            },
+        ),
+        case(
+            "with a CA: refused",
+            edge(Some(bagged), Some(leaf.key_pem()), Some(f.ca.cert_pem())),
+            Reject("spec.tls.certificate: the certificate chain does not verify against spec.tls.caCertificate"),
+        ),
+    ]);
 }
