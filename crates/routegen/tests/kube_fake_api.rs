@@ -179,6 +179,7 @@ fn pipeline() -> &'static PipelineConfig {
             maxconn: 1000,
             hard_stop_after: "30s".parse().unwrap(),
             max_old_workers: 5,
+            header_actions_file: None,
         };
         routegen_host::config::load(&options).unwrap()
     })
@@ -1065,6 +1066,7 @@ fn run_config(
             maxconn: 1000,
             hard_stop_after: "30s".parse().unwrap(),
             max_old_workers: 5,
+            header_actions_file: None,
         },
         reload: routegen_host::reload::ReloadMethod::None,
         spawn_haproxy: false,

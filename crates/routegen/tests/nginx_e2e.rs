@@ -367,6 +367,7 @@ impl Env {
             hard_stop_after: "20s".parse().unwrap(),
             max_old_workers: 5,
             default_cert_pem: self.default_cert.pem.clone(),
+            header_actions: Default::default(),
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();
         match self.applier.apply(&out.tree) {

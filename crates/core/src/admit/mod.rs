@@ -308,6 +308,7 @@ fn finish_route(
         target_port: spec.target_port.clone(),
         tls,
         options,
+        headers: spec.headers.clone(),
     };
     warnings.sort();
     warnings.dedup();

@@ -19,7 +19,9 @@ use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
 use crate::model::{RouteSpec, RouteTargetReference, TlsConfig};
 use crate::testkit::RouteBuilder;
-use crate::values::Weight;
+use crate::values::{
+    Converter, DynamicPart, Fetch, HeaderAction, HeaderOp, HeaderValue, ValuePart, Weight,
+};
 
 /// What a case expects: admitted, or rejected with messages containing
 /// every one of these fragments.
@@ -223,6 +225,7 @@ fn validated_spec_contents() {
                 ca_certificate: None,
                 destination_ca_certificate: some("DEST"),
             }),
+            headers: HeaderActions::default(),
             warnings: vec![],
         }
     );
@@ -269,12 +272,81 @@ fn unsupported_fields_warn() {
     .unwrap();
     assert!(v.warnings.is_empty());
 
+    // Header actions are applied: typed, in list order, no warning.
     let v = validate(with(|s| {
-        s.http_headers =
-            Some(json!({"actions": {"response": [{"name": "X-A", "action": {"type": "Delete"}}]}}))
+        s.http_headers = Some(json!({"actions": {
+            "request": [
+                {"name": "X-B", "action": {"type": "Set", "set": {"value": "a%%b %[req.hdr(X-C),lower,base64]!"}}},
+                {"name": "X-A", "action": {"type": "Delete"}},
+            ],
+            "response": [
+                {"name": "X-A", "action": {"type": "Delete"}},
+                {"name": "X-D", "action": {"type": "Set", "set": {"value": "%{+Q}[ssl_c_der]"}}},
+            ],
+        }}))
     }))
     .unwrap();
-    assert_eq!(v.warnings, [HTTP_HEADERS_WARNING]);
+    assert!(v.warnings.is_empty());
+    let dynamic = |flags: Option<&str>, fetch, converters| {
+        ValuePart::Dynamic(DynamicPart {
+            flags: flags.map(str::to_string),
+            fetch,
+            converters,
+        })
+    };
+    assert_eq!(
+        v.headers,
+        HeaderActions {
+            request: vec![
+                HeaderAction {
+                    name: "X-B".into(),
+                    op: HeaderOp::Set(HeaderValue {
+                        parts: vec![
+                            ValuePart::Literal("a%b ".into()),
+                            dynamic(
+                                None,
+                                Fetch::ReqHdr("X-C".into()),
+                                vec![Converter::Lower, Converter::Base64]
+                            ),
+                            ValuePart::Literal("!".into()),
+                        ]
+                    }),
+                },
+                HeaderAction {
+                    name: "X-A".into(),
+                    op: HeaderOp::Delete
+                },
+            ],
+            response: vec![
+                HeaderAction {
+                    name: "X-A".into(),
+                    op: HeaderOp::Delete
+                },
+                HeaderAction {
+                    name: "X-D".into(),
+                    op: HeaderOp::Set(HeaderValue {
+                        parts: vec![dynamic(Some("+Q"), Fetch::SslCDer, vec![])]
+                    }),
+                },
+            ],
+        }
+    );
+    // The global actions (`--header-actions`) follow the same rules.
+    let global = validate_global_header_actions(
+        &json!({"request": [{"name": "X-A", "action": {"type": "Delete"}}]}),
+        "actions",
+    )
+    .unwrap();
+    assert_eq!(global.request.len(), 1);
+    let err = validate_global_header_actions(
+        &json!({"response": [{"name": "Set-Cookie", "action": {"type": "Delete"}}]}),
+        "actions",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("actions.response[0].name: Forbidden"),
+        "{err}"
+    );
 
     // Nothing to ignore, nothing to warn about.
     for empty in [
