@@ -160,13 +160,13 @@ fn check_row(dir: &Path, row: &Row) -> Result<(), String> {
                     ));
                 }
                 let text = std::fs::read_to_string(dir.join(&row.file)).unwrap_or_default();
-                if text.contains("type: Set") || text.contains("type: Delete") {
-                    if admitted.headers.is_empty() {
-                        return Err(format!(
-                            "header actions admitted but not carried: {}",
-                            describe(&verdict)
-                        ));
-                    }
+                if (text.contains("type: Set") || text.contains("type: Delete"))
+                    && admitted.headers.is_empty()
+                {
+                    return Err(format!(
+                        "header actions admitted but not carried: {}",
+                        describe(&verdict)
+                    ));
                 }
             }
             Ok(())
