@@ -29,13 +29,8 @@
 //!   [`HeaderActions`](crate::values::HeaderActions) the plan carries to
 //!   the Route's backend.
 //! - `spec.tls.externalCertificate` (a reference to a Secret) is validated
-//!   (not with passthrough, not together with `spec.tls.certificate`). A
-//!   valid reference is accepted, as the API server accepts it, but routegen
-//!   cannot read Secrets: the Route is admitted with the warning
-//!   `spec.tls.externalCertificate is not supported; the Route is served
-//!   with the default certificate` rather than rejected, so a Route that a
-//!   cluster stores keeps working (with the router's default certificate)
-//!   and the gap is visible in `check` and in the logs.
+//!   (not with passthrough, not together with `spec.tls.certificate`); the
+//!   Secret itself is resolved after ownership (`admit/external.rs`).
 //!
 //! Layout: this file holds the entry point ([`validate_spec`]) and the
 //! helpers every field group shares (the error list `Errors`, `quote`,
@@ -104,7 +99,7 @@ pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
     let spec = &route.spec;
     let mut errs = Errors::default();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
 
     check_annotations_size(route, &mut errs);
 
@@ -135,7 +130,7 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
     let tls = spec
         .tls
         .as_ref()
-        .and_then(|tls| tls::check_tls(tls, termination, &mut errs, &mut warnings));
+        .and_then(|tls| tls::check_tls(tls, termination, &mut errs));
 
     wildcard::check_wildcard_policy(
         spec.wildcard_policy.as_deref().unwrap_or(""),

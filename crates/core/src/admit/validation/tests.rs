@@ -13,7 +13,6 @@ mod wildcard;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
-use super::tls::EXTERNAL_CERT_WARNING;
 use super::*;
 use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
@@ -224,6 +223,7 @@ fn validated_spec_contents() {
                 key: None,
                 ca_certificate: None,
                 destination_ca_certificate: some("DEST"),
+                external_certificate: None,
             }),
             headers: HeaderActions::default(),
             warnings: vec![],
@@ -257,13 +257,16 @@ fn validated_spec_contents() {
 }
 
 #[test]
-fn unsupported_fields_warn() {
+fn newer_fields_are_applied_not_warned() {
     let v = validate(with_tls("edge", |t| {
         t.external_certificate = Some(json!({"name": "secret"}))
     }))
     .unwrap();
-    assert_eq!(v.warnings, [EXTERNAL_CERT_WARNING]);
-    assert_eq!(v.tls.unwrap().certificate, None);
+    // The reference is kept for admission to resolve (admit/external.rs).
+    assert!(v.warnings.is_empty());
+    let tls = v.tls.unwrap();
+    assert_eq!(tls.certificate, None);
+    assert_eq!(tls.external_certificate.as_deref(), Some("secret"));
 
     // A reference without a name counts as unset.
     let v = validate(with_tls("edge", |t| {
@@ -271,6 +274,7 @@ fn unsupported_fields_warn() {
     }))
     .unwrap();
     assert!(v.warnings.is_empty());
+    assert_eq!(v.tls.unwrap().external_certificate, None);
 
     // Header actions are applied: typed, in list order, no warning.
     let v = validate(with(|s| {
