@@ -116,9 +116,14 @@ impl SecretWatches {
             let keep = wanted.contains(key);
             if !keep {
                 entry.task.abort();
-                if matches!(*lock(&entry.state), SecretState::Pending) {
+                // Leaving `Pending` happens once, under the slot's lock
+                // (here, in the watch or in its grace timer).
+                let mut slot = lock(&entry.state);
+                if matches!(*slot, SecretState::Pending) {
+                    *slot = SecretState::Absent;
                     state.pending_secrets.fetch_sub(1, Ordering::SeqCst);
                 }
+                drop(slot);
                 tracing::info!(target: LOG_TARGET, secret = %key, "no Route names this Secret any more: watch stopped");
             }
             keep
