@@ -15,6 +15,8 @@
 //! exactly as inline ones (key match, expiry, SANs, re-encoding). Secret
 //! contents never appear in a message.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Secret;
 
 use super::validation::ValidatedTls;
@@ -28,14 +30,14 @@ pub const SECRET_TYPE_TLS: &str = "kubernetes.io/tls";
 /// What the snapshot holds for a referenced Secret.
 #[derive(Clone, Debug)]
 pub enum SecretLookup<'a> {
-    Found(&'a std::sync::Arc<Secret>),
+    Found(&'a Arc<Secret>),
     Missing,
     Forbidden,
 }
 
 impl SecretLookup<'_> {
     /// The Secret found, for memo identity.
-    pub fn found(&self) -> Option<&std::sync::Arc<Secret>> {
+    pub fn found(&self) -> Option<&Arc<Secret>> {
         match self {
             SecretLookup::Found(secret) => Some(secret),
             _ => None,
@@ -43,19 +45,49 @@ impl SecretLookup<'_> {
     }
 }
 
-/// Look `namespace/name` up in `snapshot`.
-pub fn lookup<'a>(snapshot: &'a Snapshot, key: &ObjectKey) -> SecretLookup<'a> {
-    if snapshot.forbidden_secrets.contains(key) {
-        return SecretLookup::Forbidden;
+/// The snapshot's Secrets by `namespace/name`, indexed on first use (a
+/// pass without external certificates builds nothing).
+pub struct SecretIndex<'a> {
+    snapshot: &'a Snapshot,
+    by_key: std::cell::OnceCell<rustc_hash::FxHashMap<(&'a str, &'a str), &'a Arc<Secret>>>,
+}
+
+impl<'a> SecretIndex<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        SecretIndex {
+            snapshot,
+            by_key: std::cell::OnceCell::new(),
+        }
     }
-    snapshot
-        .secrets
-        .iter()
-        .find(|s| {
-            s.metadata.namespace.as_deref() == Some(key.namespace.as_str())
-                && s.metadata.name.as_deref() == Some(key.name.as_str())
-        })
-        .map_or(SecretLookup::Missing, SecretLookup::Found)
+
+    /// What the snapshot holds for `namespace/name`.
+    pub fn lookup(&self, key: &ObjectKey) -> SecretLookup<'a> {
+        if self.snapshot.forbidden_secrets.contains(key) {
+            return SecretLookup::Forbidden;
+        }
+        let by_key = self.by_key.get_or_init(|| {
+            self.snapshot
+                .secrets
+                .iter()
+                .map(|s| {
+                    let m = &s.metadata;
+                    let key = (
+                        m.namespace.as_deref().unwrap_or_default(),
+                        m.name.as_deref().unwrap_or_default(),
+                    );
+                    (key, s)
+                })
+                .collect()
+        });
+        by_key
+            .get(&(key.namespace.as_str(), key.name.as_str()))
+            .map_or(SecretLookup::Missing, |s| SecretLookup::Found(s))
+    }
+}
+
+/// Look `namespace/name` up in `snapshot` (one lookup; see [`SecretIndex`]).
+pub fn lookup<'a>(snapshot: &'a Snapshot, key: &ObjectKey) -> SecretLookup<'a> {
+    SecretIndex::new(snapshot).lookup(key)
 }
 
 /// `tls` with the Secret's certificate and key in place of the inline
@@ -139,7 +171,6 @@ mod tests {
     use crate::admit::route::{InsecurePolicy, Termination};
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     fn tls() -> ValidatedTls {
         ValidatedTls {

@@ -184,6 +184,7 @@ pub fn admit_memo(
     let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();
 
     // Steps 4-5 for the winners (remembered).
+    let secrets = external::SecretIndex::new(snapshot);
     for id in passed {
         let entry = memo.routes.get_mut(&id).expect("listed above");
         let FirstSteps::Passed {
@@ -206,8 +207,7 @@ pub fn admit_memo(
             .as_ref()
             .and_then(|t| t.external_certificate.as_deref())
             .map(|name| {
-                let lookup =
-                    external::lookup(snapshot, &ObjectKey::new(key.namespace.clone(), name));
+                let lookup = secrets.lookup(&ObjectKey::new(key.namespace.clone(), name));
                 (name, lookup)
             });
         let secret_now = match &external {
