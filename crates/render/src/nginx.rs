@@ -119,6 +119,14 @@ pub fn render_nginx(
     let mut r = Renderer::new(plan, settings)?;
     let mut files = Files::default();
 
+    // The router's own header actions must map exactly, or no Route could
+    // be served: refuse the setting rather than answer 503 everywhere.
+    if let Err(reason) = headers::lines(&settings.header_actions, &Default::default()) {
+        return Err(RenderError::Setting {
+            setting: "header actions (--header-actions)",
+            message: format!("not expressible in nginx: {reason}"),
+        });
+    }
     // Files.
     if !settings.default_cert_pem.contains("PRIVATE KEY-----") {
         return Err(RenderError::Setting {

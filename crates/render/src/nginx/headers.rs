@@ -12,7 +12,8 @@
 //!   always`, `Delete` → `proxy_hide_header Name`.
 //!
 //! Refused on the nginx target (the Route's locations answer 503, with a
-//! warning naming the part), never approximated:
+//! warning naming the part; for the router's global actions the whole
+//! render fails with a setting error), never approximated:
 //! - any dynamic part: `req.hdr(X)`/`res.hdr(X)` is, in HAProxy, the *last
 //!   comma-separated element* of the last `X` header (`a, b` → `b`), while
 //!   nginx's `$http_x` is the whole first header; `lower`, `base64` and
