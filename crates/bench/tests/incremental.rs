@@ -44,6 +44,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         maxconn: 1000,
         hard_stop_after: "30s".parse().unwrap(),
         max_old_workers: 5,
+        header_actions_file: None,
     };
     routegen_host::config::load(&options).unwrap()
 }

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use routegen_core::admit::validation::validate_global_header_actions;
 use routegen_core::plan::PlanSettings;
-use routegen_core::values::{CookieName, Duration};
+use routegen_core::values::{CookieName, Duration, HeaderActions};
 use routegen_core::RouterSettings;
 use routegen_render::pipeline::PipelineConfig;
 use routegen_render::{BindAddr, RenderError, RenderSettings, Target, Templates};
@@ -37,6 +38,9 @@ pub struct PipelineOptions {
     pub hard_stop_after: Duration,
     /// `--max-old-workers`.
     pub max_old_workers: u32,
+    /// `--header-actions`: the router's global header actions (YAML or
+    /// JSON, the IngressController's `spec.httpHeaders.actions`).
+    pub header_actions_file: Option<PathBuf>,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -48,6 +52,9 @@ pub enum ConfigError {
     DefaultCert(#[from] DefaultCertError),
     #[error("{0}")]
     ServiceCa(String),
+    /// `--header-actions` could not be read or broke a rule.
+    #[error("{0}")]
+    HeaderActions(String),
     #[error(transparent)]
     Templates(#[from] RenderError),
     /// `--template-dir` (or a file in it) could not be read.
@@ -70,6 +77,13 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
         .map(read_service_ca)
         .transpose()
         .map_err(ConfigError::ServiceCa)?;
+    let header_actions = options
+        .header_actions_file
+        .as_deref()
+        .map(read_header_actions)
+        .transpose()
+        .map_err(ConfigError::HeaderActions)?
+        .unwrap_or_default();
     let templates = match &options.template_dir {
         Some(dir) => templates_from_dir(dir)?,
         None => Templates::embedded()?,
@@ -92,10 +106,22 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             hard_stop_after: options.hard_stop_after,
             max_old_workers: options.max_old_workers,
             default_cert_pem: default_cert.pem,
+            header_actions,
         },
         templates,
         tls_cache: Default::default(),
     })
+}
+
+/// `--header-actions`: `{request: [...], response: [...]}` (YAML or JSON)
+/// with the rules of a Route's `spec.httpHeaders.actions`.
+pub fn read_header_actions(path: &Path) -> Result<HeaderActions, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("{}: not YAML or JSON: {e}", path.display()))?;
+    validate_global_header_actions(&value, "actions")
+        .map_err(|e| format!("{} (--header-actions): {e}", path.display()))
 }
 
 /// `--service-ca-file`: must hold at least one PEM certificate.

@@ -258,6 +258,52 @@ pub fn line<'a>(context: &str, s: &'a str) -> Result<&'a str, EscapeError> {
     }
 }
 
+/// Text that a quoted string can hold: not empty, one line, no control
+/// characters (quoting protects words, never lines).
+fn quotable(context: &str, s: &str) -> Result<(), EscapeError> {
+    if s.is_empty() {
+        return refuse(context, s, "must not be empty");
+    }
+    if s.chars().any(breaks_lines) {
+        return refuse(
+            context,
+            s,
+            "must not contain control characters or line separators",
+        );
+    }
+    Ok(())
+}
+
+/// One configuration word in HAProxy's strong (single) quotes, in which
+/// nothing is interpreted (§2.2): no `\`, `$`, `#` or space has a meaning
+/// there. A `'` in `s` closes the quotes, is written escaped (`\'`) and
+/// reopens them (`'a'\''b'` is the one word `a'b`). Control characters
+/// and line separators are refused.
+pub fn single_quoted(context: &str, s: &str) -> Result<String, EscapeError> {
+    quotable(context, s)?;
+    Ok(format!("'{}'", s.replace('\'', "'\\''")))
+}
+
+/// A header action's value as one HAProxy log-format word: literal text
+/// with `%` doubled (so it can never start a sample fetch), the dynamic
+/// parts as admission typed them, the whole in single quotes
+/// ([`single_quoted`]) so that no character of the value can end the word
+/// or start another argument, directive or comment.
+pub fn header_value(
+    context: &str,
+    value: &routegen_core::values::HeaderValue,
+) -> Result<String, EscapeError> {
+    use routegen_core::values::ValuePart;
+    let mut format = String::new();
+    for part in &value.parts {
+        match part {
+            ValuePart::Literal(text) => format.push_str(&text.replace('%', "%%")),
+            ValuePart::Dynamic(dynamic) => format.push_str(&dynamic.to_string()),
+        }
+    }
+    single_quoted(context, &format)
+}
+
 /// A word that is checked and ready to be written: the result of one of the
 /// functions above, kept as a type so line builders cannot mix checked and
 /// unchecked text by accident.
@@ -340,16 +386,7 @@ pub fn nginx_word<'a>(context: &str, s: &'a str) -> Result<&'a str, EscapeError>
 /// variables (e.g. a `location` path): `"` and `\` are escaped with a
 /// backslash; control characters and line separators are refused.
 pub fn nginx_quoted(context: &str, s: &str) -> Result<String, EscapeError> {
-    if s.is_empty() {
-        return refuse(context, s, "must not be empty");
-    }
-    if s.chars().any(breaks_lines) {
-        return refuse(
-            context,
-            s,
-            "must not contain control characters or line separators",
-        );
-    }
+    quotable(context, s)?;
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -652,5 +689,43 @@ mod tests {
         );
         assert!(Checked::name("n", "a b").is_err());
         assert!(Checked::path("p", "../x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+    use routegen_core::values::{Converter, DynamicPart, Fetch, HeaderValue, ValuePart};
+
+    #[test]
+    fn escape_single_quoted() {
+        assert_eq!(single_quoted("h", "a b").unwrap(), "'a b'");
+        assert_eq!(single_quoted("h", "it's").unwrap(), r"'it'\''s'");
+        assert_eq!(
+            single_quoted("h", r#"" # $X \ { }"#).unwrap(),
+            r#"'" # $X \ { }'"#
+        );
+        for bad in ["", "a\nb", "a\rb", "a\0b", "a\u{85}b", "a\u{2028}b"] {
+            assert!(single_quoted("h", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn escape_header_value() {
+        let value = HeaderValue {
+            parts: vec![
+                ValuePart::Literal("50% ' %[src]".into()),
+                ValuePart::Dynamic(DynamicPart {
+                    flags: Some("+Q".into()),
+                    fetch: Fetch::ReqHdr("X-A".into()),
+                    converters: vec![Converter::Lower, Converter::Base64],
+                }),
+            ],
+        };
+        // The literal "%[src]" can never become a sample fetch.
+        assert_eq!(
+            header_value("v", &value).unwrap(),
+            r"'50%% '\'' %%[src]%{+Q}[req.hdr(X-A),lower,base64]'"
+        );
     }
 }

@@ -55,7 +55,8 @@ pub mod runtime;
 pub mod subset;
 
 use context::{
-    BackendCtx, DepthCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx, Text,
+    BackendCtx, DepthCtx, HeaderActionCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx,
+    Text,
 };
 
 /// Name of the backend that answers 503 (also a map value: `Refuse`).
@@ -83,6 +84,18 @@ struct Context<'a> {
     fe_http: FrontendCtx<'a>,
     fe_https: FrontendCtx<'a>,
     fe_terminate: TerminateCtx<'a>,
+    /// The router's global header actions, in `fe_http` and
+    /// `fe_terminate`: request ones before the Route's (which run in the
+    /// backend, later, so the Route wins), response ones after the Route's
+    /// (the frontend's response rules run after the backend's: the router
+    /// wins), as OpenShift orders them.
+    global_headers: GlobalHeadersCtx,
+}
+
+#[derive(Serialize)]
+struct GlobalHeadersCtx {
+    request: Vec<HeaderActionCtx>,
+    response: Vec<HeaderActionCtx>,
 }
 
 #[derive(Serialize)]
@@ -388,6 +401,18 @@ pub fn render_haproxy_memo(
                 fe_terminate: TerminateCtx {
                     socket: socket(TERMINATE_SOCKET)?,
                     lookup: &tables.https_lookup,
+                },
+                global_headers: GlobalHeadersCtx {
+                    request: HeaderActionCtx::list(
+                        "global request header",
+                        &settings.header_actions.request,
+                    )
+                    .map_err(RenderError::unsafe_value("setting header actions"))?,
+                    response: HeaderActionCtx::list(
+                        "global response header",
+                        &settings.header_actions.response,
+                    )
+                    .map_err(RenderError::unsafe_value("setting header actions"))?,
                 },
             };
             let default_backends = DefaultBackendsCtx {
@@ -789,6 +814,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
     });
     // Header rules, path rewrite, cookie and HSTS exist in HTTP mode only.
     let (mut forwarded, mut rewrite, mut cookie, mut hsts) = (None, None, None, None);
+    let (mut request_headers, mut response_headers) = (Vec::new(), Vec::new());
     let (mut cookie_secure, mut cookie_same_site, mut cookie_key) = (false, None, None);
     if http {
         // OpenShift's rules per policy (the template holds them); `never`
@@ -824,6 +850,10 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
             .map(|h| Text::value("HSTS header", h))
             .transpose()
             .map_err(err)?;
+        request_headers =
+            HeaderActionCtx::list("request header", &b.headers.request).map_err(err)?;
+        response_headers =
+            HeaderActionCtx::list("response header", &b.headers.response).map_err(err)?;
     }
 
     let mut sorted: Vec<&Server> = b.servers.iter().collect();
@@ -892,6 +922,8 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
         cookie_secure,
         cookie_same_site,
         hsts,
+        request_headers,
+        response_headers,
         ssl: b.server_tls.is_some(),
         ca_file,
         alpn_h2: b.server_tls.as_ref().is_some_and(|tls| tls.alpn_h2),

@@ -338,6 +338,10 @@ pub struct RenderSettings {
     /// The default certificate (key and certificate chain, PEM), written
     /// to `certs/default.pem`.
     pub default_cert_pem: String,
+    /// The router's global header actions (the IngressController's
+    /// `spec.httpHeaders.actions`), applied to every HTTP and
+    /// TLS-terminated request with OpenShift's precedence.
+    pub header_actions: routegen_core::values::HeaderActions,
 }
 
 impl Default for RenderSettings {
@@ -353,6 +357,7 @@ impl Default for RenderSettings {
             hard_stop_after: "30m".parse().expect("valid duration"),
             max_old_workers: DEFAULT_MAX_OLD_WORKERS,
             default_cert_pem: String::new(),
+            header_actions: Default::default(),
         }
     }
 }

@@ -38,6 +38,7 @@
 //!   the host is one label under its domain (`$rg_host_tail`). The SNI maps
 //!   do the same with a map on the SNI's domain.
 
+mod headers;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,6 +119,14 @@ pub fn render_nginx(
     let mut r = Renderer::new(plan, settings)?;
     let mut files = Files::default();
 
+    // The router's own header actions must map exactly, or no Route could
+    // be served: refuse the setting rather than answer 503 everywhere.
+    if let Err(reason) = headers::lines(&settings.header_actions, &Default::default()) {
+        return Err(RenderError::Setting {
+            setting: "header actions (--header-actions)",
+            message: format!("not expressible in nginx: {reason}"),
+        });
+    }
     // Files.
     if !settings.default_cert_pem.contains("PRIVATE KEY-----") {
         return Err(RenderError::Setting {
@@ -830,6 +839,17 @@ impl<'p> Renderer<'p> {
             lines.push(NO_ROUTE.into());
             return Ok(lines);
         };
+        let header_lines = match headers::lines(&self.settings.header_actions, &b.headers) {
+            Ok(header_lines) => header_lines,
+            Err(reason) => {
+                self.warn(
+                    &entry.route,
+                    format_args!("spec.httpHeaders: {reason}: the Route answers 503 on nginx"),
+                );
+                lines.push(NO_ROUTE.into());
+                return Ok(lines);
+            }
+        };
         if let Some(file) = &b.allowlist_file {
             let file = escape::relative_path("allowlist file", file).map_err(err(&object))?;
             lines.push(format!("include {file};"));
@@ -889,7 +909,9 @@ impl<'p> Renderer<'p> {
         // The http block includes the default (OpenShift's `append`); a
         // location with its own `proxy_set_header` inherits none of them.
         let policy = b.forwarded.unwrap_or(DEFAULT_FORWARDED);
-        if policy != DEFAULT_FORWARDED {
+        if policy != DEFAULT_FORWARDED
+            || headers::sets_request_headers(&self.settings.header_actions, &b.headers)
+        {
             lines.push(format!("include {};", proxy_headers_file(policy)));
         }
         if let Some(t) = &b.timeout_server {
@@ -931,6 +953,7 @@ impl<'p> Renderer<'p> {
                 "add_header Strict-Transport-Security {value} always;"
             ));
         }
+        lines.extend(header_lines);
         Ok(lines)
     }
 

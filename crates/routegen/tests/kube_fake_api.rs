@@ -163,25 +163,32 @@ fn pipeline() -> &'static PipelineConfig {
     static CONFIG: OnceLock<PipelineConfig> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let state = tempfile::tempdir().unwrap().keep();
-        let options = PipelineOptions {
-            target: Default::default(),
-            router: RouterSettings::default(),
-            template_dir: None,
-            state_dir: state.clone(),
-            default_cert: None,
-            service_ca_file: None,
-            cookie_name: None,
-            disable_http2: false,
-            allow_loopback_endpoints: false,
-            http_bind: vec![":8080".parse().unwrap()],
-            https_bind: vec![":8443".parse().unwrap()],
-            run_dir: state.join("run").display().to_string(),
-            maxconn: 1000,
-            hard_stop_after: "30s".parse().unwrap(),
-            max_old_workers: 5,
-        };
+        let options = pipeline_options(&state);
         routegen_host::config::load(&options).unwrap()
     })
+}
+
+/// The pipeline options of these tests, with state and run directories
+/// under `state`.
+fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
+    PipelineOptions {
+        target: Default::default(),
+        router: RouterSettings::default(),
+        template_dir: None,
+        state_dir: state.to_path_buf(),
+        default_cert: None,
+        service_ca_file: None,
+        cookie_name: None,
+        disable_http2: false,
+        allow_loopback_endpoints: false,
+        http_bind: vec![":8080".parse().unwrap()],
+        https_bind: vec![":8443".parse().unwrap()],
+        run_dir: state.join("run").display().to_string(),
+        maxconn: 1000,
+        hard_stop_after: "30s".parse().unwrap(),
+        max_old_workers: 5,
+        header_actions_file: None,
+    }
 }
 
 /// haproxy.cfg, the backend files (`backends/*.cfg`) and the maps of the
@@ -1050,21 +1057,8 @@ fn run_config(
         out: out.to_path_buf(),
         namespace: "default".into(),
         pipeline: PipelineOptions {
-            target: Default::default(),
-            router: RouterSettings::default(),
-            template_dir: None,
             state_dir: out.join("state"),
-            default_cert: None,
-            service_ca_file: None,
-            cookie_name: None,
-            disable_http2: false,
-            allow_loopback_endpoints: false,
-            http_bind: vec![":8080".parse().unwrap()],
-            https_bind: vec![":8443".parse().unwrap()],
-            run_dir: out.join("run").display().to_string(),
-            maxconn: 1000,
-            hard_stop_after: "30s".parse().unwrap(),
-            max_old_workers: 5,
+            ..pipeline_options(out)
         },
         reload: routegen_host::reload::ReloadMethod::None,
         spawn_haproxy: false,
@@ -1251,4 +1245,245 @@ async fn measure_event_to_tree_on_disk_with_1000_routes() {
         .unwrap()
         .unwrap();
     assert_no_denials(&server);
+}
+
+/// A `kubernetes.io/tls` Secret `ns/name` holding `cert` (base64 `data`, as
+/// the API server stores it).
+fn tls_secret(ns: &str, name: &str, cert: &routegen_core::testkit::certs::Issued) -> Value {
+    let b64 = |s: String| openssl::base64::encode_block(s.as_bytes());
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"namespace": ns, "name": name},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64(cert.cert_pem()), "tls.key": b64(cert.key_pem())},
+    })
+}
+
+/// An edge Route whose certificate is the Secret `secret`.
+fn external_route(ns: &str, name: &str, host: &str, secret: &str) -> Value {
+    let mut r = route(ns, name, host, "web", "2026-01-01T00:00:00Z");
+    r["spec"]["tls"] = json!({"termination": "edge", "externalCertificate": {"name": secret}});
+    r
+}
+
+/// The certificate (PEM blocks after the key) of `certs/<ns>:<name>.pem`.
+fn served_cert(s: &Snapshot, ns: &str, name: &str) -> Option<String> {
+    let rendered = routegen_render::pipeline::render_snapshot_at(
+        s,
+        pipeline(),
+        routegen_host::clock::now_unix(),
+    )
+    .unwrap();
+    let path = format!("certs/{ns}:{name}.pem");
+    let (_, file) = rendered.tree.iter().find(|(p, _)| p.as_str() == path)?;
+    let text = String::from_utf8_lossy(&file.contents).into_owned();
+    let start = text.find("-----BEGIN CERTIFICATE-----")?;
+    Some(text[start..].to_string())
+}
+
+/// Serve `s` with a real HAProxy (127.0.0.1, fresh ports, for the time of
+/// one handshake) and return the certificate it presents for `sni`.
+async fn handshake_cert(s: &Snapshot, sni: &str) -> String {
+    use routegen_host::reload::process::HaproxyProcess;
+    use routegen_testsupport::e2e;
+    let dir = tempfile::Builder::new()
+        .prefix("rgkx")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let https_port = e2e::free_port();
+    let mut options = PipelineOptions {
+        http_bind: vec![format!("127.0.0.1:{}", e2e::free_port()).parse().unwrap()],
+        https_bind: vec![format!("127.0.0.1:{https_port}").parse().unwrap()],
+        run_dir: run.display().to_string(),
+        state_dir: dir.path().join("state"),
+        ..pipeline_options(dir.path())
+    };
+    options.allow_loopback_endpoints = true;
+    let config = routegen_host::config::load(&options).unwrap();
+    let rendered =
+        routegen_render::pipeline::render_snapshot_at(s, &config, routegen_host::clock::now_unix())
+            .unwrap();
+    let tree = dir.path().join("tree");
+    routegen_host::tree::write_tree(&rendered.tree, &tree).unwrap();
+    let haproxy = HaproxyProcess::spawn(
+        &e2e::haproxy_bin(),
+        &tree.join("haproxy.cfg"),
+        &dir.path().join("master.sock"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let sni = sni.to_string();
+    let info = tokio::task::spawn_blocking(move || {
+        e2e::tls_handshake(https_port, e2e::TlsOpts::sni(&sni))
+    })
+    .await
+    .unwrap();
+    let _ = haproxy.shutdown().await;
+    e2e::fingerprint(&info.peer)
+}
+
+/// spec.tls.externalCertificate with the Kubernetes source (issue 19): one
+/// field-selected watch per referenced Secret, allowed by a Role for that
+/// Secret alone (deploy/ grants no Secret access); the Secret's certificate
+/// is served, a rotation is followed, and a 403 and a missing Secret reject
+/// only their Route, with OpenShift's messages in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_certificate_secrets_watched_one_by_one() {
+    use routegen_core::testkit::certs::CertSpec;
+    init_tracing();
+    assert!(
+        !Rbac::from_deploy()
+            .grants()
+            .iter()
+            .any(|g| g.contains("secrets")),
+        "deploy/ grants no Secret access"
+    );
+    // Roles for web-tls and for nope (which does not exist: without a Role
+    // the router could not tell a missing Secret from a forbidden one).
+    let rbac = Rbac::from_deploy()
+        .with_named("a", "secrets", "web-tls")
+        .with_named("a", "secrets", "nope");
+    let server = FakeApiServer::start(rbac).await;
+    let first = CertSpec::leaf(&["web.example.com"])
+        .cn("first")
+        .self_signed();
+    let second = CertSpec::leaf(&["web.example.com"])
+        .cn("second")
+        .self_signed();
+    let other = CertSpec::leaf(&["denied.example.com"]).self_signed();
+    server.apply(service("a", "web"));
+    server.apply(slice("a", "web", &["10.0.0.1"]));
+    server.apply(tls_secret("a", "web-tls", &first));
+    // Exists, but no Role lets the router read it.
+    server.apply(tls_secret("a", "denied-tls", &other));
+    server.apply(external_route("a", "web", "web.example.com", "web-tls"));
+    server.apply(external_route("a", "web2", "web2.example.com", "web-tls"));
+    server.apply(external_route(
+        "a",
+        "denied",
+        "denied.example.com",
+        "denied-tls",
+    ));
+    server.apply(external_route(
+        "a",
+        "missing",
+        "missing.example.com",
+        "nope",
+    ));
+    server.apply(route(
+        "a",
+        "plain",
+        "plain.example.com",
+        "web",
+        "2026-01-01T00:00:00Z",
+    ));
+
+    let (source, mut changes) = start(&server, KubeSourceConfig::default());
+    let snap = wait_snapshot(&source, &mut changes, "the Secret", |s| {
+        s.secrets.len() == 1 && !s.forbidden_secrets.is_empty()
+    })
+    .await;
+    let verdicts = admit(&snap);
+    let message = |key: &str| {
+        verdicts
+            .iter()
+            .find(|v| v.key.to_string() == key)
+            .and_then(|v| v.rejection())
+            .map(|r| (r.reason.to_string(), r.message.clone()))
+    };
+    assert_eq!(message("a/web"), None);
+    assert_eq!(message("a/web2"), None);
+    assert_eq!(message("a/plain"), None);
+    assert_eq!(
+        message("a/denied"),
+        Some((
+            "ExtendedValidationFailed".into(),
+            "spec.tls.externalCertificate: Forbidden: router serviceaccount does not have permission to get this secret".into()
+        ))
+    );
+    assert_eq!(
+        message("a/missing"),
+        Some((
+            "ExtendedValidationFailed".into(),
+            r#"spec.tls.externalCertificate: Not found: "secrets \"nope\" not found""#.into()
+        ))
+    );
+    assert_eq!(served_cert(&snap, "a", "web"), Some(first.cert_pem()));
+    assert_eq!(
+        handshake_cert(&snap, "web.example.com").await,
+        routegen_testsupport::e2e::fingerprint(&first.cert),
+        "the SNI handshake presents the Secret's certificate"
+    );
+
+    // One field-selected watch per Secret, shared by the two Routes naming
+    // web-tls; never a namespace- or cluster-wide Secret list or watch.
+    let secret_requests: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "/secrets")
+        .collect();
+    assert!(!secret_requests.is_empty());
+    for r in &secret_requests {
+        assert!(
+            r.query.contains("fieldSelector=metadata.name"),
+            "a Secret request without a name selector: {r:?}"
+        );
+    }
+    let lists_of = |name: &str| {
+        secret_requests
+            .iter()
+            .filter(|r| r.verb == "list" && r.query.contains(&format!("metadata.name%3D{name}")))
+            .count()
+    };
+    assert_eq!(lists_of("web-tls"), 1, "{secret_requests:#?}");
+
+    // The status says so.
+    let writer = StatusWriter::spawn(
+        server.client(),
+        source.route_store(),
+        StatusConfig::new("r1", None),
+    );
+    let seq = writer.submit(&verdicts);
+    flush(&writer, seq).await;
+    let s = status_of(&server, "a", "denied");
+    let c = &entry(&s, "r1").unwrap().conditions[0];
+    assert_eq!((c.type_.as_str(), c.status.as_str()), ("Admitted", "False"));
+    assert_eq!(c.reason.as_deref(), Some("ExtendedValidationFailed"));
+    assert!(c
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("does not have permission"));
+    let s = status_of(&server, "a", "web");
+    assert_eq!(entry(&s, "r1").unwrap().conditions[0].status, "True");
+
+    // Rotation: the watch delivers the new Secret; the new certificate is
+    // served.
+    server.apply(tls_secret("a", "web-tls", &second));
+    let want = second.cert_pem();
+    let snap = wait_snapshot(&source, &mut changes, "the rotated Secret", |s| {
+        served_cert(s, "a", "web").as_deref() == Some(want.as_str())
+    })
+    .await;
+    assert_eq!(
+        handshake_cert(&snap, "web.example.com").await,
+        routegen_testsupport::e2e::fingerprint(&second.cert),
+        "the rotated certificate is presented"
+    );
+    // The other Routes keep their verdicts.
+    let after = admit(&snap);
+    assert_eq!(outcomes(&after), outcomes(&verdicts));
+
+    // No Route names denied-tls any more: its watch stops (no new
+    // requests for it), and it leaves the snapshot.
+    server.delete("Route", "a", "denied");
+    wait_snapshot(&source, &mut changes, "denied-tls forgotten", |s| {
+        s.forbidden_secrets.is_empty()
+    })
+    .await;
+    drop(writer);
 }

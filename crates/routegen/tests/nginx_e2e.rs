@@ -299,6 +299,8 @@ struct Env {
     service_ca: String,
     default_cert: routegen_host::defaultcert::DefaultCert,
     applier: Applier,
+    /// The router's global header actions.
+    header_actions: routegen_core::values::HeaderActions,
 }
 
 impl Env {
@@ -324,6 +326,7 @@ impl Env {
             service_ca: service_ca.cert_pem(),
             default_cert,
             applier,
+            header_actions: Default::default(),
             dir,
         }
     }
@@ -367,6 +370,7 @@ impl Env {
             hard_stop_after: "20s".parse().unwrap(),
             max_old_workers: 5,
             default_cert_pem: self.default_cert.pem.clone(),
+            header_actions: self.header_actions.clone(),
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();
         match self.applier.apply(&out.tree) {
@@ -964,4 +968,96 @@ fn run_loop_with_the_nginx_target() {
     until("two");
     let kept = std::fs::read_dir(out.join("trees")).unwrap().count();
     assert!(kept >= 2, "history keeps the previous good tree ({kept})");
+}
+
+/// Header actions on nginx (issue 19): literal values map exactly (the
+/// Route's request actions win over the router's, the router's response
+/// actions over the Route's); a dynamic value refuses that Route on nginx
+/// (503, warning naming the part) while the others are served.
+#[test]
+fn nginx_header_actions() {
+    use routegen_testsupport::e2e::{self as harness, Request};
+    use serde_json::json;
+
+    let ca = CertSpec::ca("e2e service CA").self_signed();
+    let mut env = Env::new(&ca);
+    let set = |name: &str, value: &str| json!({"name": name, "action": {"type": "Set", "set": {"value": value}}});
+    let delete = |name: &str| json!({"name": name, "action": {"type": "Delete"}});
+    env.header_actions = routegen_core::admit::validation::validate_global_header_actions(
+        &json!({
+            "request": [set("X-Who", "router"), delete("X-Debug")],
+            "response": [set("X-Who", "router"), delete("x-echo-sni")],
+        }),
+        "actions",
+    )
+    .unwrap();
+    let p_app = harness::echo_server("app");
+    let p_dyn = harness::echo_server("dyn");
+    let hostile = r#"it's 100%% "q" # \x  two  spaces {;}"#;
+    let routes = [
+        route("e2e", "app", "app.test")
+            .to("app", None)
+            .with_spec(|s| {
+                s.http_headers = Some(json!({"actions": {
+                    "request": [set("X-Who", "route"), set("X-Literal", hostile), delete("X-Internal")],
+                    "response": [set("X-Who", "route"), set("X-Frame-Options", "SAMEORIGIN"), delete("x-echo-tls")],
+                }}));
+            }),
+        route("e2e", "dyn", "dyn.test")
+            .to("dyn", None)
+            .with_spec(|s| {
+                s.http_headers = Some(json!({"actions": {
+                    "request": [set("X-Lower", "%[req.hdr(X-In),lower]")],
+                }}));
+            }),
+    ];
+    let mut m = String::new();
+    for r in &routes {
+        m += &r.to_yaml();
+        m += "---\n";
+    }
+    m += &service("e2e", "app", p_app);
+    m += &service("e2e", "dyn", p_dyn);
+    let warnings = env.apply(&m);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("e2e/dyn: nginx: spec.httpHeaders")
+                && w.contains("%[req.hdr(X-In),lower]")),
+        "{warnings:?}"
+    );
+    assert!(
+        !warnings.iter().any(|w| w.starts_with("e2e/app:")),
+        "{warnings:?}"
+    );
+    let _nginx = env.start();
+
+    let extra = [
+        ("x-echo-headers", "x-who,x-literal,x-internal,x-debug"),
+        ("X-Internal", "secret"),
+        ("X-Debug", "1"),
+        ("X-Who", "client"),
+    ];
+    let req = |host| Request {
+        host,
+        target: "/",
+        extra: &extra,
+        keep_alive: false,
+    };
+    let resp = harness::http_request(env.http_port, &req("app.test")).unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.header("x-echo-h-x-who"), Some("route"));
+    assert_eq!(
+        resp.header("x-echo-h-x-literal"),
+        Some(r#"it's 100% "q" # \x  two  spaces {;}"#)
+    );
+    assert_eq!(resp.header("x-echo-h-x-internal"), Some("-"));
+    assert_eq!(resp.header("x-echo-h-x-debug"), Some("-"));
+    assert_eq!(resp.headers_all("x-who"), ["router"]);
+    assert_eq!(resp.header("x-frame-options"), Some("SAMEORIGIN"));
+    assert_eq!(resp.header("x-echo-tls"), None);
+    assert_eq!(resp.header("x-echo-sni"), None);
+
+    let resp = harness::http_request(env.http_port, &req("dyn.test")).unwrap();
+    assert_eq!(resp.status, 503, "refused on nginx: {resp:?}");
 }

@@ -709,6 +709,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         maxconn: 2000,
         hard_stop_after: "10s".parse().unwrap(),
         max_old_workers: 5,
+        header_actions_file: None,
     };
     routegen_host::config::load(&options).unwrap()
 }

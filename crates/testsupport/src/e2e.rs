@@ -230,9 +230,10 @@ fn serve_http<S: Read + Write>(stream: S, id: &str, tls: bool, sni: &str) {
         let resp = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\
              x-echo-id: {id}\r\nx-echo-xfp: {xfp}\r\nx-echo-tls: {}\r\nx-echo-sni: {sni}\r\n\
-             set-cookie: app-{id}=1; Path=/\r\n{}\r\n{body}",
+             {}set-cookie: app-{id}=1; Path=/\r\n{}\r\n{body}",
             body.len(),
             u8::from(tls),
+            echo_asked_headers(&req),
             if close { "connection: close\r\n" } else { "" },
         );
         let stream = reader.get_mut();
@@ -240,6 +241,31 @@ fn serve_http<S: Read + Write>(stream: S, id: &str, tls: bool, sni: &str) {
             return;
         }
     }
+}
+
+/// For a request with `x-echo-headers: a,b`: the response lines
+/// `x-echo-h-a: <every value of a joined by " | ", or "-">` (one per name
+/// asked), so a test sees which request headers reached the server.
+fn echo_asked_headers(req: &RequestHead) -> String {
+    let Some(asked) = req.header("x-echo-headers") else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for name in asked.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let values: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let joined = if values.is_empty() {
+            "-".to_string()
+        } else {
+            values.join(" | ")
+        };
+        let _ = write!(out, "x-echo-h-{name}: {joined}\r\n");
+    }
+    out
 }
 
 fn spawn_listener<F>(handle: F) -> u16

@@ -64,13 +64,14 @@ pub enum Res {
     Services,
     EndpointSlices,
     Namespaces,
+    Secrets,
 }
 
 impl Res {
     pub fn group(self) -> &'static str {
         match self {
             Res::Routes => "route.openshift.io",
-            Res::Services | Res::Namespaces => "",
+            Res::Services | Res::Namespaces | Res::Secrets => "",
             Res::EndpointSlices => "discovery.k8s.io",
         }
     }
@@ -83,6 +84,7 @@ impl Res {
             Res::Services => "services",
             Res::EndpointSlices => "endpointslices",
             Res::Namespaces => "namespaces",
+            Res::Secrets => "secrets",
         }
     }
     pub fn kind(self) -> &'static str {
@@ -91,6 +93,7 @@ impl Res {
             Res::Services => "Service",
             Res::EndpointSlices => "EndpointSlice",
             Res::Namespaces => "Namespace",
+            Res::Secrets => "Secret",
         }
     }
     fn namespaced(self) -> bool {
@@ -109,6 +112,7 @@ impl Res {
             Res::Services,
             Res::EndpointSlices,
             Res::Namespaces,
+            Res::Secrets,
         ]
         .into_iter()
         .find(|r| r.kind() == kind)
@@ -119,6 +123,7 @@ impl Res {
             Res::Services,
             Res::EndpointSlices,
             Res::Namespaces,
+            Res::Secrets,
         ]
         .into_iter()
         .find(|r| r.group() == group && r.plural() == plural)
@@ -133,10 +138,23 @@ pub struct Rule {
     pub verbs: Vec<String>,
 }
 
+/// One rule of a namespaced Role restricted by `resourceNames` to one
+/// object (core API group), e.g. what a namespace owner grants the router
+/// for one Secret: `get`/`list`/`watch` on `secrets` named `name`.
+#[derive(Clone, Debug)]
+pub struct NamedRule {
+    pub namespace: String,
+    pub resource: String,
+    pub name: String,
+    pub verbs: Vec<String>,
+}
+
 /// What the server allows.
 #[derive(Clone, Debug)]
 pub struct Rbac {
     pub rules: Vec<Rule>,
+    /// Roles in namespaces (with RoleBindings to the router).
+    pub named: Vec<NamedRule>,
 }
 
 impl Rbac {
@@ -154,7 +172,59 @@ impl Rbac {
                 verbs: r.verbs,
             })
             .collect();
-        Rbac { rules }
+        Rbac {
+            rules,
+            named: Vec::new(),
+        }
+    }
+
+    /// These rules and a Role in `namespace` granting get, list and watch
+    /// on the one `resource` object `name` (as docs/kube.md shows for an
+    /// external certificate's Secret). As in Kubernetes, `list`/`watch`
+    /// match only with the field selector `metadata.name=<name>`.
+    pub fn with_named(mut self, namespace: &str, resource: &str, name: &str) -> Rbac {
+        self.named.push(NamedRule {
+            namespace: namespace.into(),
+            resource: resource.into(),
+            name: name.into(),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+        });
+        self
+    }
+
+    /// A Role rule allows `verb` on the core-group `resource` in
+    /// `namespace`, for object `name` (get) or the field selector (list,
+    /// watch).
+    fn named_allows(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> bool {
+        let target = match verb {
+            "get" => name.map(str::to_string),
+            "list" | "watch" => field_selector.and_then(|f| {
+                let f = f.trim();
+                f.strip_prefix("metadata.name=")
+                    .or_else(|| f.strip_prefix("metadata.name=="))
+                    .filter(|n| !n.contains(','))
+                    .map(str::to_string)
+            }),
+            _ => None,
+        };
+        let Some(target) = target else {
+            return false;
+        };
+        group.is_empty()
+            && self.named.iter().any(|r| {
+                Some(r.namespace.as_str()) == namespace
+                    && r.resource == resource
+                    && r.name == target
+                    && r.verbs.iter().any(|v| v == verb)
+            })
     }
 
     /// `deploy/clusterrole.yaml` of this repository.
@@ -173,6 +243,7 @@ impl Rbac {
                 resources: vec!["*".into()],
                 verbs: vec!["*".into()],
             }],
+            named: Vec::new(),
         }
     }
 
@@ -731,7 +802,16 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             };
             record.verb = verb.to_string();
             record.resource = format!("{}/{resource}", target.res.group());
-            if !shared.rbac.allows(verb, target.res.group(), &resource) {
+            let allowed = shared.rbac.allows(verb, target.res.group(), &resource)
+                || shared.rbac.named_allows(
+                    verb,
+                    target.res.group(),
+                    &resource,
+                    target.namespace.as_deref(),
+                    target.name.as_deref(),
+                    params.get("fieldSelector").map(String::as_str),
+                );
+            if !allowed {
                 let gr = if target.res.group().is_empty() {
                     target.res.plural().to_string()
                 } else {

@@ -15,6 +15,7 @@
 //! 5. Annotations: invalid values become warnings, never rejections.
 
 pub mod annotations;
+pub mod external;
 pub mod host;
 pub mod ownership;
 pub mod route;
@@ -71,6 +72,10 @@ struct MemoEntry {
     first: Arc<FirstSteps>,
     /// Steps 4-5 of a claim winner, and the range of "now" it holds for.
     finished: Option<(Verdict, (i64, i64))>,
+    /// The external certificate's Secret steps 4-5 used (held, compared by
+    /// identity: a new Secret `Arc` decides again) and whether it was
+    /// forbidden.
+    secret: (Option<Arc<k8s_openapi::api::core::v1::Secret>>, bool),
 }
 
 /// Steps 1-2 of one Route: functions of the Route and the settings only.
@@ -146,6 +151,7 @@ pub fn admit_memo(
                 route: route.clone(),
                 first: Arc::new(first_steps(route, settings)),
                 finished: None,
+                secret: (None, false),
             },
         };
         match &*entry.first {
@@ -178,6 +184,7 @@ pub fn admit_memo(
     let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();
 
     // Steps 4-5 for the winners (remembered).
+    let secrets = external::SecretIndex::new(snapshot);
     for id in passed {
         let entry = memo.routes.get_mut(&id).expect("listed above");
         let FirstSteps::Passed {
@@ -195,18 +202,42 @@ pub fn admit_memo(
             verdicts.push(verdict);
             continue;
         }
+        let external = spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.external_certificate.as_deref())
+            .map(|name| {
+                let lookup = secrets.lookup(&ObjectKey::new(key.namespace.clone(), name));
+                (name, lookup)
+            });
+        let secret_now = match &external {
+            Some((_, lookup)) => (
+                lookup.found().cloned(),
+                matches!(lookup, external::SecretLookup::Forbidden),
+            ),
+            None => (None, false),
+        };
+        let same_secret = match (&entry.secret.0, &secret_now.0) {
+            (None, None) => entry.secret.1 == secret_now.1,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         let fresh = match &entry.finished {
-            Some((verdict, (from, to))) if (*from..=*to).contains(&now_unix) => None,
+            Some((verdict, (from, to))) if same_secret && (*from..=*to).contains(&now_unix) => None,
             _ => Some(finish_route(
                 &entry.route,
                 key.clone(),
                 host,
                 spec,
                 warnings,
-                tls_cache,
-                now_unix,
+                TlsStep {
+                    cache: tls_cache,
+                    external,
+                    now_unix,
+                },
             )),
         };
+        entry.secret = secret_now;
         if let Some(finished) = fresh {
             entry.finished = Some(finished);
         }
@@ -268,6 +299,14 @@ fn first_steps(route: &Route, settings: &RouterSettings) -> FirstSteps {
     }
 }
 
+/// What step 4 (TLS) takes besides the Route: the check cache, the
+/// external certificate's name and Secret, and "now".
+struct TlsStep<'a> {
+    cache: &'a tls::TlsCheckCache,
+    external: Option<(&'a str, external::SecretLookup<'a>)>,
+    now_unix: i64,
+}
+
 /// Steps 4-5 for a claim winner: the verdict and the range of "now" it
 /// holds for.
 fn finish_route(
@@ -276,24 +315,49 @@ fn finish_route(
     host: &route::RouteHost,
     spec: &validation::ValidatedSpec,
     warnings: &[String],
-    tls_cache: &tls::TlsCheckCache,
-    now_unix: i64,
+    tls_step: TlsStep<'_>,
 ) -> (Verdict, (i64, i64)) {
+    let TlsStep {
+        cache: tls_cache,
+        external,
+        now_unix,
+    } = tls_step;
     let mut warnings = warnings.to_vec();
     let host_text = host.host.clone();
     let mut stable = (i64::MIN, i64::MAX);
     let tls = match &spec.tls {
         None => None,
-        Some(raw) => match tls_cache.check(host, raw, now_unix) {
-            Ok(check) => {
-                warnings.extend(check.warnings);
-                stable = check.stable;
-                Some(check.tls)
+        Some(raw) => {
+            // An external certificate's Secret stands in for the inline
+            // fields; then the same checks as an inline certificate.
+            let resolved = match external {
+                None => Ok(None),
+                Some((name, lookup)) => {
+                    external::resolve(raw, name, lookup).map(|t| Some((name, t)))
+                }
+            };
+            let (external_name, checked) = match resolved {
+                Err(rejection) => return (rejected(key, host_text, rejection, warnings), stable),
+                Ok(None) => (None, tls_cache.check(host, raw, now_unix)),
+                Ok(Some((name, resolved))) => {
+                    (Some(name), tls_cache.check(host, &resolved, now_unix))
+                }
+            };
+            match checked {
+                Ok(check) => {
+                    warnings.extend(check.warnings);
+                    stable = check.stable;
+                    Some(check.tls)
+                }
+                Err(rejection) => {
+                    let rejection = match external_name {
+                        Some(name) => external::from_secret(name, rejection),
+                        None => rejection,
+                    };
+                    return (rejected(key, host_text, rejection, warnings), stable);
+                }
             }
-            Err(rejection) => {
-                return (rejected(key, host_text, rejection, warnings), stable);
-            }
-        },
+        }
     };
     let empty = BTreeMap::new();
     let annotations = route.metadata.annotations.as_ref().unwrap_or(&empty);
@@ -308,6 +372,7 @@ fn finish_route(
         target_port: spec.target_port.clone(),
         tls,
         options,
+        headers: spec.headers.clone(),
     };
     warnings.sort();
     warnings.dedup();

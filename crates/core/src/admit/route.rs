@@ -8,7 +8,7 @@ use super::annotations::RouteOptions;
 // Defined in `values` so that `annotations` (which `AdmittedRoute` holds)
 // can use it without importing this module back.
 pub use crate::values::Termination;
-use crate::values::Weight;
+use crate::values::{HeaderActions, Weight};
 
 /// What port 80 does for a TLS Route (`insecureEdgeTerminationPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,4 +99,6 @@ pub struct AdmittedRoute {
     pub target_port: Option<TargetPort>,
     pub tls: Option<RouteTls>,
     pub options: RouteOptions,
+    /// `spec.httpHeaders.actions` (empty for passthrough Routes).
+    pub headers: HeaderActions,
 }

@@ -25,16 +25,12 @@
 //!
 //! Fields newer than the seed reference:
 //! - `spec.httpHeaders` is validated like the API server does (see
-//!   `headers.rs`); valid header actions are *not applied*, and the Route
-//!   gets the warning `spec.httpHeaders is not supported yet and is ignored`.
+//!   `headers.rs`); valid header actions become typed
+//!   [`HeaderActions`](crate::values::HeaderActions) the plan carries to
+//!   the Route's backend.
 //! - `spec.tls.externalCertificate` (a reference to a Secret) is validated
-//!   (not with passthrough, not together with `spec.tls.certificate`). A
-//!   valid reference is accepted, as the API server accepts it, but routegen
-//!   cannot read Secrets: the Route is admitted with the warning
-//!   `spec.tls.externalCertificate is not supported; the Route is served
-//!   with the default certificate` rather than rejected, so a Route that a
-//!   cluster stores keeps working (with the router's default certificate)
-//!   and the gap is visible in `check` and in the logs.
+//!   (not with passthrough, not together with `spec.tls.certificate`); the
+//!   Secret itself is resolved after ownership (`admit/external.rs`).
 //!
 //! Layout: this file holds the entry point ([`validate_spec`]) and the
 //! helpers every field group shares (the error list `Errors`, `quote`,
@@ -60,6 +56,7 @@ use std::fmt::Display;
 use serde_json::Value;
 
 use crate::model::Route;
+use crate::values::HeaderActions;
 
 use super::route::{BackendRef, TargetPort, Termination};
 use super::verdict::{Reason, Rejection};
@@ -74,11 +71,26 @@ pub struct ValidatedSpec {
     pub backends: Vec<BackendRef>,
     pub target_port: Option<TargetPort>,
     pub tls: Option<ValidatedTls>,
+    /// `spec.httpHeaders.actions` (empty without any).
+    pub headers: HeaderActions,
     pub warnings: Vec<String>,
 }
 
-/// Warning for a Route with valid header actions.
-const HTTP_HEADERS_WARNING: &str = "spec.httpHeaders is not supported yet and is ignored";
+/// Validate the router's global header actions (the IngressController's
+/// `spec.httpHeaders.actions`: `{request: [...], response: [...]}`) with the
+/// rules of a Route's; `path` names where they come from in messages.
+pub fn validate_global_header_actions(
+    actions: &Value,
+    path: &str,
+) -> Result<HeaderActions, String> {
+    let mut errs = Errors::default();
+    let parsed = headers::validate_actions(actions, path, &mut errs);
+    if errs.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(errs.join())
+    }
+}
 /// Largest total size of `metadata.annotations` (keys plus values, in
 /// bytes): the API server's limit (`TotalAnnotationSizeLimitB`, 256 KiB).
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
@@ -87,7 +99,7 @@ pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
     let spec = &route.spec;
     let mut errs = Errors::default();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
 
     check_annotations_size(route, &mut errs);
 
@@ -118,7 +130,7 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
     let tls = spec
         .tls
         .as_ref()
-        .and_then(|tls| tls::check_tls(tls, termination, &mut errs, &mut warnings));
+        .and_then(|tls| tls::check_tls(tls, termination, &mut errs));
 
     wildcard::check_wildcard_policy(
         spec.wildcard_policy.as_deref().unwrap_or(""),
@@ -126,11 +138,10 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
         &mut errs,
     );
 
-    if let Some(http_headers) = spec.http_headers.as_ref().filter(|v| !v.is_null()) {
-        if headers::validate(http_headers, passthrough, &mut errs) > 0 {
-            warnings.push(HTTP_HEADERS_WARNING.to_string());
-        }
-    }
+    let header_actions = match spec.http_headers.as_ref().filter(|v| !v.is_null()) {
+        Some(http_headers) => headers::validate(http_headers, passthrough, &mut errs),
+        None => HeaderActions::default(),
+    };
 
     if !errs.is_empty() {
         return Err(Rejection::new(Reason::ValidationFailed, errs.join()));
@@ -140,6 +151,7 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
         backends,
         target_port,
         tls,
+        headers: header_actions,
         warnings,
     })
 }

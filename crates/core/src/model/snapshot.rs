@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::Route;
@@ -48,6 +48,13 @@ pub struct Snapshot {
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     pub namespaces: Vec<Arc<Namespace>>,
+    /// Secrets named by a Route's `spec.tls.externalCertificate` (a source
+    /// may hold only those): `data` only (`stringData` already merged in,
+    /// as the API server does).
+    pub secrets: Vec<Arc<Secret>>,
+    /// Secrets a Route names that the source may not read (403: the
+    /// router's ServiceAccount has no Role for them).
+    pub forbidden_secrets: Vec<ObjectKey>,
 }
 
 /// The `namespace/name` of any object with metadata.
@@ -131,6 +138,11 @@ impl Snapshot {
             &mut self.namespaces,
             &previous.namespaces,
             |n| &n.metadata,
+            |a, b| a == b,
+        ) + reuse(
+            &mut self.secrets,
+            &previous.secrets,
+            |s| &s.metadata,
             |a, b| a == b,
         )
     }

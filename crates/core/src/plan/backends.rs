@@ -31,7 +31,9 @@ use super::{
 };
 use crate::admit::route::{AdmittedRoute, BackendRef, InsecurePolicy, Termination};
 use crate::model::ObjectKey;
-use crate::values::{Balance, CookieName, Duration, ForwardedPolicy, SameSite, Weight};
+use crate::values::{
+    Balance, CookieName, Duration, ForwardedPolicy, HeaderActions, SameSite, Weight,
+};
 
 /// Default `check inter` (OpenShift's `ROUTER_BACKEND_CHECK_INTERVAL` default).
 pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 5000;
@@ -311,6 +313,10 @@ pub fn build_backend(
             Mode::Tcp => None,
         },
         server_tls,
+        headers: match mode {
+            Mode::Http => route.headers.clone(),
+            Mode::Tcp => HeaderActions::default(),
+        },
     };
     BuiltBackend {
         backend,
@@ -367,6 +373,7 @@ mod tests {
             target_port: None,
             tls,
             options: RouteOptions::default(),
+            headers: Default::default(),
         }
     }
 

@@ -25,8 +25,8 @@ use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
 use crate::model::{ObjectKey, Snapshot};
 use crate::values::{
-    Balance, CookieName, Duration, ForwardedPolicy, HstsPolicy, IpAllowlist, PositiveInt,
-    RewriteTarget, SameSite, Weight,
+    Balance, CookieName, Duration, ForwardedPolicy, HeaderActions, HstsPolicy, IpAllowlist,
+    PositiveInt, RewriteTarget, SameSite, Weight,
 };
 
 /// Router-wide settings the plan depends on.
@@ -250,6 +250,9 @@ pub struct Backend {
     pub forwarded: Option<ForwardedPolicy>,
     /// TLS towards the servers (reencrypt only).
     pub server_tls: Option<ServerTls>,
+    /// The Route's header actions (`spec.httpHeaders.actions`; HTTP
+    /// backends only), in list order.
+    pub headers: HeaderActions,
 }
 
 /// A server line.

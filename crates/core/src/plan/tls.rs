@@ -234,6 +234,7 @@ mod tests {
                 destination_ca_pem: None,
             }),
             options: RouteOptions::default(),
+            headers: Default::default(),
         }
     }
 

@@ -49,5 +49,6 @@ pub fn backend(name: &str, route: ObjectKey, host_key: &str, servers: Vec<Server
         server_maxconn: None,
         forwarded: Some(ForwardedPolicy::Append),
         server_tls: None,
+        headers: Default::default(),
     }
 }

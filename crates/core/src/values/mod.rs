@@ -27,6 +27,7 @@ mod balance;
 mod cookie;
 mod duration;
 mod forwarded;
+mod headers;
 mod http;
 mod network;
 mod number;
@@ -36,6 +37,9 @@ pub use balance::Balance;
 pub use cookie::{CookieName, SameSite, COOKIE_NAME_MAX_LEN};
 pub use duration::{Duration, HealthCheckInterval, TimeUnit, HAPROXY_MAX_TIMEOUT_MS};
 pub use forwarded::ForwardedPolicy;
+pub use headers::{
+    Converter, DynamicPart, Fetch, HeaderAction, HeaderActions, HeaderOp, HeaderValue, ValuePart,
+};
 pub use http::{HstsPolicy, RewriteTarget, REWRITE_TARGET_MAX_LEN};
 pub use network::{IpAllowlist, IpNetwork, IP_ALLOWLIST_INLINE_MAX, IP_ALLOWLIST_MAX_BYTES};
 pub use number::{parse_bool, PositiveInt, Weight, POSITIVE_INT_MAX, WEIGHT_MAX};

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -193,6 +193,7 @@ struct Loader<'a> {
     undecodable: BTreeMap<ObjectKey, (UndecodableRoute, Place)>,
     services: BTreeMap<ObjectKey, (Arc<Service>, Place)>,
     slices: BTreeMap<ObjectKey, (Arc<EndpointSlice>, Place)>,
+    secrets: BTreeMap<ObjectKey, (Arc<Secret>, Place)>,
     namespaces: BTreeMap<String, (Arc<Namespace>, Place)>,
     warnings: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
@@ -211,6 +212,7 @@ enum Item {
     Undecodable(ObjectKey, Box<UndecodableRoute>),
     Service(ObjectKey, Arc<Service>),
     Slice(ObjectKey, Arc<EndpointSlice>),
+    Secret(ObjectKey, Arc<Secret>),
     Namespace(String, Arc<Namespace>),
     Warning(String),
 }
@@ -247,6 +249,7 @@ impl<'a> Loader<'a> {
             undecodable: BTreeMap::new(),
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             warnings: Vec::new(),
             objects: 0,
@@ -318,6 +321,14 @@ impl<'a> Loader<'a> {
                     slice,
                     (origin, place),
                 ),
+                Item::Secret(key, secret) => insert_first(
+                    &mut self.secrets,
+                    &mut self.warnings,
+                    "Secret",
+                    key,
+                    secret,
+                    (origin, place),
+                ),
                 Item::Namespace(name, ns) => match self.namespaces.entry(name) {
                     std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
                         "{origin}: duplicate Namespace {}; first definition kept",
@@ -350,6 +361,8 @@ impl<'a> Loader<'a> {
                 services: self.services.into_values().map(|(s, _)| s).collect(),
                 endpoint_slices: self.slices.into_values().map(|(s, _)| s).collect(),
                 namespaces: self.namespaces.into_values().map(|(n, _)| n).collect(),
+                secrets: self.secrets.into_values().map(|(s, _)| s).collect(),
+                forbidden_secrets: Vec::new(),
             },
             warnings: self.warnings,
         }
@@ -468,16 +481,26 @@ fn classify(
         }
         ("Service", "v1") => {
             if let Some((key, svc)) =
-                decode::<Service>(origin, "Service", value, default_namespace, items)
+                decode_object::<Service>(origin, "Service", value, default_namespace, items, true)
             {
                 items.push(Item::Service(key, Arc::new(svc)));
             }
         }
         ("EndpointSlice", "discovery.k8s.io/v1") => {
-            if let Some((key, slice)) =
-                decode::<EndpointSlice>(origin, "EndpointSlice", value, default_namespace, items)
-            {
+            if let Some((key, slice)) = decode_object::<EndpointSlice>(
+                origin,
+                "EndpointSlice",
+                value,
+                default_namespace,
+                items,
+                true,
+            ) {
                 items.push(Item::Slice(key, Arc::new(slice)));
+            }
+        }
+        ("Secret", "v1") => {
+            if let Some((key, secret)) = decode_secret(origin, value, default_namespace, items) {
+                items.push(Item::Secret(key, Arc::new(secret)));
             }
         }
         ("Namespace", "v1") => match serde_path_to_error::deserialize::<_, Namespace>(value) {
@@ -509,14 +532,37 @@ fn classify(
     Ok(())
 }
 
+/// A `kind: Secret` (for Routes' `spec.tls.externalCertificate`): decoded
+/// like any object, except that a decoding error names only the field,
+/// never the value (Secret contents are never printed), and `stringData`
+/// is merged into `data` (overriding it, as the API server does).
+fn decode_secret(
+    origin: &Origin<'_>,
+    value: Value,
+    default_namespace: &str,
+    items: &mut Vec<Item>,
+) -> Option<(ObjectKey, Secret)> {
+    let (key, mut secret) =
+        decode_object::<Secret>(origin, "Secret", value, default_namespace, items, false)?;
+    if let Some(string_data) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(Default::default);
+        for (k, v) in string_data {
+            data.insert(k, k8s_openapi::ByteString(v.into_bytes()));
+        }
+    }
+    Some((key, secret))
+}
+
 /// Decode a namespaced object, filling in the default namespace; a type
-/// error skips the object with a warning naming the field.
-fn decode<T>(
+/// error skips the object with a warning naming the field (and the
+/// decoder's message, which may quote the value, only with `show_values`).
+fn decode_object<T>(
     origin: &Origin<'_>,
     kind: &str,
     value: Value,
     default_namespace: &str,
     items: &mut Vec<Item>,
+    show_values: bool,
 ) -> Option<(ObjectKey, T)>
 where
     T: DeserializeOwned
@@ -531,10 +577,14 @@ where
                 ns.as_deref().unwrap_or(default_namespace),
                 name.as_deref().unwrap_or("<unnamed>")
             );
+            let problem = if show_values {
+                e.inner().to_string()
+            } else {
+                "not valid (contents not shown)".to_string()
+            };
             items.push(Item::Warning(format!(
-                "{origin}: {label} skipped: field {}: {}",
+                "{origin}: {label} skipped: field {}: {problem}",
                 e.path(),
-                e.inner()
             )));
             return None;
         }
@@ -1032,5 +1082,25 @@ mod parallel_tests {
             "{sequential}"
         );
         assert_eq!(load_with(&text, 4).unwrap_err(), sequential);
+    }
+
+    #[test]
+    fn secrets_load_without_showing_contents() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\ntype: kubernetes.io/tls\n\
+                    data:\n  tls.crt: Q1JU\n  tls.key: b2xk\nstringData:\n  tls.key: KEY\n\
+                    ---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n  namespace: x\n\
+                    data:\n  tls.key: \"TOPSECRET!!\"\n";
+        let loaded = load_str("s.yaml", text, "ns").unwrap();
+        assert_eq!(loaded.snapshot.secrets.len(), 1);
+        let a = &loaded.snapshot.secrets[0];
+        assert_eq!(a.metadata.namespace.as_deref(), Some("ns"));
+        let data = a.data.as_ref().unwrap();
+        assert_eq!(data["tls.crt"].0, b"CRT");
+        // stringData overrides data, as the API server merges them.
+        assert_eq!(data["tls.key"].0, b"KEY");
+        assert!(a.string_data.is_none());
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("Secret x/b skipped: field data.tls.key"));
+        assert!(!loaded.warnings[0].contains("TOPSECRET"));
     }
 }

@@ -36,6 +36,11 @@
 //!   that store, so a namespace whose labels stop (or start) matching drops
 //!   (or adds) its Routes. `--namespace` restricts every watch to one
 //!   namespace.
+//! * **Secrets of external certificates.** Each Secret a Route names in
+//!   `spec.tls.externalCertificate` gets its own field-selected watch
+//!   (`metadata.name=<name>` in the Route's namespace), shared by the Routes
+//!   naming it and stopped when none does (`secrets`); a 403 is reported to
+//!   admission, which rejects only the Routes naming that Secret.
 //! * **Lenient Routes.** A Route that does not decode is kept by name and
 //!   rejected by admission (see [`route`]), instead of failing the list.
 //!
@@ -59,6 +64,7 @@
 mod config;
 mod drive;
 mod run;
+mod secrets;
 mod sync;
 mod watch;
 

@@ -9,7 +9,7 @@
 //! * `generation` increases by one per relevant change
 //!   ([`SyncState::bump`]); listeners compare it with what they saw last.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::watch;
@@ -43,6 +43,9 @@ pub(super) struct SyncState {
     pub(super) all_synced: AtomicBool,
     /// Per kind: the last watcher error since the last good event.
     pub(super) errors: Mutex<[Option<String>; 4]>,
+    /// Referenced Secrets whose first answer has not arrived yet (see
+    /// `secrets.rs`): change notifications wait for them.
+    pub(super) pending_secrets: AtomicUsize,
 }
 
 impl SyncState {

@@ -3,7 +3,7 @@
 //! ([`Changes`]). The contract is the [`source`](super) module's.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use routegen_core::model::{ObjectKey, Snapshot};
 
 use super::config::KubeSourceConfig;
 use super::drive::{drive, fingerprint, route_fingerprint};
+use super::secrets::{self, SecretWatches};
 use super::sync::{Kind, SyncState};
 use crate::route::WatchedRoute;
 
@@ -35,6 +36,8 @@ struct Inner {
     services: Store<Service>,
     endpoint_slices: Store<EndpointSlice>,
     namespaces: Option<Store<Namespace>>,
+    /// Watches of the Secrets Routes name (external certificates).
+    secrets: Arc<SecretWatches>,
     state: Arc<SyncState>,
     config: KubeSourceConfig,
     client: Client,
@@ -85,6 +88,7 @@ impl KubeSource {
             ],
             all_synced: AtomicBool::new(false),
             errors: Mutex::new(Default::default()),
+            pending_secrets: AtomicUsize::new(0),
         });
         let ns = config.namespace.as_deref();
         let mut tasks = Vec::new();
@@ -147,12 +151,31 @@ impl KubeSource {
             store
         });
 
+        // The Secrets Routes name follow the Route store.
+        let secret_watches = Arc::new(SecretWatches::new());
+        tasks.push(tokio::spawn({
+            let routes = routes.clone();
+            let watches = secret_watches.clone();
+            let client = client.clone();
+            let state = state.clone();
+            async move {
+                let mut rx = state.generation.subscribe();
+                loop {
+                    watches.reconcile(&secrets::referenced(&routes), &client, &state);
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }));
+
         KubeSource {
             inner: Arc::new(Inner {
                 routes,
                 services,
                 endpoint_slices,
                 namespaces,
+                secrets: secret_watches,
                 state,
                 config,
                 client,
@@ -256,6 +279,7 @@ impl KubeSource {
         if let Some(store) = &inner.namespaces {
             snapshot.namespaces = store.state();
         }
+        inner.secrets.fill(&mut snapshot);
         let key = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
             routegen_core::model::snapshot::key_of(m)
         };
@@ -266,6 +290,7 @@ impl KubeSource {
         snapshot.services.sort_by_key(|s| key(&s.metadata));
         snapshot.endpoint_slices.sort_by_key(|s| key(&s.metadata));
         snapshot.namespaces.sort_by_key(|n| n.metadata.name.clone());
+        snapshot.secrets.sort_by_key(|s| key(&s.metadata));
         snapshot
     }
 
@@ -313,7 +338,10 @@ impl Changes {
     pub async fn changed(&mut self) -> Option<u64> {
         loop {
             let current = *self.rx.borrow();
-            if current != self.seen && self.state.all_synced.load(Ordering::SeqCst) {
+            if current != self.seen
+                && self.state.all_synced.load(Ordering::SeqCst)
+                && self.state.pending_secrets.load(Ordering::SeqCst) == 0
+            {
                 if !self.debounce.is_zero() {
                     tokio::time::sleep(self.debounce).await;
                 }

@@ -139,6 +139,10 @@ pub(super) struct BackendCtx<'a> {
     pub cookie_same_site: Option<&'static str>,
     /// `Strict-Transport-Security` header value.
     pub hsts: Option<Text<'static>>,
+    /// The Route's request header actions, in list order.
+    pub request_headers: Vec<HeaderActionCtx>,
+    /// The Route's response header actions, in list order.
+    pub response_headers: Vec<HeaderActionCtx>,
     /// TLS towards the servers: `ssl` on every server line, with
     /// `ca_file` and `alpn_h2`.
     pub ssl: bool,
@@ -191,6 +195,8 @@ impl BackendCtx<'_> {
             cookie_secure,
             cookie_same_site,
             hsts,
+            request_headers,
+            response_headers,
             ssl,
             ca_file,
             alpn_h2,
@@ -198,6 +204,41 @@ impl BackendCtx<'_> {
             server_maxconn,
             servers
         )
+    }
+}
+
+/// One header action: `set-header <name> <value>`, or `del-header
+/// <name>` when `value` is `None`. Both are single-quoted words
+/// ([`escape::single_quoted`], [`escape::header_value`]).
+#[derive(Debug, Serialize)]
+pub(crate) struct HeaderActionCtx {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+impl HeaderActionCtx {
+    /// The contexts of `actions`, in order; `what` names them in errors
+    /// (e.g. `request header`).
+    pub(crate) fn list(
+        what: &str,
+        actions: &[routegen_core::values::HeaderAction],
+    ) -> Result<Vec<HeaderActionCtx>, EscapeError> {
+        use routegen_core::values::HeaderOp;
+        actions
+            .iter()
+            .map(|a| {
+                Ok(HeaderActionCtx {
+                    name: escape::single_quoted(&format!("{what} name"), &a.name)?,
+                    value: match &a.op {
+                        HeaderOp::Set(v) => Some(escape::header_value(
+                            &format!("{what} {} value", a.name),
+                            v,
+                        )?),
+                        HeaderOp::Delete => None,
+                    },
+                })
+            })
+            .collect()
     }
 }
 

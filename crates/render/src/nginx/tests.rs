@@ -339,3 +339,23 @@ fn byte_identical_across_runs() {
     };
     assert_eq!(render(&plan), render(&plan));
 }
+
+#[test]
+fn global_header_actions_nginx_cannot_express_are_a_setting_error() {
+    use routegen_core::values::{
+        DynamicPart, Fetch, HeaderAction, HeaderOp, HeaderValue, ValuePart,
+    };
+    let mut s = settings();
+    s.header_actions.request.push(HeaderAction {
+        name: "X-A".into(),
+        op: HeaderOp::Set(HeaderValue {
+            parts: vec![ValuePart::Dynamic(DynamicPart {
+                flags: None,
+                fetch: Fetch::SslCDer,
+                converters: vec![],
+            })],
+        }),
+    });
+    let err = render_nginx(&Plan::default(), &s, &Templates::embedded().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("ssl_c_der"), "{err}");
+}

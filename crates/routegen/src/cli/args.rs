@@ -150,6 +150,9 @@ pub(crate) struct RenderFlags {
     /// Keep loopback endpoint addresses (local use and tests only).
     #[arg(long, env = "ROUTEGEN_ALLOW_LOOPBACK_ENDPOINTS")]
     pub(crate) allow_loopback_endpoints: bool,
+    /// Global header actions for every HTTP and TLS-terminated request: a YAML/JSON file like the IngressController's spec.httpHeaders.actions ({request: [...], response: [...]}); a Route's request actions run after these, its response actions before.
+    #[arg(long, env = "ROUTEGEN_HEADER_ACTIONS", value_name = "FILE")]
+    pub(crate) header_actions: Option<PathBuf>,
 }
 
 impl RenderFlags {
@@ -183,6 +186,7 @@ impl RenderFlags {
             maxconn: self.maxconn,
             hard_stop_after: self.hard_stop_after,
             max_old_workers: self.max_old_workers,
+            header_actions_file: self.header_actions.clone(),
         }
     }
 }

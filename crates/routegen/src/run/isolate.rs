@@ -622,6 +622,7 @@ mod tests {
             maxconn: 1000,
             hard_stop_after: "30m".parse().unwrap(),
             max_old_workers: 5,
+            header_actions_file: None,
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();

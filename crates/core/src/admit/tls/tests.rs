@@ -80,6 +80,7 @@ fn tls(termination: Termination) -> ValidatedTls {
         key: None,
         ca_certificate: None,
         destination_ca_certificate: None,
+        external_certificate: None,
     }
 }
 

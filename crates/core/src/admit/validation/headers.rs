@@ -24,6 +24,9 @@
 use serde_json::{Map, Value};
 
 use super::Errors;
+use crate::values::{
+    Converter, DynamicPart, Fetch, HeaderAction, HeaderActions, HeaderOp, HeaderValue, ValuePart,
+};
 
 /// At most this many actions per list.
 const MAX_ACTIONS: usize = 20;
@@ -33,8 +36,6 @@ const MAX_NAME_LEN: usize = 255;
 const MAX_VALUE_LEN: usize = 16384;
 /// Header names that header actions may not touch (compared lower-cased).
 const RESERVED_NAMES: [&str; 4] = ["strict-transport-security", "proxy", "cookie", "set-cookie"];
-/// Converters allowed after a sample fetcher.
-const CONVERTERS: [&str; 2] = ["lower", "base64"];
 
 /// Which list an action belongs to; decides the header fetcher allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,9 +62,9 @@ impl Direction {
 }
 
 /// Validate `spec.httpHeaders` (already known to be present and not null).
-/// Returns the number of header actions found, so the caller can warn that
-/// they are not applied.
-pub(super) fn validate(headers: &Value, passthrough: bool, errs: &mut Errors) -> usize {
+/// Returns the header actions found (complete only when `errs` stays
+/// empty).
+pub(super) fn validate(headers: &Value, passthrough: bool, errs: &mut Errors) -> HeaderActions {
     const PATH: &str = "spec.httpHeaders";
     if passthrough {
         errs.forbidden(
@@ -72,30 +73,48 @@ pub(super) fn validate(headers: &Value, passthrough: bool, errs: &mut Errors) ->
         );
     }
     let Some(headers) = as_object(headers, PATH, errs) else {
-        return 0;
+        return HeaderActions::default();
     };
     let actions_path = format!("{PATH}.actions");
     let Some(actions) = present(headers.get("actions")) else {
-        return 0;
+        return HeaderActions::default();
     };
-    let Some(actions) = as_object(actions, &actions_path, errs) else {
-        return 0;
-    };
-    let mut count = 0;
-    for direction in [Direction::Request, Direction::Response] {
-        let path = format!("{actions_path}.{}", direction.list_name());
-        if let Some(list) = present(actions.get(direction.list_name())) {
-            count += validate_list(list, &path, direction, errs);
-        }
-    }
-    count
+    validate_actions(actions, &actions_path, errs)
 }
 
-/// One list of actions; returns its length (0 when it is not a list).
-fn validate_list(list: &Value, path: &str, direction: Direction, errs: &mut Errors) -> usize {
+/// An `actions` object (`{request: [...], response: [...]}`) at `path`:
+/// the Route's `spec.httpHeaders.actions`, or the router's global actions
+/// (the IngressController's `spec.httpHeaders.actions`), which follow the
+/// same rules.
+pub(super) fn validate_actions(actions: &Value, path: &str, errs: &mut Errors) -> HeaderActions {
+    let mut out = HeaderActions::default();
+    let Some(actions) = as_object(actions, path, errs) else {
+        return out;
+    };
+    for direction in [Direction::Request, Direction::Response] {
+        let list_path = format!("{path}.{}", direction.list_name());
+        if let Some(list) = present(actions.get(direction.list_name())) {
+            let parsed = validate_list(list, &list_path, direction, errs);
+            match direction {
+                Direction::Request => out.request = parsed,
+                Direction::Response => out.response = parsed,
+            }
+        }
+    }
+    out
+}
+
+/// One list of actions; returns the actions that parsed.
+fn validate_list(
+    list: &Value,
+    path: &str,
+    direction: Direction,
+    errs: &mut Errors,
+) -> Vec<HeaderAction> {
+    let mut out = Vec::new();
     let Some(items) = list.as_array() else {
         errs.wrong_type(path, list, "array");
-        return 0;
+        return out;
     };
     if items.len() > MAX_ACTIONS {
         errs.too_many(path, items.len(), MAX_ACTIONS);
@@ -106,16 +125,23 @@ fn validate_list(list: &Value, path: &str, direction: Direction, errs: &mut Erro
         let Some(item) = as_object(item, &item_path, errs) else {
             continue;
         };
-        if let Some(name) = validate_name(item, &item_path, errs) {
+        let name = validate_name(item, &item_path, errs);
+        if let Some(name) = name {
             if seen.contains(&name) {
                 errs.duplicate(&format!("{item_path}.name"), name);
             } else {
                 seen.push(name);
             }
         }
-        validate_action(item, &item_path, direction, errs);
+        let op = validate_action(item, &item_path, direction, errs);
+        if let (Some(name), Some(op)) = (name, op) {
+            out.push(HeaderAction {
+                name: name.to_string(),
+                op,
+            });
+        }
     }
-    items.len()
+    out
 }
 
 /// `name` of one action; returns it when it is a string (for the
@@ -162,21 +188,19 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-!#$%&'*+.^_`|~".contains(c)
 }
 
-/// `action` of one header action.
+/// `action` of one header action; the operation when it is valid.
 fn validate_action(
     item: &Map<String, Value>,
     item_path: &str,
     direction: Direction,
     errs: &mut Errors,
-) {
+) -> Option<HeaderOp> {
     let path = format!("{item_path}.action");
     let Some(action) = present(item.get("action")) else {
         errs.required(&path, None);
-        return;
+        return None;
     };
-    let Some(action) = as_object(action, &path, errs) else {
-        return;
-    };
+    let action = as_object(action, &path, errs)?;
 
     let type_path = format!("{path}.type");
     let kind = match present(action.get("type")) {
@@ -203,73 +227,114 @@ fn validate_action(
         (Some("Delete"), Some(_)) => errs.forbidden(&set_path, SET_RULE),
         _ => {}
     }
-    if let Some(set) = set {
-        if let Some(set) = as_object(set, &set_path, errs) {
-            validate_value(set, &set_path, direction, errs);
-        }
+    let value = set
+        .and_then(|set| as_object(set, &set_path, errs))
+        .and_then(|set| validate_value(set, &set_path, direction, errs));
+    match (kind, value) {
+        (Some("Set"), Some(value)) => Some(HeaderOp::Set(value)),
+        (Some("Delete"), None) if set.is_none() => Some(HeaderOp::Delete),
+        _ => None,
     }
 }
 
-/// `action.set.value`.
+/// `action.set.value`; the parsed value when it is valid.
 fn validate_value(
     set: &Map<String, Value>,
     set_path: &str,
     direction: Direction,
     errs: &mut Errors,
-) {
+) -> Option<HeaderValue> {
     let path = format!("{set_path}.value");
     let Some(value) = present(set.get("value")) else {
         errs.required(&path, None);
-        return;
+        return None;
     };
     let Some(value) = value.as_str() else {
         errs.wrong_type(&path, value, "string");
-        return;
+        return None;
     };
     if value.is_empty() {
         errs.required(&path, None);
-    } else if value.len() > MAX_VALUE_LEN {
+        return None;
+    }
+    if value.len() > MAX_VALUE_LEN {
         errs.too_long(&path, MAX_VALUE_LEN);
-    } else if let Err(problem) = check_value(value, direction) {
-        errs.invalid(
-            &path,
-            &super::quote(value),
-            &format!(
-                "{problem}; a {} header value is text without control characters, where \
+        return None;
+    }
+    match parse_value(value, direction) {
+        Ok(parts) => Some(HeaderValue { parts }),
+        Err(problem) => {
+            errs.invalid(
+                &path,
+                &super::quote(value),
+                &format!(
+                    "{problem}; a {} header value is text without control characters, where \
                  \"%\" starts a dynamic value %[fetcher,converter...] or %{{flags}}[...] \
                  (\"%%\" for a literal \"%\"); sample fetchers allowed are {}, ssl_c_der; \
                  converters allowed are lower, base64",
-                direction.list_name(),
-                direction.hdr_fetcher(),
-            ),
-        );
+                    direction.list_name(),
+                    direction.hdr_fetcher(),
+                ),
+            );
+            None
+        }
     }
 }
 
 /// Check a header value against the API's format. `Err` says what is wrong
 /// (the first problem found).
+#[cfg(test)]
 pub(super) fn check_value(value: &str, direction: Direction) -> Result<(), String> {
+    parse_value(value, direction).map(drop)
+}
+
+/// Parse a header value (the API's format) into its parts. `Err` says what
+/// is wrong (the first problem found).
+fn parse_value(value: &str, direction: Direction) -> Result<Vec<ValuePart>, String> {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
     let mut rest = value;
     while let Some(c) = rest.chars().next() {
         if c == '%' {
-            rest = dynamic_part(rest, direction)?;
-        } else if c.is_ascii_control() {
+            let (part, after) = dynamic_part(rest, direction)?;
+            rest = after;
+            match part {
+                None => literal.push('%'),
+                Some(dynamic) => {
+                    if !literal.is_empty() {
+                        parts.push(ValuePart::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(ValuePart::Dynamic(dynamic));
+                }
+            }
+        } else if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            // Stricter than the API (ASCII controls only): C1 controls and
+            // the Unicode line separators are refused too, as in every
+            // other text routegen writes into a configuration line.
             return Err(format!("contains {}", super::describe_char(c)));
         } else {
+            literal.push(c);
             rest = &rest[c.len_utf8()..];
         }
     }
-    Ok(())
+    if !literal.is_empty() {
+        parts.push(ValuePart::Literal(literal));
+    }
+    Ok(parts)
 }
 
-/// Parse one `%...` part at the start of `s`; returns what follows it.
-fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
+/// Parse one `%...` part at the start of `s`: `None` for `%%`, else the
+/// dynamic part; and what follows it.
+fn dynamic_part(s: &str, direction: Direction) -> Result<(Option<DynamicPart>, &str), String> {
     let mut rest = &s[1..];
     if let Some(after) = rest.strip_prefix('%') {
-        return Ok(after);
+        return Ok((None, after));
     }
+    let mut flag_text = None;
     if let Some(after) = rest.strip_prefix('{') {
-        rest = flags(after)?;
+        let after_flags = flags(after)?;
+        flag_text = Some(after[..after.len() - after_flags.len() - 1].to_string());
+        rest = after_flags;
     }
     let Some(after) = rest.strip_prefix('[') else {
         return Err("\"%\" must be followed by \"[\", \"{flags}[\" or another \"%\"".to_string());
@@ -280,6 +345,7 @@ fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
     let end = rest.find(['(', ')', ',', ']']).unwrap_or(rest.len());
     let fetcher = &rest[..end];
     rest = &rest[end..];
+    let fetch;
     if fetcher == direction.hdr_fetcher() {
         let Some(after) = rest.strip_prefix('(') else {
             return Err(format!("{fetcher} needs a header name: {fetcher}(NAME)"));
@@ -297,8 +363,15 @@ fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
                 "{fetcher}(...) takes one header name of letters, digits and \"-\", closed by \")\""
             ));
         };
+        let name = after[..name_end].to_string();
+        fetch = match direction {
+            Direction::Request => Fetch::ReqHdr(name),
+            Direction::Response => Fetch::ResHdr(name),
+        };
         rest = after_name;
-    } else if fetcher != "ssl_c_der" {
+    } else if fetcher == "ssl_c_der" {
+        fetch = Fetch::SslCDer;
+    } else {
         return Err(format!(
             "sample fetcher {} is not allowed in {} headers",
             super::quote(fetcher),
@@ -307,19 +380,26 @@ fn dynamic_part(s: &str, direction: Direction) -> Result<&str, String> {
     }
 
     // Converters, then the closing bracket.
+    let mut converters = Vec::new();
     loop {
         if let Some(after) = rest.strip_prefix(',') {
             let end = after.find([',', ']']).unwrap_or(after.len());
             let converter = &after[..end];
-            if !CONVERTERS.contains(&converter) {
+            let Some(converter) = Converter::parse(converter) else {
                 return Err(format!(
                     "converter {} is not allowed",
                     super::quote(converter)
                 ));
-            }
+            };
+            converters.push(converter);
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix(']') {
-            return Ok(after);
+            let part = DynamicPart {
+                flags: flag_text,
+                fetch,
+                converters,
+            };
+            return Ok((Some(part), after));
         } else if rest.is_empty() {
             return Err("missing \"]\" to close \"%[\"".to_string());
         } else {

@@ -13,13 +13,14 @@ mod wildcard;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
-use super::tls::EXTERNAL_CERT_WARNING;
 use super::*;
 use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
 use crate::model::{RouteSpec, RouteTargetReference, TlsConfig};
 use crate::testkit::RouteBuilder;
-use crate::values::Weight;
+use crate::values::{
+    Converter, DynamicPart, Fetch, HeaderAction, HeaderOp, HeaderValue, ValuePart, Weight,
+};
 
 /// What a case expects: admitted, or rejected with messages containing
 /// every one of these fragments.
@@ -222,7 +223,9 @@ fn validated_spec_contents() {
                 key: None,
                 ca_certificate: None,
                 destination_ca_certificate: some("DEST"),
+                external_certificate: None,
             }),
+            headers: HeaderActions::default(),
             warnings: vec![],
         }
     );
@@ -254,13 +257,16 @@ fn validated_spec_contents() {
 }
 
 #[test]
-fn unsupported_fields_warn() {
+fn newer_fields_are_applied_not_warned() {
     let v = validate(with_tls("edge", |t| {
         t.external_certificate = Some(json!({"name": "secret"}))
     }))
     .unwrap();
-    assert_eq!(v.warnings, [EXTERNAL_CERT_WARNING]);
-    assert_eq!(v.tls.unwrap().certificate, None);
+    // The reference is kept for admission to resolve (admit/external.rs).
+    assert!(v.warnings.is_empty());
+    let tls = v.tls.unwrap();
+    assert_eq!(tls.certificate, None);
+    assert_eq!(tls.external_certificate.as_deref(), Some("secret"));
 
     // A reference without a name counts as unset.
     let v = validate(with_tls("edge", |t| {
@@ -268,13 +274,83 @@ fn unsupported_fields_warn() {
     }))
     .unwrap();
     assert!(v.warnings.is_empty());
+    assert_eq!(v.tls.unwrap().external_certificate, None);
 
+    // Header actions are applied: typed, in list order, no warning.
     let v = validate(with(|s| {
-        s.http_headers =
-            Some(json!({"actions": {"response": [{"name": "X-A", "action": {"type": "Delete"}}]}}))
+        s.http_headers = Some(json!({"actions": {
+            "request": [
+                {"name": "X-B", "action": {"type": "Set", "set": {"value": "a%%b %[req.hdr(X-C),lower,base64]!"}}},
+                {"name": "X-A", "action": {"type": "Delete"}},
+            ],
+            "response": [
+                {"name": "X-A", "action": {"type": "Delete"}},
+                {"name": "X-D", "action": {"type": "Set", "set": {"value": "%{+Q}[ssl_c_der]"}}},
+            ],
+        }}))
     }))
     .unwrap();
-    assert_eq!(v.warnings, [HTTP_HEADERS_WARNING]);
+    assert!(v.warnings.is_empty());
+    let dynamic = |flags: Option<&str>, fetch, converters| {
+        ValuePart::Dynamic(DynamicPart {
+            flags: flags.map(str::to_string),
+            fetch,
+            converters,
+        })
+    };
+    assert_eq!(
+        v.headers,
+        HeaderActions {
+            request: vec![
+                HeaderAction {
+                    name: "X-B".into(),
+                    op: HeaderOp::Set(HeaderValue {
+                        parts: vec![
+                            ValuePart::Literal("a%b ".into()),
+                            dynamic(
+                                None,
+                                Fetch::ReqHdr("X-C".into()),
+                                vec![Converter::Lower, Converter::Base64]
+                            ),
+                            ValuePart::Literal("!".into()),
+                        ]
+                    }),
+                },
+                HeaderAction {
+                    name: "X-A".into(),
+                    op: HeaderOp::Delete
+                },
+            ],
+            response: vec![
+                HeaderAction {
+                    name: "X-A".into(),
+                    op: HeaderOp::Delete
+                },
+                HeaderAction {
+                    name: "X-D".into(),
+                    op: HeaderOp::Set(HeaderValue {
+                        parts: vec![dynamic(Some("+Q"), Fetch::SslCDer, vec![])]
+                    }),
+                },
+            ],
+        }
+    );
+    // The global actions (`--header-actions`) follow the same rules.
+    let global = validate_global_header_actions(
+        &json!({"request": [{"name": "X-A", "action": {"type": "Delete"}}]}),
+        "actions",
+    )
+    .unwrap();
+    assert_eq!(global.request.len(), 1);
+    let err = validate_global_header_actions(
+        &json!({"response": [{"name": "Set-Cookie", "action": {"type": "Delete"}}]}),
+        "actions",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("actions.response[0].name: Forbidden"),
+        "{err}"
+    );
 
     // Nothing to ignore, nothing to warn about.
     for empty in [

@@ -19,11 +19,11 @@ pub struct ValidatedTls {
     pub key: Option<String>,
     pub ca_certificate: Option<String>,
     pub destination_ca_certificate: Option<String>,
+    /// `spec.tls.externalCertificate.name`: a Secret of the Route's
+    /// namespace whose `tls.crt`/`tls.key` admission puts into
+    /// `certificate`/`key` (`admit/external.rs`) before the TLS step.
+    pub external_certificate: Option<String>,
 }
-
-/// Warning for a Route with a valid `spec.tls.externalCertificate`.
-pub(super) const EXTERNAL_CERT_WARNING: &str =
-    "spec.tls.externalCertificate is not supported; the Route is served with the default certificate";
 
 /// `spec.tls.termination`, case-insensitive; `None` when not one of the three.
 pub(super) fn parse_termination(raw: &str) -> Option<Termination> {
@@ -51,7 +51,6 @@ pub(super) fn check_tls(
     tls: &TlsConfig,
     termination: Option<Termination>,
     errs: &mut Errors,
-    warnings: &mut Vec<String>,
 ) -> Option<ValidatedTls> {
     const TERMINATIONS: [&str; 3] = ["edge", "passthrough", "reencrypt"];
     if termination.is_none() {
@@ -116,13 +115,10 @@ pub(super) fn check_tls(
         _ => {}
     }
 
-    let external_ok = check_external_certificate(tls, termination, certificate, errs);
+    let external_certificate = check_external_certificate(tls, termination, certificate, errs);
 
     let termination = termination?;
     let insecure_policy = policy?;
-    if external_ok {
-        warnings.push(EXTERNAL_CERT_WARNING.to_string());
-    }
     Some(ValidatedTls {
         termination,
         insecure_policy,
@@ -130,32 +126,31 @@ pub(super) fn check_tls(
         key: pem(&tls.key),
         ca_certificate: pem(&tls.ca_certificate),
         destination_ca_certificate: pem(&tls.destination_ca_certificate),
+        external_certificate,
     })
 }
 
-/// `spec.tls.externalCertificate` (`{name: <secret>}`). Returns true when a
-/// valid, non-empty reference is present (so the caller warns that it is
-/// not used). A reference with an empty name counts as unset, as in the API.
+/// `spec.tls.externalCertificate` (`{name: <secret>}`). Returns the name
+/// when a valid, non-empty reference is present. A reference with an empty
+/// name counts as unset, as in the API.
 fn check_external_certificate(
     tls: &TlsConfig,
     termination: Option<Termination>,
     certificate: &str,
     errs: &mut Errors,
-) -> bool {
+) -> Option<String> {
     const FIELD: &str = "spec.tls.externalCertificate";
-    let Some(external) = tls.external_certificate.as_ref().filter(|v| !v.is_null()) else {
-        return false;
-    };
+    let external = tls.external_certificate.as_ref().filter(|v| !v.is_null())?;
     let Some(object) = external.as_object() else {
         errs.wrong_type(FIELD, external, "object");
-        return false;
+        return None;
     };
     let name = match object.get("name") {
         None | Some(Value::Null) => "",
         Some(Value::String(name)) => name.as_str(),
         Some(other) => {
             errs.wrong_type(&format!("{FIELD}.name"), other, "string");
-            return false;
+            return None;
         }
     };
     let mut ok = true;
@@ -174,7 +169,7 @@ fn check_external_certificate(
         );
         ok = false;
     }
-    ok && !name.is_empty()
+    (ok && !name.is_empty()).then(|| name.to_string())
 }
 
 /// A PEM field: `None` when absent, empty or only whitespace.
