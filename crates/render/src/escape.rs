@@ -61,8 +61,9 @@ fn refuse<T>(context: &str, s: &str, rule: &'static str) -> Result<T, EscapeErro
 
 /// True for characters that may end or split a line anywhere: C0/C1
 /// controls (CR, LF, NUL, TAB, ESC, DEL, ...) and the Unicode line and
-/// paragraph separators.
-fn breaks_lines(c: char) -> bool {
+/// paragraph separators. A text holding one can never be written into a
+/// configuration line (every quoting function refuses it).
+pub fn breaks_lines(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 

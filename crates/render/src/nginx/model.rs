@@ -278,8 +278,11 @@ pub fn rewrite_uri(prefix: &str, target: &str, location: &str) -> Option<String>
 /// request path after decoding `%XX` escapes, so the location must hold
 /// the decoded path. `None` when decoding gives something that cannot be a
 /// decoded request path nginx would compare (not UTF-8, a control
-/// character, an encoded `/`), in which case the location cannot be
-/// expressed.
+/// character, an encoded `/`) or that no nginx string can hold (the
+/// Unicode line separators U+2028/U+2029, which every quoting function
+/// refuses), in which case the location cannot be expressed and the
+/// renderer leaves out just that Route's location with a warning instead
+/// of failing the whole render.
 pub fn decoded_path(path: &str) -> Option<String> {
     if !path.contains('%') {
         return Some(path.to_string());
@@ -302,7 +305,7 @@ pub fn decoded_path(path: &str) -> Option<String> {
         }
     }
     let s = String::from_utf8(out).ok()?;
-    if s.chars().any(char::is_control) {
+    if s.chars().any(crate::escape::breaks_lines) {
         return None;
     }
     Some(s)
@@ -516,7 +519,19 @@ mod tests {
         assert_eq!(decoded_path("/a%C3%BC").as_deref(), Some("/aü"));
         assert_eq!(decoded_path("/plain;x=1").as_deref(), Some("/plain;x=1"));
         for bad in [
-            "/a%2Fb", "/a%2fb", "/a%0Ab", "/a%00", "/a%FF", "/a%7F", "/a%zz", "/a%2",
+            "/a%2Fb",
+            "/a%2fb",
+            "/a%0Ab",
+            "/a%00",
+            "/a%FF",
+            "/a%7F",
+            "/a%zz",
+            "/a%2",
+            // U+2028 / U+2029 (and C1 NEL) once decoded: no nginx string
+            // can hold them (issue 17: they failed the whole render).
+            "/a%E2%80%A8b",
+            "/a%e2%80%a9b",
+            "/a%C2%85b",
         ] {
             assert_eq!(decoded_path(bad), None, "{bad}");
         }

@@ -236,6 +236,65 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
     assert!(out.warnings[0].starts_with("ns/bad: nginx: path \"/bad%2Fslash\" cannot be expressed"));
 }
 
+/// Issue 17, item 1: a path that decodes to U+2028/U+2029 was admitted and
+/// then failed the whole nginx render (no nginx string can hold a line
+/// separator), so no other tenant's change was served. Only that Route's
+/// location is left out now, with a warning naming it.
+#[test]
+fn a_path_decoding_to_a_line_separator_drops_only_its_location() {
+    let good = backend(
+        "be_http:ns:good",
+        "good",
+        vec![server([10, 0, 0, 1], 80, 1)],
+    );
+    let evil = backend(
+        "be_http:ns:evil",
+        "evil",
+        vec![server([10, 0, 0, 2], 80, 1)],
+    );
+    let plan = Plan {
+        backends: vec![good.into(), evil.into()],
+        http_lookup: vec![
+            entry(
+                "good.test",
+                None,
+                LookupAction::Backend("be_http:ns:good".into()),
+                "good",
+            ),
+            entry(
+                "evil.test",
+                Some("/a%E2%80%A8b"),
+                LookupAction::Backend("be_http:ns:evil".into()),
+                "evil",
+            ),
+            entry(
+                "evil.test",
+                Some("/a%e2%80%a9b"),
+                LookupAction::Backend("be_http:ns:evil".into()),
+                "evil",
+            ),
+        ]
+        .into(),
+        ..Plan::default()
+    };
+    let out = render(&plan);
+    let cfg = config(&out);
+    assert!(cfg.contains("server_name good.test;"), "{cfg}");
+    assert!(
+        !cfg.contains('\u{2028}') && !cfg.contains('\u{2029}'),
+        "{cfg}"
+    );
+    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+    for (w, raw) in out.warnings.iter().zip(["/a%E2%80%A8b", "/a%e2%80%a9b"]) {
+        assert!(
+            w.starts_with(&format!(
+                "ns/evil: nginx: path \"{raw}\" cannot be expressed"
+            )),
+            "{w}"
+        );
+    }
+}
+
 #[test]
 fn tls_certificates_sni_routing_and_passthrough() {
     let mut tcp = backend("be_tcp:ns:pt", "pt", vec![server([10, 0, 0, 9], 443, 1)]);
