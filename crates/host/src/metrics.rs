@@ -17,7 +17,7 @@
 //! | `routegen_routes` | gauge | `state` (`admitted` or the rejection reason) |
 //! | `routegen_route_warnings` | gauge | `namespace`, `name` (Routes with warnings only) |
 //! | `routegen_certificate_expiry_timestamp_seconds` | gauge | `namespace`, `name` |
-//! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because HAProxy refused them) |
+//! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because the proxy, HAProxy or nginx, refused them) |
 //! | `routegen_haproxy_old_workers` | gauge | |
 //! | `routegen_last_apply_success_timestamp_seconds` | gauge | |
 //!
@@ -243,7 +243,7 @@ impl Metrics {
         let route_excluded = ReplacedFamily::new();
         registry.register(
             "routegen_route_excluded",
-            "1 for each Route left out of the configuration because HAProxy refused it (fault isolation)",
+            "1 for each Route left out of the configuration because the proxy (HAProxy or nginx) refused it (fault isolation)",
             route_excluded.family.clone(),
         );
         let old_workers = Gauge::default();

@@ -92,6 +92,23 @@ impl Target {
         }
     }
 
+    /// The proxy's name in messages ("HAProxy refused ...", "nginx
+    /// refused ...").
+    pub fn proxy_name(self) -> &'static str {
+        match self {
+            Target::Haproxy => "HAProxy",
+            Target::Nginx => "nginx",
+        }
+    }
+
+    /// The command that validates a tree for this target, in messages.
+    pub fn check_command(self) -> &'static str {
+        match self {
+            Target::Haproxy => "haproxy -c",
+            Target::Nginx => "nginx -t",
+        }
+    }
+
     /// The main configuration file of a tree for this target.
     pub fn config_file(self) -> &'static str {
         match self {

@@ -15,7 +15,7 @@ use routegen_core::admit::{Reason, Rejection, Verdict};
 use routegen_core::model::{ObjectKey, Snapshot};
 
 use crate::engine::Engine;
-use crate::RenderError;
+use crate::{RenderError, Target};
 
 pub use crate::pass::{PipelineConfig, Rendered};
 
@@ -39,16 +39,23 @@ pub fn render_verdicts(
     Engine::new().render_verdicts(verdicts, snapshot, config)
 }
 
-/// Message of a Route excluded because HAProxy refused the configuration
-/// it produced; `alert` is HAProxy's own line.
-pub fn excluded_message(alert: &str) -> String {
-    format!("HAProxy refused the configuration for this Route: {alert}")
+/// Message of a Route excluded because the `target` proxy refused the
+/// configuration it produced; `alert` is the proxy's own line.
+pub fn excluded_message(target: Target, alert: &str) -> String {
+    format!(
+        "{} refused the configuration for this Route: {alert}",
+        target.proxy_name()
+    )
 }
 
-/// Turn the verdicts of `excluded` Routes (key → HAProxy's alert line) into
-/// `ExtendedValidationFailed` rejections. Routes already rejected keep
+/// Turn the verdicts of `excluded` Routes (key → the proxy's alert line)
+/// into `ExtendedValidationFailed` rejections. Routes already rejected keep
 /// their own reason. Returns how many verdicts changed.
-pub fn exclude_routes(verdicts: &mut [Verdict], excluded: &BTreeMap<ObjectKey, String>) -> usize {
+pub fn exclude_routes(
+    verdicts: &mut [Verdict],
+    excluded: &BTreeMap<ObjectKey, String>,
+    target: Target,
+) -> usize {
     let mut changed = 0;
     for v in verdicts.iter_mut() {
         if !v.is_admitted() {
@@ -57,7 +64,7 @@ pub fn exclude_routes(verdicts: &mut [Verdict], excluded: &BTreeMap<ObjectKey, S
         if let Some(alert) = excluded.get(&v.key) {
             v.outcome = Err(Rejection::new(
                 Reason::ExtendedValidationFailed,
-                excluded_message(alert),
+                excluded_message(target, alert),
             ));
             changed += 1;
         }
@@ -81,7 +88,7 @@ mod tests {
         let mut excluded = BTreeMap::new();
         excluded.insert(ObjectKey::new("ns", "b"), "alert text".to_string());
         excluded.insert(ObjectKey::new("ns", "missing"), "x".to_string());
-        assert_eq!(exclude_routes(&mut verdicts, &excluded), 1);
+        assert_eq!(exclude_routes(&mut verdicts, &excluded, Target::Haproxy), 1);
         assert!(verdicts[0].is_admitted());
         let r = verdicts[1].rejection().unwrap();
         assert_eq!(r.reason, Reason::ExtendedValidationFailed);
@@ -90,6 +97,13 @@ mod tests {
             "HAProxy refused the configuration for this Route: alert text"
         );
         // Idempotent: already rejected Routes are left alone.
-        assert_eq!(exclude_routes(&mut verdicts, &excluded), 0);
+        assert_eq!(exclude_routes(&mut verdicts, &excluded, Target::Haproxy), 0);
+        // The message names the proxy of the target (issue 17).
+        let mut verdicts = routegen_core::admit::admit_at(&snapshot, &RouterSettings::default(), 0);
+        assert_eq!(exclude_routes(&mut verdicts, &excluded, Target::Nginx), 1);
+        assert_eq!(
+            verdicts[1].rejection().unwrap().message,
+            "nginx refused the configuration for this Route: alert text"
+        );
     }
 }

@@ -864,6 +864,38 @@ impl Drop for RunProcess {
     }
 }
 
+/// `routegen run --target nginx` on the directory `manifests`, with
+/// `--out`, `--run-dir` and `--state-dir` under `base` (`out`, `run`,
+/// `state`), the given `--reload`, and HTTP, HTTPS and operations ports on
+/// 127.0.0.1; loopback endpoints allowed.
+fn nginx_run(
+    base: &std::path::Path,
+    manifests: &std::path::Path,
+    reload: &str,
+    ports: [u16; 3],
+) -> Command {
+    let [http_port, https_port, listen] = ports;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));
+    cmd.arg("run")
+        .arg("--source")
+        .arg(format!("dir:{}", manifests.display()))
+        .arg("--out")
+        .arg(base.join("out"))
+        .args(["--target", "nginx", "--reload", reload])
+        .arg("--nginx-bin")
+        .arg(nginx_bin())
+        .arg("--run-dir")
+        .arg(base.join("run"))
+        .arg("--state-dir")
+        .arg(base.join("state"))
+        .args(["--http-bind", &format!("127.0.0.1:{http_port}")])
+        .args(["--https-bind", &format!("127.0.0.1:{https_port}")])
+        .args(["--listen", &format!("127.0.0.1:{listen}")])
+        .arg("--allow-loopback-endpoints")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    cmd
+}
+
 /// `routegen run --target nginx`: trees validated with the real `nginx -t`
 /// and made current atomically; after each new tree the `--reload command:`
 /// reloads the running nginx, which then serves the edited Route.
@@ -894,37 +926,20 @@ fn run_loop_with_the_nginx_target() {
         nginx_bin().display(),
         current.display()
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_routegen"))
-        .arg("run")
-        .arg("--source")
-        .arg(format!("dir:{}", manifests.display()))
-        .arg("--out")
-        .arg(&out)
-        .args(["--target", "nginx", "--reload", &reload])
-        .arg("--nginx-bin")
-        .arg(nginx_bin())
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["--http-bind", &format!("127.0.0.1:{http_port}")])
-        .args(["--https-bind", &format!("127.0.0.1:{https_port}")])
-        .args(["--listen", &format!("127.0.0.1:{listen}")])
-        .args([
-            "--allow-loopback-endpoints",
-            "--maxconn",
-            "1024",
-            "--debounce",
-            "50ms",
-        ])
-        .args(["--min-reload-interval", "100ms"])
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let child = nginx_run(
+        dir.path(),
+        &manifests,
+        &reload,
+        [http_port, https_port, listen],
+    )
+    .args(["--maxconn", "1024", "--debounce", "50ms"])
+    .args(["--min-reload-interval", "100ms"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0)
+    .spawn()
+    .unwrap();
     let _run = RunProcess(child);
 
     // The first tree, validated by nginx -t, becomes current.
@@ -1060,4 +1075,76 @@ fn nginx_header_actions() {
 
     let resp = harness::http_request(env.http_port, &req("dyn.test")).unwrap();
     assert_eq!(resp.status, 503, "refused on nginx: {resp:?}");
+}
+
+/// Issue 17, item 2: on the nginx target, `run`'s messages name nginx, not
+/// HAProxy. A template nginx refuses makes every tree fail `nginx -t`
+/// (even without any Route): the log and `/readyz` say that nginx refused
+/// it, and nothing says HAProxy.
+#[test]
+fn run_messages_name_nginx_when_nginx_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    let templates = dir.path().join("templates");
+    let out = dir.path().join("out");
+    let run_dir = dir.path().join("run");
+    for d in [&manifests, &templates, &run_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(
+        manifests.join("site.yaml"),
+        route("web", "site", "site.test").to("site", None).to_yaml()
+            + "---\n"
+            + &service("web", "site", free_port()),
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("nginx-modules.tera"),
+        "load_module /nonexistent/routegen-test-missing-module.so;\n",
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let (http_port, https_port, listen) = (free_port(), free_port(), free_port());
+    let child = nginx_run(
+        dir.path(),
+        &manifests,
+        "command:true",
+        [http_port, https_port, listen],
+    )
+    .arg("--template-dir")
+    .arg(&templates)
+    .args(["--debounce", "50ms"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .process_group(0)
+    .spawn()
+    .unwrap();
+    let _run = RunProcess(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let readyz = loop {
+        if let Ok(r) = http_get(listen, "localhost", "/readyz") {
+            if r.body.contains("refused") {
+                break r;
+            }
+        }
+        assert!(Instant::now() < deadline, "/readyz never said why");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(readyz.status, 503, "{}", readyz.body);
+    assert!(
+        readyz
+            .body
+            .contains("no valid configuration yet: nginx refused it (the configuration is refused even without any Route:"),
+        "{}",
+        readyz.body
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("nginx refused the configuration and no Route alone could be left out"),
+        "{text}"
+    );
+    assert!(text.contains("nginx -t refused the tree"), "{text}");
+    assert!(!text.contains("HAProxy"), "{text}");
+    assert!(!out.join("current").exists());
 }

@@ -53,6 +53,14 @@ pub const RATE_LIMIT_RATE_TCP: &str = "haproxy.router.openshift.io/rate-limit-co
 /// `haproxy.router.openshift.io/rate-limit-connections.rate-http`
 pub const RATE_LIMIT_RATE_HTTP: &str =
     "haproxy.router.openshift.io/rate-limit-connections.rate-http";
+/// Largest `...rate-limit-connections.concurrent-tcp` both targets can
+/// render: nginx's `limit_conn` refuses 65536 and more ("connection limit
+/// must be less 65536"), HAProxy takes any positive int. A larger value is
+/// clipped to this with a warning at admission (as a timeout over
+/// HAProxy's maximum is), so the Route keeps a limit and every target's
+/// tree loads (issue 17). 65,535 concurrent connections from one client
+/// address is no limit in practice.
+pub const MAX_CONCURRENT_TCP: u32 = 65_535;
 /// `haproxy.router.openshift.io/pod-concurrent-connections`
 pub const POD_CONCURRENT_CONNECTIONS: &str =
     "haproxy.router.openshift.io/pod-concurrent-connections";
@@ -120,7 +128,7 @@ pub struct RouteOptions {
     /// `None` unless this is `true`.
     pub rate_limit_connections: bool,
     /// `...rate-limit-connections.concurrent-tcp`: reject when
-    /// `src_conn_cur ge N`.
+    /// `src_conn_cur ge N`. At most [`MAX_CONCURRENT_TCP`] (clipped).
     pub rate_limit_concurrent_tcp: Option<PositiveInt>,
     /// `...rate-limit-connections.rate-tcp`: reject when
     /// `src_conn_rate ge N` (connections per 3s).
@@ -207,7 +215,7 @@ pub fn parse_annotations(
         RATE_LIMIT_RATE_HTTP,
     ];
     if o.rate_limit_connections {
-        o.rate_limit_concurrent_tcp = p.typed(RATE_LIMIT_CONCURRENT_TCP);
+        o.rate_limit_concurrent_tcp = p.clipped_int(RATE_LIMIT_CONCURRENT_TCP, MAX_CONCURRENT_TCP);
         o.rate_limit_rate_tcp = p.typed(RATE_LIMIT_RATE_TCP);
         if p.applies_to_http(RATE_LIMIT_RATE_HTTP) {
             o.rate_limit_rate_http = p.typed(RATE_LIMIT_RATE_HTTP);
@@ -297,6 +305,21 @@ impl<'a> Parser<'a> {
                 None
             }
         }
+    }
+
+    /// A positive int annotation that some target bounds lower than
+    /// [`PositiveInt`]: a value over `max` is clipped to it, with a warning
+    /// naming the annotation, the value and the bound.
+    fn clipped_int(&mut self, name: &str, max: u32) -> Option<PositiveInt> {
+        let n: PositiveInt = self.typed(name)?;
+        if n.get() <= max {
+            return Some(n);
+        }
+        self.warnings.push(format!(
+            "annotation {name}: value {} clipped to {max} (the largest value every target can apply: nginx's limit_conn must be less than 65536)",
+            n.get()
+        ));
+        PositiveInt::new(max)
     }
 
     fn pod_concurrent_connections(&mut self) -> Option<PositiveInt> {
@@ -736,6 +759,49 @@ mod tests {
             assert!(w[0].ends_with("expected an integer from 1 to 2147483647 (digits only)"));
             assert_one_safe_line(&w[0]);
         }
+    }
+
+    /// Issue 17, item 2: nginx's `limit_conn` refuses 65536 and more; the
+    /// value is clipped at admission so both targets render a tree their
+    /// proxy loads (the golden case `annotations-numeric-bounds` checks
+    /// both ends with the real `haproxy -c` and `nginx -t`).
+    #[test]
+    fn annotations_concurrent_tcp_is_clipped_to_what_every_target_can_apply() {
+        let limit = |v: &str| {
+            parse(
+                &[
+                    (RATE_LIMIT_CONNECTIONS, "true"),
+                    (RATE_LIMIT_CONCURRENT_TCP, v),
+                ],
+                EDGE,
+            )
+        };
+        for v in ["1", "65535", "065535"] {
+            let (o, w) = limit(v);
+            assert!(w.is_empty(), "{v}: {w:?}");
+            assert_eq!(
+                o.rate_limit_concurrent_tcp.unwrap().get(),
+                v.parse::<u32>().unwrap()
+            );
+        }
+        for v in ["65536", "70000", "2147483647"] {
+            let (o, w) = limit(v);
+            assert_eq!(
+                o.rate_limit_concurrent_tcp.unwrap().get(),
+                MAX_CONCURRENT_TCP,
+                "{v}"
+            );
+            assert_eq!(
+                w,
+                [format!(
+                    "annotation {RATE_LIMIT_CONCURRENT_TCP}: value {v} clipped to 65535 (the largest value every target can apply: nginx's limit_conn must be less than 65536)"
+                )]
+            );
+        }
+        // Still refused as before: not a positive int.
+        let (o, w) = limit("2147483648");
+        assert_eq!(o.rate_limit_concurrent_tcp, None);
+        assert!(w[0].ends_with("expected an integer from 1 to 2147483647 (digits only)"));
     }
 
     #[test]

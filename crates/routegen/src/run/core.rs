@@ -84,9 +84,14 @@ pub enum PassOutcome {
         summary: ChangeSummary,
         validation: Duration,
     },
-    /// HAProxy refused every tree tried and isolation could not find the
-    /// Routes responsible: `output` is its text for the last one.
-    Refused { output: String, why: String },
+    /// The proxy (`proxy`: "HAProxy" or "nginx", the target's) refused
+    /// every tree tried and isolation could not find the Routes
+    /// responsible: `output` is its text for the last one.
+    Refused {
+        proxy: &'static str,
+        output: String,
+        why: String,
+    },
     /// Writing or validating was impossible (I/O, HAProxy missing).
     Failed { reason: &'static str, error: String },
 }
@@ -428,7 +433,7 @@ impl Core {
         loop {
             let t = Instant::now();
             let mut v = verdicts.clone();
-            pipeline::exclude_routes(&mut v, &excluded);
+            pipeline::exclude_routes(&mut v, &excluded, self.config.target);
             let rendered = match self.engine.render_verdicts(v, snapshot, &self.config) {
                 Ok(r) => r,
                 Err(e) => {
@@ -445,7 +450,8 @@ impl Core {
             tracing::debug!(
                 files = rendered.tree.len(),
                 round,
-                "applying: writing the tree to staging and validating it with haproxy -c"
+                "applying: writing the tree to staging and validating it with {}",
+                self.config.target.check_command()
             );
             let apply = self.apply(&rendered, &mut pass);
             match apply {
@@ -485,7 +491,9 @@ impl Core {
                         tree = %id,
                         kept = %kept.display(),
                         round,
-                        "haproxy -c refused the tree (not swapped in); looking for the Routes responsible. HAProxy said: {}",
+                        "{} refused the tree (not swapped in); looking for the Routes responsible. {} said: {}",
+                        self.config.target.check_command(),
+                        self.config.target.proxy_name(),
                         isolate::alert_lines(&output).join(" | ")
                     );
                     pass.refused.push(RefusedTree {
@@ -496,6 +504,7 @@ impl Core {
                     round += 1;
                     if round > limits.max_rounds {
                         pass.outcome = PassOutcome::Refused {
+                            proxy: self.config.target.proxy_name(),
                             output,
                             why: format!(
                                 "still refused after leaving out Routes in {} rounds",
@@ -515,14 +524,23 @@ impl Core {
                         match self.bisect(&rendered, snapshot, &excluded) {
                             Ok(f) => new = f,
                             Err(why) => {
-                                pass.outcome = PassOutcome::Refused { output, why };
+                                pass.outcome = PassOutcome::Refused {
+                                    proxy: self.config.target.proxy_name(),
+                                    output,
+                                    why,
+                                };
                                 pass.verdicts = Some(rendered.verdicts);
                                 break;
                             }
                         }
                     }
                     for (key, alert) in new {
-                        tracing::warn!(route = %key, %alert, "leaving out a Route HAProxy refuses");
+                        tracing::warn!(
+                            route = %key,
+                            %alert,
+                            "leaving out a Route {} refuses",
+                            self.config.target.proxy_name()
+                        );
                         if let Some(fp) = fingerprints.get(&key) {
                             self.quarantine.insert(
                                 key.clone(),
@@ -558,9 +576,9 @@ impl Core {
         if let Some(verdicts) = &pass.verdicts {
             for v in verdicts {
                 if let Some(alert) = excluded.get(&v.key) {
-                    if v.rejection()
-                        .is_some_and(|r| r.message == pipeline::excluded_message(alert))
-                    {
+                    if v.rejection().is_some_and(|r| {
+                        r.message == pipeline::excluded_message(self.config.target, alert)
+                    }) {
                         pass.excluded.insert(v.key.clone(), alert.clone());
                     }
                 }
@@ -707,7 +725,8 @@ impl Core {
         tracing::info!(
             candidates = candidates.len(),
             budget = self.settings.limits.bisect_budget,
-            "HAProxy's message names no Route; bisecting"
+            "{}'s message names no Route; bisecting",
+            self.config.target.proxy_name()
         );
         let staging = self.settings.out.join("staging");
         let check = |subset: &[ObjectKey]| -> Result<Option<String>, String> {
@@ -719,7 +738,7 @@ impl Core {
                 }
             }
             let mut v = rendered.verdicts.clone();
-            pipeline::exclude_routes(&mut v, &out_of_subset);
+            pipeline::exclude_routes(&mut v, &out_of_subset, self.config.target);
             let r =
                 pipeline::render_verdicts(v, snapshot, &self.config).map_err(|e| e.to_string())?;
             let dir = tempfile::Builder::new()

@@ -471,7 +471,8 @@ pub fn attribute(output: &str, tree: &OutputTree, plan: &Plan) -> Attribution {
 /// Why [`bisect`] found no culprit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BisectError<E> {
-    /// The tree is refused even with no Route in it: HAProxy's first alert.
+    /// The tree is refused even with no Route in it: the proxy's first
+    /// alert (the caller's message names the proxy).
     NotPerRoute(String),
     /// The whole set is refused but no single Route on its own is: the
     /// fault needs several Routes together.
@@ -488,7 +489,7 @@ impl<E: std::fmt::Display> std::fmt::Display for BisectError<E> {
             BisectError::NotPerRoute(alert) => {
                 write!(
                     f,
-                    "HAProxy refuses the configuration even without any Route: {alert}"
+                    "the configuration is refused even without any Route: {alert}"
                 )
             }
             BisectError::NoSingleCulprit => f.write_str(

@@ -85,8 +85,8 @@ fn not_ready_reason(has_current: bool, need_reload: bool, pass: &Pass) -> String
     if !has_current {
         match &pass.outcome {
             PassOutcome::LoadFailed(e) => format!("no valid configuration yet: {e}"),
-            PassOutcome::Refused { why, .. } => {
-                format!("no valid configuration yet: HAProxy refused it ({why})")
+            PassOutcome::Refused { proxy, why, .. } => {
+                format!("no valid configuration yet: {proxy} refused it ({why})")
             }
             PassOutcome::RenderFailed(e) => format!("no valid configuration yet: {e}"),
             PassOutcome::Failed { error, .. } => format!("no valid configuration yet: {error}"),

@@ -129,10 +129,10 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
         PassOutcome::RenderFailed(e) => {
             tracing::error!(target: LOG_TARGET, error = %e, "cannot render; keeping the last good tree")
         }
-        PassOutcome::Refused { output, why } => tracing::error!(
+        PassOutcome::Refused { proxy, output, why } => tracing::error!(
             target: LOG_TARGET,
             %why,
-            "HAProxy refused the configuration and no Route alone could be left out; keeping the last good tree. HAProxy said:\n{output}"
+            "{proxy} refused the configuration and no Route alone could be left out; keeping the last good tree. {proxy} said:\n{output}"
         ),
         PassOutcome::Failed { error, reason } => {
             tracing::error!(target: LOG_TARGET, %error, %reason, "apply failed; keeping the last good tree")
