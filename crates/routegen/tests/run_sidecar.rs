@@ -751,6 +751,112 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
     });
 }
 
+/// Issue 17, item 6: one instance per output directory. A second `routegen
+/// run --spawn-haproxy` on the `--out` of a running one exits at once with
+/// status 1, naming the directory and the holder's pid, and neither adopts
+/// nor disturbs the first one's HAProxy. Once the holder is killed with
+/// `kill -9`, the kernel has released the lock: a new instance starts
+/// (adopting the orphaned HAProxy) and records its own pid.
+#[test]
+fn a_second_run_on_the_same_out_exits_at_once_naming_the_holder() {
+    let backend = Backend::start("one");
+    let mut sc = sidecar(&[]);
+    write_manifest(
+        &sc.manifests,
+        "site.yaml",
+        &format!(
+            "{}---\n{}",
+            route("lock", "web", "lock.example.com", "s").to_yaml(),
+            service("lock", "s", backend.port)
+        ),
+    );
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    sc.wait_body("lock.example.com", "one", Duration::from_secs(5));
+    let haproxy = sc.haproxy_pid().unwrap();
+    let holder = sc.pid().unwrap();
+    let lock_file = sc.out.join("routegen.lock");
+    assert_eq!(
+        fs::read_to_string(&lock_file).unwrap(),
+        format!("{holder}\n")
+    );
+    assert_eq!(mode(&lock_file), 0o600);
+
+    let free_port = routegen_testsupport::e2e::free_port;
+    let stderr = sc.out.with_file_name("second.log");
+    let mut cmd = Command::new(routegen_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ROUTEGEN_") {
+            cmd.env_remove(k);
+        }
+    }
+    let started = Instant::now();
+    let mut second = cmd
+        .arg("run")
+        .arg("--source")
+        .arg(format!("dir:{}", sc.manifests.display()))
+        .arg("--out")
+        .arg(&sc.out)
+        .arg("--spawn-haproxy")
+        .args(["--haproxy-bin", &haproxy_bin()])
+        .args(["--http-bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--https-bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--allow-loopback-endpoints", "--maxconn", "2000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _second_guard = scopeguard(second.id());
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second instance still runs on a locked --out"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let text = fs::read_to_string(&stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        text.contains(&format!(
+            "output directory {} is in use by another routegen run (pid {holder}); only one instance may use an output directory (lock file {})",
+            sc.out.display(),
+            lock_file.display()
+        )),
+        "{text}"
+    );
+    // The first one is untouched: same HAProxy, still serving, still ready.
+    assert_eq!(sc.haproxy_pid(), Some(haproxy));
+    assert!(process_alive(haproxy));
+    assert_eq!(sc.body("lock.example.com").as_deref(), Some("one"));
+    assert_eq!(sc.ops("/readyz").map(|r| r.status), Some(200));
+    assert_eq!(
+        fs::read_to_string(&lock_file).unwrap(),
+        format!("{holder}\n")
+    );
+
+    // kill -9: the kernel drops the lock with the process.
+    sc.kill9();
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    let next = sc.pid().unwrap();
+    assert_ne!(next, holder);
+    assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{next}\n"));
+    assert_eq!(
+        sc.haproxy_pid(),
+        Some(haproxy),
+        "the orphaned master was adopted"
+    );
+    assert_eq!(sc.body("lock.example.com").as_deref(), Some("one"));
+}
+
 /// `--reload master-cli:SOCKET` with a HAProxy started by someone else (the
 /// deployment's HAProxy container): not ready until that HAProxy exists
 /// and confirmed the reload; failed reloads are retried.

@@ -116,6 +116,11 @@ impl Sidecar {
         self.child = Some(cmd.spawn().unwrap());
     }
 
+    /// routegen's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// [`write_manifest`] into the manifest directory.
     pub fn write_manifest(&self, name: &str, text: &str) {
         write_manifest(&self.manifests, name, text);

@@ -15,6 +15,7 @@
 //!                               tree with the same files, never modified
 //! DIR/staging/<id>/             a tree being written and validated
 //! DIR/failed/<id>/              trees the validator refused, kept for inspection
+//! DIR/routegen.lock             `routegen run`'s exclusive lock ([`OutputLock`])
 //! ```
 //! The validator ([`Validator`]) is the real proxy binary: `haproxy -c` for
 //! an HAProxy tree (the default, [`Applier::open`]), `nginx -t` for an
@@ -65,6 +66,8 @@
 //! ([`Applier::set_plain_subdirs`]).
 
 pub mod delta;
+mod lock;
+pub use lock::{LockError, OutputLock, LOCK_FILE};
 mod memo;
 mod store;
 

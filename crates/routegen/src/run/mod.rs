@@ -85,13 +85,23 @@ pub use shutdown::shutdown_signal;
 const LOG_TARGET: &str = "routegen::run";
 
 /// Run the sidecar until `shutdown` resolves. Errors are startup errors
-/// (bad flags, unusable directories, port in use); once running, failures
-/// are logged, counted and retried, never fatal.
+/// (bad flags, unusable directories, port in use, another instance on the
+/// same `--out`); once running, failures are logged, counted and retried,
+/// never fatal.
+///
+/// The output directory's exclusive lock
+/// ([`routegen_host::apply::OutputLock`]) is the first thing taken, before
+/// any port is bound, file written or HAProxy adopted, and held until the
+/// sidecar has stopped (its HAProxy included): a second `run` on the same
+/// `--out` fails at once naming the directory and the holder's pid.
 pub async fn run<F>(config: RunConfig, shutdown: F) -> anyhow::Result<()>
 where
     F: Future<Output = ()> + Send,
 {
+    let lock = routegen_host::apply::OutputLock::acquire(&config.out)?;
+    tracing::debug!(target: LOG_TARGET, lock = %lock.path().display(), "output directory locked");
     let sidecar = startup::start(config).await?;
     sidecar.run(shutdown).await;
+    drop(lock);
     Ok(())
 }
