@@ -456,7 +456,13 @@ impl Core {
             let apply = self.apply(&rendered, &mut pass);
             match apply {
                 Ok(outcome) => {
-                    let now = self.fingerprints.of(&rendered.plan);
+                    // With nothing left out, the rendered plan is the full
+                    // plan: its fingerprints are known.
+                    let now = if excluded.is_empty() {
+                        fingerprints.clone()
+                    } else {
+                        self.fingerprints.of(&rendered.plan)
+                    };
                     let changes = match (&outcome, &self.applied_routes) {
                         (ApplyOutcome::Applied { .. }, Some(before)) => {
                             Some(route_changes(before, &now))
