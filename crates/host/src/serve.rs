@@ -12,8 +12,19 @@
 //!
 //! Bodies are plain text without a trailing newline. `HEAD` works wherever
 //! `GET` does.
+//!
+//! Bounds ([`OpsLimits`], SECURITY.md "Bounds"): the listener may be
+//! reachable from tenant pods, so what a client can hold is bounded. HTTP/1
+//! only; a request's head must be complete within
+//! [`OpsLimits::header_read_timeout`] of the moment the server starts
+//! waiting for it, on a new connection and between keep-alive requests
+//! alike (hyper's `header_read_timeout`, which is so also the idle
+//! keep-alive timeout); the head may be at most
+//! [`OpsLimits::max_head_bytes`]; at most [`OpsLimits::max_connections`]
+//! connections are open at once, and one over the cap is closed at once
+//! (counted in a warning log line at most once a second), never queued.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,13 +35,52 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::metrics::{Metrics, CONTENT_TYPE};
 
 /// How long connections still open after the shutdown signal may take to
 /// finish before [`serve`] returns anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Default [`OpsLimits::header_read_timeout`]: a kubelet probe or a
+/// Prometheus scrape sends its whole request at once.
+pub const OPS_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default [`OpsLimits::max_connections`]: probes and a few scrapers need
+/// a handful; each connection costs a task and a file descriptor.
+pub const OPS_MAX_CONNECTIONS: usize = 64;
+
+/// Default [`OpsLimits::max_head_bytes`] (hyper's minimum buffer is 8 KiB).
+pub const OPS_MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// What one client of the operations endpoint can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpsLimits {
+    /// From the moment the server waits for a request (a new connection,
+    /// or a kept-alive one after its last response) until the request's
+    /// head is complete; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; one more is closed as soon as accepted.
+    pub max_connections: usize,
+    /// Read buffer, and so the largest request head.
+    pub max_head_bytes: usize,
+}
+
+impl Default for OpsLimits {
+    fn default() -> Self {
+        OpsLimits {
+            header_read_timeout: OPS_HEADER_READ_TIMEOUT,
+            max_connections: OPS_MAX_CONNECTIONS,
+            max_head_bytes: OPS_MAX_HEAD_BYTES,
+        }
+    }
+}
 
 /// Liveness and readiness, shared between the run loop and the server.
 /// Cheap to clone; all clones are the same state.
@@ -194,9 +244,8 @@ where
     serve_on(listener, health, metrics, shutdown).await
 }
 
-/// Serve on an already bound listener until `shutdown` resolves. Then stop
-/// accepting, let open requests finish, and return at the latest
-/// [`SHUTDOWN_GRACE`] later.
+/// Serve on an already bound listener until `shutdown` resolves, with the
+/// default [`OpsLimits`]; see [`serve_on_with`].
 pub async fn serve_on<F>(
     listener: TcpListener,
     health: Health,
@@ -206,26 +255,77 @@ pub async fn serve_on<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_on_with(listener, health, metrics, OpsLimits::default(), shutdown).await
+}
+
+/// Serve on an already bound listener until `shutdown` resolves, within
+/// `limits`. Then stop accepting, let open requests finish, and return at
+/// the latest [`SHUTDOWN_GRACE`] later.
+pub async fn serve_on_with<F>(
+    listener: TcpListener,
+    health: Health,
+    metrics: Arc<Metrics>,
+    limits: OpsLimits,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "operations endpoint listening (/healthz, /readyz, /metrics)");
     }
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let graceful = async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    };
-    let server = axum::serve(listener, router(health, metrics)).with_graceful_shutdown(graceful);
-    let deadline = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
+    let service = TowerToHyperService::new(router(health, metrics));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes.max(8 * 1024));
+    let mut refused: u64 = 0;
+    let mut last_refusal_log: Option<std::time::Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    tracing::warn!(%error, "operations endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            refused += 1;
+            if last_refusal_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(
+                    refused,
+                    max_connections = limits.max_connections,
+                    "operations endpoint: connection refused: at the connection cap"
+                );
+                last_refusal_log = Some(std::time::Instant::now());
+            }
+            continue;
+        };
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            // Errors here are the client's (timeouts, bad requests, resets).
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
     tokio::select! {
-        result = server.into_future() => result.map_err(ServeError::Io),
-        () = deadline => {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("operations endpoint: connections still open after shutdown grace; closing");
-            Ok(())
         }
     }
+    Ok(())
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1065,6 +1065,7 @@ fn run_config(
         haproxy_bin: "haproxy".into(),
         nginx_bin: "nginx".into(),
         listen,
+        ops_limits: Default::default(),
         min_reload_interval: Duration::ZERO,
         debounce: Duration::ZERO,
         keep_trees: 2,

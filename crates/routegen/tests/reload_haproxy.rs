@@ -470,6 +470,23 @@ async fn old_worker_cap_stops_the_oldest_old_workers() {
 }
 
 #[tokio::test]
+async fn master_socket_is_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    fx.write("v1", "");
+    // A umask that would leave the socket open to everyone (0777): the
+    // `mode` option must not depend on it. Restored at once: HAProxy's
+    // socket is created in the child, which inherits the umask at spawn.
+    use nix::sys::stat::{umask, Mode};
+    let before = umask(Mode::empty());
+    let haproxy = fx.spawn(&[]).await;
+    umask(before);
+    let mode = std::fs::metadata(fx.socket()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "master socket mode {:o}", mode & 0o777);
+    haproxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn spawn_reports_haproxy_startup_errors() {
     let fx = Fixture::new();
     fx.write("v1", "    bnd 127.0.0.1:1\n");

@@ -1013,3 +1013,68 @@ fn rendered_config_routes_live_traffic() {
         );
     }
 }
+
+/// A Deployment scaled past `MAX_SERVERS_PER_BACKEND` (SECURITY.md,
+/// "Bounds"): the Route keeps serving with 1,000 servers, the warning names
+/// the Route, the count and the bound, and the tree at the cap passes
+/// `haproxy -c` (its time is printed: `--nocapture`).
+#[test]
+fn a_service_over_the_server_bound_renders_at_the_cap_and_passes_haproxy_check() {
+    use std::fmt::Write as _;
+    let d = dirs();
+    let mut yaml = String::from(
+        "apiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: big\n  \
+         namespace: fleet\n  creationTimestamp: \"2026-01-10T09:00:00Z\"\nspec:\n  host: \
+         big.example.com\n  to:\n    kind: Service\n    name: big\n",
+    );
+    // Two slices of 750 ready endpoints (the API's slices hold up to 1,000).
+    for slice in 0..2 {
+        write!(
+            yaml,
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: \
+             big-{slice}\n  namespace: fleet\n  labels:\n    kubernetes.io/service-name: big\n\
+             addressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n"
+        )
+        .unwrap();
+        for i in 0..750u32 {
+            let n = slice * 750 + i;
+            writeln!(
+                yaml,
+                "- addresses: [\"10.{}.{}.{}\"]\n  targetRef:\n    kind: Pod\n    name: big-{n}",
+                128 + n / 65536,
+                (n / 256) % 256,
+                n % 256
+            )
+            .unwrap();
+        }
+    }
+    let input = d.root.join("fleet.yaml");
+    std::fs::write(&input, yaml).unwrap();
+    let out = run(routegen()
+        .arg("render")
+        .args(render_args(&d, &input))
+        .arg("--out")
+        .arg(&d.out));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for part in [
+        "fleet/big",
+        "1500 ready endpoints",
+        "first 1000",
+        "MAX_SERVERS_PER_BACKEND",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing:\n{stderr}");
+    }
+    let backends = config::whole_config(&d.out);
+    let servers = backends
+        .lines()
+        .filter(|l| l.trim_start().starts_with("server pod:big-"))
+        .count();
+    assert_eq!(servers, 1000);
+    let started = std::time::Instant::now();
+    haproxy_check(&d.out);
+    eprintln!(
+        "haproxy -c, one backend at the cap (1,000 servers): {:?}",
+        started.elapsed()
+    );
+}

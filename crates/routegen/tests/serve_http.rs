@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use routegen_host::metrics::{Metrics, Outcome};
-use routegen_host::serve::{serve, serve_on, Health, ServeError};
+use routegen_host::serve::{serve, serve_on_with, Health, OpsLimits, ServeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -69,14 +69,24 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(OpsLimits::default()).await
+}
+
+async fn start_with(limits: OpsLimits) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let health = Health::new();
     let metrics = Arc::new(Metrics::new());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(listener, health.clone(), metrics.clone(), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve_on_with(
+        listener,
+        health.clone(),
+        metrics.clone(),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Server {
         addr,
         health,
@@ -249,4 +259,106 @@ async fn serve_binds_and_reports_bind_errors() {
     .await
     .expect("returns after shutdown");
     done.unwrap();
+}
+
+/// Limits with a short header timeout, so a test waits well under 5 s.
+fn short(header_read_timeout: Duration, max_connections: usize) -> OpsLimits {
+    OpsLimits {
+        header_read_timeout,
+        max_connections,
+        ..OpsLimits::default()
+    }
+}
+
+/// Read until the server closes the connection (EOF or reset); what was read.
+async fn until_closed(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "connection still open after {within:?}");
+    raw
+}
+
+#[tokio::test]
+async fn a_half_sent_request_is_disconnected_after_the_header_timeout() {
+    let timeout = Duration::from_millis(500);
+    let s = start_with(short(timeout, 64)).await;
+    // Half a request, then silence.
+    let mut half = TcpStream::connect(s.addr).await.unwrap();
+    half.write_all(b"GET /heal").await.unwrap();
+    // A slow drip: a byte every 100 ms never completes the head in time.
+    let mut drip = TcpStream::connect(s.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let dripping = tokio::spawn(async move {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaa" {
+            if drip.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drip
+    });
+    let raw = until_closed(&mut half, Duration::from_secs(3)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= timeout - Duration::from_millis(100),
+        "{elapsed:?}"
+    );
+    assert!(!String::from_utf8_lossy(&raw).contains(" 200 "), "{raw:?}");
+    let mut drip = dripping.await.unwrap();
+    let raw = until_closed(&mut drip, Duration::from_secs(3)).await;
+    assert!(!String::from_utf8_lossy(&raw).contains(" 200 "), "{raw:?}");
+    // Still serving everyone else.
+    assert_eq!(request(s.addr, "GET", "/healthz").await.status, 200);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let timeout = Duration::from_millis(500);
+    let s = start_with(short(timeout, 64)).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let raw = until_closed(&mut c, Duration::from_secs(3)).await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.ends_with("ok"), "{text}");
+    assert!(started.elapsed() >= timeout - Duration::from_millis(100));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_and_slots_come_back() {
+    let s = start_with(short(Duration::from_secs(4), 2)).await;
+    let mut held = vec![
+        TcpStream::connect(s.addr).await.unwrap(),
+        TcpStream::connect(s.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The third is accepted by the kernel and closed at once, unanswered.
+    let mut over = TcpStream::connect(s.addr).await.unwrap();
+    let _ = over
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let started = std::time::Instant::now();
+    let raw = until_closed(&mut over, Duration::from_secs(2)).await;
+    assert!(raw.is_empty(), "{:?}", String::from_utf8_lossy(&raw));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A held connection ends: its slot serves the next client.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(request(s.addr, "GET", "/readyz").await.status, 503);
+    drop(held);
+    s.shutdown().await.unwrap();
 }

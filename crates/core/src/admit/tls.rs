@@ -230,6 +230,14 @@ fn analyze(host: &RouteHost, tls: &ValidatedTls) -> Result<Analysis, Rejection> 
         Termination::Edge | Termination::Reencrypt => {}
     }
 
+    for (field, value) in [
+        (Field::Certificate, certificate),
+        (Field::Key, key),
+        (Field::CaCertificate, ca_certificate),
+        (Field::DestinationCaCertificate, destination_ca),
+    ] {
+        check_field_size(field, value)?;
+    }
     if let (Some(cert_text), Some(key_text)) = (certificate, key) {
         check_swapped(cert_text, key_text)?;
     }
@@ -500,6 +508,32 @@ impl Field {
     }
 }
 
+/// At most this many CERTIFICATE blocks in one PEM field (SECURITY.md,
+/// "Bounds"). A real chain is a leaf and a few intermediates, a CA bundle a
+/// few roots (two during a rotation); every certificate is parsed at
+/// admission, written to the tree and loaded by every `haproxy -c` and
+/// reload (a chain of 20,000 copies: render 6.9 s, `haproxy -c` 8.2 s).
+pub const MAX_CERTIFICATES_PER_FIELD: usize = 10;
+
+/// At most this many bytes in one PEM field, explanatory text included:
+/// ten certificates of the largest RSA keys HAProxy loads (16384 bits,
+/// about 5 KiB of PEM each) with `openssl x509 -text` output in front of
+/// each fit several times over; it is the API server's budget for all of a
+/// Route's annotations.
+pub const MAX_PEM_FIELD_BYTES: usize = 256 * 1024;
+
+/// A field over [`MAX_PEM_FIELD_BYTES`] is refused before it is read.
+fn check_field_size(field: Field, value: Option<&str>) -> Result<(), Rejection> {
+    match value {
+        Some(text) if text.len() > MAX_PEM_FIELD_BYTES => Err(field.reject(format!(
+            "too long: at most {MAX_PEM_FIELD_BYTES} bytes per PEM field \
+             (MAX_PEM_FIELD_BYTES), this one has {}",
+            text.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A field's text, unless empty or whitespace only (= absent).
 fn present(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|text| !text.trim().is_empty())
@@ -599,6 +633,19 @@ fn parse_certificate_field(
     let mut certs = Vec::new();
     let mut keys = Vec::new();
     let scanned = scan(field, text, notes)?;
+    // Counted before any is parsed: the cost is in parsing.
+    let count = scanned
+        .blocks
+        .iter()
+        .filter(|b| b.label == "CERTIFICATE")
+        .count();
+    if count > MAX_CERTIFICATES_PER_FIELD {
+        return Err(field.reject(format!(
+            "holds {count} certificates; at most {MAX_CERTIFICATES_PER_FIELD} are allowed per \
+             PEM field (MAX_CERTIFICATES_PER_FIELD): a chain is the leaf and its \
+             intermediates, a CA bundle the CAs it needs"
+        )));
+    }
     for block in scanned.blocks {
         let label = block.label.as_str();
         if label == "CERTIFICATE" {

@@ -38,6 +38,14 @@ use crate::values::{
 /// Default `check inter` (OpenShift's `ROUTER_BACKEND_CHECK_INTERVAL` default).
 pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 5000;
 
+/// At most this many servers in one Route's backend (SECURITY.md, "Bounds").
+/// `haproxy -c`, paid on every apply and reload for every tenant, grows
+/// faster than linearly with servers (10,000 in one backend: 2.1 s; 50,000:
+/// 51 s). Above the bound the Route keeps serving with a deterministic
+/// subset ([`cap_servers`]) and a warning: a scaled-up Deployment never
+/// takes its Route down.
+pub const MAX_SERVERS_PER_BACKEND: usize = 1000;
+
 /// A backend and the files it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuiltBackend {
@@ -155,6 +163,55 @@ pub fn weigh(services: Vec<(BackendRef, Vec<Server>)>, mode: Mode) -> WeightedSe
     out
 }
 
+/// Keep at most `bound` servers in a backend. Only services whose servers
+/// are rendered count (on TCP backends weight-0 services are dropped by
+/// [`weigh`]). Over the bound, the bound is shared between those services
+/// by water-filling (smallest first; each gets what it has or an equal part
+/// of what is left, the last one takes the remainder), so every service of
+/// the Route keeps serving and the weight split between services holds;
+/// each service keeps its first servers by name (the order servers are
+/// written in), so the subset depends only on the endpoints, never on
+/// input order. One warning per truncated service names the Route, the
+/// service, the count and the bound.
+pub fn cap_servers(
+    key: &ObjectKey,
+    services: &mut [(BackendRef, Vec<Server>)],
+    mode: Mode,
+    bound: usize,
+    warnings: &mut Vec<String>,
+) {
+    let counted = |r: &BackendRef| mode == Mode::Http || !r.weight.is_zero();
+    let total: usize = services
+        .iter()
+        .filter(|(r, _)| counted(r))
+        .map(|(_, s)| s.len())
+        .sum();
+    if total <= bound {
+        return;
+    }
+    let mut order: Vec<usize> = (0..services.len())
+        .filter(|&i| counted(&services[i].0))
+        .collect();
+    order.sort_by_key(|&i| (services[i].1.len(), i));
+    let mut left = bound;
+    for (k, &i) in order.iter().enumerate() {
+        let share = left / (order.len() - k);
+        let (r, servers) = &mut services[i];
+        let keep = servers.len().min(share);
+        if keep < servers.len() {
+            warnings.push(format!(
+                "{key}: service {} has {} ready endpoints; serving the first {keep} by server \
+                 name (bound: {bound} servers per backend, MAX_SERVERS_PER_BACKEND, \
+                 shared between the Route's services)",
+                show_name(&r.service),
+                servers.len(),
+            ));
+            servers.truncate(keep);
+        }
+        left -= keep;
+    }
+}
+
 /// The default cookie name for a Route: OpenShift's `RoutingKeyName`.
 pub fn default_cookie_name(key: &ObjectKey) -> CookieName {
     md5_hex(&format!(" {}:{}", key.namespace, key.name))
@@ -200,6 +257,14 @@ pub fn build_backend(
             (r.clone(), servers)
         })
         .collect();
+    let mut with_servers = with_servers;
+    cap_servers(
+        key,
+        &mut with_servers,
+        mode,
+        MAX_SERVERS_PER_BACKEND,
+        warnings,
+    );
     let without_endpoints: Vec<String> = with_servers
         .iter()
         .filter(|(r, servers)| !r.weight.is_zero() && servers.is_empty())
@@ -425,6 +490,112 @@ mod tests {
             out.entry(svc).or_default().push(s.weight.get());
         }
         out
+    }
+
+    /// `slices` EndpointSlices of 240 ready endpoints each for `svc`, on
+    /// 10.<first + i>.0.0/24.
+    fn big_service(svc: &str, first: u8, slices: u8) -> Vec<EndpointSlice> {
+        (first..first + slices)
+            .map(|i| svc_slice(svc, i, 240))
+            .collect()
+    }
+
+    fn per_service(b: &Backend) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for s in &b.servers {
+            *out.entry(s.service.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn servers_over_the_bound_keep_the_first_by_name_with_a_warning() {
+        let r = route("big", vec![bref("web", 1)], None);
+        let mut slices = big_service("web", 0, 5); // 1,200 endpoints
+        let (b, warnings) = build(&r, &slices, &PlanSettings::default());
+        assert_eq!(b.servers.len(), MAX_SERVERS_PER_BACKEND);
+        let warning = warnings
+            .iter()
+            .find(|w| w.contains("MAX_SERVERS_PER_BACKEND"))
+            .expect("a warning names the bound");
+        for part in [
+            "ns/big",
+            "service web",
+            "1200 ready endpoints",
+            "first 1000",
+            "bound: 1000",
+        ] {
+            assert!(warning.contains(part), "{part:?} missing from {warning}");
+        }
+        // The first 1,000 by server name, whatever the input order.
+        let mut all: Vec<String> = {
+            let index = EndpointIndex::new(&slices);
+            endpoints::service_servers(&index, "ns", "web", None, false, &mut Vec::new())
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        };
+        assert_eq!(all.len(), 1200);
+        all.truncate(MAX_SERVERS_PER_BACKEND);
+        let kept: Vec<String> = b.servers.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(kept, all);
+        slices.reverse();
+        let (again, _) = build(&r, &slices, &PlanSettings::default());
+        assert_eq!(again, b);
+        // Still served: weights and health checks as for any backend.
+        assert!(b.servers.iter().all(|s| s.weight == Weight::ONE));
+        assert!(b.health_check.is_some());
+    }
+
+    #[test]
+    fn servers_at_the_bound_are_all_kept_without_a_warning() {
+        let r = route("edge", vec![bref("web", 1)], None);
+        let mut slices = big_service("web", 0, 4); // 960
+        slices.push(svc_slice("web", 9, 40)); // 1,000
+        let (b, warnings) = build(&r, &slices, &PlanSettings::default());
+        assert_eq!(b.servers.len(), 1000);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_bound_is_shared_between_services_smallest_first() {
+        let r = route(
+            "ab",
+            vec![bref("small", 10), bref("left", 20), bref("right", 30)],
+            None,
+        );
+        let mut slices = vec![svc_slice("small", 1, 100)];
+        slices.extend(big_service("left", 10, 5));
+        slices.extend(big_service("right", 20, 5));
+        let (b, warnings) = build(&r, &slices, &PlanSettings::default());
+        let counts = per_service(&b);
+        assert_eq!(counts["small"], 100);
+        assert_eq!(counts["left"], 450);
+        assert_eq!(counts["right"], 450);
+        let capped: Vec<&String> = warnings
+            .iter()
+            .filter(|w| w.contains("MAX_SERVERS_PER_BACKEND"))
+            .collect();
+        assert_eq!(capped.len(), 2, "{warnings:?}");
+        // The weight split is over the servers kept: 20/450 < 30/450.
+        let weights = weights_by_service(&b);
+        assert!(weights["left"][0] < weights["right"][0]);
+    }
+
+    #[test]
+    fn weight_zero_services_do_not_count_on_tcp_backends() {
+        let passthrough = tls(Termination::Passthrough, InsecurePolicy::None);
+        let r = route("tcp", vec![bref("live", 1), bref("idle", 0)], passthrough);
+        let mut slices = big_service("live", 0, 4); // 960
+        slices.extend(big_service("idle", 10, 2)); // 480, dropped on TCP
+        let (b, warnings) = build(&r, &slices, &PlanSettings::default());
+        assert_eq!(b.servers.len(), 960);
+        assert!(
+            !warnings
+                .iter()
+                .any(|w| w.contains("MAX_SERVERS_PER_BACKEND")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -154,8 +154,31 @@ pub fn config_paths(config: &Path) -> Vec<PathBuf> {
     }
 }
 
+/// `-S <path>,mode,600`: the master socket gives full control of HAProxy,
+/// so it is created 0600 whatever the process umask (HAProxy applies the
+/// bind option `mode` after creating the socket). `-S` separates options
+/// with commas, so a path with a comma cannot be passed.
+fn master_socket_arg(master_socket: &Path) -> Result<OsString, ProcessError> {
+    if master_socket.as_os_str().as_encoded_bytes().contains(&b',') {
+        return Err(ProcessError::Spawn {
+            bin: PathBuf::from("haproxy"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "master socket path {} contains a comma, which HAProxy's -S option \
+                     reads as an option separator",
+                    master_socket.display()
+                ),
+            ),
+        });
+    }
+    let mut arg = master_socket.as_os_str().to_os_string();
+    arg.push(",mode,600");
+    Ok(arg)
+}
+
 impl HaproxyProcess {
-    /// Start `bin -W -S <master_socket> -f <path>... <extra_args...>` (the
+    /// Start `bin -W -S <master_socket>,mode,600 -f <path>... <extra_args...>` (the
     /// paths of [`config_paths`]`(config)`) with default [`SpawnOptions`]
     /// and wait until a worker answers.
     pub async fn spawn(
@@ -184,7 +207,9 @@ impl HaproxyProcess {
     ) -> Result<Self, ProcessError> {
         let config_paths = config_paths(config);
         let mut cmd = Command::new(bin);
-        cmd.arg("-W").arg("-S").arg(master_socket);
+        cmd.arg("-W")
+            .arg("-S")
+            .arg(master_socket_arg(master_socket)?);
         for path in &config_paths {
             cmd.arg("-f").arg(path);
         }

@@ -62,6 +62,12 @@ pub(crate) struct RunArgs {
         default_value = "127.0.0.1:1936"
     )]
     pub(crate) listen: SocketAddr,
+    /// On --listen, a request's head must be complete this long after the server starts waiting for it (a new connection, or a kept-alive one after its last response: also the idle timeout).
+    #[arg(long, env = "ROUTEGEN_OPS_HEADER_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = run::parse_duration)]
+    pub(crate) ops_header_timeout: std::time::Duration,
+    /// On --listen, at most this many connections at once; one more is closed at once.
+    #[arg(long, env = "ROUTEGEN_OPS_MAX_CONNECTIONS", value_name = "N", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub(crate) ops_max_connections: u32,
     /// Log format.
     #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
     pub(crate) log_format: LogFormat,
@@ -113,6 +119,10 @@ pub(crate) fn exec(args: RunArgs) -> ExitCode {
 /// The flags of `run`, resolved: default run and state directories under
 /// --out, the reload method implied by --spawn-haproxy.
 fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    anyhow::ensure!(
+        !args.ops_header_timeout.is_zero(),
+        "--ops-header-timeout must be above 0 (it would close every connection before its request)"
+    );
     let out =
         std::path::absolute(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
     let source = match &args.source {
@@ -186,6 +196,11 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         haproxy_bin: args.haproxy_bin.clone(),
         nginx_bin: args.nginx_bin.clone(),
         listen: args.listen,
+        ops_limits: routegen_host::serve::OpsLimits {
+            header_read_timeout: args.ops_header_timeout,
+            max_connections: args.ops_max_connections as usize,
+            ..Default::default()
+        },
         min_reload_interval: args.min_reload_interval,
         debounce: args.debounce,
         keep_trees: args.keep_trees as usize,

@@ -88,6 +88,9 @@ pub struct RunConfig {
     pub nginx_bin: PathBuf,
     /// Operations endpoint (`/healthz`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
+    /// What one client of the operations endpoint may hold
+    /// (`--ops-header-timeout`, `--ops-max-connections`).
+    pub ops_limits: routegen_host::serve::OpsLimits,
     pub min_reload_interval: Duration,
     /// Quiet time that ends a burst of changes.
     pub debounce: Duration,

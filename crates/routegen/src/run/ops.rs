@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use routegen_host::metrics::Metrics;
-use routegen_host::serve::{self, Health, ServeError};
+use routegen_host::serve::{self, Health, OpsLimits, ServeError};
 
 /// The running operations endpoint.
 pub(super) struct OpsEndpoint {
@@ -31,6 +31,7 @@ impl OpsEndpoint {
     /// Listen on `listen` and serve in a task of its own.
     pub(super) async fn start(
         listen: SocketAddr,
+        limits: OpsLimits,
         health: Health,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<OpsEndpoint> {
@@ -38,9 +39,15 @@ impl OpsEndpoint {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let (stop, mut stop_rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve_on(listener, health, metrics, async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        }));
+        let task = tokio::spawn(serve::serve_on_with(
+            listener,
+            health,
+            metrics,
+            limits,
+            async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            },
+        ));
         Ok(OpsEndpoint { stop, task })
     }
 

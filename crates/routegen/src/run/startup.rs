@@ -54,7 +54,13 @@ pub(super) async fn start(config: RunConfig) -> anyhow::Result<Sidecar> {
     let kube_source = input.kube_source().cloned();
 
     // 2. Operations endpoint.
-    let ops = OpsEndpoint::start(config.listen, health.clone(), metrics.clone()).await?;
+    let ops = OpsEndpoint::start(
+        config.listen,
+        config.ops_limits,
+        health.clone(),
+        metrics.clone(),
+    )
+    .await?;
 
     // 3. The pipeline configuration and the apply directory (blocking: may
     //    generate the default certificate).

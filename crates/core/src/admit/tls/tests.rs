@@ -1399,3 +1399,80 @@ fn chains_that_do_not_verify_are_refused_only_with_a_ca() {
         ),
     ]);
 }
+
+#[test]
+fn certificates_and_bytes_per_pem_field_are_bounded() {
+    let f = fx();
+    // A real chain at the bound: leaf, 8 intermediates, root (10 certificates).
+    let mut issuers = vec![CertSpec::ca("Bound Root CA").self_signed()];
+    for i in 1..=8 {
+        let next = CertSpec::ca(&format!("Bound Intermediate {i}")).signed_by(&issuers[i - 1]);
+        issuers.push(next);
+    }
+    let leaf = CertSpec::leaf(&[HOST]).signed_by(issuers.last().unwrap());
+    let mut chain: Vec<&Issued> = vec![&leaf];
+    chain.extend(issuers.iter().rev());
+    assert_eq!(chain.len(), MAX_CERTIFICATES_PER_FIELD);
+    let at_bound = chain_pem(&chain);
+    let ca_copies = |n: usize| f.ca.cert_pem().repeat(n);
+    let over_bound = format!("{at_bound}{}", f.ca.cert_pem());
+    let reencrypt = |destination: String| ValidatedTls {
+        termination: Termination::Reencrypt,
+        destination_ca_certificate: Some(destination),
+        ..serve(&f.leaf, &[], None)
+    };
+    let padded = format!(
+        "{}{}",
+        "explanatory text\n".repeat(MAX_PEM_FIELD_BYTES / 17 + 1),
+        f.leaf.cert_pem()
+    );
+    run_cases(vec![
+        case(
+            "a chain of 10 certificates is admitted",
+            edge(Some(at_bound), Some(leaf.key_pem()), None),
+            CLEAN,
+        ),
+        case(
+            "a chain of 11 certificates is refused before any is parsed",
+            edge(Some(over_bound), Some(leaf.key_pem()), None),
+            Reject(
+                "spec.tls.certificate: holds 11 certificates; at most 10 are allowed per PEM \
+                 field (MAX_CERTIFICATES_PER_FIELD)",
+            ),
+        ),
+        case(
+            "a CA bundle of 11 is refused",
+            serve(&f.leaf, &[], None).with_ca(ca_copies(11)),
+            Reject("spec.tls.caCertificate: holds 11 certificates; at most 10"),
+        ),
+        case(
+            "a CA bundle of 20,000 copies (the issue's case) is refused by size, unread",
+            serve(&f.leaf, &[], None).with_ca(ca_copies(20_000)),
+            Reject("spec.tls.caCertificate: too long: at most 262144 bytes per PEM field"),
+        ),
+        case(
+            "a destination CA bundle of 10 is admitted",
+            reencrypt(ca_copies(10)),
+            CLEAN,
+        ),
+        case(
+            "a destination CA bundle of 11 is refused",
+            reencrypt(ca_copies(11)),
+            Reject("spec.tls.destinationCACertificate: holds 11 certificates; at most 10"),
+        ),
+        case(
+            "a field over MAX_PEM_FIELD_BYTES is refused by size",
+            edge(Some(padded), Some(f.leaf.key_pem()), None),
+            Reject("spec.tls.certificate: too long: at most 262144 bytes per PEM field (MAX_PEM_FIELD_BYTES)"),
+        ),
+    ]);
+}
+
+impl ValidatedTls {
+    fn with_ca(self, ca: String) -> Self {
+        ValidatedTls {
+            ca_certificate: Some(ca),
+            ..self
+        }
+    }
+}
