@@ -12,6 +12,7 @@ use routegen_host::source::files;
 use routegen_render::{self as render};
 
 use super::args::{InputArgs, RouterArgs, TargetArg};
+use super::out::{self, note};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
@@ -45,12 +46,12 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     let loaded = match files::load_paths(&args.input.paths, &args.input.namespace) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             return ExitCode::from(1);
         }
     };
     for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let verdicts = admit::admit_at(
         &loaded.snapshot,
@@ -60,22 +61,26 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     if args.target.proxy == render::Target::Nginx {
         let plan = routegen_core::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
         match render::nginx::warnings(&plan) {
-            Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
-            Err(e) => eprintln!("warning: nginx: {e}"),
+            Ok(warnings) => warnings.iter().for_each(|w| note!("warning: {w}")),
+            Err(e) => note!("warning: nginx: {e}"),
         }
     }
-    match args.output {
+    let report = match args.output {
         OutputFormat::Json => {
             let reports: Vec<_> = verdicts.iter().map(Verdict::report).collect();
             match serde_json::to_string_pretty(&reports) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => json + "\n",
                 Err(e) => {
-                    eprintln!("error: cannot encode JSON: {e}");
+                    note!("error: cannot encode JSON: {e}");
                     return ExitCode::from(1);
                 }
             }
         }
-        OutputFormat::Text => print!("{}", text_report(&verdicts)),
+        OutputFormat::Text => text_report(&verdicts),
+    };
+    if let Err(e) = out::print(&report) {
+        note!("error: {e:#}");
+        return ExitCode::from(1);
     }
     if verdicts.iter().all(Verdict::is_admitted) {
         ExitCode::SUCCESS

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::out::{self, note};
 use super::tree::{build_tree, TreeArgs};
 
 #[derive(Args, Debug)]
@@ -25,7 +26,7 @@ pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note!("error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -35,6 +36,6 @@ pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
 fn diff_cmd(args: &DiffArgs) -> anyhow::Result<bool> {
     let tree = build_tree(&args.tree)?;
     let diff = routegen_host::tree::diff_tree(&tree, &args.against)?;
-    print!("{diff}");
+    out::print(&diff)?;
     Ok(!diff.is_empty())
 }

@@ -7,6 +7,7 @@
 pub(crate) mod args;
 pub(crate) mod check;
 pub(crate) mod diff;
+pub(crate) mod out;
 pub(crate) mod render;
 pub(crate) mod run;
 pub(crate) mod tree;

@@ -1,0 +1,105 @@
+//! The command line as a new user meets it (issue 18): output cut short
+//! by a closed pipe, exit codes, the summary line, flags.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn routegen() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_routegen"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ROUTEGEN_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `n` Routes with their own hosts, and one more that claims the first
+/// host again (rejected, HostAlreadyClaimed): output far larger than a
+/// pipe's buffer, for every command.
+fn many_routes(dir: &Path, n: usize) -> std::path::PathBuf {
+    let mut yaml = String::new();
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {{name: r{i:05}, namespace: ns, creationTimestamp: '2024-01-01T00:00:00Z'}}\nspec: {{host: r{i:05}.example.com, path: /some/longer/path/{i}, to: {{kind: Service, name: s{i}}}}}\n"
+        ));
+    }
+    yaml.push_str("---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {name: zz-late, namespace: other, creationTimestamp: '2025-01-01T00:00:00Z'}\nspec: {host: r00000.example.com, path: /some/longer/path/0, to: {kind: Service, name: s}}\n");
+    let path = dir.join("routes.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Run `cmd` with stdout a pipe that is closed after the first few bytes
+/// (`| head -c 100`), returning the exit status and stderr (kept in a
+/// file: a full stderr pipe must not block the command before it writes
+/// stdout).
+fn with_stdout_closed_early(cmd: &mut Command) -> Output {
+    let mut stderr = tempfile::tempfile().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 100];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let mut out = child.wait_with_output().unwrap();
+    stderr.seek(SeekFrom::Start(0)).unwrap();
+    stderr.read_to_end(&mut out.stderr).unwrap();
+    out
+}
+
+fn assert_quiet(what: &str, out: &Output) {
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stdout") && !stderr.contains("error"),
+        "{what}: {stderr}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_every_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 3000);
+    let state = tmp.path().join("state");
+    let run = tmp.path().join("run");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let tree_args = |cmd: &mut Command| {
+        cmd.arg("-f")
+            .arg(&input)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--run-dir")
+            .arg(&run);
+    };
+
+    for format in ["text", "json"] {
+        let out =
+            with_stdout_closed_early(routegen().args(["check", "-o", format, "-f"]).arg(&input));
+        assert_quiet("check", &out);
+        assert_eq!(out.status.code(), Some(2), "check -o {format}: rejections");
+    }
+
+    let mut render = routegen();
+    render.arg("render");
+    tree_args(&mut render);
+    let out = with_stdout_closed_early(&mut render);
+    assert_quiet("render", &out);
+    assert_eq!(out.status.code(), Some(0), "render");
+
+    let mut diff = routegen();
+    diff.arg("diff");
+    tree_args(&mut diff);
+    let out = with_stdout_closed_early(diff.arg("--against").arg(&empty));
+    assert_quiet("diff", &out);
+    assert_eq!(out.status.code(), Some(1), "diff: differences");
+}
