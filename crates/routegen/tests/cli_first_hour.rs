@@ -86,7 +86,7 @@ fn a_closed_stdout_pipe_ends_every_command_quietly() {
         let out =
             with_stdout_closed_early(routegen().args(["check", "-o", format, "-f"]).arg(&input));
         assert_quiet("check", &out);
-        assert_eq!(out.status.code(), Some(2), "check -o {format}: rejections");
+        assert_eq!(out.status.code(), Some(1), "check -o {format}: rejections");
     }
 
     let mut render = routegen();
@@ -102,4 +102,52 @@ fn a_closed_stdout_pipe_ends_every_command_quietly() {
     let out = with_stdout_closed_early(diff.arg("--against").arg(&empty));
     assert_quiet("diff", &out);
     assert_eq!(out.status.code(), Some(1), "diff: differences");
+}
+
+/// One table for every subcommand: 0 success, 1 findings, 2 usage error
+/// (clap's), 3 error; a CI job tells rejections from a mistyped flag.
+#[test]
+fn exit_statuses_keep_usage_errors_apart_from_rejections_and_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 2);
+    let code = |args: &[&str]| {
+        let out = routegen().args(args).output().unwrap();
+        (out.status.code(), text(&out.stderr))
+    };
+    let input = input.to_str().unwrap();
+    let (rejected, _) = code(&["check", "-f", input]);
+    assert_eq!(rejected, Some(1), "some Routes rejected");
+    for usage in [
+        &["check", "-f", input, "--no-such-flag"][..],
+        &["check", "-f", input, "--output", "yaml"],
+        &["check"],
+        &["render", "-f", input, "--maxconn", "many"],
+        &["diff", "-f", input],
+        &["no-such-command"],
+    ] {
+        let (status, stderr) = code(usage);
+        assert_eq!(status, Some(2), "usage error for {usage:?}: {stderr}");
+    }
+    let missing = tmp.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+    let (status, stderr) = code(&["check", "-f", missing]);
+    assert_eq!(status, Some(3), "unreadable input: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    let (status, _) = code(&["render", "-f", missing]);
+    assert_eq!(status, Some(3));
+
+    for args in [&["--help"][..], &["check", "--help"], &["diff", "--help"]] {
+        let out = routegen().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        // Help text is wrapped to the terminal: compare words.
+        let help = text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            help.contains("Exit status: 0 success; 1 findings")
+                && help.contains("2 usage error; 3 error"),
+            "{args:?}: {help}"
+        );
+    }
 }

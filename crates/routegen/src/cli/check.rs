@@ -1,7 +1,7 @@
 //! `routegen check`: which Routes are admitted and why not.
 //!
-//! Exit status: 0 all admitted, 2 at least one rejected, 1 unreadable
-//! input (or JSON that cannot be encoded).
+//! Exit status: 0 all admitted, 1 at least one rejected, 3 unreadable
+//! input (or output that cannot be written); see [`super::status`].
 
 use std::process::ExitCode;
 
@@ -47,7 +47,7 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(e) => {
             note!("error: {e}");
-            return ExitCode::from(1);
+            return super::error();
         }
     };
     for warning in &loaded.warnings {
@@ -72,7 +72,7 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
                 Ok(json) => json + "\n",
                 Err(e) => {
                     note!("error: cannot encode JSON: {e}");
-                    return ExitCode::from(1);
+                    return super::error();
                 }
             }
         }
@@ -80,12 +80,12 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     };
     if let Err(e) = out::print(&report) {
         note!("error: {e:#}");
-        return ExitCode::from(1);
+        return super::error();
     }
     if verdicts.iter().all(Verdict::is_admitted) {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        super::findings()
     }
 }
 

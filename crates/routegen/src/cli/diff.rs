@@ -1,7 +1,7 @@
 //! `routegen diff`: what `render` would change in an existing output
 //! directory, as a unified diff (private keys redacted).
 //!
-//! Exit status: 0 no change, 1 changes, 2 error.
+//! Exit status: 0 no change, 1 changes, 3 error; see [`super::status`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,10 +24,10 @@ pub(crate) struct DiffArgs {
 pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
     match diff_cmd(args) {
         Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
+        Ok(true) => super::findings(),
         Err(e) => {
             note!("error: {e:#}");
-            ExitCode::from(2)
+            super::error()
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `routegen render`: the configuration tree, printed or written (a dry
 //! run: no cluster, no proxy).
 //!
-//! Exit status: 0 rendered (even when some Routes are rejected), 1 error.
+//! Exit status: 0 rendered (even when some Routes are rejected), 3 error;
+//! see [`super::status`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ pub(crate) fn exec(args: &RenderArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             note!("error: {e:#}");
-            ExitCode::from(1)
+            super::error()
         }
     }
 }

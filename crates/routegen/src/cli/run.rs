@@ -3,8 +3,8 @@
 //! `--spawn-haproxy`, the combinations refused) and starts the runtime;
 //! the loop is the library's [`routegen::run`].
 //!
-//! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when it
-//! cannot start.
+//! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 3 when it
+//! cannot start; see [`super::status`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -105,7 +105,7 @@ pub(crate) fn exec(args: RunArgs) -> ExitCode {
             // Target `routegen` (the binary's root, where this line was
             // logged before the CLI had modules): log filters keep working.
             tracing::error!(target: "routegen", "{e:#}");
-            ExitCode::from(1)
+            super::error()
         }
     }
 }
