@@ -151,3 +151,40 @@ fn exit_statuses_keep_usage_errors_apart_from_rejections_and_failures() {
         );
     }
 }
+
+/// `check` ends stderr with `N admitted, M rejected, K warnings`, counting
+/// the warnings of the input (skipped kinds), of the Routes (annotation
+/// values) and of the target.
+#[test]
+fn check_ends_with_a_summary_line_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 3);
+    let last_line = |args: &[&std::ffi::OsStr]| {
+        let out = routegen().arg("check").args(args).output().unwrap();
+        let stderr = text(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default().to_string();
+        (out.status.code(), last, text(&out.stdout))
+    };
+    let (status, last, stdout) = last_line(&["-f".as_ref(), input.as_ref()]);
+    assert_eq!(status, Some(1));
+    assert_eq!(last, "3 admitted, 1 rejected, 0 warnings");
+    assert!(!stdout.contains("admitted,"), "summary only on stderr");
+
+    let (_, last, _) = last_line(&[
+        "-o".as_ref(),
+        "json".as_ref(),
+        "-f".as_ref(),
+        input.as_ref(),
+    ]);
+    assert_eq!(last, "3 admitted, 1 rejected, 0 warnings");
+
+    let warned = tmp.path().join("warned.yaml");
+    std::fs::write(
+        &warned,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {name: a, annotations: {haproxy.router.openshift.io/timeout: soon}}\nspec: {host: a.example.com, to: {kind: Service, name: s}}\n",
+    )
+    .unwrap();
+    let (status, last, stdout) = last_line(&["-f".as_ref(), warned.as_ref()]);
+    assert_eq!(status, Some(0), "{stdout}");
+    assert_eq!(last, "1 admitted, 0 rejected, 2 warnings", "{stdout}");
+}

@@ -1,5 +1,7 @@
 //! `routegen check`: which Routes are admitted and why not.
 //!
+//! A summary line (`N admitted, M rejected, K warnings`) ends stderr.
+//!
 //! Exit status: 0 all admitted, 1 at least one rejected, 3 unreadable
 //! input (or output that cannot be written); see [`super::status`].
 
@@ -58,11 +60,18 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
         &args.router.settings(),
         routegen_host::clock::now_unix(),
     );
+    let mut warnings = loaded.warnings.len();
     if args.target.proxy == render::Target::Nginx {
         let plan = routegen_core::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
         match render::nginx::warnings(&plan) {
-            Ok(warnings) => warnings.iter().for_each(|w| note!("warning: {w}")),
-            Err(e) => note!("warning: nginx: {e}"),
+            Ok(nginx) => {
+                warnings += nginx.len();
+                nginx.iter().for_each(|w| note!("warning: {w}"));
+            }
+            Err(e) => {
+                warnings += 1;
+                note!("warning: nginx: {e}");
+            }
         }
     }
     let report = match args.output {
@@ -82,11 +91,21 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
         note!("error: {e:#}");
         return super::error();
     }
-    if verdicts.iter().all(Verdict::is_admitted) {
+    let rejected = verdicts.iter().filter(|v| !v.is_admitted()).count();
+    warnings += verdicts.iter().map(|v| v.warnings.len()).sum::<usize>();
+    note!("{}", summary(verdicts.len() - rejected, rejected, warnings));
+    if rejected == 0 {
         ExitCode::SUCCESS
     } else {
         super::findings()
     }
+}
+
+/// The last line on stderr: `7 admitted, 1 rejected, 2 warnings` (the
+/// warnings of the input, of the Routes and of the target together).
+fn summary(admitted: usize, rejected: usize, warnings: usize) -> String {
+    let plural = if warnings == 1 { "" } else { "s" };
+    format!("{admitted} admitted, {rejected} rejected, {warnings} warning{plural}")
 }
 
 /// One aligned line per Route: `namespace/name  host  Admitted|Reason: message  [warnings]`.
