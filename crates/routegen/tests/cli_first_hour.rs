@@ -188,3 +188,28 @@ fn check_ends_with_a_summary_line_on_stderr() {
     assert_eq!(status, Some(0), "{stdout}");
     assert_eq!(last, "1 admitted, 0 rejected, 2 warnings", "{stdout}");
 }
+
+/// `run --run-dir DIR` with DIR missing: routegen creates it (0700) and
+/// HAProxy binds its sockets there, instead of failing to start.
+#[test]
+fn run_creates_a_missing_run_dir_private() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    let mut sc = routegen_testsupport::sidecar::Sidecar::new(env!("CARGO_BIN_EXE_routegen"), &[]);
+    let run_dir = sc.out.parent().unwrap().join("sockets/run");
+    sc.extra = vec!["--run-dir".into(), run_dir.display().to_string()];
+    sc.start();
+    sc.wait_ready(Duration::from_secs(60));
+    let mode = std::fs::metadata(&run_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{}", run_dir.display());
+    assert!(
+        run_dir
+            .join(routegen_render::haproxy::STATS_SOCKET)
+            .exists(),
+        "HAProxy's socket in {}:\n{}",
+        run_dir.display(),
+        sc.log_text()
+    );
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0), "{}", sc.log_text());
+}

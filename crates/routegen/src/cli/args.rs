@@ -121,7 +121,7 @@ pub(crate) struct RenderFlags {
         default_value = ":443"
     )]
     pub(crate) https_bind: Vec<BindAddr>,
-    /// Directory of HAProxy's Unix sockets (runtime API, internal TLS frontend) [default: /var/lib/haproxy/run; for run: <out>/run].
+    /// Directory of HAProxy's Unix sockets (runtime API, internal TLS frontend; run creates it 0700 when missing) [default: /var/lib/haproxy/run; for run: <out>/run].
     #[arg(long, env = "ROUTEGEN_RUN_DIR", value_name = "DIR")]
     pub(crate) run_dir: Option<String>,
     /// HAProxy global maxconn.

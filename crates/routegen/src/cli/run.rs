@@ -166,7 +166,14 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     if args.render.run_dir.is_none() {
         create_private_dir(&out)?;
-        create_private_dir(&run_dir)?;
+    }
+    // HAProxy binds its sockets in the run directory but does not create
+    // it: a missing one (the default under --out, or a given --run-dir)
+    // is made here, 0700. A relative --run-dir is left to the pipeline
+    // options, which refuse it.
+    let run_dir = Path::new(&pipeline.run_dir);
+    if run_dir.is_absolute() {
+        create_private_dir(run_dir).context("--run-dir")?;
     }
     // The runtime API needs a reload that is confirmed (the master CLI):
     // only then is it known when HAProxy runs the current tree.
