@@ -213,3 +213,66 @@ fn run_creates_a_missing_run_dir_private() {
     );
     assert_eq!(sc.sigterm_and_wait().code(), Some(0), "{}", sc.log_text());
 }
+
+/// Every duration flag takes a number and its unit. A bare number, which
+/// meant seconds for --debounce and --min-reload-interval but
+/// milliseconds for --hard-stop-after, is refused as a usage error asking
+/// for a unit (`0` excepted where zero is allowed).
+#[test]
+fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 1);
+    let out_dir = tmp.path().join("out");
+    // `run` without --source outside a cluster stops after parsing the
+    // flags: exit 3 (cannot start) means the flags were accepted.
+    let run = |flag: &str, value: &str| {
+        let out = routegen()
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .arg("run")
+            .arg("--out")
+            .arg(&out_dir)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stderr))
+    };
+    for flag in ["--debounce", "--min-reload-interval"] {
+        let (status, stderr) = run(flag, "5");
+        assert_eq!(status, Some(2), "{flag} 5: {stderr}");
+        assert!(
+            stderr.contains(&format!("'5' for '{flag} <DURATION>'"))
+                && stderr.contains("`5` has no unit; add one, e.g. 5s or 5ms"),
+            "{stderr}"
+        );
+        for accepted in ["0", "0s", "250ms", "5s", "2m"] {
+            let (status, stderr) = run(flag, accepted);
+            assert_eq!(status, Some(3), "{flag} {accepted}: {stderr}");
+            assert!(stderr.contains("--source is required"), "{stderr}");
+        }
+    }
+
+    let render = |value: &str| {
+        routegen()
+            .args(["render", "--hard-stop-after", value, "--state-dir"])
+            .arg(tmp.path().join("state"))
+            .arg("--run-dir")
+            .arg(tmp.path().join("run"))
+            .arg("-f")
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    for (refused, message) in [
+        ("5", "`5` has no unit; add one, e.g. 5s or 5ms"),
+        ("0s", "expected a positive number and its unit"),
+    ] {
+        let out = render(refused);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{refused}: {stderr}");
+        assert!(stderr.contains(message), "{refused}: {stderr}");
+    }
+    let five = render("5s");
+    assert_eq!(five.status.code(), Some(0), "{}", text(&five.stderr));
+    assert!(text(&five.stdout).contains("  hard-stop-after 5s\n"));
+    assert!(!out_dir.exists(), "no run started");
+}

@@ -20,7 +20,7 @@ use routegen_host::telemetry::{self, LogFormat};
 use routegen_k8s::source::{in_cluster, KubeArgs};
 use routegen_render::{self as render};
 
-use super::args::{RenderFlags, RouterArgs, TargetArg};
+use super::args::{self, RenderFlags, RouterArgs, TargetArg};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -65,14 +65,14 @@ pub(crate) struct RunArgs {
     /// Log format.
     #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
     pub(crate) log_format: LogFormat,
-    /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
-    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
+    /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
+    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = args::interval)]
     pub(crate) min_reload_interval: std::time::Duration,
     /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
     #[arg(long, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) runtime_api: String,
-    /// Quiet time that ends a burst of file changes (one apply per burst).
-    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = run::parse_duration)]
+    /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
+    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
     pub(crate) debounce: std::time::Duration,
     /// Good trees kept under <out>/trees (the current one included).
     #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
