@@ -15,7 +15,20 @@ use clap::Parser as _;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    // Usage errors exit with cli::status::USAGE (clap's 2), help and
+    // --version with 0; printing them to a closed pipe is no error.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(cli::status::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
         Command::Check(args) => cli::check::exec(&args),
         Command::Render(args) => cli::render::exec(&args),
         Command::Diff(args) => cli::diff::exec(&args),

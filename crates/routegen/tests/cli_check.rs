@@ -19,14 +19,14 @@ fn examples() -> String {
 }
 
 #[test]
-fn examples_text_output_and_exit_2() {
+fn examples_text_output_and_exit_1() {
     let out = routegen()
         .args(["check", "-f", &examples()])
         .output()
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(1),
         "one example Route is rejected on purpose"
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -47,7 +47,7 @@ fn json_output_has_exactly_the_spec_fields() {
         .args(["check", "-f", &examples(), "--output", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let array = value.as_array().unwrap();
     assert_eq!(array.len(), 8);
@@ -122,12 +122,12 @@ fn env_variables_set_flags() {
         .env("ROUTEGEN_DENIED_DOMAINS", "evil.com,other.org")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("RouteNotAdmitted"));
 }
 
 #[test]
-fn unreadable_input_exits_1_with_file_and_document() {
+fn unreadable_input_exits_3_with_file_and_document() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
     std::fs::write(
@@ -140,7 +140,7 @@ fn unreadable_input_exits_1_with_file_and_document() {
         .arg(&path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.contains("bad.yaml: document 2: invalid YAML"),
@@ -150,5 +150,5 @@ fn unreadable_input_exits_1_with_file_and_document() {
         .args(["check", "-f", "/nonexistent/path.yaml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
 }

@@ -445,7 +445,7 @@ fn a_100_mb_manifest_of_a_million_objects_is_refused_clearly_with_bounded_memory
         "100 MB / 1,000,000 objects: exit {code:?}, peak RSS {} MiB",
         peak_kib / 1024
     );
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("huge.yaml")
             && stderr.contains(&format!(
@@ -468,7 +468,7 @@ fn a_manifest_over_the_file_size_cap_is_refused_without_reading_it_all() {
         .unwrap();
     drop(f);
     let (code, stderr, peak_kib) = check_with_peak(&file);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("sparse.yaml") && stderr.contains("limit for one manifest file"),
         "{stderr}"
@@ -498,7 +498,7 @@ fn an_oversized_annotation_rejects_only_its_route_naming_the_field() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
     let big_line = stdout.lines().find(|l| l.contains("ns/big")).unwrap();
     assert!(
         big_line.contains("ValidationFailed")

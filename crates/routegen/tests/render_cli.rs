@@ -301,13 +301,13 @@ fn diff_after_editing_a_manifest() {
         .arg(&d.out));
     assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stdout));
 
-    // Errors: exit 2.
+    // Errors: exit 3.
     let missing = run(routegen()
         .arg("diff")
         .args(render_args(&d, &input))
         .arg("--against")
         .arg(d.root.join("nope")));
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(3));
     assert!(
         text(&missing.stderr).contains("error: "),
         "{}",
@@ -379,13 +379,13 @@ fn render_flags_from_environment_and_errors() {
     }
     haproxy_check(&d.out);
 
-    // Unreadable input, bad flags, bad default certificate, foreign --out: exit 1.
+    // Unreadable input, bad flags, bad default certificate, foreign --out: exit 3.
     let bad_input = run(routegen()
         .args(["render", "-f"])
         .arg(d.root.join("missing.yaml"))
         .arg("--state-dir")
         .arg(&d.state));
-    assert_eq!(bad_input.status.code(), Some(1));
+    assert_eq!(bad_input.status.code(), Some(3));
     assert!(
         text(&bad_input.stderr).starts_with("error: "),
         "{}",
@@ -398,7 +398,7 @@ fn render_flags_from_environment_and_errors() {
         .args(render_args(&d, &examples()))
         .arg("--default-cert")
         .arg(&garbage));
-    assert_eq!(bad_cert.status.code(), Some(1));
+    assert_eq!(bad_cert.status.code(), Some(3));
     assert!(
         text(&bad_cert.stderr).contains("default certificate"),
         "{}",
@@ -412,7 +412,7 @@ fn render_flags_from_environment_and_errors() {
         .args(render_args(&d, &examples()))
         .arg("--out")
         .arg(&foreign));
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(3));
     assert_eq!(fs::read_to_string(foreign.join("keep.txt")).unwrap(), "x");
     for bad in [
         ["--http-bind", "localhost:80"],
@@ -430,7 +430,7 @@ fn render_flags_from_environment_and_errors() {
         .arg(examples())
         .arg("--state-dir")
         .arg(&d.state));
-    assert_eq!(bad_run_dir.status.code(), Some(1));
+    assert_eq!(bad_run_dir.status.code(), Some(3));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `routegen check`: which Routes are admitted and why not.
 //!
-//! Exit status: 0 all admitted, 2 at least one rejected, 1 unreadable
-//! input (or JSON that cannot be encoded).
+//! A summary line (`N admitted, M rejected, K warnings`) ends stderr.
+//!
+//! Exit status: 0 all admitted, 1 at least one rejected, 3 unreadable
+//! input (or output that cannot be written); see [`super::status`].
 
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ use routegen_host::source::files;
 use routegen_render::{self as render};
 
 use super::args::{InputArgs, RouterArgs, TargetArg};
+use super::out::{self, note};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
@@ -45,43 +48,64 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     let loaded = match files::load_paths(&args.input.paths, &args.input.namespace) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
+            note!("error: {e}");
+            return super::error();
         }
     };
     for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let verdicts = admit::admit_at(
         &loaded.snapshot,
         &args.router.settings(),
         routegen_host::clock::now_unix(),
     );
+    let mut warnings = loaded.warnings.len();
     if args.target.proxy == render::Target::Nginx {
         let plan = routegen_core::plan::plan(&verdicts, &loaded.snapshot, &Default::default());
         match render::nginx::warnings(&plan) {
-            Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
-            Err(e) => eprintln!("warning: nginx: {e}"),
+            Ok(nginx) => {
+                warnings += nginx.len();
+                nginx.iter().for_each(|w| note!("warning: {w}"));
+            }
+            Err(e) => {
+                warnings += 1;
+                note!("warning: nginx: {e}");
+            }
         }
     }
-    match args.output {
+    let report = match args.output {
         OutputFormat::Json => {
             let reports: Vec<_> = verdicts.iter().map(Verdict::report).collect();
             match serde_json::to_string_pretty(&reports) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => json + "\n",
                 Err(e) => {
-                    eprintln!("error: cannot encode JSON: {e}");
-                    return ExitCode::from(1);
+                    note!("error: cannot encode JSON: {e}");
+                    return super::error();
                 }
             }
         }
-        OutputFormat::Text => print!("{}", text_report(&verdicts)),
+        OutputFormat::Text => text_report(&verdicts),
+    };
+    if let Err(e) = out::print(&report) {
+        note!("error: {e:#}");
+        return super::error();
     }
-    if verdicts.iter().all(Verdict::is_admitted) {
+    let rejected = verdicts.iter().filter(|v| !v.is_admitted()).count();
+    warnings += verdicts.iter().map(|v| v.warnings.len()).sum::<usize>();
+    note!("{}", summary(verdicts.len() - rejected, rejected, warnings));
+    if rejected == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        super::findings()
     }
+}
+
+/// The last line on stderr: `7 admitted, 1 rejected, 2 warnings` (the
+/// warnings of the input, of the Routes and of the target together).
+fn summary(admitted: usize, rejected: usize, warnings: usize) -> String {
+    let plural = if warnings == 1 { "" } else { "s" };
+    format!("{admitted} admitted, {rejected} rejected, {warnings} warning{plural}")
 }
 
 /// One aligned line per Route: `namespace/name  host  Admitted|Reason: message  [warnings]`.

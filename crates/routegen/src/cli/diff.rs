@@ -1,13 +1,14 @@
 //! `routegen diff`: what `render` would change in an existing output
 //! directory, as a unified diff (private keys redacted).
 //!
-//! Exit status: 0 no change, 1 changes, 2 error.
+//! Exit status: 0 no change, 1 changes, 3 error; see [`super::status`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::out::{self, note};
 use super::tree::{build_tree, TreeArgs};
 
 #[derive(Args, Debug)]
@@ -23,10 +24,10 @@ pub(crate) struct DiffArgs {
 pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
     match diff_cmd(args) {
         Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
+        Ok(true) => super::findings(),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            note!("error: {e:#}");
+            super::error()
         }
     }
 }
@@ -35,6 +36,6 @@ pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
 fn diff_cmd(args: &DiffArgs) -> anyhow::Result<bool> {
     let tree = build_tree(&args.tree)?;
     let diff = routegen_host::tree::diff_tree(&tree, &args.against)?;
-    print!("{diff}");
+    out::print(&diff)?;
     Ok(!diff.is_empty())
 }

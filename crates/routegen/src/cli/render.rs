@@ -1,16 +1,17 @@
 //! `routegen render`: the configuration tree, printed or written (a dry
 //! run: no cluster, no proxy).
 //!
-//! Exit status: 0 rendered (even when some Routes are rejected), 1 error.
+//! Exit status: 0 rendered (even when some Routes are rejected), 3 error;
+//! see [`super::status`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 
 use routegen_render::output;
 
+use super::out::{self, note};
 use super::tree::{build_tree, TreeArgs};
 
 #[derive(Args, Debug)]
@@ -30,8 +31,8 @@ pub(crate) fn exec(args: &RenderArgs) -> ExitCode {
     match render_cmd(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            note!("error: {e:#}");
+            super::error()
         }
     }
 }
@@ -42,18 +43,10 @@ fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
         Some(dir) => {
             let removed = routegen_host::tree::write_tree(&tree, dir)?;
             for path in removed {
-                eprintln!("removed stale file: {path}");
+                note!("removed stale file: {path}");
             }
         }
-        None => {
-            use std::io::Write;
-            let text = output::print_tree(&tree, args.show_secrets);
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .context("cannot write to stdout")?;
-            stdout.flush().context("cannot write to stdout")?;
-        }
+        None => out::print(&output::print_tree(&tree, args.show_secrets))?,
     }
     Ok(())
 }

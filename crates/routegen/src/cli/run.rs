@@ -3,8 +3,8 @@
 //! `--spawn-haproxy`, the combinations refused) and starts the runtime;
 //! the loop is the library's [`routegen::run`].
 //!
-//! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when it
-//! cannot start.
+//! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 3 when it
+//! cannot start; see [`super::status`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use routegen_host::telemetry::{self, LogFormat};
 use routegen_k8s::source::{in_cluster, KubeArgs};
 use routegen_render::{self as render};
 
-use super::args::{RenderFlags, RouterArgs, TargetArg};
+use super::args::{self, RenderFlags, RouterArgs, TargetArg};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -71,14 +71,14 @@ pub(crate) struct RunArgs {
     /// Log format.
     #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
     pub(crate) log_format: LogFormat,
-    /// Minimum time between two reloads; stretched to the last apply + reload duration when longer.
-    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = run::parse_duration)]
+    /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
+    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = args::interval)]
     pub(crate) min_reload_interval: std::time::Duration,
     /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
     #[arg(long, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) runtime_api: String,
-    /// Quiet time that ends a burst of file changes (one apply per burst).
-    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = run::parse_duration)]
+    /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
+    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
     pub(crate) debounce: std::time::Duration,
     /// Good trees kept under <out>/trees (the current one included).
     #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -111,7 +111,7 @@ pub(crate) fn exec(args: RunArgs) -> ExitCode {
             // Target `routegen` (the binary's root, where this line was
             // logged before the CLI had modules): log filters keep working.
             tracing::error!(target: "routegen", "{e:#}");
-            ExitCode::from(1)
+            super::error()
         }
     }
 }
@@ -176,7 +176,14 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     if args.render.run_dir.is_none() {
         create_private_dir(&out)?;
-        create_private_dir(&run_dir)?;
+    }
+    // HAProxy binds its sockets in the run directory but does not create
+    // it: a missing one (the default under --out, or a given --run-dir)
+    // is made here, 0700. A relative --run-dir is left to the pipeline
+    // options, which refuse it.
+    let run_dir = Path::new(&pipeline.run_dir);
+    if run_dir.is_absolute() {
+        create_private_dir(run_dir).context("--run-dir")?;
     }
     // The runtime API needs a reload that is confirmed (the master CLI):
     // only then is it known when HAProxy runs the current tree.

@@ -14,6 +14,7 @@ use routegen_render::pipeline;
 use routegen_render::{self as render};
 
 use super::args::{InputArgs, RenderFlags, RouterArgs, TargetArg};
+use super::out::note;
 
 /// What render and diff share: input, admission and rendering settings.
 #[derive(Args, Debug)]
@@ -32,7 +33,7 @@ pub(crate) struct TreeArgs {
 pub(crate) fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
     let loaded = files::load_paths(&args.input.paths, &args.input.namespace)?;
     for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let options = args.render.options(
         &args.router,
@@ -53,10 +54,10 @@ pub(crate) fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
             } else {
                 admit::host::printable(&v.host)
             };
-            eprintln!("rejected: {} {host}: {}: {}", v.key, r.reason, r.message);
+            note!("rejected: {} {host}: {}: {}", v.key, r.reason, r.message);
         }
         for w in &v.warnings {
-            eprintln!("warning: {}: {w}", v.key);
+            note!("warning: {}: {w}", v.key);
         }
     }
     for warning in rendered
@@ -65,7 +66,7 @@ pub(crate) fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
         .iter()
         .chain(&rendered.target_warnings)
     {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     Ok(rendered.tree)
 }
