@@ -822,7 +822,8 @@ fn a_second_run_on_the_same_out_exits_at_once_naming_the_holder() {
     };
     let took = started.elapsed();
     let text = fs::read_to_string(&stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{text}");
+    // 3: `run` cannot start (README "Exit status").
+    assert_eq!(status.code(), Some(3), "{text}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(
         text.contains(&format!(
