@@ -121,9 +121,11 @@ pub fn service_servers(
         if ports.is_empty() {
             continue;
         }
+        let mut dropped = DroppedAddresses::default();
         for endpoint in slice.endpoints.iter().filter(|e| is_ready(e)) {
             for raw in &endpoint.addresses {
-                let Some(address) = usable_address(raw, allow_loopback, &slice_key, warnings)
+                let Some(address) =
+                    usable_address(raw, allow_loopback, &slice_key, &mut dropped, warnings)
                 else {
                     continue;
                 };
@@ -138,6 +140,7 @@ pub fn service_servers(
                 }
             }
         }
+        dropped.report(&slice_key, warnings);
     }
     let mut servers: Vec<Server> = by_address.into_values().collect();
     servers.sort();
@@ -174,11 +177,48 @@ fn port_selected(port: &EndpointPort, number: u16, target: Option<&TargetPort>) 
     }
 }
 
-/// Parse and filter one endpoint address.
+/// The ready addresses of one slice that a [`Blocked`] rule dropped, by
+/// rule: reported once per slice and rule, so that a 503 is explained
+/// without one line per address.
+#[derive(Default)]
+struct DroppedAddresses(BTreeMap<Blocked, (usize, IpAddr)>);
+
+impl DroppedAddresses {
+    fn add(&mut self, reason: Blocked, address: IpAddr) {
+        self.0.entry(reason).or_insert((0, address)).0 += 1;
+    }
+
+    fn report(self, slice: &ObjectKey, warnings: &mut Vec<String>) {
+        for (reason, (count, first)) in self.0 {
+            let (what, hint) = match reason {
+                Blocked::Loopback => (
+                    "loopback",
+                    "; --allow-loopback-endpoints keeps loopback endpoints (local use only)",
+                ),
+                Blocked::Unspecified => ("unspecified", ""),
+                Blocked::LinkLocal => ("link-local", ""),
+                Blocked::Multicast => ("multicast", ""),
+                Blocked::Platform => ("a cloud platform's service address", ""),
+            };
+            let addresses = if count == 1 {
+                format!("endpoint address {first} is")
+            } else {
+                format!("{count} endpoint addresses ({first}, ...) are")
+            };
+            warnings.push(format!(
+                "{slice}: {addresses} {what}: never used as a server{hint}"
+            ));
+        }
+    }
+}
+
+/// Parse and filter one endpoint address; a blocked one is recorded in
+/// `dropped`.
 fn usable_address(
     raw: &str,
     allow_loopback: bool,
     slice: &ObjectKey,
+    dropped: &mut DroppedAddresses,
     warnings: &mut Vec<String>,
 ) -> Option<IpAddr> {
     let Ok(address) = raw.parse::<IpAddr>() else {
@@ -191,12 +231,15 @@ fn usable_address(
     match blocked_reason(address) {
         None => Some(address),
         Some(Blocked::Loopback) if allow_loopback => Some(address),
-        Some(_) => None,
+        Some(reason) => {
+            dropped.add(reason, address);
+            None
+        }
     }
 }
 
 /// Why an address is never used as a server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Blocked {
     Loopback,
     Unspecified,
@@ -699,6 +742,37 @@ pub(crate) mod tests {
             let (got, _) = names(&slices, target, allow_loopback);
             assert_eq!(got, want, "{what}");
         }
+    }
+
+    #[test]
+    fn dropped_addresses_are_warned_once_per_slice_and_rule() {
+        let slices = vec![slice(
+            "ns",
+            "s1",
+            "svc",
+            "IPv4",
+            vec![port(Some("http"), 80)],
+            vec![
+                ep(&["127.0.0.1", "127.0.0.2", "169.254.169.254"], None, None),
+                ep(&["10.0.0.1"], None, None),
+            ],
+        )];
+        let (got, warnings) = names(&slices, None, false);
+        assert_eq!(got, vec!["ept:svc:http:10.0.0.1:80"]);
+        assert_eq!(
+            warnings,
+            vec![
+                "ns/s1: 2 endpoint addresses (127.0.0.1, ...) are loopback: never used as a server; --allow-loopback-endpoints keeps loopback endpoints (local use only)",
+                "ns/s1: endpoint address 169.254.169.254 is link-local: never used as a server",
+            ]
+        );
+        // With the flag, loopback is kept and only the other rule is told.
+        let (got, warnings) = names(&slices, None, true);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(
+            warnings,
+            vec!["ns/s1: endpoint address 169.254.169.254 is link-local: never used as a server"]
+        );
     }
 
     #[test]
