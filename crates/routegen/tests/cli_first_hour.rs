@@ -65,22 +65,24 @@ fn assert_quiet(what: &str, out: &Output) {
     );
 }
 
+/// `-f INPUT` and state and run directories under `tmp`: the flags every
+/// tree-building command here takes.
+fn tree_flags(cmd: &mut Command, tmp: &Path, input: &Path) {
+    cmd.arg("-f")
+        .arg(input)
+        .arg("--state-dir")
+        .arg(tmp.join("state"))
+        .arg("--run-dir")
+        .arg(tmp.join("run"));
+}
+
 #[test]
 fn a_closed_stdout_pipe_ends_every_command_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let input = many_routes(tmp.path(), 3000);
-    let state = tmp.path().join("state");
-    let run = tmp.path().join("run");
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let tree_args = |cmd: &mut Command| {
-        cmd.arg("-f")
-            .arg(&input)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--run-dir")
-            .arg(&run);
-    };
+    let tree_args = |cmd: &mut Command| tree_flags(cmd, tmp.path(), &input);
 
     for format in ["text", "json"] {
         let out =
@@ -275,4 +277,41 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
     assert_eq!(five.status.code(), Some(0), "{}", text(&five.stderr));
     assert!(text(&five.stdout).contains("  hard-stop-after 5s\n"));
     assert!(!out_dir.exists(), "no run started");
+}
+
+/// `diff --against OUT` where OUT is laid out as `routegen run` keeps it
+/// (`current` → `trees/<id>`): the served tree is compared, not refused
+/// for its link.
+#[test]
+fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 3);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("trees")).unwrap();
+    let common = |cmd: &mut Command| tree_flags(cmd, tmp.path(), &input);
+    let mut render = routegen();
+    render.arg("render");
+    common(&mut render);
+    let done = render
+        .arg("--out")
+        .arg(out.join("trees/00000001-test"))
+        .output()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    std::os::unix::fs::symlink("trees/00000001-test", out.join("current")).unwrap();
+
+    for against in [out.clone(), out.join("current")] {
+        let mut diff = routegen();
+        diff.arg("diff");
+        common(&mut diff);
+        let done = diff.arg("--against").arg(&against).output().unwrap();
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{}: {}{}",
+            against.display(),
+            text(&done.stdout),
+            text(&done.stderr)
+        );
+    }
 }
