@@ -646,6 +646,13 @@ fn zero_failed_requests_across_50_reloads() {
     );
     // The old-worker gauge is exported and bounded by the cap.
     assert!(sc.metric("routegen_haproxy_old_workers") <= 5.0);
+    // An old worker's one warning per proxy is folded into one line.
+    let log = sc.log_text();
+    assert!(
+        !log.contains("stopped (cumulated conns"),
+        "per-proxy stop lines logged"
+    );
+    assert!(log.contains("stopped its"), "no stop summary line");
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
 }
 

@@ -17,6 +17,7 @@
 pub mod command;
 pub mod master_cli;
 pub mod nginx;
+pub mod output;
 pub mod process;
 pub mod signal;
 

@@ -6,8 +6,10 @@
 //! on routegen's terminal reaches routegen, which then shuts HAProxy down
 //! gracefully, and so that killing the group takes the workers along).
 //! Its stdout and stderr are forwarded line by line to `tracing` (target
-//! `haproxy`; `[ALERT]` as error, `[WARNING]` as warn, the rest info) and
-//! the last lines are kept for error messages.
+//! `haproxy`; `[ALERT]` as error, `[WARNING]` as warn, the rest info),
+//! except that an old worker's one `Proxy … stopped` warning per proxy is
+//! folded into one info line per worker ([`super::output`]); the last
+//! lines are kept for error messages.
 //!
 //! A master-worker reload re-executes HAProxy with the same arguments, so
 //! the paths are given as the caller names them (`<out>/current/...`,
@@ -29,12 +31,17 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use super::output::{OutputFolder, Shown};
 use super::MasterCli;
 use crate::apply::haproxy_config_paths;
 use routegen_render::haproxy::CONFIG_FILE;
 
 /// Lines of HAProxy output kept for error messages.
 const KEEP_LINES: usize = 200;
+
+/// How long the output must pause before a folded run of a worker's
+/// `Proxy … stopped` lines is logged as its one summary line.
+const FOLD_PAUSE: Duration = Duration::from_millis(200);
 
 /// Bounds of start and stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +129,40 @@ where
 {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut folder = OutputFolder::default();
+        loop {
+            // A folded run of stop lines is told once the output pauses.
+            let next = if folder.is_folding() {
+                match tokio::time::timeout(FOLD_PAUSE, lines.next_line()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        show(folder.flush(), &buffer, pid);
+                        continue;
+                    }
+                }
+            } else {
+                lines.next_line().await
+            };
+            let Ok(Some(line)) = next else {
+                show(folder.flush(), &buffer, pid);
+                break;
+            };
+            for shown in folder.push(&line) {
+                show(Some(shown), &buffer, pid);
+            }
+        }
+    });
+}
+
+/// Log one line of (folded) HAProxy output and keep it for error messages.
+fn show(shown: Option<Shown>, buffer: &Mutex<VecDeque<String>>, pid: u32) {
+    let line = match shown {
+        None => return,
+        Some(Shown::Summary(summary)) => {
+            tracing::info!(target: "haproxy", master = pid, "{summary}");
+            summary
+        }
+        Some(Shown::Line(line)) => {
             if line.contains("[ALERT]") {
                 tracing::error!(target: "haproxy", master = pid, "{line}");
             } else if line.contains("[WARNING]") {
@@ -130,13 +170,14 @@ where
             } else {
                 tracing::info!(target: "haproxy", master = pid, "{line}");
             }
-            let mut buf = buffer.lock().unwrap_or_else(|e| e.into_inner());
-            if buf.len() == KEEP_LINES {
-                buf.pop_front();
-            }
-            buf.push_back(line);
+            line
         }
-    });
+    };
+    let mut buf = buffer.lock().unwrap_or_else(|e| e.into_inner());
+    if buf.len() == KEEP_LINES {
+        buf.pop_front();
+    }
+    buf.push_back(line);
 }
 
 /// The configuration paths HAProxy is started with for the root
