@@ -45,6 +45,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         hard_stop_after: "30s".parse().unwrap(),
         max_old_workers: 5,
         header_actions_file: None,
+        spares: Default::default(),
     };
     routegen_host::config::load(&options).unwrap()
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use routegen_core::admit::validation::validate_global_header_actions;
+use routegen_core::plan::spares::SpareSettings;
 use routegen_core::plan::PlanSettings;
 use routegen_core::values::{CookieName, Duration, HeaderActions};
 use routegen_core::RouterSettings;
@@ -41,6 +42,8 @@ pub struct PipelineOptions {
     /// `--header-actions`: the router's global header actions (YAML or
     /// JSON, the IngressController's `spec.httpHeaders.actions`).
     pub header_actions_file: Option<PathBuf>,
+    /// `--spare-backends`, `--max-spare-backends` (HAProxy target only).
+    pub spares: SpareSettings,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -97,6 +100,11 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             disable_http2: options.disable_http2,
             allow_loopback_endpoints: options.allow_loopback_endpoints,
             default_cert_sha256: Some(default_cert.sha256),
+            // nginx reloads for every change: spares would only cost.
+            spares: match options.target {
+                Target::Haproxy => options.spares,
+                Target::Nginx => SpareSettings::NONE,
+            },
         },
         render: RenderSettings {
             http_bind: options.http_bind.clone(),

@@ -89,7 +89,25 @@ impl Engine {
         snapshot: &Snapshot,
         config: &PipelineConfig,
     ) -> Result<Rendered, RenderError> {
-        let plan = self.plan(&verdicts, snapshot, config);
+        self.render_verdicts_placed(verdicts, snapshot, config, &Default::default())
+    }
+
+    /// [`Engine::render_verdicts`] with the Routes of `placement` written
+    /// as the spares it gives them ([`plan::spares::place`]; HAProxy only,
+    /// `routegen run`'s state; an empty placement changes nothing).
+    /// `Rendered::plan` is the placed plan: its backend names are those of
+    /// the tree.
+    pub fn render_verdicts_placed(
+        &mut self,
+        verdicts: Vec<Verdict>,
+        snapshot: &Snapshot,
+        config: &PipelineConfig,
+        placement: &plan::spares::Placement,
+    ) -> Result<Rendered, RenderError> {
+        let mut plan = self.plan(&verdicts, snapshot, config);
+        if config.target == Target::Haproxy && !placement.is_empty() {
+            plan = plan::spares::place(&plan, placement);
+        }
         let out = self.render_plan(&plan, config)?;
         Ok(Rendered {
             verdicts,

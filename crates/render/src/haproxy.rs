@@ -140,9 +140,11 @@ pub fn render_haproxy(
 /// templates it was filled with.
 #[derive(Debug, Default)]
 pub struct HaproxyMemo {
-    /// Backend names of the last pass (checked unique and not reserved).
+    /// Backend names of the last pass, spares last (checked unique and
+    /// not reserved).
     names: Vec<String>,
-    /// The backends of the last pass and their files, in path order.
+    /// The backends and spares of the last pass and their files, in path
+    /// order.
     backends: Vec<Arc<Backend>>,
     /// `None` before the first pass.
     backend_files: Option<Vec<(String, Arc<[u8]>)>>,
@@ -153,8 +155,9 @@ pub struct HaproxyMemo {
     allowlists: Option<(Arc<Vec<routegen_core::plan::AllowlistFile>>, Vec<PartFile>)>,
     /// The settings `haproxy.cfg` and `backends/default.cfg` were rendered with.
     settings: Option<RenderSettings>,
-    /// Backend name → the backend rendered and its section text.
-    sections: HashMap<String, (Arc<Backend>, Arc<str>)>,
+    /// Backend name → the backend rendered, whether as a spare, and its
+    /// section text.
+    sections: HashMap<String, (Arc<Backend>, bool, Arc<str>)>,
     /// File path → the sections it was made of (held, compared by
     /// identity) and its contents.
     files: HashMap<String, BackendFile>,
@@ -228,16 +231,19 @@ pub fn render_haproxy_memo(
 ) -> Result<OutputTree, RenderError> {
     let mut tree = Files::default();
 
-    // Backend names: unique, not reserved (checked again only when they change).
-    let names_same = memo.names.len() == plan.backends.len()
+    // Backend names (spares too): unique, not reserved (checked again
+    // only when they change).
+    let all_backends = || plan.backends.iter().chain(&plan.spares);
+    let count = plan.backends.len() + plan.spares.len();
+    let names_same = memo.names.len() == count
         && memo
             .names
             .iter()
-            .zip(&plan.backends)
+            .zip(all_backends())
             .all(|(a, b)| *a == b.name);
     if !names_same {
-        let backend_names: BTreeSet<&str> = plan.backends.iter().map(|b| b.name.as_str()).collect();
-        if backend_names.len() != plan.backends.len() {
+        let backend_names: BTreeSet<&str> = all_backends().map(|b| b.name.as_str()).collect();
+        if backend_names.len() != count {
             return Err(RenderError::Plan("two backends have the same name".into()));
         }
         for reserved in [NO_ROUTE_BACKEND, "be_terminate", REDIRECT_VALUE] {
@@ -247,7 +253,7 @@ pub fn render_haproxy_memo(
                 )));
             }
         }
-        memo.names = plan.backends.iter().map(|b| b.name.clone()).collect();
+        memo.names = all_backends().map(|b| b.name.clone()).collect();
         memo.tables = None;
     }
 
@@ -530,33 +536,43 @@ fn backend_files(
     templates: &Templates,
     tree: &mut Files,
 ) -> Result<(), RenderError> {
-    let unchanged = memo.backends.len() == plan.backends.len()
+    let all = || {
+        plan.backends
+            .iter()
+            .map(|b| (b, false))
+            .chain(plan.spares.iter().map(|b| (b, true)))
+    };
+    let unchanged = memo.backends.len() == plan.backends.len() + plan.spares.len()
         && memo
             .backends
             .iter()
-            .zip(&plan.backends)
-            .all(|(a, b)| Arc::ptr_eq(a, b));
+            .zip(all())
+            .all(|(a, (b, _))| Arc::ptr_eq(a, b));
     if let (true, Some(files)) = (unchanged, &memo.backend_files) {
         for (path, contents) in files {
             tree.insert_shared(path, Arc::clone(contents), false)?;
         }
         return Ok(());
     }
-    let count = backend_file_count(plan.backends.len());
+    let count = backend_file_count(plan.backends.len() + plan.spares.len());
     let mut previous = std::mem::take(&mut memo.sections);
     let mut written = Vec::with_capacity(count);
     let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
-    for b in &plan.backends {
+    for (b, spare) in all() {
         let (name, text) = match previous.remove_entry(&b.name) {
-            Some((name, (old, text))) if Arc::ptr_eq(&old, b) || *old == **b => (name, text),
+            Some((name, (old, was_spare, text)))
+                if was_spare == spare && (Arc::ptr_eq(&old, b) || *old == **b) =>
+            {
+                (name, text)
+            }
             _ => {
-                let section = backend(b)?;
+                let section = backend(b, spare)?;
                 let text = templates.render("backend.cfg.tera", &section.to_tera())?;
                 (b.name.clone(), Arc::from(text))
             }
         };
         memo.sections
-            .insert(name, (Arc::clone(b), Arc::clone(&text)));
+            .insert(name, (Arc::clone(b), spare, Arc::clone(&text)));
         files[backend_file_index(&b.name, count)].push((b.name.as_str(), text));
     }
     let mut previous_files = std::mem::take(&mut memo.files);
@@ -587,7 +603,7 @@ fn backend_files(
         written.push((path.clone(), Arc::clone(&contents)));
         memo.files.insert(path, (parts, contents));
     }
-    memo.backends = plan.backends.clone();
+    memo.backends = all().map(|(b, _)| Arc::clone(b)).collect();
     memo.backend_files = Some(written);
     Ok(())
 }
@@ -771,9 +787,10 @@ fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, Re
     Ok(map_file(entries))
 }
 
-/// The section of backend `b`: every value checked, every choice made
-/// (see [`context`]); `backend.cfg.tera` writes the directives.
-fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
+/// The section of backend `b` (an empty spare when `spare`, see
+/// [`routegen_core::plan::spares`]): every value checked, every choice
+/// made (see [`context`]); `backend.cfg.tera` writes the directives.
+fn backend(b: &Backend, spare: bool) -> Result<BackendCtx<'_>, RenderError> {
     // The object is only formatted on the error path (this runs for every
     // backend of a pass).
     let err = |source: EscapeError| RenderError::Unsafe {
@@ -901,6 +918,7 @@ fn backend(b: &Backend) -> Result<BackendCtx<'_>, RenderError> {
     }
 
     Ok(BackendCtx {
+        spare,
         route,
         host,
         path,

@@ -492,15 +492,19 @@ fn certificate_rotation_is_live() {
 }
 
 /// (4) A Route removed answers 503 and a host change is served, both
-/// live; a Route removed and added back unchanged is live too; a new
-/// Route (a new backend) is served after one reload, reason
-/// `backend_added`.
+/// live; a Route removed and added back unchanged is live too; new Routes
+/// of a shape HAProxy runs are served from its spare backends, live, two
+/// per shape; the third reloads (`backend_added`) and every Route is
+/// served under its own name after it; the next new Route is live again.
 #[test]
-fn route_removal_and_host_change_are_live_new_route_reloads() {
-    let b = Backends::start("ro", 6);
+fn route_removal_host_change_and_new_routes_are_live() {
+    let b = Backends::start("ro", 12);
     let s1 = [ep("a0", "ro0"), ep("a1", "ro1")];
     let s2 = [ep("b0", "ro2"), ep("b1", "ro3")];
     let s3 = [ep("c0", "ro4"), ep("c1", "ro5")];
+    let s4 = [ep("d0", "ro6"), ep("d1", "ro7")];
+    let s5 = [ep("e0", "ro8"), ep("e1", "ro9")];
+    let s6 = [ep("f0", "ro10"), ep("f1", "ro11")];
     let mut sc = sidecar(&[]);
     sc.write_manifest(
         "svc.json",
@@ -509,6 +513,9 @@ fn route_removal_and_host_change_are_live_new_route_reloads() {
                 service("s1", &s1, &b),
                 service("s2", &s2, &b),
                 service("s3", &s3, &b),
+                service("s4", &s4, &b),
+                service("s5", &s5, &b),
+                service("s6", &s6, &b),
             ]
             .concat(),
         ),
@@ -542,24 +549,52 @@ fn route_removal_and_host_change_are_live_new_route_reloads() {
     assert_no_reload(&sc, &started, "Route added back");
     assert!(runtime_changes(&sc, "route") >= route_changes + 3.0);
 
-    // A new Route needs a new backend: one reload.
-    let reasons = "routegen_reload_reasons_total{reason=\"backend_added\"}";
-    let added_before = sc.metric(reasons);
+    // Two new Routes of the same shape: served from the two spares.
+    let r3 = route("r3", "three.example.com", "s3");
+    let r4 = route("r4", "four.example.com", "s4");
     change(
         &sc,
         "routes.json",
-        &list([
-            r1("uno.example.com"),
-            r2,
-            route("r3", "three.example.com", "s3"),
-        ]),
+        &list([r1("uno.example.com"), r2.clone(), r3.clone()]),
     );
+    assert_serves(&sc, "three.example.com", &ready(&[&s3]));
+    assert_no_reload(&sc, &started, "new Route in a spare");
+    change(
+        &sc,
+        "routes.json",
+        &list([r1("uno.example.com"), r2.clone(), r3.clone(), r4.clone()]),
+    );
+    assert_serves(&sc, "four.example.com", &ready(&[&s4]));
+    assert_no_reload(&sc, &started, "second new Route in a spare");
+    assert!(
+        sc.log_text()
+            .contains("new Route served from a spare backend, without a reload"),
+        "the log says where it went"
+    );
+    let tree = sc.current_tree_text();
+    assert!(
+        tree.contains("be_spare:") && !tree.contains("backend be_http:rt:r3"),
+        "the files say what HAProxy runs: r3 is written as its spare"
+    );
+
+    // A third: no spare left, one reload; after it every Route has its
+    // own name again.
+    let reasons = "routegen_reload_reasons_total{reason=\"backend_added\"}";
+    let added_before = sc.metric(reasons);
+    let all5 = [
+        r1("uno.example.com"),
+        r2.clone(),
+        r3.clone(),
+        r4.clone(),
+        route("r5", "five.example.com", "s5"),
+    ];
+    change(&sc, "routes.json", &list(all5.clone()));
     wait_for(LIMIT, "the reload counted", || {
         (reloads(&sc) >= started.0 + 1.0).then_some(())
     });
     // Connections go to the new worker once the old one stopped listening.
     wait_for_old_workers_gone(&sc);
-    assert_serves(&sc, "three.example.com", &ready(&[&s3]));
+    assert_serves(&sc, "five.example.com", &ready(&[&s5]));
     assert_eq!(reloads(&sc), started.0 + 1.0);
     assert_eq!(sc.metric(reasons), added_before + 1.0);
     assert!(
@@ -567,10 +602,27 @@ fn route_removal_and_host_change_are_live_new_route_reloads() {
         "the log says why"
     );
     assert_ne!(workers(&sc), started.1, "a new worker");
+    let tree = sc.current_tree_text();
+    for r in ["r1", "r2", "r3", "r4", "r5"] {
+        assert!(
+            tree.contains(&format!("backend be_http:rt:{r}\n")),
+            "{r} under its own name"
+        );
+    }
     // Everything else still served as before.
     assert_serves(&sc, "uno.example.com", &ready(&[&s1]));
     assert_serves(&sc, "two.example.com", &ready(&[&s2]));
+    assert_serves(&sc, "three.example.com", &ready(&[&s3]));
+    assert_serves(&sc, "four.example.com", &ready(&[&s4]));
     assert_503(&sc, "one.example.com");
+
+    // The pool is there again: the next new Route is live.
+    let reloaded = (reloads(&sc), workers(&sc));
+    let mut all6 = all5.to_vec();
+    all6.push(route("r6", "six.example.com", "s6"));
+    change(&sc, "routes.json", &list(all6));
+    assert_serves(&sc, "six.example.com", &ready(&[&s6]));
+    assert_no_reload(&sc, &reloaded, "new Route after the reload");
 }
 
 /// (5) After live changes of endpoints, a certificate and a host, a
@@ -623,13 +675,14 @@ fn files_equal_runtime_across_a_reload() {
     };
     look(&sc);
 
-    // A change that needs a reload (a new Route).
+    // A change that needs a reload (a new Route of a shape no spare has:
+    // its own server timeout).
     let with_new = {
         let mut v: Value = serde_json::from_str(&routes("www.example.com", &new)).unwrap();
-        v["items"]
-            .as_array_mut()
-            .unwrap()
-            .push(route("more", "more.example.com", "s"));
+        let mut more = route("more", "more.example.com", "s");
+        more["metadata"]["annotations"] =
+            serde_json::json!({"haproxy.router.openshift.io/timeout": "7s"});
+        v["items"].as_array_mut().unwrap().push(more);
         serde_json::to_string(&v).unwrap()
     };
     change(&sc, "routes.json", &with_new);

@@ -188,6 +188,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         hard_stop_after: "30s".parse().unwrap(),
         max_old_workers: 5,
         header_actions_file: None,
+        spares: Default::default(),
     }
 }
 

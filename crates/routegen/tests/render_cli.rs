@@ -745,6 +745,7 @@ fn rendered_config_routes_live_traffic() {
     b_vault.balance = Balance::Source;
 
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![
             backend(
                 "be_http:blog:blog",

@@ -710,6 +710,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         hard_stop_after: "10s".parse().unwrap(),
         max_old_workers: 5,
         header_actions_file: None,
+        spares: Default::default(),
     };
     routegen_host::config::load(&options).unwrap()
 }

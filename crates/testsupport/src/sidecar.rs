@@ -126,6 +126,21 @@ impl Sidecar {
         write_manifest(&self.manifests, name, text);
     }
 
+    /// The backend sections of the tree `current` points to: every
+    /// `backends/*.cfg`, concatenated in name order.
+    pub fn current_tree_text(&self) -> String {
+        let dir = current_tree(&self.out).join("backends");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

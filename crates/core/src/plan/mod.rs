@@ -11,6 +11,7 @@ pub mod backends;
 pub mod endpoints;
 pub mod lookup;
 pub mod names;
+pub mod spares;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ pub struct PlanSettings {
     /// SHA-256 of the default certificate's leaf DER: a Route certificate
     /// equal to it is not unique (no h2).
     pub default_cert_sha256: Option<[u8; 32]>,
+    /// `--spare-backends`, `--max-spare-backends`: the pool of empty
+    /// backends ([`spares`]).
+    pub spares: spares::SpareSettings,
 }
 
 /// Everything a renderer needs. The tables and file lists are shared
@@ -54,6 +58,9 @@ pub struct Plan {
     /// One per admitted Route, sorted by `name`. Shared: an unchanged
     /// Route's backend is the same `Arc` from pass to pass (see [`PlanMemo`]).
     pub backends: Vec<Arc<Backend>>,
+    /// Empty spare backends, sorted by name: a new Route of their shape is
+    /// served from one without a reload ([`spares`]; HAProxy only).
+    pub spares: Vec<Arc<Backend>>,
     /// Port 80 lookup table, sorted by `key`.
     pub http_lookup: Shared<LookupEntry>,
     /// Lookup table for TLS-terminated traffic (edge, reencrypt), sorted by `key`.
@@ -349,7 +356,13 @@ pub struct PlanMemo {
     shared: Option<Arc<SharedParts>>,
     /// The lookup tables, kept Route by Route.
     tables: lookup::TableIndex,
+    shapes: spares::ShapeMemo,
+    /// The backends the pool was made for, and the pool.
+    pool: Option<SparePool>,
 }
+
+/// The backends a pool of spares was made for, and the pool.
+type SparePool = (Vec<Arc<Backend>>, Vec<Arc<Backend>>);
 
 #[derive(Debug)]
 struct RouteMemo {
@@ -380,6 +393,7 @@ pub fn plan_memo(
         memo.routes.clear();
         memo.shared = None;
         memo.tables = lookup::TableIndex::default();
+        memo.pool = None;
         memo.settings = Some(settings.clone());
     }
     let mut warnings: Vec<String> = Vec::new();
@@ -495,7 +509,25 @@ pub fn plan_memo(
 
     warnings.sort();
     warnings.dedup();
+    let spares = match memo.pool.take() {
+        Some((of, pool))
+            if of.len() == backends.len()
+                && of.iter().zip(&backends).all(|(a, b)| Arc::ptr_eq(a, b)) =>
+        {
+            (of, pool)
+        }
+        _ => {
+            let pool = spares::pool(
+                &mut memo.shapes,
+                &backends,
+                &settings.spares,
+                &Default::default(),
+            );
+            (backends.clone(), pool)
+        }
+    };
     let plan = Plan {
+        spares: spares.1.clone(),
         backends,
         http_lookup: shared.http.clone(),
         https_lookup: shared.https.clone(),
@@ -507,6 +539,7 @@ pub fn plan_memo(
         warnings,
     };
     memo.shared = Some(shared);
+    memo.pool = Some(spares);
     plan
 }
 

@@ -102,6 +102,9 @@ impl fmt::Display for Text<'_> {
 /// rendered for every backend.
 #[derive(Debug)]
 pub(super) struct BackendCtx<'a> {
+    /// An empty spare backend: its comment says so instead of naming a
+    /// Route (see [`routegen_core::plan::spares`]).
+    pub spare: bool,
     /// The comment line: `# route <route> host <host> path <path>
     /// termination <termination>`.
     pub route: Text<'static>,
@@ -176,6 +179,7 @@ impl BackendCtx<'_> {
             }};
         }
         context_of!(
+            spare,
             route,
             host,
             path,

@@ -38,7 +38,8 @@
 //! | CA file first used by a new server | `new`/`set`/`commit ssl ca-file` | a PEM over the command buffer |
 //! | CA file in use changed | — | always (servers keep connections verified against the old CA) |
 //! | backend removed | nothing (no map key names it any more; the next reload drops it) | never |
-//! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends) |
+//! | backend added, or its shape changed | — | always (HAProxy before 3.4 cannot create backends), except an empty spare (`be_spare:…`, see `routegen_core::plan::spares`): nothing names it, the next reload brings it |
+//! | a new Route placed in a spare HAProxy runs | `add server` + `add map` (the spare's section is the Route's, without servers) | the shapes differ |
 //! | anything else (frontends, global, allowlists) | — | always |
 //!
 //! A delta whose reload reasons are empty leaves HAProxy holding exactly
@@ -50,6 +51,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::output::OutputTree;
+use routegen_core::plan::spares;
 
 use super::{BACKENDS_DIR, CRT_LIST, NO_ROUTE_BACKEND, REDIRECT_VALUE};
 
@@ -582,6 +584,11 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
     let mut removals = Vec::new();
     for (name, backend) in &new.backends {
         let Some(old) = running.backends.get(name) else {
+            if backend.servers.is_empty() && spares::parse_spare_name(name).is_some() {
+                // A spare the running HAProxy lacks: nothing refers to it
+                // (the next reload brings it); not offered until then.
+                continue;
+            }
             reload.push(ReloadReason::BackendAdded {
                 backend: name.clone(),
             });

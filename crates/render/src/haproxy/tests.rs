@@ -275,6 +275,7 @@ pub(crate) fn sample_plan() -> Plan {
         ),
     ];
     Plan {
+        spares: Vec::new(),
         backends: backends.into_iter().map(std::sync::Arc::new).collect(),
         http_lookup: http_lookup.into(),
         https_lookup: https_lookup.into(),
@@ -527,6 +528,7 @@ fn render_forwarded_policies() {
         );
         b.forwarded = policy;
         let plan = Plan {
+            spares: Vec::new(),
             backends: vec![Arc::new(b)],
             ..Plan::default()
         };
@@ -702,6 +704,7 @@ fn render_lookup_lines_depths_and_wildcards() {
     // The lines between fe_http's host check and its redirect.
     let lookup_lines = |table: Vec<LookupEntry>| -> Vec<String> {
         let plan = Plan {
+            spares: Vec::new(),
             http_lookup: table.into(),
             ..Plan::default()
         };

@@ -114,6 +114,7 @@ fn upstreams_weights_balance_and_zero_weight() {
         vec![server([10, 0, 0, 3], 80, 0)],
     );
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![empty.into(), b.into()],
         http_lookup: vec![
             entry(
@@ -166,6 +167,7 @@ fn actions_rewrites_and_headers() {
         rate_http: PositiveInt::new(10),
     });
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![b.into()],
         http_lookup: vec![
             entry("h.test", Some("/api"), LookupAction::RedirectToHttps, "api"),
@@ -210,6 +212,7 @@ fn wildcard_servers_check_one_label_and_paths_are_quoted() {
     let b = backend("be_http:ns:w", "w", vec![server([10, 0, 0, 1], 80, 1)]);
     let be = || LookupAction::Backend("be_http:ns:w".into());
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![b.into()],
         http_lookup: vec![
             entry("*.w.test", None, be(), "w"),
@@ -253,6 +256,7 @@ fn a_path_decoding_to_a_line_separator_drops_only_its_location() {
         vec![server([10, 0, 0, 2], 80, 1)],
     );
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![good.into(), evil.into()],
         http_lookup: vec![
             entry(
@@ -309,6 +313,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
         vec![server([10, 0, 0, 1], 80, 1)],
     );
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![edge.into(), empty_tcp.into(), tcp.into()],
         https_lookup: vec![entry(
             "www.test",
@@ -371,6 +376,7 @@ fn tls_certificates_sni_routing_and_passthrough() {
 #[test]
 fn hostile_names_are_refused_not_written() {
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![backend("be_http:ns:a b", "x", vec![server([10, 0, 0, 1], 80, 1)]).into()],
         ..Plan::default()
     };
@@ -386,6 +392,7 @@ fn hostile_names_are_refused_not_written() {
 #[test]
 fn byte_identical_across_runs() {
     let plan = Plan {
+        spares: Vec::new(),
         backends: vec![backend("be_http:ns:w", "w", vec![server([10, 0, 0, 1], 80, 1)]).into()],
         http_lookup: vec![entry(
             "h.test",

@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 
+use routegen_core::plan::spares::{self, SpareSettings};
 use routegen_core::values::{CookieName, Duration};
 use routegen_core::RouterSettings;
 use routegen_host::config::PipelineOptions;
@@ -154,6 +156,12 @@ pub(crate) struct RenderFlags {
     /// Global header actions for every HTTP and TLS-terminated request: a YAML/JSON file like the IngressController's spec.httpHeaders.actions ({request: [...], response: [...]}); a Route's request actions run after these, its response actions before.
     #[arg(long, env = "ROUTEGEN_HEADER_ACTIONS", value_name = "FILE")]
     pub(crate) header_actions: Option<PathBuf>,
+    /// Empty spare backends per backend shape (HAProxy): `routegen run` serves a new Route of a shape HAProxy runs from a spare, without a reload, until the next reload; 0 turns them off.
+    #[arg(long, env = "ROUTEGEN_SPARE_BACKENDS", value_name = "N", default_value_t = spares::DEFAULT_PER_SHAPE, value_parser = clap::value_parser!(u64).range(0..=spares::PER_SHAPE_LIMIT as u64).map(|n| n as usize))]
+    pub(crate) spare_backends: usize,
+    /// Spare backends in all, the shapes of the most Routes first (each is a backend HAProxy parses and holds).
+    #[arg(long, env = "ROUTEGEN_MAX_SPARE_BACKENDS", value_name = "N", default_value_t = spares::DEFAULT_MAX, value_parser = clap::value_parser!(u64).range(0..=spares::MAX_LIMIT as u64).map(|n| n as usize))]
+    pub(crate) max_spare_backends: usize,
 }
 
 impl RenderFlags {
@@ -188,6 +196,10 @@ impl RenderFlags {
             hard_stop_after: self.hard_stop_after,
             max_old_workers: self.max_old_workers,
             header_actions_file: self.header_actions.clone(),
+            spares: SpareSettings {
+                per_shape: self.spare_backends,
+                max: self.max_spare_backends,
+            },
         }
     }
 }

@@ -21,6 +21,8 @@ use routegen_render::pipeline::{self, PipelineConfig, Rendered};
 
 use super::fingerprint::Fingerprints;
 use super::isolate::{self, BisectError};
+use super::placement;
+use routegen_core::plan::spares::Placement;
 
 /// Bounds of fault isolation in one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +213,9 @@ pub struct Core {
     /// The newest tree `haproxy -c` passed in full (rolled back to when a
     /// full check refuses a later tree).
     last_full: Option<String>,
+    /// New Routes served from spare backends, as in the tree `current`
+    /// ([`placement`]).
+    placement: Placement,
 }
 
 /// A full `haproxy -c` of a tree that was made current after a subset
@@ -252,6 +257,7 @@ impl Core {
             subset_checks: true,
             full_check_due: None,
             last_full: None,
+            placement: Placement::default(),
             settings,
         }
     }
@@ -308,6 +314,8 @@ impl Core {
             Some(state) => self.running = Some(state.clone()),
             None => self.runs_current = true,
         }
+        // The spares left out of `current` are gone with the old worker.
+        self.placement.retired.clear();
         if let Some(live) = &mut self.live {
             live.forget_draining();
         }
@@ -429,12 +437,17 @@ impl Core {
             .collect();
 
         let limits = self.settings.limits;
+        let mut placement = placement::for_pass(
+            &self.placement,
+            &full_plan,
+            self.running.as_ref().filter(|_| self.live.is_some()),
+        );
         let mut round = 0usize;
         loop {
             let t = Instant::now();
             let mut v = verdicts.clone();
             pipeline::exclude_routes(&mut v, &excluded, self.config.target);
-            let rendered = match self.engine.render_verdicts(v, snapshot, &self.config) {
+            let rendered = match self.render_placed(v, snapshot, &mut placement) {
                 Ok(r) => r,
                 Err(e) => {
                     pass.render_time += t.elapsed();
@@ -475,6 +488,12 @@ impl Core {
                     };
                     pass.route_changes = changes;
                     self.applied_routes = Some(now);
+                    for (route, spare) in &placement.placed {
+                        if self.placement.placed.get(route) != Some(spare) {
+                            tracing::info!(%route, %spare, "new Route served from a spare backend, without a reload");
+                        }
+                    }
+                    self.placement = placement.clone();
                     pass.outcome = match outcome {
                         ApplyOutcome::Unchanged => PassOutcome::Unchanged,
                         ApplyOutcome::Applied {
@@ -592,6 +611,42 @@ impl Core {
         }
         pass.duration = started.elapsed();
         pass
+    }
+
+    /// Plan and render `verdicts` with `placement`'s Routes in their
+    /// spares. When that tree would still need a reload (or HAProxy's
+    /// state is unknown), render every Route under its own name instead
+    /// ([`placement::normalized`]) and leave that in `placement`.
+    fn render_placed(
+        &mut self,
+        verdicts: Vec<Verdict>,
+        snapshot: &Snapshot,
+        placement: &mut Placement,
+    ) -> Result<Rendered, routegen_render::RenderError> {
+        if placement.placed.is_empty() {
+            return self
+                .engine
+                .render_verdicts_placed(verdicts, snapshot, &self.config, placement);
+        }
+        let rendered = self.engine.render_verdicts_placed(
+            verdicts.clone(),
+            snapshot,
+            &self.config,
+            placement,
+        )?;
+        let live = match (&self.running, self.live.is_some()) {
+            (Some(running), true) => {
+                RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree)
+                    .is_ok_and(|state| runtime::delta(running, &state).is_live())
+            }
+            _ => false,
+        };
+        if live {
+            return Ok(rendered);
+        }
+        *placement = placement::normalized(&self.placement);
+        self.engine
+            .render_verdicts_placed(verdicts, snapshot, &self.config, placement)
     }
 
     /// Make the rendered tree current and, where the runtime API can,

@@ -62,7 +62,8 @@ impl<'a> Index<'a> {
                 .insert(cert.route.clone());
         }
         let mut backends = BTreeMap::new();
-        for backend in &plan.backends {
+        // A spare names a Route of its shape: a spare refused is that shape refused.
+        for backend in plan.backends.iter().chain(&plan.spares) {
             backends.insert(backend.name.as_str(), &backend.route);
             if let Some(file) = &backend.allowlist_file {
                 users
@@ -624,6 +625,7 @@ mod tests {
             hard_stop_after: "30m".parse().unwrap(),
             max_old_workers: 5,
             header_actions_file: None,
+            spares: Default::default(),
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();

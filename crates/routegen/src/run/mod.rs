@@ -66,6 +66,7 @@ mod haproxy;
 mod input;
 mod ops;
 mod pass;
+mod placement;
 mod readiness;
 mod report;
 mod serving;

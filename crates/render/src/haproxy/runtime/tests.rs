@@ -218,6 +218,72 @@ fn new_backend_needs_a_reload_and_its_keys_wait_for_it() {
     assert!(!d.after.maps["maps/http.map"].contains_key("n.test/"));
 }
 
+/// A spare section named `name` (a shape's empty backend) with servers.
+fn spare_section(name: &str, servers: &[(&str, &str, u32, u16)]) -> String {
+    let mut s = format!(
+        "# spare: a new Route of this shape is served here without a reload, until the next reload\nbackend {name}\n  mode http\n  balance roundrobin\n  cookie c insert indirect nocache httponly dynamic\n  dynamic-cookie-key k{name}\n"
+    );
+    for (server, ip, id, weight) in servers {
+        s.push_str(&format!(
+            "  server {server} {ip}:8080 id {id} weight {weight} check inter 5000ms\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn a_new_route_in_a_running_spare_is_live_and_new_empty_spares_wait_for_a_reload() {
+    let spare = "be_spare:0011223344556677:0";
+    let later = "be_spare:0011223344556677:1";
+    let old = tree(
+        &[section("a", "a.test", &both()), spare_section(spare, &[])],
+        &[("a.test/", "be_http:ns:a")],
+        &[],
+    );
+    // The new Route written as the spare, a second spare HAProxy lacks.
+    let new = tree(
+        &[
+            section("a", "a.test", &both()),
+            spare_section(spare, &both()),
+            spare_section(later, &[]),
+        ],
+        &[("a.test/", "be_http:ns:a"), ("n.test/", spare)],
+        &[],
+    );
+    let d = delta(&state(&old), &state(&new));
+    assert!(d.is_live(), "{:?}", d.reload);
+    assert!(
+        d.ops.iter().any(|op| matches!(op, Op::AddServer { .. })),
+        "{:?}",
+        d.ops
+    );
+    assert!(
+        d.ops.iter().any(
+            |op| matches!(op, Op::AddMap { key, value, .. } if key == "n.test/" && value == spare)
+        ),
+        "{:?}",
+        d.ops
+    );
+    assert!(!d.after.backends.contains_key(later));
+
+    // A spare with servers that HAProxy lacks is a new backend.
+    let unknown = tree(
+        &[
+            section("a", "a.test", &both()),
+            spare_section(later, &both()),
+        ],
+        &[("a.test/", "be_http:ns:a"), ("n.test/", later)],
+        &[],
+    );
+    let d = delta(&state(&old), &state(&unknown));
+    assert_eq!(
+        d.reload,
+        vec![ReloadReason::BackendAdded {
+            backend: later.into()
+        }]
+    );
+}
+
 #[test]
 fn backend_settings_and_server_options_need_a_reload() {
     let old = tree(&[section("a", "a.test", &both())], &[], &[]);

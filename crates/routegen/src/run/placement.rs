@@ -1,0 +1,156 @@
+//! Which new Routes `routegen run` serves from spare backends
+//! ([`routegen_core::plan::spares`]): the sidecar's state, never the
+//! input's, so a dry run still renders the same bytes everywhere.
+//!
+//! - A Route whose backend the running HAProxy lacks is placed in a free
+//!   spare of its shape that HAProxy runs: its backend is written as the
+//!   spare, and the runtime delta is `add server` + `add map`.
+//! - A placed Route keeps its spare while every change is live. The first
+//!   pass that needs a reload anyway writes every Route under its own name
+//!   again ([`normalized`]); the spares HAProxy may still hold servers in
+//!   are left out of the tree until that reload is confirmed.
+//! - A placed Route that goes away retires its spare the same way.
+
+use std::collections::BTreeSet;
+
+use routegen_core::model::ObjectKey;
+use routegen_core::plan::spares::{self, Placement};
+use routegen_core::plan::Plan;
+use routegen_render::haproxy::runtime::RuntimeState;
+
+/// The placement for a pass over `plan`: `applied` (that of the tree made
+/// current last) without the Routes `plan` no longer has (their spares
+/// retired), plus every Route whose backend `running` lacks placed in a
+/// free spare of its shape that `running` has. `running` is `None` when
+/// HAProxy's state is unknown or changes are not made live: nothing new is
+/// placed then.
+pub fn for_pass(applied: &Placement, plan: &Plan, running: Option<&RuntimeState>) -> Placement {
+    let mut placement = applied.clone();
+    if !placement.placed.is_empty() {
+        let routes: BTreeSet<&ObjectKey> = plan.backends.iter().map(|b| &b.route).collect();
+        let gone: Vec<ObjectKey> = placement
+            .placed
+            .keys()
+            .filter(|k| !routes.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(spare) = placement.placed.remove(&key) {
+                placement.retired.insert(spare);
+            }
+        }
+    }
+    let Some(running) = running else {
+        return placement;
+    };
+    let free: Vec<&str> = running
+        .backends
+        .iter()
+        .filter(|(name, b)| b.servers.is_empty() && name.starts_with(spares::SPARE_PREFIX))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if free.is_empty() {
+        return placement;
+    }
+    let mut taken = placement.taken();
+    for b in &plan.backends {
+        if running.backends.contains_key(&b.name) || placement.placed.contains_key(&b.route) {
+            continue;
+        }
+        if let Some(spare) = spares::free_spare(b, free.iter().copied(), &taken) {
+            taken.insert(spare.clone());
+            placement.placed.insert(b.route.clone(), spare);
+        }
+    }
+    placement
+}
+
+/// The placement of a pass that reloads anyway, after `applied`: every
+/// Route under its own name, and every spare `applied` used retired until
+/// the reload is confirmed (the running HAProxy may hold servers in them
+/// and map keys pointing there until then).
+pub fn normalized(applied: &Placement) -> Placement {
+    Placement {
+        placed: Default::default(),
+        retired: applied.taken(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routegen_core::plan::spares::{shape_of, spare_name};
+    use routegen_core::testkit::plan::backend;
+    use routegen_render::haproxy::runtime::BackendState;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn plan_of(names: &[&str]) -> Plan {
+        Plan {
+            backends: names
+                .iter()
+                .map(|n| {
+                    Arc::new(backend(
+                        &format!("be_http:ns:{n}"),
+                        ObjectKey::new("ns", *n),
+                        "h",
+                        Vec::new(),
+                    ))
+                })
+                .collect(),
+            ..Plan::default()
+        }
+    }
+
+    fn running(names: &[String]) -> RuntimeState {
+        let empty = Arc::new(BackendState {
+            shape: [0; 32],
+            cookie_key: None,
+            servers: BTreeMap::new(),
+        });
+        RuntimeState {
+            backends: names
+                .iter()
+                .map(|n| (n.clone(), Arc::clone(&empty)))
+                .collect(),
+            ..RuntimeState::default()
+        }
+    }
+
+    #[test]
+    fn new_routes_go_to_free_running_spares_and_gone_ones_retire_theirs() {
+        let plan = plan_of(&["old", "new1", "new2", "new3"]);
+        let (shape, _) = shape_of(&plan.backends[0]).unwrap();
+        let state = running(&[
+            "be_http:ns:old".into(),
+            spare_name(shape, 0),
+            spare_name(shape, 1),
+        ]);
+        let p = for_pass(&Placement::default(), &plan, Some(&state));
+        assert_eq!(
+            p.placed,
+            BTreeMap::from([
+                (ObjectKey::new("ns", "new1"), spare_name(shape, 0)),
+                (ObjectKey::new("ns", "new2"), spare_name(shape, 1)),
+            ]),
+            "two spares, three new Routes: the third reloads"
+        );
+        // Unknown HAProxy state: nothing new is placed.
+        assert_eq!(for_pass(&p, &plan, None), p);
+
+        let smaller = plan_of(&["old", "new2", "new3"]);
+        let next = for_pass(&p, &smaller, None);
+        assert_eq!(
+            next.placed,
+            BTreeMap::from([(ObjectKey::new("ns", "new2"), spare_name(shape, 1))])
+        );
+        assert_eq!(next.retired, BTreeSet::from([spare_name(shape, 0)]));
+
+        let reload = normalized(&next);
+        assert!(reload.placed.is_empty());
+        assert_eq!(
+            reload.retired,
+            BTreeSet::from([spare_name(shape, 0), spare_name(shape, 1)])
+        );
+    }
+}
