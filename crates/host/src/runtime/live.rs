@@ -133,6 +133,11 @@ impl Live {
         self.draining.len()
     }
 
+    /// The backends with servers still draining.
+    pub fn draining_backends(&self) -> std::collections::BTreeSet<&str> {
+        self.draining.keys().map(|(b, _)| b.as_str()).collect()
+    }
+
     /// The worker the draining servers were in is gone (a reload).
     pub fn forget_draining(&mut self) {
         self.draining.clear();

@@ -441,6 +441,11 @@ impl Core {
             &self.placement,
             &full_plan,
             self.running.as_ref().filter(|_| self.live.is_some()),
+            &self
+                .live
+                .as_ref()
+                .map(Live::draining_backends)
+                .unwrap_or_default(),
         );
         let mut round = 0usize;
         loop {

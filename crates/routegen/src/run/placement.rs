@@ -9,7 +9,9 @@
 //!   pass that needs a reload anyway writes every Route under its own name
 //!   again ([`normalized`]); the spares HAProxy may still hold servers in
 //!   are left out of the tree until that reload is confirmed.
-//! - A placed Route that goes away retires its spare the same way.
+//! - A placed Route that goes away gives its spare back: the spare is
+//!   written empty again, its servers are drained live, and it is offered
+//!   again once none is left draining.
 
 use std::collections::BTreeSet;
 
@@ -19,26 +21,22 @@ use routegen_core::plan::Plan;
 use routegen_render::haproxy::runtime::RuntimeState;
 
 /// The placement for a pass over `plan`: `applied` (that of the tree made
-/// current last) without the Routes `plan` no longer has (their spares
-/// retired), plus every Route whose backend `running` lacks placed in a
-/// free spare of its shape that `running` has. `running` is `None` when
-/// HAProxy's state is unknown or changes are not made live: nothing new is
-/// placed then.
-pub fn for_pass(applied: &Placement, plan: &Plan, running: Option<&RuntimeState>) -> Placement {
+/// current last) without the Routes `plan` no longer has (their spares are
+/// written empty again: their map keys go, their servers drain), plus
+/// every Route whose backend `running` lacks placed in a free spare of its
+/// shape that `running` has: empty, with no server left `draining`.
+/// `running` is `None` when HAProxy's state is unknown or changes are not
+/// made live: nothing new is placed then.
+pub fn for_pass(
+    applied: &Placement,
+    plan: &Plan,
+    running: Option<&RuntimeState>,
+    draining: &BTreeSet<&str>,
+) -> Placement {
     let mut placement = applied.clone();
     if !placement.placed.is_empty() {
         let routes: BTreeSet<&ObjectKey> = plan.backends.iter().map(|b| &b.route).collect();
-        let gone: Vec<ObjectKey> = placement
-            .placed
-            .keys()
-            .filter(|k| !routes.contains(k))
-            .cloned()
-            .collect();
-        for key in gone {
-            if let Some(spare) = placement.placed.remove(&key) {
-                placement.retired.insert(spare);
-            }
-        }
+        placement.placed.retain(|k, _| routes.contains(k));
     }
     let Some(running) = running else {
         return placement;
@@ -46,7 +44,11 @@ pub fn for_pass(applied: &Placement, plan: &Plan, running: Option<&RuntimeState>
     let free: Vec<&str> = running
         .backends
         .iter()
-        .filter(|(name, b)| b.servers.is_empty() && name.starts_with(spares::SPARE_PREFIX))
+        .filter(|(name, b)| {
+            b.servers.is_empty()
+                && name.starts_with(spares::SPARE_PREFIX)
+                && !draining.contains(name.as_str())
+        })
         .map(|(name, _)| name.as_str())
         .collect();
     if free.is_empty() {
@@ -126,7 +128,8 @@ mod tests {
             spare_name(shape, 0),
             spare_name(shape, 1),
         ]);
-        let p = for_pass(&Placement::default(), &plan, Some(&state));
+        let none = BTreeSet::new();
+        let p = for_pass(&Placement::default(), &plan, Some(&state), &none);
         assert_eq!(
             p.placed,
             BTreeMap::from([
@@ -136,17 +139,25 @@ mod tests {
             "two spares, three new Routes: the third reloads"
         );
         // Unknown HAProxy state: nothing new is placed.
-        assert_eq!(for_pass(&p, &plan, None), p);
+        assert_eq!(for_pass(&p, &plan, None, &none), p);
+        // A spare with servers draining is not free.
+        let draining = BTreeSet::from([spare_name(shape, 0).leak() as &str]);
+        let q = for_pass(&Placement::default(), &plan, Some(&state), &draining);
+        assert_eq!(
+            q.placed.values().collect::<Vec<_>>(),
+            vec![&spare_name(shape, 1)]
+        );
 
+        // A Route gone gives its spare back (nothing retired).
         let smaller = plan_of(&["old", "new2", "new3"]);
-        let next = for_pass(&p, &smaller, None);
+        let next = for_pass(&p, &smaller, None, &none);
         assert_eq!(
             next.placed,
             BTreeMap::from([(ObjectKey::new("ns", "new2"), spare_name(shape, 1))])
         );
-        assert_eq!(next.retired, BTreeSet::from([spare_name(shape, 0)]));
+        assert!(next.retired.is_empty());
 
-        let reload = normalized(&next);
+        let reload = normalized(&p);
         assert!(reload.placed.is_empty());
         assert_eq!(
             reload.retired,
