@@ -6,7 +6,13 @@
 //! wrappers; Routes, Services, EndpointSlices and Namespaces may come in any
 //! order. Contract:
 //! - a document that is not YAML/JSON, or not an object with `kind`, fails
-//!   the whole load with file name, document number and the parser's message;
+//!   the whole load with file name, document number and the parser's message
+//!   (whose line is counted from the start of the file);
+//! - unknown or misplaced fields of Routes, Services and EndpointSlices
+//!   (not in the real API schema: see `files/fields.rs`) are warnings
+//!   naming the file line, the object and the field (with the field
+//!   probably meant), or with [`LoadOptions::strict`] errors that refuse
+//!   the object;
 //! - a Route whose fields have the wrong types is kept as an undecodable
 //!   Route (admission rejects it with `ValidationFailed`) so one bad Route
 //!   never hides the others; other kinds with wrong types are skipped with a

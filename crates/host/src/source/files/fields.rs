@@ -351,6 +351,17 @@ impl<'de> Deserialize<'de> for Located {
 
 struct LocatedVisitor;
 
+/// Visitor methods that take a scalar of each type as [`Located::Scalar`].
+macro_rules! scalars {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method<E: de::Error>(self, _: $ty) -> Result<Located, E> {
+                Ok(Located::Scalar)
+            }
+        )*
+    };
+}
+
 impl<'de> Visitor<'de> for LocatedVisitor {
     type Value = Located;
 
@@ -387,37 +398,16 @@ impl<'de> Visitor<'de> for LocatedVisitor {
         Ok(Located::Scalar)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Located, E> {
-        Ok(Located::Scalar)
-    }
+    scalars!(
+        visit_bool: bool,
+        visit_i64: i64,
+        visit_u64: u64,
+        visit_i128: i128,
+        visit_u128: u128,
+        visit_f64: f64,
+        visit_str: &str,
+        visit_bytes: &[u8],
+    );
 }
 
 /// A mapping key as text (a scalar key of any type).
