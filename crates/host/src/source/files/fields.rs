@@ -95,8 +95,9 @@ impl fmt::Display for UnknownField {
 }
 
 /// The fields of `object` (a whole object of `kind`, as parsed) that are
-/// not in the kind's schema, in document order of their parents' keys
-/// (sorted within one object, as parsed into a JSON map).
+/// not in the kind's schema, depth first in the order of the parsed
+/// object's keys (sorted: a JSON map). Below an unknown field nothing is
+/// reported.
 pub(crate) fn unknown_fields(kind: Kind, object: &Value) -> Vec<UnknownField> {
     let schema = Schema::of(kind);
     let mut out = Vec::new();
