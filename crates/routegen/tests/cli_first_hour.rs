@@ -315,3 +315,277 @@ fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
         );
     }
 }
+
+/// A multi-document file whose Route, Service and EndpointSlice have
+/// unknown or misplaced fields next to valid fields routegen does not
+/// model (status, managedFields, ownerReferences, hints), which must not
+/// warn. Lines are those of the file. The Route's misplaced namespace is
+/// ignored: load it with `--namespace shop`.
+const UNKNOWN_FIELDS: &str = "\
+# shop
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  sessionAffinity: None
+  prots: []
+status: {loadBalancer: {}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {kubernetes.io/service-name: web}
+  ownerReferences: [{apiVersion: v1, kind: Service, name: web, uid: u1}]
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: true}
+  hints: {forZones: [{name: a}]}
+  zon: a
+ports: [{name: http, port: 8080}]
+---
+apiVersion: route.openshift.io/v1
+kind: Route
+namespace: shop
+metadata:
+  name: web
+  annotation: {haproxy.router.openshift.io/timeout: 5s}
+  managedFields:
+  - {manager: oc, operation: Update, fieldsType: FieldsV1, fieldsV1: {f:spec: {}}}
+spec:
+  host: web.example.com
+  to: {kind: Service, name: web}
+  tsl:
+    termination: edge
+status:
+  ingress: [{host: web.example.com, routerName: default, conditions: [{type: Admitted, status: 'True'}]}]
+";
+
+/// The warnings `UNKNOWN_FIELDS` gives, `FILE` standing for its path.
+const UNKNOWN_FIELD_WARNINGS: [&str; 5] = [
+    "FILE:9: document 1: Service shop/web: spec.prots: unknown field, did you mean spec.ports?",
+    "FILE:24: document 2: EndpointSlice shop/web-1: endpoints[0].zon: unknown field, did you mean endpoints[0].zone?",
+    "FILE:29: document 3: Route shop/web: namespace: unknown field, did you mean metadata.namespace?",
+    "FILE:32: document 3: Route shop/web: metadata.annotation: unknown field, did you mean metadata.annotations?",
+    "FILE:38: document 3: Route shop/web: spec.tsl: unknown field, did you mean spec.tls?",
+];
+
+/// `UNKNOWN_FIELDS` written to `dir/shop.yaml`, and the warnings it gives.
+fn unknown_fields_file(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
+    let input = dir.join("shop.yaml");
+    std::fs::write(&input, UNKNOWN_FIELDS).unwrap();
+    let file = input.display().to_string();
+    let expected = UNKNOWN_FIELD_WARNINGS
+        .iter()
+        .map(|w| w.replace("FILE", &file))
+        .collect();
+    (input, expected)
+}
+
+/// The lines of `stderr` that start with `prefix`, the prefix removed.
+fn lines_with<'a>(stderr: &'a str, prefix: &str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .collect()
+}
+
+/// Issue 18: unknown or misplaced fields are warned about, as kubectl
+/// does, by every command that loads manifests; the objects still load.
+#[test]
+fn unknown_fields_are_warned_with_the_file_line_and_a_suggestion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, expected) = unknown_fields_file(tmp.path());
+
+    let out = routegen()
+        .args(["check", "--namespace", "shop", "-f"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(lines_with(&stderr, "warning: "), expected, "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("1 admitted, 0 rejected, 5 warnings")
+    );
+    assert!(text(&out.stdout).starts_with("shop/web  web.example.com  Admitted"));
+
+    let mut render = routegen();
+    render.args(["render", "--namespace", "shop"]);
+    tree_flags(&mut render, tmp.path(), &input);
+    let out = render.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        lines_with(&stderr, "warning: "),
+        expected,
+        "render: {stderr}"
+    );
+    assert!(
+        text(&out.stdout).contains("server "),
+        "the Route is rendered with its endpoint"
+    );
+
+    let mut diff = routegen();
+    diff.args(["diff", "--namespace", "shop"]);
+    tree_flags(&mut diff, tmp.path(), &input);
+    let out = diff.arg("--against").arg(tmp.path()).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(lines_with(&stderr, "warning: "), expected, "diff: {stderr}");
+}
+
+/// `check --strict`: the same fields are errors; the Route is rejected,
+/// the Service and EndpointSlice left out, and the exit status is 1
+/// (findings). A file without unknown fields passes as before.
+#[test]
+fn check_strict_makes_unknown_fields_errors_that_refuse_the_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, expected) = unknown_fields_file(tmp.path());
+
+    for output in ["text", "json"] {
+        let out = routegen()
+            .args([
+                "check",
+                "--strict",
+                "--namespace",
+                "shop",
+                "-o",
+                output,
+                "-f",
+            ])
+            .arg(&input)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(lines_with(&stderr, "error: "), expected, "{stderr}");
+        assert!(lines_with(&stderr, "warning: ").is_empty(), "{stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some("0 admitted, 1 rejected, 0 warnings, 5 errors")
+        );
+        assert!(stdout.contains("ValidationFailed"), "{stdout}");
+        assert!(
+            stdout.contains("strict decoding error: namespace: unknown field, did you mean metadata.namespace?; metadata.annotation: unknown field"),
+            "{stdout}"
+        );
+    }
+
+    // Only a Service has an unknown field: the Route is admitted, but the
+    // Service is refused, so the run is still a finding.
+    let service_only = tmp.path().join("service.yaml");
+    std::fs::write(
+        &service_only,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {prots: []}\n---\n\
+         apiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {name: web}\n\
+         spec: {host: w.example.com, to: {name: web}}\n",
+    )
+    .unwrap();
+    let out = routegen()
+        .args(["check", "--strict", "-f"])
+        .arg(&service_only)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("1 admitted, 0 rejected, 0 warnings, 1 error")
+    );
+
+    // ROUTEGEN_STRICT sets it too; a clean file is unaffected.
+    let clean = tmp.path().join("clean.yaml");
+    let fixed = UNKNOWN_FIELDS
+        .replace("  prots: []\n", "")
+        .replace("  zon: a\n", "")
+        .replace(
+            "namespace: shop\nmetadata:\n  name: web\n  annotation:",
+            "metadata:\n  name: web\n  annotations:",
+        )
+        .replace("tsl:", "tls:");
+    std::fs::write(&clean, fixed).unwrap();
+    let out = routegen()
+        .env("ROUTEGEN_STRICT", "true")
+        .args(["check", "--namespace", "shop", "-f"])
+        .arg(&clean)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "1 admitted, 0 rejected, 0 warnings\n");
+
+    let help = routegen().args(["check", "--help"]).output().unwrap();
+    let help = text(&help.stdout);
+    assert!(help.contains("--strict"), "{help}");
+    assert!(help.contains("unknown fields with --strict"), "{help}");
+}
+
+/// A YAML error in a later document gives the line counted from the start
+/// of the file (an editor's line), not from the start of the document.
+#[test]
+fn yaml_errors_give_the_line_of_the_file_not_of_the_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("many.yaml");
+    let route = |i: usize| {
+        format!(
+            "---\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: r{i}\n\
+             spec:\n  host: r{i}.example.com\n  to:\n    name: s\n"
+        )
+    };
+    // Three Routes of 9 lines, then a broken fourth document: its line 9,
+    // `  to: {name: s`, is line 36 of the file.
+    let text_in = format!(
+        "{}{}{}---\n# four\napiVersion: route.openshift.io/v1\nkind: Route\nmetadata:\n  name: r4\n\
+         spec:\n  host: r4.example.com\n  to: {{name: s\n",
+        route(1),
+        route(2),
+        route(3)
+    );
+    assert_eq!(text_in.lines().nth(35), Some("  to: {name: s"));
+    std::fs::write(&input, &text_in).unwrap();
+    let out = routegen()
+        .arg("check")
+        .arg("-f")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: document 4: invalid YAML: unclosed bracket '{{' at line 36, column 7\n",
+            input.display()
+        ),
+        "not `at line 9`, the line in the document"
+    );
+}
+
+/// `run` with a directory source warns about unknown fields too, once,
+/// and serves the objects.
+#[test]
+fn run_warns_about_unknown_fields_of_its_directory_source() {
+    use std::time::Duration;
+
+    let mut sc = routegen_testsupport::sidecar::Sidecar::new(env!("CARGO_BIN_EXE_routegen"), &[]);
+    sc.extra = vec!["--namespace".into(), "shop".into()];
+    sc.write_manifest("shop.yaml", UNKNOWN_FIELDS);
+    sc.start();
+    sc.wait_ready(Duration::from_secs(60));
+    let file = sc.manifests.join("shop.yaml").display().to_string();
+    let want = format!(
+        "{file}:38: document 3: Route shop/web: spec.tsl: unknown field, did you mean spec.tls?"
+    );
+    routegen_testsupport::sidecar::wait_for(Duration::from_secs(30), "the warning", || {
+        sc.log_text().contains(&want).then_some(())
+    });
+    assert_eq!(sc.log_text().matches(&want).count(), 1, "{}", sc.log_text());
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0), "{}", sc.log_text());
+}

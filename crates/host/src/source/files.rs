@@ -6,7 +6,13 @@
 //! wrappers; Routes, Services, EndpointSlices and Namespaces may come in any
 //! order. Contract:
 //! - a document that is not YAML/JSON, or not an object with `kind`, fails
-//!   the whole load with file name, document number and the parser's message;
+//!   the whole load with file name, document number and the parser's message
+//!   (whose line is counted from the start of the file);
+//! - unknown or misplaced fields of Routes, Services and EndpointSlices
+//!   (not in the real API schema: see `files/fields.rs`) are warnings
+//!   naming the file line, the object and the field (with the field
+//!   probably meant), or with [`LoadOptions::strict`] errors that refuse
+//!   the object;
 //! - a Route whose fields have the wrong types is kept as an undecodable
 //!   Route (admission rejects it with `ValidationFailed`) so one bad Route
 //!   never hides the others; other kinds with wrong types are skipped with a
@@ -30,6 +36,7 @@ use routegen_core::model::snapshot::UndecodableRoute;
 use routegen_core::model::{ObjectKey, Route, Snapshot};
 
 mod cache;
+mod fields;
 pub use cache::DirLoader;
 
 /// Largest manifest file accepted (bytes). Larger input is refused with a
@@ -47,6 +54,9 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// One line each: file, document, what was skipped or assumed.
     pub warnings: Vec<String>,
+    /// Findings that refused an object (only with [`LoadOptions::strict`]:
+    /// unknown fields), one line each as for `warnings`.
+    pub errors: Vec<String>,
 }
 
 /// Why input could not be read at all.
@@ -73,6 +83,23 @@ pub enum LoadError {
 struct Origin<'a> {
     path: &'a str,
     document: usize,
+    /// The document's text and the line of the file it starts on (for the
+    /// line of a field in messages), when known.
+    source: Option<(&'a str, usize)>,
+    /// The index of the object in the document's `kind: List` `items`.
+    item: Option<usize>,
+}
+
+impl<'a> Origin<'a> {
+    /// Document `document` of the file `path`, with no text at hand.
+    fn new(path: &'a str, document: usize) -> Self {
+        Origin {
+            path,
+            document,
+            source: None,
+            item: None,
+        }
+    }
 }
 
 /// Where a kept object came from (an [`Origin`] that shares its file
@@ -92,9 +119,39 @@ impl fmt::Display for Origin<'_> {
     }
 }
 
-/// Load every manifest under `paths` (`-` = stdin) into one snapshot.
+/// How a load reads its input.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions<'a> {
+    /// Namespace for objects that have none.
+    pub default_namespace: &'a str,
+    /// Unknown or misplaced fields of Routes, Services and EndpointSlices
+    /// refuse the object (`check --strict`; [`Loaded::errors`]) instead of
+    /// being warned about ([`Loaded::warnings`]): such a Route is kept as
+    /// undecodable (admission rejects it with `ValidationFailed`), such a
+    /// Service or EndpointSlice is left out.
+    pub strict: bool,
+}
+
+impl<'a> LoadOptions<'a> {
+    /// Unknown fields warned about, objects without a namespace in
+    /// `default_namespace`.
+    pub fn new(default_namespace: &'a str) -> Self {
+        LoadOptions {
+            default_namespace,
+            strict: false,
+        }
+    }
+}
+
+/// Load every manifest under `paths` (`-` = stdin) into one snapshot,
+/// warning about unknown fields.
 pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Loaded, LoadError> {
-    let mut loader = Loader::new(default_namespace);
+    load_paths_with(paths, LoadOptions::new(default_namespace))
+}
+
+/// Load every manifest under `paths` (`-` = stdin) into one snapshot.
+pub fn load_paths_with(paths: &[PathBuf], options: LoadOptions<'_>) -> Result<Loaded, LoadError> {
+    let mut loader = Loader::new(options);
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = Vec::new();
@@ -123,7 +180,7 @@ pub fn load_str(
     text: &str,
     default_namespace: &str,
 ) -> Result<Loaded, LoadError> {
-    let mut loader = Loader::new(default_namespace);
+    let mut loader = Loader::new(LoadOptions::new(default_namespace));
     loader.add_bytes(source_name, text.as_bytes(), false)?;
     Ok(loader.finish())
 }
@@ -188,7 +245,7 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
 
 /// Accumulates objects from many files, keeping the first of duplicates.
 struct Loader<'a> {
-    default_namespace: &'a str,
+    options: LoadOptions<'a>,
     routes: BTreeMap<ObjectKey, (Arc<Route>, Place)>,
     undecodable: BTreeMap<ObjectKey, (UndecodableRoute, Place)>,
     services: BTreeMap<ObjectKey, (Arc<Service>, Place)>,
@@ -196,6 +253,7 @@ struct Loader<'a> {
     secrets: BTreeMap<ObjectKey, (Arc<Secret>, Place)>,
     namespaces: BTreeMap<String, (Arc<Namespace>, Place)>,
     warnings: Vec<String>,
+    errors: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
     /// Threads used to parse a large YAML stream.
@@ -215,6 +273,8 @@ enum Item {
     Secret(ObjectKey, Arc<Secret>),
     Namespace(String, Arc<Namespace>),
     Warning(String),
+    /// A finding that refused an object ([`LoadOptions::strict`]).
+    Error(String),
 }
 
 /// One file's documents after parsing and decoding: `(document number,
@@ -242,9 +302,9 @@ const PARALLEL_MIN_DOCUMENTS: usize = 64;
 const MAX_THREADS: usize = 8;
 
 impl<'a> Loader<'a> {
-    fn new(default_namespace: &'a str) -> Self {
+    fn new(options: LoadOptions<'a>) -> Self {
         Self {
-            default_namespace,
+            options,
             routes: BTreeMap::new(),
             undecodable: BTreeMap::new(),
             services: BTreeMap::new(),
@@ -252,6 +312,7 @@ impl<'a> Loader<'a> {
             secrets: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             warnings: Vec::new(),
+            errors: Vec::new(),
             objects: 0,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -261,7 +322,7 @@ impl<'a> Loader<'a> {
     }
 
     fn add_bytes(&mut self, path: &str, bytes: &[u8], is_json: bool) -> Result<(), LoadError> {
-        let documents = parse_file(path, bytes, is_json, self.default_namespace, self.threads)?;
+        let documents = parse_file(path, bytes, is_json, &self.options, self.threads)?;
         self.absorb_file(path, documents)
     }
 
@@ -270,7 +331,7 @@ impl<'a> Loader<'a> {
         let file: Arc<str> = Arc::from(path);
         for (document, items) in documents {
             let place = Place(Arc::clone(&file), document);
-            self.absorb(&Origin { path, document }, &place, items)?;
+            self.absorb(&Origin::new(path, document), &place, items)?;
         }
         Ok(())
     }
@@ -284,7 +345,7 @@ impl<'a> Loader<'a> {
     ) -> Result<(), LoadError> {
         let objects = items
             .iter()
-            .filter(|i| !matches!(i, Item::Warning(_)))
+            .filter(|i| !matches!(i, Item::Warning(_) | Item::Error(_)))
             .count();
         self.objects += objects;
         if self.objects > MAX_OBJECTS {
@@ -293,6 +354,7 @@ impl<'a> Loader<'a> {
         for item in items {
             match item {
                 Item::Warning(warning) => self.warnings.push(warning),
+                Item::Error(error) => self.errors.push(error),
                 Item::Route(key, route) => {
                     if self.is_duplicate_route(origin, &key) {
                         continue;
@@ -365,6 +427,7 @@ impl<'a> Loader<'a> {
                 forbidden_secrets: Vec::new(),
             },
             warnings: self.warnings,
+            errors: self.errors,
         }
     }
 }
@@ -375,7 +438,7 @@ fn parse_file(
     path: &str,
     bytes: &[u8],
     is_json: bool,
-    default_namespace: &str,
+    options: &LoadOptions<'_>,
     threads: usize,
 ) -> Result<Documents, LoadError> {
     if bytes.len() > MAX_FILE_BYTES {
@@ -394,12 +457,15 @@ fn parse_file(
             document: 1,
             message: format!("invalid JSON: {e}"),
         })?;
-        let origin = Origin { path, document: 1 };
+        let origin = Origin {
+            source: Some((text, 1)),
+            ..Origin::new(path, 1)
+        };
         let mut items = Vec::new();
-        classify(&origin, value, 0, default_namespace, &mut items)?;
+        classify(&origin, value, 0, options, &mut items)?;
         return Ok(vec![(1, items)]);
     }
-    let mut outcomes = parse_yaml_documents(path, text, default_namespace, threads);
+    let mut outcomes = parse_yaml_documents(path, text, options, threads);
     if let Some(first) = outcomes
         .iter()
         .position(|o| matches!(o, Outcome::Syntax(_)))
@@ -422,9 +488,10 @@ fn classify(
     origin: &Origin<'_>,
     value: Value,
     depth: usize,
-    default_namespace: &str,
+    options: &LoadOptions<'_>,
     items: &mut Vec<Item>,
 ) -> Result<(), LoadError> {
+    let default_namespace = options.default_namespace;
     let doc_err = |message: String| LoadError::Document {
         path: origin.path.into(),
         document: origin.document,
@@ -462,8 +529,12 @@ fn classify(
         let Some(Value::Array(list)) = map.remove("items") else {
             return Err(doc_err(format!("{kind}: field items must be a list")));
         };
-        for item in list {
-            classify(origin, item, depth + 1, default_namespace, items)?;
+        for (index, item) in list.into_iter().enumerate() {
+            let origin = Origin {
+                item: Some(index),
+                ..origin.clone()
+            };
+            classify(&origin, item, depth + 1, options, items)?;
         }
         return Ok(());
     }
@@ -476,10 +547,11 @@ fn classify(
         return Ok(());
     }
     match (kind.as_str(), api_version.as_str()) {
-        ("Route", "route.openshift.io/v1" | "v1") => {
-            classify_route(origin, value, default_namespace, items)
-        }
+        ("Route", "route.openshift.io/v1" | "v1") => classify_route(origin, value, options, items),
         ("Service", "v1") => {
+            if !check_fields(origin, fields::Kind::Service, &value, options, items) {
+                return Ok(());
+            }
             if let Some((key, svc)) =
                 decode_object::<Service>(origin, "Service", value, default_namespace, items, true)
             {
@@ -487,6 +559,9 @@ fn classify(
             }
         }
         ("EndpointSlice", "discovery.k8s.io/v1") => {
+            if !check_fields(origin, fields::Kind::EndpointSlice, &value, options, items) {
+                return Ok(());
+            }
             if let Some((key, slice)) = decode_object::<EndpointSlice>(
                 origin,
                 "EndpointSlice",
@@ -606,13 +681,13 @@ where
 fn classify_route(
     origin: &Origin<'_>,
     mut value: Value,
-    default_namespace: &str,
+    options: &LoadOptions<'_>,
     items: &mut Vec<Item>,
 ) {
     let (ns, name) = meta_names(&value);
     let namespace = ns
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| default_namespace.to_string());
+        .unwrap_or_else(|| options.default_namespace.to_string());
     let name = match name.filter(|n| !n.is_empty()) {
         Some(name) => name,
         None => {
@@ -624,6 +699,18 @@ fn classify_route(
         }
     };
     let key = ObjectKey::new(namespace.clone(), name.clone());
+    let unknown = unknown_fields(origin, fields::Kind::Route, &value, &format!("Route {key}"));
+    let strict_failure = (options.strict && !unknown.is_empty()).then(|| {
+        let fields: Vec<String> = unknown.iter().map(|(field, _)| field.to_string()).collect();
+        format!("strict decoding error: {}", fields.join("; "))
+    });
+    for (_, line) in unknown {
+        items.push(if options.strict {
+            Item::Error(line)
+        } else {
+            Item::Warning(line)
+        });
+    }
     // Fill in identity before decoding so a missing metadata block or
     // name is not a decoding error.
     if let Value::Object(map) = &mut value {
@@ -638,10 +725,14 @@ fn classify_route(
     // Decoded by value (no copy of the certificates); the metadata is kept
     // aside for the undecodable case only.
     let metadata_value = value.get("metadata").cloned();
-    match serde_path_to_error::deserialize::<_, Route>(value) {
+    let decoded = match strict_failure {
+        Some(message) => Err(message),
+        None => serde_path_to_error::deserialize::<_, Route>(value)
+            .map_err(|e| format!("field {}: {}", e.path(), e.inner())),
+    };
+    match decoded {
         Ok(route) => items.push(Item::Route(key, Arc::new(route))),
-        Err(e) => {
-            let message = format!("field {}: {}", e.path(), e.inner());
+        Err(message) => {
             let mut metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
                 metadata_value
                     .and_then(|m| serde_json::from_value(m).ok())
@@ -654,6 +745,91 @@ fn classify_route(
             ));
         }
     }
+}
+
+/// The unknown or misplaced fields of one object of `kind` (see
+/// [`fields`]), each with its message for the load's findings:
+/// `<file>:<line>: document <n>: <label>: spec.tsl: unknown field, did you
+/// mean spec.tls?`, the line counted from the start of the file
+/// (`<file>: document <n>: …` when the line cannot be found).
+fn unknown_fields(
+    origin: &Origin<'_>,
+    kind: fields::Kind,
+    value: &Value,
+    label: &str,
+) -> Vec<(fields::UnknownField, String)> {
+    let found = fields::unknown_fields(kind, value);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    // Parsed again for the lines only now that there is something to show.
+    let located = origin
+        .source
+        .and_then(|(text, first_line)| Some((fields::Located::parse(text)?, first_line)));
+    let mut found: Vec<_> = found
+        .into_iter()
+        .map(|field| {
+            let mut steps = match origin.item {
+                Some(index) => vec![
+                    fields::Step::Key("items".into()),
+                    fields::Step::Index(index),
+                ],
+                None => Vec::new(),
+            };
+            steps.extend(field.path.0.iter().cloned());
+            let line = located.as_ref().and_then(|(located, first_line)| {
+                Some(located.line_of(&steps)? as usize + first_line - 1)
+            });
+            (field, line)
+        })
+        .collect();
+    // In the order of the text where the lines are known (a stable sort
+    // keeps the path order otherwise).
+    found.sort_by_key(|(_, line)| line.unwrap_or(0));
+    found
+        .into_iter()
+        .map(|(field, line)| {
+            let place = match line {
+                Some(line) => format!("{}:{line}: document {}", origin.path, origin.document),
+                None => origin.to_string(),
+            };
+            let message = format!("{place}: {label}: {field}");
+            (field, message)
+        })
+        .collect()
+}
+
+/// Report the unknown fields of a Service or EndpointSlice as warnings,
+/// or with [`LoadOptions::strict`] as errors. Returns whether the object
+/// is kept (false: strict, and it has unknown fields).
+fn check_fields(
+    origin: &Origin<'_>,
+    kind: fields::Kind,
+    value: &Value,
+    options: &LoadOptions<'_>,
+    items: &mut Vec<Item>,
+) -> bool {
+    let (ns, name) = meta_names(value);
+    let label = format!(
+        "{} {}/{}",
+        kind.name(),
+        ns.as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(options.default_namespace),
+        name.as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("<unnamed>")
+    );
+    let unknown = unknown_fields(origin, kind, value, &label);
+    let keep = !options.strict || unknown.is_empty();
+    for (_, message) in unknown {
+        items.push(if options.strict {
+            Item::Error(message)
+        } else {
+            Item::Warning(message)
+        });
+    }
+    keep
 }
 
 fn insert_first<T>(
@@ -749,7 +925,7 @@ fn json_type_name(value: &Value) -> &'static str {
 fn parse_yaml_documents(
     path: &str,
     text: &str,
-    default_namespace: &str,
+    options: &LoadOptions<'_>,
     threads: usize,
 ) -> Vec<Outcome> {
     let chunks = split_yaml_documents(text);
@@ -757,7 +933,7 @@ fn parse_yaml_documents(
         // Refused before any document is decoded: memory stays bounded.
         return vec![Outcome::Syntax(too_many_objects(path, None))];
     }
-    let one = |index: usize| parse_document(path, index, &chunks[index], default_namespace);
+    let one = |index: usize| parse_document(path, index, &chunks[index], options);
     if threads < 2 || chunks.len() < PARALLEL_MIN_DOCUMENTS {
         return (0..chunks.len()).map(one).collect();
     }
@@ -801,33 +977,40 @@ fn parse_yaml_documents(
         .collect()
 }
 
-/// Parse and decode the document at `index` (0-based).
-fn parse_document(path: &str, index: usize, chunk: &str, default_namespace: &str) -> Outcome {
-    if !has_content(chunk) {
-        return Outcome::Empty;
-    }
-    let options = serde_saphyr::options! {
+/// How one YAML document is parsed: one document, limits far above any
+/// real manifest file.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_documents: 1,
             max_nodes: 200_000_000,
             max_events: 400_000_000,
             max_total_scalar_bytes: MAX_FILE_BYTES,
         },
-    };
-    match serde_saphyr::from_str_with_options::<Value>(chunk, options) {
+    }
+}
+
+/// Parse and decode the document at `index` (0-based). A syntax error's
+/// line is counted from the start of the file.
+fn parse_document(path: &str, index: usize, chunk: &Chunk, options: &LoadOptions<'_>) -> Outcome {
+    if !has_content(&chunk.text) {
+        return Outcome::Empty;
+    }
+    match serde_saphyr::from_str_with_options::<Value>(&chunk.text, yaml_options()) {
         Ok(Value::Null) => Outcome::Empty,
         Ok(value) => {
             let origin = Origin {
-                path,
-                document: index + 1,
+                source: Some((&chunk.text, chunk.first_line)),
+                ..Origin::new(path, index + 1)
             };
             let mut items = Vec::new();
-            Outcome::Parsed(
-                classify(&origin, value, 0, default_namespace, &mut items).map(|()| items),
-            )
+            Outcome::Parsed(classify(&origin, value, 0, options, &mut items).map(|()| items))
         }
         Err(e) => {
-            let message = e.without_snippet().to_string();
+            let message = e.render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+                line_offset: chunk.first_line as u64 - 1,
+            });
             Outcome::Syntax(LoadError::Document {
                 path: path.into(),
                 document: index + 1,
@@ -855,41 +1038,55 @@ fn too_many_objects(path: &str, document: Option<usize>) -> LoadError {
     }
 }
 
+/// One document of a YAML stream: its text (from the end of its `---`
+/// marker, which leaves the marker's line as line 1) and the line of the
+/// file its first line is.
+#[derive(Debug, PartialEq, Eq)]
+struct Chunk {
+    text: String,
+    first_line: usize,
+}
+
 /// The documents of a YAML stream (see [`parse_yaml_documents`]).
-fn split_yaml_documents(text: &str) -> Vec<String> {
+fn split_yaml_documents(text: &str) -> Vec<Chunk> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut chunks: Vec<String> = Vec::new();
+    let mut chunks: Vec<Chunk> = Vec::new();
     let mut current = String::new();
+    let mut first_line = 1;
     let mut started = false;
     let mut ended = false;
-    for line in text.split_inclusive('\n') {
+    let mut push = |text: String, first_line: usize| chunks.push(Chunk { text, first_line });
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let number = index + 1;
         let marker = |m: &str| {
             line.strip_prefix(m)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
         };
         if marker("---") {
             if started || has_content(&current) {
-                chunks.push(std::mem::take(&mut current));
+                push(std::mem::take(&mut current), first_line);
             }
             current.clear();
             current.push_str(&line[3..]);
+            first_line = number;
             started = true;
             ended = false;
         } else if marker("...") {
             if !ended {
-                chunks.push(std::mem::take(&mut current));
+                push(std::mem::take(&mut current), first_line);
             }
             ended = true;
         } else if !ended || has_content(line) {
             if ended {
                 started = true;
                 ended = false;
+                first_line = number;
             }
             current.push_str(line);
         }
     }
     if !ended && (started || has_content(&current)) {
-        chunks.push(current);
+        push(current, first_line);
     }
     chunks
 }
@@ -975,7 +1172,7 @@ mod parallel_tests {
     /// Load `text` with a given number of threads: (snapshot as text,
     /// warnings) or the error message.
     fn load_with(text: &str, threads: usize) -> Result<(String, Vec<String>), String> {
-        let mut loader = Loader::new("default");
+        let mut loader = Loader::new(LoadOptions::new("default"));
         loader.threads = threads;
         loader
             .add_bytes("big.yaml", text.as_bytes(), false)
@@ -1102,5 +1299,127 @@ mod parallel_tests {
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
         assert!(loaded.warnings[0].contains("Secret x/b skipped: field data.tls.key"));
         assert!(!loaded.warnings[0].contains("TOPSECRET"));
+    }
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::*;
+
+    /// Three documents (a comment before the first, a Service in the
+    /// second, a List of one Route in the third) with unknown fields.
+    const STREAM: &str = "# routes\n\
+        apiVersion: route.openshift.io/v1\n\
+        kind: Route\n\
+        metadata:\n  name: web\n  namespace: ns\n\
+        spec:\n  host: web.example.com\n  to: {name: web}\n  tsl:\n    termination: edge\n\
+        ---\n\
+        apiVersion: v1\n\
+        kind: Service\n\
+        metadata: {name: web, namespace: ns}\n\
+        spec:\n  prots: []\n\
+        ---\n\
+        apiVersion: v1\n\
+        kind: List\n\
+        items:\n\
+        - apiVersion: route.openshift.io/v1\n  kind: Route\n  namespace: ns\n  metadata: {name: other}\n  spec: {to: {name: web}}\n";
+
+    fn load(text: &str, strict: bool) -> Loaded {
+        let mut loader = Loader::new(LoadOptions {
+            default_namespace: "default",
+            strict,
+        });
+        loader.add_bytes("s.yaml", text.as_bytes(), false).unwrap();
+        loader.finish()
+    }
+
+    #[test]
+    fn unknown_fields_are_warned_with_file_lines_and_objects_kept() {
+        let loaded = load(STREAM, false);
+        assert_eq!(
+            loaded.warnings,
+            [
+                "s.yaml:10: document 1: Route ns/web: spec.tsl: unknown field, did you mean spec.tls?",
+                "s.yaml:17: document 2: Service ns/web: spec.prots: unknown field, did you mean spec.ports?",
+                "s.yaml:24: document 3: Route default/other: namespace: unknown field, did you mean metadata.namespace?",
+            ]
+        );
+        assert!(loaded.errors.is_empty());
+        assert_eq!(loaded.snapshot.routes.len(), 2);
+        assert_eq!(loaded.snapshot.services.len(), 1);
+    }
+
+    #[test]
+    fn strict_refuses_the_objects_with_unknown_fields() {
+        let loaded = load(STREAM, true);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.errors.len(), 3, "{:?}", loaded.errors);
+        assert!(loaded.errors[0].starts_with("s.yaml:10: document 1: Route ns/web: spec.tsl"));
+        assert!(loaded.snapshot.routes.is_empty());
+        assert!(
+            loaded.snapshot.services.is_empty(),
+            "the Service is left out"
+        );
+        let messages: Vec<&str> = loaded
+            .snapshot
+            .undecodable_routes
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "strict decoding error: namespace: unknown field, did you mean metadata.namespace?",
+                "strict decoding error: spec.tsl: unknown field, did you mean spec.tls?",
+            ]
+        );
+        // Without unknown fields strict changes nothing.
+        let clean = STREAM.replace("tsl:", "tls:").replace("prots", "ports");
+        let clean = clean.replace("  namespace: ns\n  metadata", "  metadata");
+        let loaded = load(&clean, true);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.snapshot.routes.len(), 2);
+        assert_eq!(loaded.snapshot.services.len(), 1);
+    }
+
+    #[test]
+    fn json_files_get_lines_too() {
+        let json = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Service\",\n  \"metadata\": {\"name\": \"s\"},\n  \"spec\": {\"ports\": [{\"port\": 80, \"nme\": \"x\"}]}\n}\n";
+        let mut loader = Loader::new(LoadOptions::new("ns"));
+        loader.add_bytes("s.json", json.as_bytes(), true).unwrap();
+        assert_eq!(
+            loader.finish().warnings,
+            ["s.json:5: document 1: Service ns/s: spec.ports[0].nme: unknown field, did you mean spec.ports[0].name?"]
+        );
+    }
+
+    #[test]
+    fn documents_know_the_file_line_they_start_on() {
+        let text = "# c\na: 1\n---\nb: 2\n\n--- # x\nc: 3\n...\n# gap\n\nd: 4\n";
+        let chunks = split_yaml_documents(text);
+        let starts: Vec<(usize, &str)> = chunks
+            .iter()
+            .map(|c| (c.first_line, c.text.trim()))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                (1, "# c\na: 1"),
+                (3, "b: 2"),
+                (6, "# x\nc: 3"),
+                (11, "d: 4")
+            ]
+        );
+    }
+
+    #[test]
+    fn yaml_errors_give_the_line_of_the_file() {
+        // The broken line is line 4 of document 3 and line 11 of the file.
+        let text = "a: 1\n---\nb: 2\nc: 3\n---\n# three\nd: 4\ne:\n  f: 5\n  g: [1,\n  h: {\n";
+        let err = load_str("m.yaml", text, "default").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "m.yaml: document 3: invalid YAML: unclosed bracket '{' at line 11, column 6"
+        );
     }
 }

@@ -1,9 +1,16 @@
 //! `routegen check`: which Routes are admitted and why not.
 //!
-//! A summary line (`N admitted, M rejected, K warnings`) ends stderr.
+//! A summary line (`N admitted, M rejected, K warnings`, then `, E errors`
+//! when `--strict` refused objects) ends stderr.
 //!
-//! Exit status: 0 all admitted, 1 at least one rejected, 3 unreadable
-//! input (or output that cannot be written); see [`super::status`].
+//! Unknown or misplaced fields of Routes, Services and EndpointSlices are
+//! warnings; with `--strict` they are errors that refuse the object (the
+//! Route is rejected with `ValidationFailed`, the Service or EndpointSlice
+//! is left out).
+//!
+//! Exit status: 0 all admitted, 1 at least one rejected or (with
+//! `--strict`) an unknown field, 3 unreadable input (or output that cannot
+//! be written); see [`super::status`].
 
 use std::process::ExitCode;
 
@@ -41,11 +48,18 @@ pub(crate) struct CheckArgs {
     pub(crate) output: OutputFormat,
     #[command(flatten)]
     pub(crate) target: TargetArg,
+    /// Unknown or misplaced fields of Routes, Services and EndpointSlices (e.g. spec.tsl, a top-level namespace) are errors, not warnings: the Route is rejected (ValidationFailed), the Service or EndpointSlice left out, and the exit status is 1.
+    #[arg(long, env = "ROUTEGEN_STRICT")]
+    pub(crate) strict: bool,
 }
 
 /// Run `check`; returns its exit status (see the module documentation).
 pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
-    let loaded = match files::load_paths(&args.input.paths, &args.input.namespace) {
+    let options = files::LoadOptions {
+        default_namespace: &args.input.namespace,
+        strict: args.strict,
+    };
+    let loaded = match files::load_paths_with(&args.input.paths, options) {
         Ok(loaded) => loaded,
         Err(e) => {
             note!("error: {e}");
@@ -54,6 +68,9 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     };
     for warning in &loaded.warnings {
         note!("warning: {warning}");
+    }
+    for error in &loaded.errors {
+        note!("error: {error}");
     }
     let verdicts = admit::admit_at(
         &loaded.snapshot,
@@ -93,8 +110,12 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     }
     let rejected = verdicts.iter().filter(|v| !v.is_admitted()).count();
     warnings += verdicts.iter().map(|v| v.warnings.len()).sum::<usize>();
-    note!("{}", summary(verdicts.len() - rejected, rejected, warnings));
-    if rejected == 0 {
+    let errors = loaded.errors.len();
+    note!(
+        "{}",
+        summary(verdicts.len() - rejected, rejected, warnings, errors)
+    );
+    if rejected == 0 && errors == 0 {
         ExitCode::SUCCESS
     } else {
         super::findings()
@@ -102,10 +123,18 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
 }
 
 /// The last line on stderr: `7 admitted, 1 rejected, 2 warnings` (the
-/// warnings of the input, of the Routes and of the target together).
-fn summary(admitted: usize, rejected: usize, warnings: usize) -> String {
-    let plural = if warnings == 1 { "" } else { "s" };
-    format!("{admitted} admitted, {rejected} rejected, {warnings} warning{plural}")
+/// warnings of the input, of the Routes and of the target together), and
+/// `, 3 errors` when there are errors of the input (`--strict`).
+fn summary(admitted: usize, rejected: usize, warnings: usize, errors: usize) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let mut line = format!(
+        "{admitted} admitted, {rejected} rejected, {warnings} warning{}",
+        plural(warnings)
+    );
+    if errors > 0 {
+        line.push_str(&format!(", {errors} error{}", plural(errors)));
+    }
+    line
 }
 
 /// One aligned line per Route: `namespace/name  host  Admitted|Reason: message  [warnings]`.
@@ -160,4 +189,23 @@ fn one_line(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn the_summary_names_errors_only_when_there_are_some() {
+        assert_eq!(summary(7, 1, 2, 0), "7 admitted, 1 rejected, 2 warnings");
+        assert_eq!(summary(1, 0, 1, 0), "1 admitted, 0 rejected, 1 warning");
+        assert_eq!(
+            summary(0, 1, 0, 1),
+            "0 admitted, 1 rejected, 0 warnings, 1 error"
+        );
+        assert_eq!(
+            summary(2, 0, 0, 3),
+            "2 admitted, 0 rejected, 0 warnings, 3 errors"
+        );
+    }
 }

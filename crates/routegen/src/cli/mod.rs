@@ -24,7 +24,8 @@ use run::RunArgs;
 /// The exit statuses, the same for every subcommand (README, "Exit
 /// status"): a CI job tells findings from usage errors from failures.
 pub(crate) mod status {
-    /// Findings: `check` rejected some Routes, `diff` found differences.
+    /// Findings: `check` rejected some Routes (or, with `--strict`, found
+    /// unknown fields), `diff` found differences.
     pub(crate) const FINDINGS: u8 = 1;
     /// A usage error (unknown flag, bad value): clap's own status.
     pub(crate) const USAGE: u8 = 2;
@@ -34,7 +35,7 @@ pub(crate) mod status {
 }
 
 /// Printed at the end of `--help`, for every subcommand.
-const EXIT_STATUS_HELP: &str = "Exit status: 0 success; 1 findings (check: some Routes rejected; diff: differences); 2 usage error; 3 error (unreadable input, I/O, run cannot start). Output cut short by a closed pipe (`| head`) keeps the status.";
+const EXIT_STATUS_HELP: &str = "Exit status: 0 success; 1 findings (check: some Routes rejected, or unknown fields with --strict; diff: differences); 2 usage error; 3 error (unreadable input, I/O, run cannot start). Output cut short by a closed pipe (`| head`) keeps the status.";
 
 /// Exit with [`status::FINDINGS`].
 pub(crate) fn findings() -> ExitCode {
@@ -64,8 +65,12 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Decide which Routes are admitted and why not.
     ///
-    /// Exit status: 0 all admitted, 1 at least one rejected, 2 usage
-    /// error, 3 unreadable input.
+    /// Unknown or misplaced fields of Routes, Services and EndpointSlices
+    /// (spec.tsl, a top-level namespace) are warned about, with the file
+    /// line and the field probably meant; --strict makes them errors.
+    ///
+    /// Exit status: 0 all admitted, 1 at least one rejected (or, with
+    /// --strict, an unknown field), 2 usage error, 3 unreadable input.
     #[command(after_help = EXIT_STATUS_HELP)]
     Check(CheckArgs),
     /// Render the HAProxy configuration tree (dry run: no cluster, no HAProxy).

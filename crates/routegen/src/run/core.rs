@@ -396,6 +396,7 @@ impl Core {
         let loaded = match self.settings.kube.as_ref().map(|k| files::Loaded {
             snapshot: k.snapshot(),
             warnings: Vec::new(),
+            errors: Vec::new(),
         }) {
             Some(loaded) => Ok(loaded),
             None => self.dir_loader.load(),

@@ -22,7 +22,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{manifest_files, parse_file, read_capped, Documents, LoadError, Loaded, Loader};
+use super::{
+    manifest_files, parse_file, read_capped, Documents, LoadError, LoadOptions, Loaded, Loader,
+};
 
 /// How old a file's last change must be before its stamp is trusted.
 pub const SETTLED: Duration = Duration::from_secs(2);
@@ -88,9 +90,10 @@ impl DirLoader {
     }
 
     /// Load every manifest under the paths, as [`super::load_paths`] does
-    /// (`-` is not accepted here: stdin cannot be re-read).
+    /// (unknown fields are warnings; `-` is not accepted here: stdin cannot
+    /// be re-read).
     pub fn load(&mut self) -> Result<Loaded, LoadError> {
-        let mut loader = Loader::new(&self.default_namespace);
+        let mut loader = Loader::new(LoadOptions::new(&self.default_namespace));
         let mut cache = HashMap::with_capacity(self.cache.len());
         self.parsed = 0;
         for path in &self.paths {
@@ -111,13 +114,7 @@ impl DirLoader {
                         let bytes = read_capped(&file)?;
                         let is_json = file.extension().is_some_and(|e| e == "json");
                         self.parsed += 1;
-                        parse_file(
-                            &name,
-                            &bytes,
-                            is_json,
-                            &self.default_namespace,
-                            loader.threads,
-                        )?
+                        parse_file(&name, &bytes, is_json, &loader.options, loader.threads)?
                     }
                 };
                 loader.absorb_file(&name, documents.clone())?;
