@@ -48,7 +48,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openssl::x509::X509;
+use routegen::run::placement;
 use routegen_core::model::{Route, Snapshot};
+use routegen_core::plan::spares::Placement;
 use routegen_core::testkit::certs::{CertSpec, Issued};
 use routegen_core::testkit::{EndpointSliceBuilder, ServiceBuilder, SnapshotBuilder};
 use routegen_core::RouterSettings;
@@ -716,11 +718,25 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
 }
 
 fn render(engine: &mut Engine, snapshot: &Snapshot, config: &PipelineConfig) -> OutputTree {
-    let rendered = engine.render_snapshot_at(snapshot, config, now()).unwrap();
-    for v in &rendered.verdicts {
+    render_placed(engine, snapshot, config, &Placement::default())
+}
+
+/// The tree with `placement`'s Routes in their spares, as `routegen run`
+/// writes it.
+fn render_placed(
+    engine: &mut Engine,
+    snapshot: &Snapshot,
+    config: &PipelineConfig,
+    placement: &Placement,
+) -> OutputTree {
+    let verdicts = engine.admit_at(snapshot, config, now());
+    for v in &verdicts {
         assert!(v.is_admitted(), "{} rejected: {:?}", v.key, v.rejection());
     }
-    rendered.tree
+    engine
+        .render_verdicts_placed(verdicts, snapshot, config, placement)
+        .unwrap()
+        .tree
 }
 
 fn now() -> i64 {
@@ -1042,9 +1058,13 @@ struct Run<'a> {
     live: LiveProxy,
     api: Live,
     running: RuntimeState,
+    /// New Routes served from spare backends, as `routegen run` places them.
+    placement: Placement,
     history: Vec<String>,
     reloads: usize,
     live_steps: usize,
+    /// Routes placed in a spare (served live although new).
+    placed_routes: usize,
     /// Last, so it is removed after HAProxy is gone.
     root: tempfile::TempDir,
 }
@@ -1087,9 +1107,11 @@ impl<'a> Run<'a> {
             live,
             api,
             running: RuntimeState::of_tree(&tree).unwrap(),
+            placement: Placement::default(),
             history: vec!["initial tree".into()],
             reloads: 0,
             live_steps: 0,
+            placed_routes: 0,
             root,
         }
     }
@@ -1108,13 +1130,40 @@ impl<'a> Run<'a> {
     /// Apply `model`'s tree as the sidecar would; `reload_anyway` inserts
     /// a reload (or a restart) afterwards.
     fn step(&mut self, model: &Model, reload_anyway: Option<bool>, seed: u64) {
-        let tree = render(
-            &mut self.engine,
-            &model.snapshot(self.fx),
-            &self.live_config,
+        // Placed as `routegen run` places new Routes (run::placement):
+        // kept while the change is live, undone when it reloads anyway.
+        let snapshot = model.snapshot(self.fx);
+        let verdicts = self.engine.admit_at(&snapshot, &self.live_config, now());
+        let full = self.engine.plan(&verdicts, &snapshot, &self.live_config);
+        let mut placement = placement::for_pass(
+            &self.placement,
+            &full,
+            Some(&self.running),
+            &self.api.draining_servers(),
         );
-        let new = RuntimeState::of_tree(&tree).unwrap();
-        let delta = runtime::delta(&self.running, &new);
+        let mut tree = render_placed(&mut self.engine, &snapshot, &self.live_config, &placement);
+        let mut new = RuntimeState::of_tree(&tree).unwrap();
+        let mut delta = runtime::delta(&self.running, &new);
+        if !placement.placed.is_empty() && !delta.is_live() {
+            placement = placement::normalized(&self.placement);
+            tree = render_placed(&mut self.engine, &snapshot, &self.live_config, &placement);
+            new = RuntimeState::of_tree(&tree).unwrap();
+            delta = runtime::delta(&self.running, &new);
+        }
+        let newly: Vec<String> = placement
+            .placed
+            .iter()
+            .filter(|(k, s)| self.placement.placed.get(*k) != Some(*s))
+            .map(|(k, s)| format!("{} in {s}", k.name))
+            .collect();
+        if !newly.is_empty() {
+            self.placed_routes += newly.len();
+            self.history
+                .last_mut()
+                .unwrap()
+                .push_str(&format!(" [placed: {}]", newly.join(", ")));
+        }
+        self.placement = placement;
         // Files first, as an atomic apply would have them by now; HAProxy
         // reads them only when it starts or reloads.
         routegen_host::tree::write_tree(&tree, &self.live.tree).unwrap();
@@ -1167,6 +1216,7 @@ impl<'a> Run<'a> {
             false => self.live.reload(),
         }
         self.api.forget_draining();
+        self.placement.retired.clear();
         self.reloads += 1;
     }
 
@@ -1187,10 +1237,11 @@ impl<'a> Run<'a> {
     /// A fresh HAProxy from the same snapshot serves what the live one does.
     fn compare(&mut self, model: &Model, live_tree: &OutputTree, new: &RuntimeState, seed: u64) {
         let context = self.context(seed);
-        let fresh_tree = render(
+        let fresh_tree = render_placed(
             &mut self.engine,
             &model.snapshot(self.fx),
             &self.fresh_config,
+            &self.placement,
         );
         assert_same_but_binds(live_tree, &fresh_tree);
         let dir = self.root.path().join("fresh");
@@ -1260,6 +1311,7 @@ fn live_changes_serve_what_a_fresh_haproxy_serves_from_the_files() {
     }
     let started = Instant::now();
     let fx = Fixture::new();
+    let mut placed = 0;
     for seed in seeds() {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut model = Model::initial(&fx);
@@ -1278,13 +1330,18 @@ fn live_changes_serve_what_a_fresh_haproxy_serves_from_the_files() {
             run.step(&model, reload, seed);
         }
         eprintln!(
-            "seed {seed:#x}: {STEPS} steps, {} fully live, {} reloads or restarts; {:?} so far",
+            "seed {seed:#x}: {STEPS} steps, {} fully live ({} new Routes placed in spares), {} reloads or restarts; {:?} so far",
             run.live_steps,
+            run.placed_routes,
             run.reloads,
             started.elapsed()
         );
+        placed += run.placed_routes;
         for line in &run.history {
             eprintln!("  {line}");
         }
+    }
+    if std::env::var("ROUTEGEN_EQUIV_SEEDS").is_err() {
+        assert!(placed > 0, "the seeds place no new Route in a spare");
     }
 }

@@ -88,25 +88,40 @@ impl Snapshot {
             meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
             equal: impl Fn(&T, &T) -> bool,
         ) -> usize {
-            let index: rustc_hash::FxHashMap<(&str, &str), &Arc<T>> = before
-                .iter()
-                .map(|o| {
-                    let m = meta(o);
-                    let key = (
-                        m.namespace.as_deref().unwrap_or_default(),
-                        m.name.as_deref().unwrap_or_default(),
-                    );
-                    (key, o)
-                })
-                .collect();
-            let mut reused = 0;
-            for object in now.iter_mut() {
-                let m = meta(object);
-                let key = (
+            type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+            fn key_of<'a, T>(meta: &impl Fn(&T) -> &Meta, o: &'a T) -> (&'a str, &'a str) {
+                let m = meta(o);
+                (
                     m.namespace.as_deref().unwrap_or_default(),
                     m.name.as_deref().unwrap_or_default(),
-                );
-                if let Some(old) = index.get(&key) {
+                )
+            }
+            // Most passes hand back the same objects in the same order: an
+            // object is looked up by key only when the one at its position
+            // is not itself.
+            let mut index: Option<rustc_hash::FxHashMap<(&str, &str), &Arc<T>>> = None;
+            let mut reused = 0;
+            for (i, object) in now.iter_mut().enumerate() {
+                let same_place = before.get(i);
+                if same_place.is_some_and(|old| Arc::ptr_eq(old, object)) {
+                    continue;
+                }
+                let key = key_of(&meta, object);
+                let old = match same_place {
+                    Some(old) if key_of(&meta, old.as_ref()) == key => Some(old),
+                    _ => {
+                        // Shared, so the keys may live shorter than `before`.
+                        let index: &rustc_hash::FxHashMap<(&str, &str), &Arc<T>> = index
+                            .get_or_insert_with(|| {
+                                before
+                                    .iter()
+                                    .map(|o| (key_of(&meta, o.as_ref()), o))
+                                    .collect()
+                            });
+                        index.get(&key).copied()
+                    }
+                };
+                if let Some(old) = old {
                     if !Arc::ptr_eq(old, object) && equal(old, object) {
                         *object = Arc::clone(old);
                         reused += 1;

@@ -356,13 +356,9 @@ pub struct PlanMemo {
     shared: Option<Arc<SharedParts>>,
     /// The lookup tables, kept Route by Route.
     tables: lookup::TableIndex,
-    shapes: spares::ShapeMemo,
-    /// The backends the pool was made for, and the pool.
-    pool: Option<SparePool>,
+    /// The pool of spares of the last pass.
+    pool: Option<Vec<Arc<Backend>>>,
 }
-
-/// The backends a pool of spares was made for, and the pool.
-type SparePool = (Vec<Arc<Backend>>, Vec<Arc<Backend>>);
 
 #[derive(Debug)]
 struct RouteMemo {
@@ -376,6 +372,8 @@ struct RouteMemo {
     warnings: Vec<String>,
     cert: Option<tls::CertMaterial>,
     entries: lookup::RouteEntries,
+    /// Its backend's shape ([`spares::shape_of`]; `None` without spares).
+    shape: Option<spares::ShapeOf>,
 }
 
 /// [`plan`] reusing `memo`: a Route whose admitted form (`Arc`) and
@@ -430,6 +428,7 @@ pub fn plan_memo(
                 .chain([usize::MAX])
         })
     }
+    let mut pool_dirty = false;
     for route in &routes {
         let (key, entry) = match previous.remove_entry(&route.key) {
             Some((key, entry))
@@ -438,10 +437,20 @@ pub fn plan_memo(
             {
                 (key, entry)
             }
-            _ => {
+            old => {
                 let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
                 let mut own_warnings = Vec::new();
                 let built = backends::build_backend(route, &index, settings, &mut own_warnings);
+                let shape = (settings.spares.per_shape > 0)
+                    .then(|| spares::shape_entry(&built.backend))
+                    .flatten();
+                // A Route added, its shape or its backend's name (the order
+                // that picks each shape's first Route) changed: the pool may
+                // change.
+                pool_dirty |= old.as_ref().is_none_or(|(_, e)| {
+                    e.shape.as_ref().map(|s| s.0) != shape.as_ref().map(|s| s.0)
+                        || e.backend.name != built.backend.name
+                });
                 let entry = Box::new(RouteMemo {
                     route: Arc::clone(route),
                     slice_ids,
@@ -451,6 +460,7 @@ pub fn plan_memo(
                     warnings: own_warnings,
                     cert: tls::cert_material(route),
                     entries: lookup::route_entries(route),
+                    shape,
                 });
                 fresh.push(route.key.clone());
                 (route.key.clone(), entry)
@@ -461,6 +471,8 @@ pub fn plan_memo(
         memo.routes.insert(key, entry);
     }
     backends.sort_by(|a, b| a.name.cmp(&b.name));
+    // Routes gone: the pool may change.
+    pool_dirty |= !previous.is_empty();
 
     let same_route_objects = memo.previous_routes.len() == snapshot.routes.len()
         && memo
@@ -510,24 +522,20 @@ pub fn plan_memo(
     warnings.sort();
     warnings.dedup();
     let spares = match memo.pool.take() {
-        Some((of, pool))
-            if of.len() == backends.len()
-                && of.iter().zip(&backends).all(|(a, b)| Arc::ptr_eq(a, b)) =>
-        {
-            (of, pool)
-        }
-        _ => {
-            let pool = spares::pool(
-                &mut memo.shapes,
-                &backends,
-                &settings.spares,
-                &Default::default(),
-            );
-            (backends.clone(), pool)
-        }
+        Some(pool) if !pool_dirty => pool,
+        _ => spares::pool_of(
+            backends.iter().map(|b| {
+                (
+                    &b.route,
+                    memo.routes.get(&b.route).and_then(|e| e.shape.as_ref()),
+                )
+            }),
+            &settings.spares,
+            &Default::default(),
+        ),
     };
     let plan = Plan {
-        spares: spares.1.clone(),
+        spares: spares.clone(),
         backends,
         http_lookup: shared.http.clone(),
         https_lookup: shared.https.clone(),

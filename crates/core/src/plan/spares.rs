@@ -25,8 +25,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
-
 use super::backends::default_cookie_name;
 use super::endpoints::md5_hex;
 use super::{Backend, LookupAction, LookupEntry, Plan, Shared, SniEntry};
@@ -186,69 +184,55 @@ fn placed_backend(b: &Backend, name: &str) -> Backend {
     placed
 }
 
-/// Shapes computed in earlier passes, by backend (`Arc` identity).
-#[derive(Debug, Default)]
-pub struct ShapeMemo {
-    shapes: HashMap<usize, ShapeEntry>,
-}
+/// A backend's shape and normalized form ([`shape_of`]), as the plan
+/// keeps it per Route.
+pub type ShapeOf = (Shape, Arc<Backend>);
 
-#[derive(Debug)]
-struct ShapeEntry {
-    /// Held, so its address is not reused while the entry exists.
-    backend: Arc<Backend>,
-    shape: Option<(Shape, Arc<Backend>)>,
-}
-
-impl ShapeMemo {
-    /// The shapes of `backends` (in order), reusing those of the backends
-    /// of the previous call; forgets the others.
-    fn shapes<'a>(
-        &mut self,
-        backends: impl Iterator<Item = &'a Arc<Backend>>,
-    ) -> Vec<Option<(Shape, Arc<Backend>)>> {
-        let mut previous = std::mem::take(&mut self.shapes);
-        let mut out = Vec::new();
-        for b in backends {
-            let key = Arc::as_ptr(b) as usize;
-            let entry = match previous.remove(&key) {
-                Some(e) if Arc::ptr_eq(&e.backend, b) => e,
-                _ => ShapeEntry {
-                    backend: Arc::clone(b),
-                    shape: shape_of(b).map(|(s, n)| (s, Arc::new(n))),
-                },
-            };
-            out.push(entry.shape.clone());
-            self.shapes.insert(key, entry);
-        }
-        out
-    }
+/// [`shape_of`] kept for reuse: the shape and the normalized backend.
+pub fn shape_entry(b: &Backend) -> Option<ShapeOf> {
+    shape_of(b).map(|(s, n)| (s, Arc::new(n)))
 }
 
 /// The pool of empty spares for `backends` (see the module docs), sorted
 /// by name; names in `taken` are skipped (placed Routes use them, or they
 /// were used since the last reload).
 pub fn pool(
-    memo: &mut ShapeMemo,
     backends: &[Arc<Backend>],
     settings: &SpareSettings,
     taken: &BTreeSet<String>,
 ) -> Vec<Arc<Backend>> {
+    let shapes: Vec<Option<ShapeOf>> = backends.iter().map(|b| shape_entry(b)).collect();
+    pool_of(
+        backends
+            .iter()
+            .map(|b| &b.route)
+            .zip(shapes.iter().map(Option::as_ref)),
+        settings,
+        taken,
+    )
+}
+
+/// [`pool`] from each backend's Route (in backend name order) and shape.
+pub fn pool_of<'a>(
+    shapes: impl Iterator<Item = (&'a ObjectKey, Option<&'a ShapeOf>)>,
+    settings: &SpareSettings,
+    taken: &BTreeSet<String>,
+) -> Vec<Arc<Backend>> {
     if settings.per_shape == 0 || settings.max == 0 {
-        memo.shapes.clear();
         return Vec::new();
     }
     // Shape → (Routes, normalized form, the first Route in name order).
-    let mut shapes: BTreeMap<Shape, (usize, Arc<Backend>, &ObjectKey)> = BTreeMap::new();
-    for (b, shape) in backends.iter().zip(memo.shapes(backends.iter())) {
+    let mut counts: BTreeMap<Shape, (usize, &Arc<Backend>, &ObjectKey)> = BTreeMap::new();
+    for (route, shape) in shapes {
         let Some((shape, normalized)) = shape else {
             continue;
         };
-        shapes
-            .entry(shape)
+        counts
+            .entry(*shape)
             .and_modify(|e| e.0 += 1)
-            .or_insert((1, normalized, &b.route));
+            .or_insert((1, normalized, route));
     }
-    let mut order: Vec<_> = shapes.into_iter().collect();
+    let mut order: Vec<_> = counts.into_iter().collect();
     order.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     let mut spares = Vec::new();
     'shapes: for (shape, (_, normalized, route)) in order {
@@ -261,7 +245,7 @@ pub fn pool(
                 n += 1;
             }
             spares.push(Arc::new(spare_backend(
-                &normalized,
+                normalized,
                 route,
                 spare_name(shape, n),
             )));

@@ -133,9 +133,12 @@ impl Live {
         self.draining.len()
     }
 
-    /// The backends with servers still draining.
-    pub fn draining_backends(&self) -> std::collections::BTreeSet<&str> {
-        self.draining.keys().map(|(b, _)| b.as_str()).collect()
+    /// The servers still draining, as (backend, server).
+    pub fn draining_servers(&self) -> std::collections::BTreeSet<(&str, &str)> {
+        self.draining
+            .keys()
+            .map(|(b, s)| (b.as_str(), s.as_str()))
+            .collect()
     }
 
     /// The worker the draining servers were in is gone (a reload).

@@ -445,7 +445,7 @@ impl Core {
             &self
                 .live
                 .as_ref()
-                .map(Live::draining_backends)
+                .map(Live::draining_servers)
                 .unwrap_or_default(),
         );
         let mut round = 0usize;

@@ -66,7 +66,7 @@ mod haproxy;
 mod input;
 mod ops;
 mod pass;
-mod placement;
+pub mod placement;
 mod readiness;
 mod report;
 mod serving;

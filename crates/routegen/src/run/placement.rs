@@ -10,8 +10,9 @@
 //!   again ([`normalized`]); the spares HAProxy may still hold servers in
 //!   are left out of the tree until that reload is confirmed.
 //! - A placed Route that goes away gives its spare back: the spare is
-//!   written empty again, its servers are drained live, and it is offered
-//!   again once none is left draining.
+//!   written empty again and its servers are drained live. It is offered
+//!   again at once, but not to a Route with a server of the same name as
+//!   one still draining there (`add server` would refuse it).
 
 use std::collections::BTreeSet;
 
@@ -24,14 +25,15 @@ use routegen_render::haproxy::runtime::RuntimeState;
 /// current last) without the Routes `plan` no longer has (their spares are
 /// written empty again: their map keys go, their servers drain), plus
 /// every Route whose backend `running` lacks placed in a free spare of its
-/// shape that `running` has: empty, with no server left `draining`.
+/// shape that `running` has: empty, and none of the `draining` servers
+/// (backend, server) in it has the name of one of the Route's servers.
 /// `running` is `None` when HAProxy's state is unknown or changes are not
 /// made live: nothing new is placed then.
 pub fn for_pass(
     applied: &Placement,
     plan: &Plan,
     running: Option<&RuntimeState>,
-    draining: &BTreeSet<&str>,
+    draining: &BTreeSet<(&str, &str)>,
 ) -> Placement {
     let mut placement = applied.clone();
     if !placement.placed.is_empty() {
@@ -44,11 +46,7 @@ pub fn for_pass(
     let free: Vec<&str> = running
         .backends
         .iter()
-        .filter(|(name, b)| {
-            b.servers.is_empty()
-                && name.starts_with(spares::SPARE_PREFIX)
-                && !draining.contains(name.as_str())
-        })
+        .filter(|(name, b)| b.servers.is_empty() && name.starts_with(spares::SPARE_PREFIX))
         .map(|(name, _)| name.as_str())
         .collect();
     if free.is_empty() {
@@ -59,7 +57,13 @@ pub fn for_pass(
         if running.backends.contains_key(&b.name) || placement.placed.contains_key(&b.route) {
             continue;
         }
-        if let Some(spare) = spares::free_spare(b, free.iter().copied(), &taken) {
+        let clashes = |spare: &str| {
+            b.servers
+                .iter()
+                .any(|s| draining.contains(&(spare, s.name.as_str())))
+        };
+        let usable = free.iter().copied().filter(|spare| !clashes(spare));
+        if let Some(spare) = spares::free_spare(b, usable, &taken) {
             taken.insert(spare.clone());
             placement.placed.insert(b.route.clone(), spare);
         }
@@ -82,7 +86,7 @@ pub fn normalized(applied: &Placement) -> Placement {
 mod tests {
     use super::*;
     use routegen_core::plan::spares::{shape_of, spare_name};
-    use routegen_core::testkit::plan::backend;
+    use routegen_core::testkit::plan::{backend, server};
     use routegen_render::haproxy::runtime::BackendState;
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -140,13 +144,24 @@ mod tests {
         );
         // Unknown HAProxy state: nothing new is placed.
         assert_eq!(for_pass(&p, &plan, None, &none), p);
-        // A spare with servers draining is not free.
-        let draining = BTreeSet::from([spare_name(shape, 0).leak() as &str]);
-        let q = for_pass(&Placement::default(), &plan, Some(&state), &draining);
+        // A spare with a server of the same name draining is not free for
+        // that Route; other servers draining there do not matter.
+        let spare0 = spare_name(shape, 0);
+        let clash = BTreeSet::from([(spare0.as_str(), "pod:p0")]);
+        let other = BTreeSet::from([(spare0.as_str(), "pod:other")]);
+        let with_server = {
+            let mut plan = plan_of(&["old", "new1"]);
+            let b = Arc::make_mut(&mut plan.backends[1]);
+            b.servers = vec![server("pod:p0", [10, 0, 0, 1].into(), 80, 1)];
+            plan
+        };
+        let q = for_pass(&Placement::default(), &with_server, Some(&state), &clash);
         assert_eq!(
             q.placed.values().collect::<Vec<_>>(),
             vec![&spare_name(shape, 1)]
         );
+        let q = for_pass(&Placement::default(), &with_server, Some(&state), &other);
+        assert_eq!(q.placed.values().collect::<Vec<_>>(), vec![&spare0]);
 
         // A Route gone gives its spare back (nothing retired).
         let smaller = plan_of(&["old", "new2", "new3"]);

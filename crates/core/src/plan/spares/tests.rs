@@ -86,8 +86,7 @@ fn pool_serves_the_most_common_shapes_first_within_the_cap() {
     let common = shape_of(&backends[0]).unwrap().0;
     let rare_shape = shape_of(&rare).unwrap().0;
 
-    let mut memo = ShapeMemo::default();
-    let all = pool(&mut memo, &backends, &settings(2, 10), &BTreeSet::new());
+    let all = pool(&backends, &settings(2, 10), &BTreeSet::new());
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
     let mut expected = vec![
         spare_name(common, 0),
@@ -99,7 +98,7 @@ fn pool_serves_the_most_common_shapes_first_within_the_cap() {
     assert_eq!(names, expected);
     assert!(all.iter().all(|s| s.servers.is_empty()));
 
-    let capped = pool(&mut memo, &backends, &settings(2, 3), &BTreeSet::new());
+    let capped = pool(&backends, &settings(2, 3), &BTreeSet::new());
     assert_eq!(capped.len(), 3);
     assert_eq!(
         capped
@@ -109,11 +108,11 @@ fn pool_serves_the_most_common_shapes_first_within_the_cap() {
         2,
         "the shape of three Routes comes before the shape of one"
     );
-    assert!(pool(&mut memo, &backends, &SpareSettings::NONE, &BTreeSet::new()).is_empty());
+    assert!(pool(&backends, &SpareSettings::NONE, &BTreeSet::new()).is_empty());
 
     // Taken names are skipped.
     let taken: BTreeSet<String> = [spare_name(common, 0)].into();
-    let skipping = pool(&mut memo, &backends, &settings(2, 10), &taken);
+    let skipping = pool(&backends, &settings(2, 10), &taken);
     assert!(skipping.iter().any(|s| s.name == spare_name(common, 2)));
     assert!(!skipping.iter().any(|s| s.name == spare_name(common, 0)));
 }
@@ -122,9 +121,8 @@ fn pool_serves_the_most_common_shapes_first_within_the_cap() {
 fn pool_is_the_same_whichever_route_of_a_shape_comes_first() {
     let a = vec![route_backend("a", 1), route_backend("b", 2)];
     let b = vec![route_backend("b", 2), route_backend("z", 1)];
-    let mut memo = ShapeMemo::default();
-    let pa = pool(&mut memo, &a, &settings(1, 10), &BTreeSet::new());
-    let pb = pool(&mut memo, &b, &settings(1, 10), &BTreeSet::new());
+    let pa = pool(&a, &settings(1, 10), &BTreeSet::new());
+    let pb = pool(&b, &settings(1, 10), &BTreeSet::new());
     assert_eq!(pa.len(), 1);
     let strip = |s: &Backend| Backend {
         route: ObjectKey::new("", ""),
@@ -153,14 +151,13 @@ fn lookup(key: &str, backend: &str, route: &str) -> Arc<LookupEntry> {
 fn a_placed_route_is_its_spare_with_servers_and_the_pool_moves_on() {
     let old = route_backend("old", 1);
     let new = route_backend("new", 2);
-    let mut memo = ShapeMemo::default();
     let settings = settings(2, 10);
-    let pool_before = pool(&mut memo, &[Arc::clone(&old)], &settings, &BTreeSet::new());
+    let pool_before = pool(&[Arc::clone(&old)], &settings, &BTreeSet::new());
     let spare = pool_before[0].name.clone();
 
     let backends = vec![Arc::clone(&new), Arc::clone(&old)];
     let plan = Plan {
-        spares: pool(&mut memo, &backends, &settings, &BTreeSet::new()),
+        spares: pool(&backends, &settings, &BTreeSet::new()),
         backends,
         http_lookup: Shared::new(vec![
             lookup("n.test", &new.name, "new"),
@@ -205,10 +202,9 @@ fn a_placed_route_is_its_spare_with_servers_and_the_pool_moves_on() {
     let (shape, _) = parse_spare_name(&spare).unwrap();
     let names: Vec<&str> = placed.spares.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec![spare_name(shape, 1), spare_name(shape, 2)]);
-    let mut memo2 = ShapeMemo::default();
     assert_eq!(
         placed.spares,
-        pool(&mut memo2, &plan.backends, &settings, &placement.taken())
+        pool(&plan.backends, &settings, &placement.taken())
     );
 
     // Retired spares are not offered either; an empty placement changes nothing.
