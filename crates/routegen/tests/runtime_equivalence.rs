@@ -110,6 +110,9 @@ struct RouteModel {
     /// Services with their weights (`None`: the API default, 100).
     services: Vec<(&'static str, Option<i64>)>,
     present: bool,
+    /// How often it was replaced by a new Route object (another name, the
+    /// same spec): a new backend for HAProxy.
+    generation: u32,
 }
 
 /// One endpoint: the echo server `id` (also the pod name) on `port`.
@@ -209,6 +212,9 @@ struct Model {
     dest_ca: usize,
 }
 
+/// Plain HTTP Routes a step may replace by a new Route object with the
+/// same spec (a new backend: served from a spare when one is free).
+const RENAMABLE: [&str; 2] = ["extra", "api"];
 /// Routes a step may remove and add again.
 const REMOVABLE: [&str; 5] = ["extra", "shop", "vault", "api", "secure"];
 const SERVICES: [&str; 9] = [
@@ -225,6 +231,7 @@ impl Model {
             path,
             services,
             present: true,
+            generation: 0,
         };
         let routes = vec![
             route("web", Kind::Http, "web.eq.test", None, vec![("web", None)]),
@@ -345,7 +352,11 @@ impl Model {
     }
 
     fn route_object(&self, r: &RouteModel, fx: &Fixture) -> Route {
-        let mut b = e2e::route(NS, r.name, r.host);
+        let name = match r.generation {
+            0 => r.name.to_string(),
+            n => format!("{}-{n}", r.name),
+        };
+        let mut b = e2e::route(NS, &name, r.host);
         if let Some(path) = r.path {
             b = b.path(path);
         }
@@ -382,7 +393,7 @@ impl Model {
     /// One random change; its description.
     fn change(&mut self, rng: &mut fastrand::Rng, fx: &Fixture) -> String {
         for _ in 0..100 {
-            match rng.usize(0..9) {
+            match rng.usize(0..10) {
                 0 | 1 => {
                     let service = SERVICES[rng.usize(0..SERVICES.len())];
                     let used = self.used();
@@ -454,6 +465,15 @@ impl Model {
                         "route {name} {}",
                         if r.present { "re-added" } else { "removed" }
                     );
+                }
+                8 => {
+                    let name = RENAMABLE[rng.usize(0..RENAMABLE.len())];
+                    let r = self.route_mut(name);
+                    if !r.present {
+                        continue;
+                    }
+                    r.generation += 1;
+                    return format!("route {name} replaced by {name}-{}", r.generation);
                 }
                 7 => {
                     let misc = self.route_mut("misc");

@@ -727,7 +727,6 @@ mod tests {
             ("haproxy.cfg", 76),
             ("haproxy.cfg", 10_000),
             ("backends/routes-000.cfg", 1),
-            ("backends/routes-000.cfg", 19),
             ("backends/routes-000.cfg", 10_000),
             ("backends/default.cfg", 7),
             ("backends/default.cfg", 11),
@@ -741,6 +740,16 @@ mod tests {
             assert!(a.culprits.is_empty(), "{file}:{n}: {a:?}");
             assert_eq!(a.unattributed.len(), 1, "{file}:{n}");
         }
+        // A line of a spare backend: the Route whose shape it has (a spare
+        // refused is that shape refused).
+        let a = culprits(
+            &r,
+            &["[ALERT]    (1) : config : parsing [TREE/backends/routes-000.cfg:22] : unknown keyword 'x' in 'backend' section"],
+        );
+        assert_eq!(
+            a.culprits.keys().collect::<Vec<_>>(),
+            vec![&key("shop", "www")]
+        );
         // be_no_route broken (captured): HAProxy's message, no Route's.
         let a = culprits(
             &r,
