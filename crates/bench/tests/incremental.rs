@@ -32,7 +32,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         target,
         router: RouterSettings::default(),
         template_dir: None,
-        state_dir: state.clone(),
+        state_dir: Some(state.clone()),
         default_cert: Some(root().join("testdata/certs/default.pem")),
         service_ca_file: None,
         cookie_name: None,

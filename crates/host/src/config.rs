@@ -24,7 +24,9 @@ pub struct PipelineOptions {
     /// `--template-dir`: templates replacing the built-in ones.
     pub template_dir: Option<PathBuf>,
     /// `--state-dir`: where the generated default certificate is kept.
-    pub state_dir: PathBuf,
+    /// `None`: a dry run given no state directory uses the placeholder
+    /// default certificate and writes nothing ([`defaultcert::resolve`]).
+    pub state_dir: Option<PathBuf>,
     /// `--default-cert`: key and certificate chain in one PEM file.
     pub default_cert: Option<PathBuf>,
     /// `--service-ca-file`.
@@ -73,7 +75,10 @@ pub enum ConfigError {
 /// the state directory when not given; service CA; templates) into the
 /// configuration every pass uses.
 pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
-    let default_cert = defaultcert::resolve(options.default_cert.as_deref(), &options.state_dir)?;
+    let default_cert = defaultcert::resolve(
+        options.default_cert.as_deref(),
+        options.state_dir.as_deref(),
+    )?;
     let service_ca_pem = options
         .service_ca_file
         .as_deref()

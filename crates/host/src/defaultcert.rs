@@ -8,6 +8,11 @@
 //! 0600, as [`STATE_FILE`] in the state directory, and reused on every
 //! later run so the rendered tree stays the same across runs.
 //!
+//! A dry run (`render`, `diff`) given neither writes nothing: it uses
+//! [`placeholder`], the same certificate everywhere, so two machines render
+//! the same bytes. Its private key is in this source file: a tree rendered
+//! with it must not be served.
+//!
 //! The PEM handed to the renderer is normalised: the private key (PKCS#8)
 //! followed by the certificates in their original order; nothing else of
 //! the input file (comments, other blocks) is carried over.
@@ -36,6 +41,35 @@ pub const STATE_FILE: &str = "default-cert.pem";
 pub const SELF_SIGNED_CN: &str = "routegen default certificate";
 /// Validity of the self-signed certificate.
 pub const SELF_SIGNED_DAYS: u32 = 3650;
+
+/// The dry run's default certificate (see the module documentation):
+/// EC P-256, self-signed, valid until 2126. Its key is public: never serve
+/// a tree that carries it.
+pub const PLACEHOLDER_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgX7Oe+k8y6cWjJd61\n\
+ZMWyhCnx2xTicIZiiFhOS1/W6qOhRANCAASRuiO+s8nKEUpu/q6ZzfGcXaMwTJro\n\
+dlih062/CMchs6GoXDNBiT1oM/SB8KSq47c4+dF5n5d4oZP9vYX12g/2\n\
+-----END PRIVATE KEY-----\n\
+-----BEGIN CERTIFICATE-----\n\
+MIIB9jCCAZygAwIBAgIBATAKBggqhkjOPQQDAjBIMREwDwYDVQQKDAhyb3V0ZWdl\n\
+bjEzMDEGA1UEAwwqcm91dGVnZW4gcGxhY2Vob2xkZXIgKGRyeSBydW4sIHB1Ymxp\n\
+YyBrZXkpMCAXDTI2MTIwNjAzMjYxMloYDzIxMjYxMTEyMDMyNjEyWjBIMREwDwYD\n\
+VQQKDAhyb3V0ZWdlbjEzMDEGA1UEAwwqcm91dGVnZW4gcGxhY2Vob2xkZXIgKGRy\n\
+eSBydW4sIHB1YmxpYyBrZXkpMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEkboj\n\
+vrPJyhFKbv6umc3xnF2jMEya6HZYodOtvwjHIbOhqFwzQYk9aDP0gfCkquO3OPnR\n\
+eZ+XeKGT/b2F9doP9qN1MHMwHQYDVR0OBBYEFHnq0xY+y+KTOi1RVxO9ReUWal2u\n\
+MB8GA1UdIwQYMBaAFHnq0xY+y+KTOi1RVxO9ReUWal2uMAwGA1UdEwEB/wQCMAAw\n\
+DgYDVR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMAoGCCqGSM49BAMC\n\
+A0gAMEUCIQDOJx309Xuu+87i67xdV+pCBicL8SVAEzPkuzSYzmOFIwIgOlKNL9Vq\n\
+s2UvY7bno9X87Z5h4MifVXso5BTdEDuwhIM=\n\
+-----END CERTIFICATE-----\n\
+";
+
+/// [`PLACEHOLDER_PEM`] as a default certificate.
+pub fn placeholder() -> DefaultCert {
+    parse(PLACEHOLDER_PEM.as_bytes(), "the built-in placeholder").expect("the placeholder is valid")
+}
 
 /// A usable default certificate.
 #[derive(Clone, PartialEq, Eq)]
@@ -209,14 +243,16 @@ pub fn ensure_self_signed(state_dir: &Path) -> Result<DefaultCert, DefaultCertEr
     load_file(&path)
 }
 
-/// `--default-cert` when given, else the state directory's self-signed one.
+/// `--default-cert` when given, else the state directory's self-signed
+/// one, or the [`placeholder`] when `state_dir` is `None` (a dry run).
 pub fn resolve(
     default_cert: Option<&Path>,
-    state_dir: &Path,
+    state_dir: Option<&Path>,
 ) -> Result<DefaultCert, DefaultCertError> {
-    match default_cert {
-        Some(path) => load_file(path),
-        None => ensure_self_signed(state_dir),
+    match (default_cert, state_dir) {
+        (Some(path), _) => load_file(path),
+        (None, Some(dir)) => ensure_self_signed(dir),
+        (None, None) => Ok(placeholder()),
     }
 }
 
@@ -292,9 +328,12 @@ mod tests {
         // Certificate first, key second, with text around: still fine, normalised.
         let (key, cert) = good.split_at(good.find("-----BEGIN CERTIFICATE").unwrap());
         fs::write(&path, format!("# comment\n{cert}junk\n{key}")).unwrap();
-        let loaded = resolve(Some(&path), &dir.path().join("unused")).unwrap();
+        let loaded = resolve(Some(&path), Some(&dir.path().join("unused"))).unwrap();
         assert_eq!(loaded.pem, good);
         assert!(!dir.path().join("unused").exists());
+        // A dry run without a state directory: the placeholder, every time.
+        assert_eq!(resolve(None, None).unwrap(), placeholder());
+        assert!(placeholder().pem.contains("PRIVATE KEY"));
 
         let other = generate_self_signed().unwrap();
         let other_key = &other[..other.find("-----BEGIN CERTIFICATE").unwrap()];

@@ -316,6 +316,101 @@ fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
     }
 }
 
+/// `render` is a dry run: without `--default-cert` or `--state-dir` it
+/// writes no state, uses the built-in placeholder certificate (the same
+/// bytes wherever it runs) and warns when it writes a tree with it; `diff`
+/// against a sidecar's output directory uses the sidecar's own default
+/// certificate from `OUT/state`.
+#[test]
+fn render_without_a_state_directory_writes_nothing_and_is_the_same_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 3);
+    let render_in = |cwd: &Path, home: &Path| {
+        routegen()
+            .current_dir(cwd)
+            .env("HOME", home)
+            .env_remove("ROUTEGEN_STATE_DIR")
+            .env_remove("ROUTEGEN_DEFAULT_CERT")
+            .args(["render", "--show-secrets", "-f"])
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let first = render_in(&a, &a);
+    let second = render_in(&b, &b);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(first.stdout, second.stdout, "the same bytes everywhere");
+    let placeholder_cert = routegen_host::defaultcert::PLACEHOLDER_PEM
+        .split("-----END PRIVATE KEY-----\n")
+        .nth(1)
+        .unwrap();
+    assert!(text(&first.stdout).contains(placeholder_cert));
+    for dir in [&a, &b] {
+        assert_eq!(
+            std::fs::read_dir(dir).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    }
+
+    // Writing a tree with it: a warning.
+    let out = tmp.path().join("tree");
+    let written = routegen()
+        .env_remove("ROUTEGEN_STATE_DIR")
+        .args(["render", "-f"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    assert!(
+        text(&written.stderr).contains("placeholder, whose key is public"),
+        "{}",
+        text(&written.stderr)
+    );
+
+    // A sidecar's output directory: its own default certificate.
+    let sidecar = tmp.path().join("sidecar");
+    std::fs::create_dir_all(sidecar.join("trees")).unwrap();
+    let mut render = routegen();
+    render
+        .env_remove("ROUTEGEN_STATE_DIR")
+        .args(["render", "--run-dir"])
+        .arg(tmp.path().join("run"))
+        .arg("--state-dir")
+        .arg(sidecar.join("state"))
+        .arg("-f")
+        .arg(&input)
+        .arg("--out")
+        .arg(sidecar.join("trees/00000001-x"));
+    assert_eq!(render.output().unwrap().status.code(), Some(0));
+    std::os::unix::fs::symlink("trees/00000001-x", sidecar.join("current")).unwrap();
+    for against in [sidecar.clone(), sidecar.join("current")] {
+        let done = routegen()
+            .env_remove("ROUTEGEN_STATE_DIR")
+            .args(["diff", "--run-dir"])
+            .arg(tmp.path().join("run"))
+            .arg("-f")
+            .arg(&input)
+            .arg("--against")
+            .arg(&against)
+            .output()
+            .unwrap();
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{}: {}{}",
+            against.display(),
+            text(&done.stdout),
+            text(&done.stderr)
+        );
+    }
+}
+
 /// A multi-document file whose Route, Service and EndpointSlice have
 /// unknown or misplaced fields next to valid fields routegen does not
 /// model (status, managedFields, ownerReferences, hints), which must not

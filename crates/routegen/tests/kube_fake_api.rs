@@ -175,7 +175,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         target: Default::default(),
         router: RouterSettings::default(),
         template_dir: None,
-        state_dir: state.to_path_buf(),
+        state_dir: Some(state.to_path_buf()),
         default_cert: None,
         service_ca_file: None,
         cookie_name: None,
@@ -1058,7 +1058,7 @@ fn run_config(
         out: out.to_path_buf(),
         namespace: "default".into(),
         pipeline: PipelineOptions {
-            state_dir: out.join("state"),
+            state_dir: Some(out.join("state")),
             ..pipeline_options(out)
         },
         reload: routegen_host::reload::ReloadMethod::None,
@@ -1300,7 +1300,7 @@ async fn handshake_cert(s: &Snapshot, sni: &str) -> String {
         http_bind: vec![format!("127.0.0.1:{}", e2e::free_port()).parse().unwrap()],
         https_bind: vec![format!("127.0.0.1:{https_port}").parse().unwrap()],
         run_dir: run.display().to_string(),
-        state_dir: dir.path().join("state"),
+        state_dir: Some(dir.path().join("state")),
         ..pipeline_options(dir.path())
     };
     options.allow_loopback_endpoints = true;

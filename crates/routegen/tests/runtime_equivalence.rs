@@ -717,7 +717,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         target: routegen_render::Target::Haproxy,
         router: RouterSettings::default(),
         template_dir: None,
-        state_dir: state.to_path_buf(),
+        state_dir: Some(state.to_path_buf()),
         default_cert: Some(workspace_root().join("testdata/certs/default.pem")),
         service_ca_file: None,
         cookie_name: None,

@@ -99,7 +99,7 @@ pub(crate) struct RenderFlags {
     /// Directory with templates replacing the built-in ones (same file names, e.g. haproxy.cfg.tera).
     #[arg(long, env = "ROUTEGEN_TEMPLATE_DIR", value_name = "DIR")]
     pub(crate) template_dir: Option<PathBuf>,
-    /// Where the self-signed default certificate is generated once and kept [default: /var/lib/routegen; for run: <out>/state].
+    /// Where the self-signed default certificate is generated once and kept [default for run: <out>/state; render and diff without it or --default-cert write nothing and use a built-in placeholder certificate, see README].
     #[arg(long, env = "ROUTEGEN_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
     /// Default certificate: private key and certificate chain in one PEM file.
@@ -170,7 +170,7 @@ impl RenderFlags {
     pub(crate) fn options(
         &self,
         router: &RouterArgs,
-        default_state_dir: &Path,
+        default_state_dir: Option<&Path>,
         default_run_dir: &str,
     ) -> PipelineOptions {
         PipelineOptions {
@@ -180,7 +180,7 @@ impl RenderFlags {
             state_dir: self
                 .state_dir
                 .clone()
-                .unwrap_or_else(|| default_state_dir.to_path_buf()),
+                .or_else(|| default_state_dir.map(Path::to_path_buf)),
             default_cert: self.default_cert.clone(),
             service_ca_file: self.service_ca_file.clone(),
             cookie_name: self.cookie_name.clone(),

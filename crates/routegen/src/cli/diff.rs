@@ -37,8 +37,19 @@ pub(crate) fn exec(args: &DiffArgs) -> ExitCode {
 
 /// Returns whether anything changed.
 fn diff_cmd(args: &DiffArgs) -> anyhow::Result<bool> {
-    let tree = build_tree(&args.tree)?;
     let against = served_tree(&args.against);
+    // A sidecar's output directory: compare with its own default
+    // certificate (`<out>/state`), so only what changed shows.
+    let sidecar_state = if against != args.against {
+        Some(args.against.join("state"))
+    } else {
+        // The `current` link itself, next to the sidecar's `state/`.
+        args.against
+            .parent()
+            .filter(|out| args.against.ends_with("current") && out.join("trees").is_dir())
+            .map(|out| out.join("state"))
+    };
+    let tree = build_tree(&args.tree, sidecar_state.as_deref())?;
     let diff = routegen_host::tree::diff_tree(&tree, &against)?;
     out::print(&diff)?;
     Ok(!diff.is_empty())

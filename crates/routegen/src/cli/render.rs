@@ -38,9 +38,13 @@ pub(crate) fn exec(args: &RenderArgs) -> ExitCode {
 }
 
 fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
-    let tree = build_tree(&args.tree)?;
+    let tree = build_tree(&args.tree, None)?;
     match &args.out {
         Some(dir) => {
+            let flags = &args.tree.render;
+            if flags.default_cert.is_none() && flags.state_dir.is_none() {
+                note!("warning: the tree's default certificate is routegen's built-in placeholder, whose key is public: do not serve it; pass --default-cert FILE (or --state-dir DIR to generate one) for a tree to serve");
+            }
             let removed = routegen_host::tree::write_tree(&tree, dir)?;
             for path in removed {
                 note!("removed stale file: {path}");

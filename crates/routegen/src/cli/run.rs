@@ -170,9 +170,11 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let state_dir = out.join("state");
     let pipeline = PipelineOptions {
         target: args.target.proxy,
-        ..args
-            .render
-            .options(&args.router, &state_dir, &run_dir.display().to_string())
+        ..args.render.options(
+            &args.router,
+            Some(&state_dir),
+            &run_dir.display().to_string(),
+        )
     };
     if args.render.run_dir.is_none() {
         create_private_dir(&out)?;

@@ -6,7 +6,6 @@ use std::path::Path;
 use clap::Args;
 
 use routegen_core::admit;
-use routegen_host::config::PipelineOptions;
 use routegen_host::defaultcert;
 use routegen_host::source::files;
 use routegen_render::output::OutputTree;
@@ -30,20 +29,26 @@ pub(crate) struct TreeArgs {
 }
 
 /// Load, admit, plan and render; rejected Routes and warnings go to stderr.
-pub(crate) fn build_tree(args: &TreeArgs) -> anyhow::Result<OutputTree> {
+/// A dry run: nothing is written. Without `--default-cert` and
+/// `--state-dir`, the default certificate is the one in `state_dir` when
+/// given and present (the `state/` of a sidecar output `diff` compares
+/// with), else the built-in placeholder ([`defaultcert::placeholder`]), so
+/// two machines render the same bytes.
+pub(crate) fn build_tree(args: &TreeArgs, state_dir: Option<&Path>) -> anyhow::Result<OutputTree> {
     let loaded = files::load_paths(&args.input.paths, &args.input.namespace)?;
     for warning in &loaded.warnings {
         note!("warning: {warning}");
     }
-    let options = args.render.options(
-        &args.router,
-        Path::new(defaultcert::DEFAULT_STATE_DIR),
-        render::DEFAULT_RUN_DIR,
-    );
-    let options = PipelineOptions {
-        target: args.target.proxy,
-        ..options
-    };
+    let mut options = args
+        .render
+        .options(&args.router, None, render::DEFAULT_RUN_DIR);
+    options.target = args.target.proxy;
+    if options.default_cert.is_none() && options.state_dir.is_none() {
+        // Read, never generated: a dry run writes nothing.
+        options.default_cert = state_dir
+            .map(|dir| dir.join(defaultcert::STATE_FILE))
+            .filter(|file| file.is_file());
+    }
     let config = routegen_host::config::load(&options)?;
     let rendered =
         pipeline::render_snapshot_at(&loaded.snapshot, &config, routegen_host::clock::now_unix())?;

@@ -612,7 +612,7 @@ mod tests {
             target: Default::default(),
             router: Default::default(),
             template_dir: None,
-            state_dir: state.path().to_path_buf(),
+            state_dir: Some(state.path().to_path_buf()),
             default_cert: None,
             service_ca_file: None,
             cookie_name: None,
