@@ -76,7 +76,11 @@ impl Readiness {
             self.ever_ready = true;
             health.set_ready();
         } else if !self.ever_ready || serving.haproxy_down(config) {
-            health.set_not_ready(not_ready_reason(has_current, serving.needs_reload(), pass));
+            let reason = match serving.start_error() {
+                Some(why) if has_current => format!("HAProxy cannot start: {why}"),
+                _ => not_ready_reason(has_current, serving.needs_reload(), pass),
+            };
+            health.set_not_ready(reason);
         }
     }
 }

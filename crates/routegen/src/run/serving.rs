@@ -50,6 +50,9 @@ pub(super) struct Serving {
     /// Whether HAProxy may serve something other than `current`.
     need_reload: bool,
     start_backoff: Backoff,
+    /// Why the last start of a spawned HAProxy failed (cleared by a
+    /// start that succeeds): `/readyz` says it.
+    start_error: Option<String>,
     reload_backoff: Backoff,
     last_reload_end: Option<Instant>,
     /// The last reload's duration (until the new worker was confirmed).
@@ -72,6 +75,7 @@ impl Serving {
             managed: Managed::Nothing,
             need_reload: !matches!(config.reload, ReloadMethod::None),
             start_backoff: Backoff::default(),
+            start_error: None,
             reload_backoff: Backoff::default(),
             last_reload_end: None,
             last_cost: Duration::ZERO,
@@ -92,11 +96,15 @@ impl Serving {
                 self.managed = m;
             }
             Err(e) => {
+                let error = format!("{e:#}");
+                let hint = start_hint(&error);
                 tracing::error!(
                     target: LOG_TARGET,
-                    error = format!("{e:#}"),
+                    error,
+                    hint = hint.as_deref().unwrap_or(""),
                     "cannot start HAProxy on the last good tree; will retry"
                 );
+                self.start_error = Some(hint.unwrap_or(error));
                 self.start_backoff.schedule();
             }
         }
@@ -149,10 +157,14 @@ impl Serving {
                     self.runs_current = !self.need_reload;
                     self.managed = m;
                     self.start_backoff.reset();
+                    self.start_error = None;
                 }
                 Err(e) => {
                     let delay = self.start_backoff.schedule();
-                    tracing::error!(target: LOG_TARGET, error = format!("{e:#}"), retry_in = ?delay, "cannot start HAProxy");
+                    let error = format!("{e:#}");
+                    let hint = start_hint(&error);
+                    tracing::error!(target: LOG_TARGET, error, hint = hint.as_deref().unwrap_or(""), retry_in = ?delay, "cannot start HAProxy");
+                    self.start_error = Some(hint.unwrap_or(error));
                 }
             }
         }
@@ -217,6 +229,11 @@ impl Serving {
     }
 
     /// Whether HAProxy may serve something other than `current`.
+    /// Why the last start of a spawned HAProxy failed, while it does.
+    pub(super) fn start_error(&self) -> Option<&str> {
+        self.start_error.as_deref()
+    }
+
     pub(super) fn needs_reload(&self) -> bool {
         self.need_reload
     }
@@ -296,5 +313,38 @@ async fn enforce_cap(reloader: &Reloader, max: usize, metrics: &Metrics) {
         Err(e) => {
             tracing::warn!(target: LOG_TARGET, error = %e, "cannot enforce the old-worker cap")
         }
+    }
+}
+
+/// What to do about a start failure HAProxy explained, in routegen's
+/// terms; `None` when the output has no known cause.
+///
+/// `Cannot raise FD limit to N, limit is M`: HAProxy needs about two
+/// descriptors per connection of `--maxconn`, plus listeners and health
+/// checks, and may not exceed the process's `nofile` limit (raised only as
+/// far as the hard limit allows). `haproxy -c` does not check it.
+pub(super) fn start_hint(output: &str) -> Option<String> {
+    let rest = output.split("Cannot raise FD limit to ").nth(1)?;
+    let (need, rest) = rest.split_once(", limit is ")?;
+    let limit: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let (need, limit) = (need.trim().parse::<u64>().ok()?, limit.parse::<u64>().ok()?);
+    Some(format!(
+        "HAProxy needs {need} file descriptors (about 2 per connection of --maxconn, plus listeners and health checks) but may open only {limit} (`ulimit -n`): raise the open-files limit (the container's or unit's nofile, LimitNOFILE) to at least {need}, or lower --maxconn by at least {} connections",
+        (need.saturating_sub(limit)).div_ceil(2)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_hint;
+
+    #[test]
+    fn the_fd_limit_failure_says_what_to_change() {
+        let output = "starting HAProxy: HAProxy exited during startup (exit status: 1); its output:\n[NOTICE]   (16730) : haproxy version is 2.6.12-1+deb12u4\n[ALERT]    (16730) : [haproxy.main()] Cannot raise FD limit to 39917, limit is 20000.";
+        let hint = start_hint(output).unwrap();
+        assert!(hint.contains("needs 39917 file descriptors"), "{hint}");
+        assert!(hint.contains("only 20000"), "{hint}");
+        assert!(hint.contains("lower --maxconn by at least 9959"), "{hint}");
+        assert_eq!(start_hint("[ALERT] something else"), None);
     }
 }
