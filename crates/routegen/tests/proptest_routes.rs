@@ -516,11 +516,16 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         return Err("a backend section in haproxy.cfg".into());
     }
     let backends = cfg.lines().filter(|l| l.starts_with("backend ")).count();
-    if backends != plan.backends.len() + 2 {
+    if backends != plan.backends.len() + plan.spares.len() + 2 {
         return Err(format!(
-            "{backends} backend sections, plan has {} + 2",
-            plan.backends.len()
+            "{backends} backend sections, plan has {} + {} spares + 2",
+            plan.backends.len(),
+            plan.spares.len()
         ));
+    }
+    // Spares are empty (a new Route's servers are added to one at runtime).
+    if let Some(s) = plan.spares.iter().find(|s| !s.servers.is_empty()) {
+        return Err(format!("spare {} has servers", s.name));
     }
     let servers = cfg
         .lines()
@@ -546,7 +551,12 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         .filter(|l| l.starts_with("backend "))
         .map(|l| l["backend ".len()..].to_string())
         .collect();
-    let mut expected: BTreeSet<String> = plan.backends.iter().map(|b| b.name.clone()).collect();
+    let mut expected: BTreeSet<String> = plan
+        .backends
+        .iter()
+        .chain(&plan.spares)
+        .map(|b| b.name.clone())
+        .collect();
     expected.insert("be_no_route".into());
     expected.insert("be_terminate".into());
     if sections != expected {
