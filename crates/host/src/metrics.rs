@@ -20,6 +20,7 @@
 //! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because the proxy, HAProxy or nginx, refused them) |
 //! | `routegen_haproxy_old_workers` | gauge | |
 //! | `routegen_last_apply_success_timestamp_seconds` | gauge | |
+//! | `routegen_source_files_failing` | gauge | (manifest files of the directory source that do not load; each keeps its last good objects) |
 //!
 //! Label families appear once they have a series (the encoder leaves empty
 //! families out); `routegen_routes{state="admitted"}` always exists.
@@ -174,6 +175,7 @@ pub struct Metrics {
     runtime_failures: Counter,
     runtime_drift: Counter,
     draining: Gauge,
+    source_files_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -297,7 +299,14 @@ impl Metrics {
             "Servers removed at runtime that still have connections (in maintenance, deleted once idle)",
             draining.clone(),
         );
+        let source_files_failing = Gauge::default();
+        registry.register(
+            "routegen_source_files_failing",
+            "Manifest files of the directory source that do not load (each keeps the objects of its last version that loaded; none before one did)",
+            source_files_failing.clone(),
+        );
         let metrics = Metrics {
+            source_files_failing,
             changes,
             reload_reasons,
             runtime_duration,
@@ -395,6 +404,12 @@ impl Metrics {
     /// Servers still draining.
     pub fn set_draining_servers(&self, count: usize) {
         self.draining.set(count as i64);
+    }
+
+    /// Manifest files of the directory source that do not load.
+    pub fn set_source_files_failing(&self, count: usize) {
+        self.source_files_failing
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// One admit + plan + render pass took `duration`.
@@ -552,6 +567,7 @@ mod tests {
             ("routegen_certificate_expiry_timestamp_seconds", "gauge"),
             ("routegen_haproxy_old_workers", "gauge"),
             ("routegen_last_apply_success_timestamp_seconds", "gauge"),
+            ("routegen_source_files_failing", "gauge"),
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} {kind}\n")),
@@ -568,6 +584,9 @@ mod tests {
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(has(&m, "routegen_routes{state=\"admitted\"} 0"), "{text}");
         assert!(has(&m, "routegen_haproxy_old_workers 0"), "{text}");
+        assert!(has(&m, "routegen_source_files_failing 0"), "{text}");
+        m.set_source_files_failing(2);
+        assert!(has(&m, "routegen_source_files_failing 2"));
         assert!(has(&m, "routegen_apply_duration_seconds_count 0"), "{text}");
     }
 

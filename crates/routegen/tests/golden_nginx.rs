@@ -18,10 +18,9 @@
 //! stream module must be installed (Debian: libnginx-mod-stream).
 
 use std::path::Path;
-use std::process::Command;
 
 use routegen_testsupport::e2e::nginx_bin;
-use routegen_testsupport::golden;
+use routegen_testsupport::{config, golden};
 
 /// `--run-dir` of every nginx golden tree.
 const RUN_DIR: &str = "/tmp/routegen-golden-nginx-run";
@@ -29,29 +28,7 @@ const RUN_DIR: &str = "/tmp/routegen-golden-nginx-run";
 /// `nginx -t` on a tree, with a fresh scratch prefix.
 fn nginx_check(tree: &Path) -> Result<(), String> {
     std::fs::create_dir_all(RUN_DIR).unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let out = Command::new(nginx_bin())
-        .arg("-t")
-        .arg("-q")
-        .arg("-e")
-        .arg("stderr")
-        .arg("-p")
-        .arg(format!("{}/", scratch.path().display()))
-        .arg("-c")
-        .arg(tree.join("nginx.conf"))
-        .output()
-        .map_err(|e| {
-            format!("cannot run nginx (install it: apt-get install nginx-light libnginx-mod-stream): {e}")
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    config::nginx_t(&nginx_bin(), tree)
 }
 
 #[test]

@@ -76,6 +76,7 @@ fn malformed_document_names_file_and_document() {
             path,
             document,
             message,
+            ..
         }) => {
             assert_eq!(path, "broken.yaml");
             assert_eq!(document, 2);

@@ -294,8 +294,9 @@ fn sidecar(extra: &[&str]) -> Sidecar {
 // ---------------------------------------------------------------------------
 // Tests.
 
-/// (1) start → ready → A; (2) edit → B; (4) bad YAML keeps traffic and is
-/// counted; (7) SIGTERM → exit 0 and HAProxy stopped.
+/// (1) start → ready → A; (2) edit → B; (4) a file that stops parsing
+/// keeps its last good objects while the other files' edits are served,
+/// and is counted; (7) SIGTERM → exit 0 and HAProxy stopped.
 #[test]
 fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     let a = Backend::start("backend-a");
@@ -351,44 +352,67 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     );
     assert_current_complete(&sc.out);
 
-    // (4) A file that is not YAML: logged with its name, counted, traffic flows.
-    let failures_before =
+    // (4) A file that stops parsing keeps its last good objects; the other
+    // files' edits are served; it is logged once with its file and line
+    // and counted; the sidecar stays ready.
+    let load_failures =
         sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}");
-    let current_before = fs::read_link(sc.out.join("current")).unwrap();
+    write_manifest(
+        &sc.manifests,
+        "broken.yaml",
+        &route("shop", "other", "other.example.com", "b").to_yaml(),
+    );
+    sc.wait_body("other.example.com", "backend-b", Duration::from_secs(10));
+    assert_eq!(sc.metric("routegen_source_files_failing"), 0.0);
     write_manifest(
         &sc.manifests,
         "broken.yaml",
         "kind: Route\nmetadata: [unclosed\n",
     );
-    wait_for(Duration::from_secs(10), "load failure counted", || {
-        (sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}")
-            > failures_before)
-            .then_some(())
+    wait_for(Duration::from_secs(10), "the failing file counted", || {
+        (sc.metric("routegen_source_files_failing") == 1.0).then_some(())
     });
-    for _ in 0..20 {
-        assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-b"));
-    }
-    assert_eq!(
-        fs::read_link(sc.out.join("current")).unwrap(),
-        current_before
-    );
-    assert!(
-        sc.log_text().contains("broken.yaml"),
-        "the log names the file"
-    );
-    assert_eq!(
-        sc.ops("/readyz").unwrap().status,
-        200,
-        "still ready on the last good tree"
-    );
-    // Fixing it recovers.
-    fs::remove_file(sc.manifests.join("broken.yaml")).unwrap();
     write_manifest(
         &sc.manifests,
         "web.yaml",
         &route("shop", "web", "web.example.com", "a").to_yaml(),
     );
     sc.wait_body("web.example.com", "backend-a", Duration::from_secs(10));
+    for _ in 0..5 {
+        assert_eq!(
+            sc.body("other.example.com").as_deref(),
+            Some("backend-b"),
+            "the broken file's last good Route is still served"
+        );
+    }
+    assert_eq!(sc.metric("routegen_source_files_failing"), 1.0);
+    assert_eq!(
+        sc.metric("routegen_applies_total{result=\"failure\",reason=\"load_failed\"}"),
+        load_failures,
+        "no pass failed as a whole"
+    );
+    assert_eq!(
+        sc.ops("/readyz").unwrap().status,
+        200,
+        "still ready while a file fails"
+    );
+    let log = sc.log_text();
+    let broken = sc.manifests.join("broken.yaml").display().to_string();
+    assert!(
+        log.contains(&format!("{broken}:2: document 1: invalid YAML")),
+        "the log names the file and line:\n{log}"
+    );
+    assert_eq!(
+        log.matches("cannot load a manifest file").count(),
+        1,
+        "logged once for this version of the file:\n{log}"
+    );
+    // Fixed: its new version is served and nothing fails any more.
+    fix_other(&sc, "broken.yaml");
+    fs::remove_file(sc.manifests.join("broken.yaml")).unwrap();
+    wait_for(Duration::from_secs(10), "the removed Route gone", || {
+        (get(sc.http, "other.example.com", "/").ok()?.0 == 503).then_some(())
+    });
 
     // HAProxy dies (kill -9 of its whole process group): routegen notices,
     // is not ready meanwhile, and starts it again on the current tree.
@@ -415,6 +439,58 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     });
     assert!(connect(sc.http).is_err(), "HTTP port closed");
     assert!(connect(sc.listen).is_err(), "operations port closed");
+}
+
+/// Write `shop/other` (to Service `a`) into `file`, fixing it: the
+/// Route is served and no file fails.
+fn fix_other(sc: &Sidecar, file: &str) {
+    write_manifest(
+        &sc.manifests,
+        file,
+        &route("shop", "other", "other.example.com", "a").to_yaml(),
+    );
+    sc.wait_body("other.example.com", "backend-a", Duration::from_secs(10));
+    assert_eq!(sc.metric("routegen_source_files_failing"), 0.0);
+}
+
+/// A file that does not parse at start-up: its objects are absent, it is
+/// reported by file and line and counted, and the other files are served
+/// (ready); once fixed, its Route is served.
+#[test]
+fn starts_with_a_file_that_does_not_parse() {
+    let a = Backend::start("backend-a");
+    let mut sc = sidecar(&[]);
+    write_manifest(&sc.manifests, "svc.yaml", &service("shop", "a", a.port));
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a").to_yaml(),
+    );
+    write_manifest(
+        &sc.manifests,
+        "bad.yaml",
+        &format!(
+            "{}---\n- a list\n",
+            route("shop", "other", "other.example.com", "a").to_yaml()
+        ),
+    );
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
+    assert_eq!(get(sc.http, "other.example.com", "/").unwrap().0, 503);
+    assert_eq!(sc.metric("routegen_source_files_failing"), 1.0);
+    let log = sc.log_text();
+    let bad = sc.manifests.join("bad.yaml").display().to_string();
+    assert!(
+        log.contains(&format!("{bad}:"))
+            && log.contains("document 2: expected a Kubernetes object"),
+        "file, line and document:\n{log}"
+    );
+    assert!(
+        log.contains("its objects are left out until it loads"),
+        "{log}"
+    );
+    fix_other(&sc, "bad.yaml");
 }
 
 /// The path of `team/worse`: no other Route of the test is 7 segments

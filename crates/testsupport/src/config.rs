@@ -90,6 +90,18 @@ pub fn haproxy_c(bin: &Path, dir: &Path) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
 
+/// `<bin> -t` on the nginx tree in `dir` (`<dir>/nginx.conf`) with a fresh
+/// scratch prefix (`-p`: pid file and temporary directories), so it runs
+/// as any user; the tree's `--run-dir` must exist (`nginx -t` binds its
+/// sockets). `Err`: nginx's output.
+pub fn nginx_t(bin: &Path, dir: &Path) -> Result<(), String> {
+    routegen_host::apply::validate_nginx(bin, &dir.join("nginx.conf")).map_err(|e| {
+        format!(
+            "cannot run nginx (install it: apt-get install nginx-light libnginx-mod-stream): {e}"
+        )
+    })?
+}
+
 /// A minimal tree laid out as routegen writes one: global, defaults and a
 /// frontend in `haproxy.cfg`, its backend (with `body`) in
 /// `backends/routes-000.cfg`, and one secret file. Valid only when both

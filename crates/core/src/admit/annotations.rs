@@ -294,7 +294,7 @@ impl<'a> Parser<'a> {
             Ok((d, clipped)) => {
                 if clipped {
                     self.warnings.push(format!(
-                        "annotation {name}: value {} clipped to {d} (HAProxy's maximum)",
+                        "annotation {name}: value {} clipped to {d} (the largest time value every target can apply: HAProxy's timers stop at 2147483647ms; see docs/limits.md)",
                         quote_for_message(value, SHOWN_CHARS)
                     ));
                 }
@@ -316,7 +316,7 @@ impl<'a> Parser<'a> {
             return Some(n);
         }
         self.warnings.push(format!(
-            "annotation {name}: value {} clipped to {max} (the largest value every target can apply: nginx's limit_conn must be less than 65536)",
+            "annotation {name}: value {} clipped to {max} (the largest value every target can apply: nginx's limit_conn must be less than 65536; see docs/limits.md)",
             n.get()
         ));
         PositiveInt::new(max)
@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(o.timeout.unwrap().to_string(), "2147483647ms");
         assert_eq!(
             w,
-            vec!["annotation haproxy.router.openshift.io/timeout: value \"30d\" clipped to 2147483647ms (HAProxy's maximum)"]
+            vec!["annotation haproxy.router.openshift.io/timeout: value \"30d\" clipped to 2147483647ms (the largest time value every target can apply: HAProxy's timers stop at 2147483647ms; see docs/limits.md)"]
         );
     }
 
@@ -794,7 +794,7 @@ mod tests {
             assert_eq!(
                 w,
                 [format!(
-                    "annotation {RATE_LIMIT_CONCURRENT_TCP}: value {v} clipped to 65535 (the largest value every target can apply: nginx's limit_conn must be less than 65536)"
+                    "annotation {RATE_LIMIT_CONCURRENT_TCP}: value {v} clipped to 65535 (the largest value every target can apply: nginx's limit_conn must be less than 65536; see docs/limits.md)"
                 )]
             );
         }

@@ -17,6 +17,7 @@
 pub mod annotations;
 pub mod external;
 pub mod host;
+pub mod limits;
 pub mod ownership;
 pub mod route;
 pub mod tls;

@@ -37,7 +37,7 @@ use routegen_core::model::{ObjectKey, Route, Snapshot};
 
 mod cache;
 mod fields;
-pub use cache::DirLoader;
+pub use cache::{DirLoader, FailingFile};
 
 /// Largest manifest file accepted (bytes). Larger input is refused with a
 /// clear error rather than exhausting memory.
@@ -75,7 +75,27 @@ pub enum LoadError {
         path: String,
         document: usize,
         message: String,
+        /// The line of the file the problem is on (a syntax error's), or
+        /// the document starts on, when known (see [`LoadError::located`]).
+        line: Option<usize>,
     },
+}
+
+impl LoadError {
+    /// The message with the line of the file after its name when known
+    /// (`m.yaml:11: document 3: invalid YAML: …`), as the loader's
+    /// warnings name places.
+    pub fn located(&self) -> String {
+        match self {
+            LoadError::Document {
+                path,
+                document,
+                message,
+                line: Some(line),
+            } => format!("{path}:{line}: document {document}: {message}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Where a document came from, for messages.
@@ -456,6 +476,7 @@ fn parse_file(
             path: path.into(),
             document: 1,
             message: format!("invalid JSON: {e}"),
+            line: Some(e.line().max(1)),
         })?;
         let origin = Origin {
             source: Some((text, 1)),
@@ -496,6 +517,7 @@ fn classify(
         path: origin.path.into(),
         document: origin.document,
         message,
+        line: origin.source.map(|(_, first_line)| first_line),
     };
     let Value::Object(map) = &value else {
         return Err(doc_err(format!(
@@ -1011,10 +1033,16 @@ fn parse_document(path: &str, index: usize, chunk: &Chunk, options: &LoadOptions
                 snippets: serde_saphyr::SnippetMode::Off,
                 line_offset: chunk.first_line as u64 - 1,
             });
+            let line = e
+                .location()
+                .map(|l| l.line() as usize)
+                .filter(|&l| l > 0)
+                .map_or(chunk.first_line, |l| l + chunk.first_line - 1);
             Outcome::Syntax(LoadError::Document {
                 path: path.into(),
                 document: index + 1,
                 message: format!("invalid YAML: {}", message.trim()),
+                line: Some(line),
             })
         }
     }
@@ -1030,6 +1058,7 @@ fn too_many_objects(path: &str, document: Option<usize>) -> LoadError {
             path: path.into(),
             document,
             message,
+            line: None,
         },
         None => LoadError::File {
             path: path.into(),

@@ -164,6 +164,9 @@ pub struct Pass {
     pub runtime_api: bool,
     /// Loader and plan warnings.
     pub warnings: Vec<String>,
+    /// Manifest files of the directory source that do not load (they keep
+    /// their last good objects); `None` when nothing was loaded.
+    pub failing_files: Option<Vec<files::FailingFile>>,
     /// Reading and parsing the manifests.
     pub load_time: Duration,
     /// Admit + plan + render, all rounds.
@@ -389,6 +392,7 @@ impl Core {
             needs_reload: false,
             runtime_api: self.live.is_some(),
             warnings: Vec::new(),
+            failing_files: None,
             load_time: Duration::ZERO,
             render_time: Duration::ZERO,
             duration: Duration::ZERO,
@@ -399,7 +403,9 @@ impl Core {
             errors: Vec::new(),
         }) {
             Some(loaded) => Ok(loaded),
-            None => self.dir_loader.load(),
+            None => self.dir_loader.load().inspect(|_| {
+                pass.failing_files = Some(self.dir_loader.failing().to_vec());
+            }),
         };
         let mut loaded = match loaded {
             Ok(loaded) => loaded,

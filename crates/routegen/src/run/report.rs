@@ -24,6 +24,8 @@ use super::LOG_TARGET;
 pub(super) struct Reported {
     rejections: BTreeMap<String, String>,
     warnings: BTreeSet<String>,
+    /// Manifest files that did not load in the last pass that loaded.
+    failing_files: BTreeSet<std::path::PathBuf>,
     first: bool,
 }
 
@@ -85,6 +87,9 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
         );
         report_verdicts(verdicts, pass, reported);
     }
+    if let Some(failing) = &pass.failing_files {
+        report_failing_files(failing, metrics, reported);
+    }
     let warnings: BTreeSet<String> = pass.warnings.iter().cloned().collect();
     for w in warnings.difference(&reported.warnings) {
         tracing::warn!(target: LOG_TARGET, "{w}");
@@ -138,6 +143,28 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
             tracing::error!(target: LOG_TARGET, %error, %reason, "apply failed; keeping the last good tree")
         }
     }
+}
+
+/// Count the manifest files that do not load; log each failing version
+/// once, and a file that loads again.
+fn report_failing_files(
+    failing: &[routegen_host::source::files::FailingFile],
+    metrics: &Metrics,
+    reported: &mut Reported,
+) {
+    metrics.set_source_files_failing(failing.len());
+    for f in failing.iter().filter(|f| f.new) {
+        if f.kept_last_good {
+            tracing::error!(target: LOG_TARGET, file = %f.path.display(), "cannot load a manifest file; its last good objects are kept, the other files are loaded: {}", f.error);
+        } else {
+            tracing::error!(target: LOG_TARGET, file = %f.path.display(), "cannot load a manifest file; its objects are left out until it loads, the other files are loaded: {}", f.error);
+        }
+    }
+    let now: BTreeSet<std::path::PathBuf> = failing.iter().map(|f| f.path.clone()).collect();
+    for path in reported.failing_files.difference(&now) {
+        tracing::info!(target: LOG_TARGET, file = %path.display(), "manifest file loads again (or is gone)");
+    }
+    reported.failing_files = now;
 }
 
 /// How HAProxy comes to serve an applied tree: live commands, a reload
