@@ -10,7 +10,9 @@
 //!    the plan predicts: the backend sections, `server` lines, map and
 //!    crt-list entries are counted, every directive is one the template can
 //!    produce, no byte outside printable ASCII reaches a file, and a marker
-//!    planted in hostile values only appears inside plan values.
+//!    planted in hostile values only appears inside plan values. The same
+//!    set is rendered for nginx too and the tree passes the real `nginx -t`:
+//!    admitted means renderable for every target (issue 17).
 //! 2. `arbitrary_input_never_panics_the_loader_or_admission`: arbitrary
 //!    bytes and structured-but-wrong documents fed to the loader and
 //!    admission never panic (size-capped input, so memory stays bounded).
@@ -626,7 +628,20 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(())
+
+    // The same set for nginx: it renders, and the real nginx -t accepts it.
+    let run_dir = scratch.join("nginx-run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let mut nginx = config;
+    nginx.target = routegen_render::Target::Nginx;
+    nginx.render.run_dir = run_dir.display().to_string();
+    let rendered = pipeline::render_snapshot_at(&loaded.snapshot, &nginx, 1_750_000_000)
+        .map_err(|e| format!("nginx render failed (one Route broke the tree): {e}"))?;
+    let dir = scratch.join(format!("nginx{haproxy_runs}"));
+    routegen_host::tree::write_tree(&rendered.tree, &dir).map_err(|e| e.to_string())?;
+    let checked = config::nginx_t(&routegen_testsupport::e2e::nginx_bin(), &dir);
+    std::fs::remove_dir_all(&dir).ok();
+    checked.map_err(|e| format!("nginx -t refused the tree: {e}"))
 }
 
 #[test]
@@ -660,7 +675,7 @@ fn hostile_sets_render_exactly_what_the_plan_predicts() {
         r.map_err(proptest::test_runner::TestCaseError::fail)
     });
     eprintln!(
-        "hostile sets: {n} cases, {} Routes ({} admitted), {} haproxy -c runs, {:.1}s",
+        "hostile sets: {n} cases, {} Routes ({} admitted), {} haproxy -c and as many nginx -t runs, {:.1}s",
         total.get(),
         admitted.get(),
         haproxy_runs.get(),
