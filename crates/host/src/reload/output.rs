@@ -4,6 +4,36 @@
 //! tree); they are folded into one line per worker with the counts summed.
 //! Every other line passes through unchanged.
 
+/// Most lines [`summarize`] keeps.
+pub const SUMMARY_LINES: usize = 5;
+
+/// HAProxy's recent output (`lines`, oldest first) summarised for one log
+/// line or error message: its last [`SUMMARY_LINES`] `[ALERT]` lines (the
+/// reasons it stops), else its last lines, and how many more there were.
+/// Every line was already logged as HAProxy printed it.
+pub fn summarize(lines: &[String]) -> String {
+    let alerts: Vec<&String> = lines.iter().filter(|l| l.contains("[ALERT]")).collect();
+    let chosen: Vec<&String> = if alerts.is_empty() {
+        lines.iter().collect()
+    } else {
+        alerts
+    };
+    let kept = &chosen[chosen.len().saturating_sub(SUMMARY_LINES)..];
+    let mut text = kept
+        .iter()
+        .map(|l| l.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if kept.len() < lines.len() {
+        text.push_str(&format!(
+            "\n({} of {} lines; every line was logged as HAProxy printed it)",
+            kept.len(),
+            lines.len()
+        ));
+    }
+    text
+}
+
 /// One `Proxy … stopped` line, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ProxyStopped {
@@ -112,6 +142,33 @@ mod tests {
         let mut out: Vec<Shown> = input.iter().flat_map(|l| folder.push(l)).collect();
         out.extend(folder.flush());
         out
+    }
+
+    #[test]
+    fn a_summary_keeps_the_alerts_or_the_last_lines() {
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("[WARNING]  (1) : line {i}"))
+            .collect();
+        let mut with_alert = many.clone();
+        with_alert.insert(
+            50,
+            "[ALERT]    (1) : [haproxy.main()] Cannot raise FD limit to 39917, limit is 20000."
+                .into(),
+        );
+        let s = summarize(&with_alert);
+        assert!(
+            s.starts_with("[ALERT]    (1) : [haproxy.main()] Cannot raise FD limit"),
+            "{s}"
+        );
+        assert!(
+            s.ends_with("(1 of 201 lines; every line was logged as HAProxy printed it)"),
+            "{s}"
+        );
+        let s = summarize(&many);
+        assert_eq!(s.lines().count(), SUMMARY_LINES + 1, "{s}");
+        assert!(s.starts_with("[WARNING]  (1) : line 195"), "{s}");
+        let few: Vec<String> = vec!["[NOTICE] a".into(), "[NOTICE] b".into()];
+        assert_eq!(summarize(&few), "[NOTICE] a\n[NOTICE] b");
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub enum ProcessError {
     Exited {
         /// Exit status, as text.
         status: String,
-        /// Its last output lines.
+        /// Its last output lines, summarised (`output::summarize`).
         output: String,
     },
     /// No worker answered on the master socket in time.
@@ -98,7 +98,7 @@ pub enum ProcessError {
         socket: PathBuf,
         /// The last check's result.
         last: String,
-        /// Its last output lines.
+        /// Its last output lines, summarised (`output::summarize`).
         output: String,
     },
     /// Waiting for the process failed.
@@ -300,7 +300,7 @@ impl HaproxyProcess {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     return Err(ProcessError::Exited {
                         status: status.to_string(),
-                        output: self.recent_output().join("\n"),
+                        output: super::output::summarize(&self.recent_output()),
                     });
                 }
                 Ok(None) => {}
@@ -334,7 +334,7 @@ impl HaproxyProcess {
                     waited: start.elapsed(),
                     socket: self.cli.socket().to_path_buf(),
                     last,
-                    output: self.recent_output().join("\n"),
+                    output: super::output::summarize(&self.recent_output()),
                 });
             }
             tokio::time::sleep(self.options.poll_interval.min(deadline - now)).await;

@@ -247,7 +247,7 @@ impl Serving {
             && !self.managed.is_running()
         {
             let recent = match &self.managed {
-                Managed::Spawned(p) => p.recent_output().join("\n"),
+                Managed::Spawned(p) => routegen_host::reload::output::summarize(&p.recent_output()),
                 _ => String::new(),
             };
             tracing::error!(target: LOG_TARGET, haproxy = %self.managed.describe(), output = %recent, "HAProxy exited; restarting it");
