@@ -49,6 +49,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 /// The `state` label value of admitted Routes in `routegen_routes`.
 pub const STATE_ADMITTED: &str = "admitted";
+/// The `state` label value of rejected Routes in `routegen_routes` (the
+/// `reason` label says why).
+pub const STATE_REJECTED: &str = "rejected";
 
 /// How an apply or a reload ended (the `result` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,9 +96,26 @@ impl ResultLabels {
     }
 }
 
+/// `routegen_reloads_total`: how (the method) and, when it failed, why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct ReloadLabels {
+    result: String,
+    method: String,
+    reason: String,
+}
+
+/// `routegen_routes`: `admitted` (reason `none`) or `rejected` with the
+/// Route status reason (`HostAlreadyClaimed`, …).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct StateLabels {
     state: String,
+    reason: String,
+}
+
+/// `routegen_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -109,17 +129,20 @@ struct ReasonLabels {
     reason: String,
 }
 
+/// One Route. Not `namespace`/`name`: those are the scrape target's own
+/// labels in Kubernetes service discovery (Prometheus would rename ours
+/// `exported_namespace`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct RouteLabels {
-    namespace: String,
-    name: String,
+    route_namespace: String,
+    route_name: String,
 }
 
 impl RouteLabels {
     fn new(namespace: &str, name: &str) -> Self {
         RouteLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            route_namespace: namespace.to_string(),
+            route_name: name.to_string(),
         }
     }
 }
@@ -159,7 +182,7 @@ where
 pub struct Metrics {
     registry: Registry,
     applies: Family<ResultLabels, Counter>,
-    reloads: Family<ResultLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
     apply_duration: Histogram,
     reload_duration: Histogram,
     render_duration: Histogram,
@@ -193,12 +216,23 @@ impl Metrics {
             "Applies (render, validate, swap) by result and reason",
             applies.clone(),
         );
-        let reloads = Family::<ResultLabels, Counter>::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "routegen_reloads",
-            "HAProxy reloads by result and reason",
+            "HAProxy reloads by result, method (master_cli, signal, command) and, for failures, reason",
             reloads.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "routegen_build_info",
+            "1, labelled with the routegen version",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
         // 5 ms .. ~20 s
         let apply_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         registry.register_with_unit(
@@ -327,7 +361,7 @@ impl Metrics {
             last_apply_success,
         };
         // An `admitted` series from the start, so "no Routes" reads as 0.
-        metrics.set_route_states(std::iter::empty::<&str>());
+        metrics.set_route_states(std::iter::empty::<Option<&str>>());
         metrics
     }
 
@@ -348,9 +382,13 @@ impl Metrics {
     }
 
     /// One reload ended (`Unchanged` is not expected here but accepted).
-    pub fn record_reload(&self, result: Outcome, reason: &str, duration: Duration) {
+    pub fn record_reload(&self, result: Outcome, method: &str, reason: &str, duration: Duration) {
         self.reloads
-            .get_or_create(&ResultLabels::new(result, reason))
+            .get_or_create(&ReloadLabels {
+                result: result.as_str().to_string(),
+                method: method.to_string(),
+                reason: if reason.is_empty() { "none" } else { reason }.to_string(),
+            })
             .inc();
         self.reload_duration.observe(duration.as_secs_f64());
     }
@@ -417,26 +455,26 @@ impl Metrics {
         self.render_duration.observe(duration.as_secs_f64());
     }
 
-    /// Replace `routegen_routes`: one state per Route (`admitted` or the
-    /// rejection reason). `admitted` is always present, possibly 0.
-    pub fn set_route_states<I, S>(&self, states: I)
+    /// Replace `routegen_routes`: one reason per Route, `None` for an
+    /// admitted one (`state="admitted",reason="none"`), else its
+    /// rejection reason (`state="rejected",reason=…`).
+    pub fn set_route_states<'a, I>(&self, reasons: I)
     where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
+        I: IntoIterator<Item = Option<&'a str>>,
     {
+        let labels = |reason: Option<&str>| StateLabels {
+            state: if reason.is_some() {
+                STATE_REJECTED
+            } else {
+                STATE_ADMITTED
+            }
+            .to_string(),
+            reason: reason.unwrap_or("none").to_string(),
+        };
         let mut counts = BTreeMap::new();
-        counts.insert(
-            StateLabels {
-                state: STATE_ADMITTED.to_string(),
-            },
-            0,
-        );
-        for s in states {
-            *counts
-                .entry(StateLabels {
-                    state: s.as_ref().to_string(),
-                })
-                .or_insert(0) += 1;
+        counts.insert(labels(None), 0);
+        for reason in reasons {
+            *counts.entry(labels(reason)).or_insert(0) += 1;
         }
         self.routes.replace(counts);
     }
@@ -475,10 +513,11 @@ impl Metrics {
 
     /// Update the three per-Route families from one admission pass.
     pub fn record_verdicts(&self, verdicts: &[Verdict]) {
-        self.set_route_states(verdicts.iter().map(|v| match &v.outcome {
-            Ok(_) => STATE_ADMITTED,
-            Err(r) => r.reason.as_str(),
-        }));
+        self.set_route_states(
+            verdicts
+                .iter()
+                .map(|v| v.outcome.as_ref().err().map(|r| r.reason.as_str())),
+        );
         self.set_route_warnings(verdicts.iter().map(|v| {
             (
                 v.key.namespace.as_str(),
@@ -551,7 +590,7 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains("routegen_applies"), "{text}");
         m.record_apply(Outcome::Success, "config_changed", Duration::ZERO);
-        m.record_reload(Outcome::Success, "master_cli", Duration::ZERO);
+        m.record_reload(Outcome::Success, "master_cli", "", Duration::ZERO);
         m.set_route_warnings([("ns", "r", 1)]);
         m.set_certificate_expiries([("ns", "r", 1)]);
         let text = m.encode();
@@ -582,7 +621,10 @@ mod tests {
         let m = Metrics::new();
         let text = m.encode();
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert!(has(&m, "routegen_routes{state=\"admitted\"} 0"), "{text}");
+        assert!(
+            has(&m, "routegen_routes{state=\"admitted\",reason=\"none\"} 0"),
+            "{text}"
+        );
         assert!(has(&m, "routegen_haproxy_old_workers 0"), "{text}");
         assert!(has(&m, "routegen_source_files_failing 0"), "{text}");
         m.set_source_files_failing(2);
@@ -609,7 +651,12 @@ mod tests {
             Duration::from_secs(1),
         );
         m.record_apply(Outcome::Unchanged, "", Duration::from_millis(1));
-        m.record_reload(Outcome::Success, "master_cli", Duration::from_millis(200));
+        m.record_reload(
+            Outcome::Success,
+            "master_cli",
+            "",
+            Duration::from_millis(200),
+        );
         let text = m.encode();
         assert!(
             has(
@@ -635,7 +682,7 @@ mod tests {
         assert!(
             has(
                 &m,
-                "routegen_reloads_total{result=\"success\",reason=\"master_cli\"} 1"
+                "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"} 1"
             ),
             "{text}"
         );
@@ -691,17 +738,49 @@ mod tests {
     #[test]
     fn route_states_are_replaced_not_accumulated() {
         let m = Metrics::new();
-        m.set_route_states(["admitted", "admitted", "HostAlreadyClaimed", "InvalidHost"]);
-        assert!(has(&m, "routegen_routes{state=\"admitted\"} 2"));
-        assert!(has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"));
-        m.set_route_states(["HostAlreadyClaimed"]);
+        m.set_route_states([None, None, Some("HostAlreadyClaimed"), Some("InvalidHost")]);
+        assert!(has(
+            &m,
+            "routegen_routes{state=\"admitted\",reason=\"none\"} 2"
+        ));
+        assert!(has(
+            &m,
+            "routegen_routes{state=\"rejected\",reason=\"HostAlreadyClaimed\"} 1"
+        ));
+        m.set_route_states([Some("HostAlreadyClaimed")]);
         let text = m.encode();
-        assert!(has(&m, "routegen_routes{state=\"admitted\"} 0"), "{text}");
         assert!(
-            has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"),
+            has(&m, "routegen_routes{state=\"admitted\",reason=\"none\"} 0"),
+            "{text}"
+        );
+        assert!(
+            has(
+                &m,
+                "routegen_routes{state=\"rejected\",reason=\"HostAlreadyClaimed\"} 1"
+            ),
             "{text}"
         );
         assert!(!text.contains("InvalidHost"), "{text}");
+    }
+
+    #[test]
+    fn reloads_say_the_method_and_why_they_failed_and_the_build_is_named() {
+        let m = Metrics::new();
+        m.record_reload(Outcome::Success, "master_cli", "", Duration::ZERO);
+        m.record_reload(Outcome::Failure, "master_cli", "timeout", Duration::ZERO);
+        assert!(has(
+            &m,
+            "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"} 1"
+        ));
+        assert!(has(
+            &m,
+            "routegen_reloads_total{result=\"failure\",method=\"master_cli\",reason=\"timeout\"} 1"
+        ));
+        let build = format!(
+            "routegen_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(has(&m, &build), "{}", m.encode());
     }
 
     #[test]
@@ -716,30 +795,30 @@ mod tests {
         assert!(
             has(
                 &m,
-                "routegen_certificate_expiry_timestamp_seconds{namespace=\"shop\",name=\"web\"} 1900000000"
+                "routegen_certificate_expiry_timestamp_seconds{route_namespace=\"shop\",route_name=\"web\"} 1900000000"
             ),
             "{text}"
         );
         assert!(
             has(
                 &m,
-                "routegen_route_warnings{namespace=\"shop\",name=\"web\"} 2"
+                "routegen_route_warnings{route_namespace=\"shop\",route_name=\"web\"} 2"
             ),
             "{text}"
         );
         assert!(
-            !text.contains("routegen_route_warnings{namespace=\"pay\""),
+            !text.contains("routegen_route_warnings{route_namespace=\"pay\""),
             "{text}"
         );
 
         m.set_certificate_expiries([("pay", "api", 1_800_000_001)]);
         m.set_route_warnings([]);
         let text = m.encode();
-        assert!(!text.contains("name=\"web\""), "{text}");
+        assert!(!text.contains("route_name=\"web\""), "{text}");
         assert!(
             has(
                 &m,
-                "routegen_certificate_expiry_timestamp_seconds{namespace=\"pay\",name=\"api\"} 1800000001"
+                "routegen_certificate_expiry_timestamp_seconds{route_namespace=\"pay\",route_name=\"api\"} 1800000001"
             ),
             "{text}"
         );
@@ -753,7 +832,7 @@ mod tests {
         assert!(
             has(
                 &m,
-                "routegen_route_warnings{namespace=\"ns\",name=\"we\\\"ird\\\\name\\n\"} 1"
+                "routegen_route_warnings{route_namespace=\"ns\",route_name=\"we\\\"ird\\\\name\\n\"} 1"
             ),
             "{}",
             m.encode()
@@ -792,9 +871,15 @@ spec: {host: www.example.com, to: {kind: Service, name: web}}
             let m = Metrics::new();
             m.record_verdicts(verdicts);
             let text = m.encode();
-            assert!(has(&m, "routegen_routes{state=\"admitted\"} 1"), "{text}");
             assert!(
-                has(&m, "routegen_routes{state=\"HostAlreadyClaimed\"} 1"),
+                has(&m, "routegen_routes{state=\"admitted\",reason=\"none\"} 1"),
+                "{text}"
+            );
+            assert!(
+                has(
+                    &m,
+                    "routegen_routes{state=\"rejected\",reason=\"HostAlreadyClaimed\"} 1"
+                ),
                 "{text}"
             );
             // Neither Route brings a certificate.

@@ -118,7 +118,7 @@ fn applied(sc: &Sidecar) -> f64 {
 
 /// Confirmed reloads by this routegen process.
 fn reloads(sc: &Sidecar) -> f64 {
-    sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}")
+    sc.metric("routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"}")
 }
 
 fn runtime_changes(sc: &Sidecar, kind: &str) -> f64 {

@@ -346,7 +346,9 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
         },
     );
     assert_eq!(
-        sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}"),
+        sc.metric(
+            "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"}"
+        ),
         0.0,
         "no reload for an endpoint change"
     );
@@ -566,19 +568,22 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     );
     let m = sc.metrics();
     assert_eq!(
-        metric_in(&m, "routegen_routes{state=\"ExtendedValidationFailed\"}"),
+        metric_in(
+            &m,
+            "routegen_routes{state=\"rejected\",reason=\"ExtendedValidationFailed\"}"
+        ),
         2.0,
         "{m}"
     );
     assert_eq!(
-        metric_in(&m, "routegen_routes{state=\"admitted\"}"),
+        metric_in(&m, "routegen_routes{state=\"admitted\",reason=\"none\"}"),
         1.0,
         "{m}"
     );
     assert_eq!(
         metric_in(
             &m,
-            "routegen_route_excluded{namespace=\"team\",name=\"bad\"}"
+            "routegen_route_excluded{route_namespace=\"team\",route_name=\"bad\"}"
         ),
         1.0,
         "{m}"
@@ -586,7 +591,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     assert_eq!(
         metric_in(
             &m,
-            "routegen_route_excluded{namespace=\"team\",name=\"worse\"}"
+            "routegen_route_excluded{route_namespace=\"team\",route_name=\"worse\"}"
         ),
         1.0,
         "{m}"
@@ -629,7 +634,7 @@ fn routes_haproxy_refuses_are_left_out_and_reported() {
     wait_for(Duration::from_secs(10), "exclusions cleared", || {
         let m = sc.metrics();
         (!m.contains("routegen_route_excluded{")
-            && metric_in(&m, "routegen_routes{state=\"admitted\"}") == 2.0)
+            && metric_in(&m, "routegen_routes{state=\"admitted\",reason=\"none\"}") == 2.0)
             .then_some(())
     });
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
@@ -693,7 +698,7 @@ fn zero_failed_requests_across_50_reloads() {
         }));
     }
 
-    let series = "routegen_reloads_total{result=\"success\",reason=\"master_cli\"}";
+    let series = "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"}";
     let start_reloads = sc.metric(series);
     let started = Instant::now();
     for i in 1..=50u32 {
@@ -717,7 +722,9 @@ fn zero_failed_requests_across_50_reloads() {
     eprintln!("{reloads} reloads in {took:?}, {total_ok} requests, 0 failed");
     assert!(reloads >= 50.0);
     assert_eq!(
-        sc.metric("routegen_reloads_total{result=\"failure\",reason=\"failed\"}"),
+        sc.metric(
+            "routegen_reloads_total{result=\"failure\",method=\"master_cli\",reason=\"failed\"}"
+        ),
         0.0
     );
     // The old-worker gauge is exported and bounded by the cap.
@@ -996,8 +1003,12 @@ fn external_haproxy_through_the_master_cli() {
     // routegen retries its reload (backoff 1 s, 2 s, ...) and then is ready.
     sc.wait_ready(Duration::from_secs(15));
     sc.wait_body("ext.example.com", "external", Duration::from_secs(5));
-    assert!(sc.metric("routegen_reloads_total{result=\"failure\",reason=\"unreachable\"}") >= 1.0);
-    assert!(sc.metric("routegen_reloads_total{result=\"success\",reason=\"master_cli\"}") >= 1.0);
+    assert!(sc.metric("routegen_reloads_total{result=\"failure\",method=\"master_cli\",reason=\"unreachable\"}") >= 1.0);
+    assert!(
+        sc.metric(
+            "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"}"
+        ) >= 1.0
+    );
     assert_eq!(sc.sigterm_and_wait().code(), Some(0));
     // Not ours to stop: HAProxy still runs after routegen exits.
     assert!(haproxy.try_wait().unwrap().is_none());

@@ -290,7 +290,7 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
 }
 
 /// The value of the series whose line starts with `series ` (e.g.
-/// `routegen_reloads_total{result="success",reason="master_cli"}`); 0
+/// `routegen_reloads_total{result="success",method="master_cli",reason="none"}`); 0
 /// when absent.
 pub fn metric_in(text: &str, series: &str) -> f64 {
     text.lines()

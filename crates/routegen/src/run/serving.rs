@@ -191,6 +191,7 @@ impl Serving {
                     metrics.record_reload(
                         Outcome::Success,
                         method_label(&config.reload),
+                        "",
                         outcome.duration,
                     );
                     if outcome.confirmed {
@@ -204,7 +205,12 @@ impl Serving {
                 }
                 Err(e) => {
                     let delay = self.reload_backoff.schedule();
-                    metrics.record_reload(Outcome::Failure, e.reason(), Duration::ZERO);
+                    metrics.record_reload(
+                        Outcome::Failure,
+                        method_label(&config.reload),
+                        e.reason(),
+                        Duration::ZERO,
+                    );
                     tracing::error!(target: LOG_TARGET, error = %e, retry_in = ?delay, "reload failed; HAProxy keeps serving its previous configuration");
                     if matches!(e, ReloadError::Io { .. } | ReloadError::Timeout { .. })
                         && config.spawn_haproxy

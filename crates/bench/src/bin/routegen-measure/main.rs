@@ -127,7 +127,8 @@ pub struct Args {
     keep: Option<PathBuf>,
 }
 
-const RELOADS: &str = "routegen_reloads_total{result=\"success\",reason=\"master_cli\"}";
+const RELOADS: &str =
+    "routegen_reloads_total{result=\"success\",method=\"master_cli\",reason=\"none\"}";
 const APPLIES: &str = "routegen_applies_total{result=\"success\",reason=\"config_changed\"}";
 const RELOAD_TREES: &str = "routegen_changes_total{path=\"reload\",kind=\"tree\"}";
 const RELOAD_SUM: &str = "routegen_reload_duration_seconds_sum";
