@@ -68,6 +68,7 @@ fn every_manifest_is_covered() {
         "service.yaml",
         "deployment.yaml",
         "crd-route.yaml",
+        "networkpolicy.yaml",
     ] {
         assert!(names.remove(known), "deploy/{known} is missing");
     }
@@ -277,6 +278,73 @@ fn service_targets_haproxy_ports() {
             other => panic!("target ports by name: {other:?}"),
         }
     }
+}
+
+/// Tenants reach HAProxy's ports only; the operations listener (metrics:
+/// Route names, certificate expiries) only from labelled namespaces.
+#[test]
+fn network_policy_keeps_tenants_off_the_operations_listener() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let np: NetworkPolicy = typed("networkpolicy.yaml");
+    assert_eq!(np.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = np.spec.unwrap();
+    let d: Deployment = typed("deployment.yaml");
+    let template = d.spec.unwrap().template;
+    let pod_labels = template.metadata.unwrap().labels.unwrap();
+    for (k, v) in spec.pod_selector.clone().unwrap().match_labels.unwrap() {
+        assert_eq!(pod_labels.get(&k), Some(&v), "selects the router pods");
+    }
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let pod = template.spec.unwrap();
+    let named = |c: &str| -> BTreeSet<String> {
+        container(&pod.containers, c)
+            .ports
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.name)
+            .collect()
+    };
+    let rules = spec.ingress.unwrap();
+    let ports_of = |rule: &k8s_openapi::api::networking::v1::NetworkPolicyIngressRule| {
+        rule.ports
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| match p.port {
+                Some(IntOrString::String(name)) => name,
+                other => panic!("ports by name: {other:?}"),
+            })
+            .collect::<BTreeSet<String>>()
+    };
+    let mut open = BTreeSet::new();
+    for rule in &rules {
+        let ports = ports_of(rule);
+        if rule.from.is_none() {
+            open.extend(ports.clone());
+        } else {
+            let from = rule.from.clone().unwrap();
+            assert!(
+                from.iter().all(|peer| peer.namespace_selector.is_some()
+                    && peer.pod_selector.is_none()
+                    && peer.ip_block.is_none()),
+                "only labelled namespaces: {from:?}"
+            );
+        }
+        for p in &ports {
+            assert!(
+                named("haproxy").contains(p) || named("routegen").contains(p),
+                "{p} is a container port"
+            );
+        }
+    }
+    assert_eq!(
+        open,
+        BTreeSet::from(["http".to_string(), "https".to_string()]),
+        "from anywhere: HAProxy's ports only"
+    );
+    assert!(named("routegen").contains("metrics"));
 }
 
 #[test]
