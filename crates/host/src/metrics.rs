@@ -189,6 +189,10 @@ pub struct Metrics {
     routes: ReplacedFamily<StateLabels>,
     route_warnings: ReplacedFamily<RouteLabels>,
     cert_expiry: ReplacedFamily<RouteLabels>,
+    /// The earliest `notAfter` of the admitted Routes' certificates.
+    cert_expiry_earliest: Gauge,
+    /// Per-Route series are kept (`--per-route-metrics`).
+    per_route: std::sync::atomic::AtomicBool,
     route_excluded: ReplacedFamily<RouteLabels>,
     old_workers: Gauge,
     last_apply_success: Gauge<f64, AtomicU64>,
@@ -276,6 +280,13 @@ impl Metrics {
             Unit::Seconds,
             cert_expiry.family.clone(),
         );
+        let cert_expiry_earliest = Gauge::default();
+        registry.register_with_unit(
+            "routegen_certificate_expiry_earliest_timestamp",
+            "The earliest notAfter of the admitted Routes' certificates (Unix time); 0 without any",
+            Unit::Seconds,
+            cert_expiry_earliest.clone(),
+        );
         let route_excluded = ReplacedFamily::new();
         registry.register(
             "routegen_route_excluded",
@@ -356,6 +367,8 @@ impl Metrics {
             routes,
             route_warnings,
             cert_expiry,
+            cert_expiry_earliest,
+            per_route: std::sync::atomic::AtomicBool::new(true),
             route_excluded,
             old_workers,
             last_apply_success,
@@ -511,6 +524,14 @@ impl Metrics {
         self.cert_expiry.replace(values);
     }
 
+    /// Keep the per-Route series (`true`, the default) or not: without,
+    /// `routegen_route_warnings` and the per-Route certificate expiries
+    /// are empty; the aggregates stay.
+    pub fn set_per_route(&self, on: bool) {
+        self.per_route
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Update the three per-Route families from one admission pass.
     pub fn record_verdicts(&self, verdicts: &[Verdict]) {
         self.set_route_states(
@@ -518,6 +539,20 @@ impl Metrics {
                 .iter()
                 .map(|v| v.outcome.as_ref().err().map(|r| r.reason.as_str())),
         );
+        let per_route = self.per_route.load(std::sync::atomic::Ordering::Relaxed);
+        let earliest = verdicts
+            .iter()
+            .filter_map(|v| {
+                let serving = v.outcome.as_ref().ok()?.tls.as_ref()?.serving.as_ref()?;
+                Some(serving.not_after_unix)
+            })
+            .min();
+        self.cert_expiry_earliest.set(earliest.unwrap_or(0));
+        if !per_route {
+            self.set_route_warnings([]);
+            self.set_certificate_expiries([]);
+            return;
+        }
         self.set_route_warnings(verdicts.iter().map(|v| {
             (
                 v.key.namespace.as_str(),
@@ -837,6 +872,46 @@ mod tests {
             "{}",
             m.encode()
         );
+    }
+
+    #[test]
+    fn per_route_series_can_be_turned_off_and_the_earliest_expiry_stays() {
+        use routegen_core::testkit::{certs, RouteBuilder, SnapshotBuilder};
+        let leaf = certs::self_signed_leaf(&["www.example.com"]);
+        let snapshot = SnapshotBuilder::new()
+            .route(
+                RouteBuilder::new("shop", "web")
+                    .host("www.example.com")
+                    .to("web", None)
+                    .tls("edge")
+                    .cert(&leaf, None)
+                    .build(),
+            )
+            .build();
+        let verdicts = routegen_core::admit::admit_at(
+            &snapshot,
+            &routegen_core::RouterSettings::default(),
+            certs::now_unix(),
+        );
+        let serving = verdicts[0].outcome.as_ref().unwrap().tls.as_ref().unwrap();
+        let not_after = serving.serving.as_ref().unwrap().not_after_unix;
+        let earliest =
+            format!("routegen_certificate_expiry_earliest_timestamp_seconds {not_after}");
+        let m = Metrics::new();
+        m.record_verdicts(&verdicts);
+        assert!(has(&m, &earliest), "{}", m.encode());
+        assert!(m
+            .encode()
+            .contains("routegen_certificate_expiry_timestamp_seconds{"));
+        m.set_per_route(false);
+        m.record_verdicts(&verdicts);
+        let text = m.encode();
+        assert!(has(&m, &earliest), "{text}");
+        assert!(
+            !text.contains("routegen_certificate_expiry_timestamp_seconds{"),
+            "{text}"
+        );
+        assert!(!text.contains("routegen_route_warnings{"), "{text}");
     }
 
     #[test]

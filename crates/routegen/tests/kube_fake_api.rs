@@ -1075,6 +1075,7 @@ fn run_config(
         kube,
         kube_namespace: None,
         stats_socket: None,
+        per_route_metrics: true,
     }
 }
 

@@ -77,6 +77,9 @@ pub(crate) struct RunArgs {
     /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
     #[arg(long, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) runtime_api: String,
+    /// Per-Route metric series (routegen_route_warnings, routegen_certificate_expiry_timestamp_seconds): one series per Route; off keeps the aggregates (routegen_certificate_expiry_earliest_timestamp_seconds) for fleets too large to scrape per Route.
+    #[arg(long, env = "ROUTEGEN_PER_ROUTE_METRICS", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    pub(crate) per_route_metrics: String,
     /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
     #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
     pub(crate) debounce: std::time::Duration,
@@ -216,6 +219,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
         max_old_workers: args.render.max_old_workers as usize,
         limits: IsolationLimits::default(),
         stats_socket,
+        per_route_metrics: args.per_route_metrics == "on",
     })
 }
 

@@ -100,6 +100,9 @@ pub struct RunConfig {
     /// HAProxy's stats socket when changes go through its runtime API
     /// (`--runtime-api on`, HAProxy target, master CLI reloads).
     pub stats_socket: Option<PathBuf>,
+    /// `--per-route-metrics`: the per-Route series (warnings, certificate
+    /// expiry); off at very large fleets (one series per Route).
+    pub per_route_metrics: bool,
     /// `--source kube`: the API source's and status writer's flags.
     pub kube: KubeArgs,
     /// `--source kube`: watch only this namespace (`--namespace` given

@@ -40,6 +40,7 @@ use super::LOG_TARGET;
 pub(super) async fn start(config: RunConfig) -> anyhow::Result<Sidecar> {
     let health = Health::new();
     let metrics = Arc::new(Metrics::new());
+    metrics.set_per_route(config.per_route_metrics);
     tracing::info!(
         target: LOG_TARGET,
         source = %config.source,
