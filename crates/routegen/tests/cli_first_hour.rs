@@ -154,6 +154,40 @@ fn exit_statuses_keep_usage_errors_apart_from_rejections_and_failures() {
     }
 }
 
+/// Notes on stderr are coloured by severity on a terminal (forced here
+/// with `CLICOLOR_FORCE`), plain in a pipe or with `NO_COLOR`.
+#[test]
+fn notes_are_coloured_only_for_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 2);
+    let stderr = |env: &[(&str, &str)]| {
+        let mut cmd = routegen();
+        cmd.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        text(
+            &cmd.args(["render", "-f"])
+                .arg(&input)
+                .output()
+                .unwrap()
+                .stderr,
+        )
+    };
+    let forced = stderr(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\u{1b}[31mrejected:\u{1b}[0m other/zz-late"),
+        "{forced:?}"
+    );
+    let piped = stderr(&[]);
+    assert!(piped.contains("rejected: other/zz-late"), "{piped}");
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+    let no_color = stderr(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!no_color.contains('\u{1b}'), "{no_color:?}");
+}
+
 /// `check` ends stderr with `N admitted, M rejected, K warnings`, counting
 /// the warnings of the input (skipped kinds), of the Routes (annotation
 /// values) and of the target.

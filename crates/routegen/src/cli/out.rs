@@ -24,9 +24,30 @@ pub(crate) fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// One line on stderr; a failure to write it is ignored.
+/// One line on stderr; a failure to write it is ignored. Its `error:`,
+/// `rejected:` or `warning:` prefix is coloured when stderr is a terminal
+/// (anstream: `NO_COLOR` turns colour off, `CLICOLOR_FORCE` on).
 pub(crate) fn note_line(args: fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr().lock(), "{args}");
+    let line = args.to_string();
+    let _ = writeln!(anstream::stderr().lock(), "{}", styled(&line));
+}
+
+/// `line` with its severity prefix in colour (ANSI; stripped by anstream
+/// when not wanted).
+fn styled(line: &str) -> String {
+    use anstyle::{AnsiColor, Style};
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+    for (prefix, style) in [
+        ("error:", red.bold()),
+        ("rejected:", red),
+        ("warning:", yellow),
+    ] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return format!("{style}{prefix}{style:#}{rest}");
+        }
+    }
+    line.to_string()
 }
 
 /// `note!("warning: {w}")`: like `eprintln!`, without the panic when
