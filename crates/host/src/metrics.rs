@@ -189,6 +189,7 @@ pub struct Metrics {
     routes: ReplacedFamily<StateLabels>,
     route_warnings: ReplacedFamily<RouteLabels>,
     cert_expiry: ReplacedFamily<RouteLabels>,
+    servers_left_out: ReplacedFamily<RouteLabels>,
     /// The earliest `notAfter` of the admitted Routes' certificates.
     cert_expiry_earliest: Gauge,
     /// Per-Route series are kept (`--per-route-metrics`).
@@ -280,6 +281,12 @@ impl Metrics {
             Unit::Seconds,
             cert_expiry.family.clone(),
         );
+        let servers_left_out = ReplacedFamily::new();
+        registry.register(
+            "routegen_route_servers_left_out",
+            "Ready endpoints a Route's backend leaves out because of the bound on servers per backend (MAX_SERVERS_PER_BACKEND); only Routes over the bound",
+            servers_left_out.family.clone(),
+        );
         let cert_expiry_earliest = Gauge::default();
         registry.register_with_unit(
             "routegen_certificate_expiry_earliest_timestamp",
@@ -367,6 +374,7 @@ impl Metrics {
             routes,
             route_warnings,
             cert_expiry,
+            servers_left_out,
             cert_expiry_earliest,
             per_route: std::sync::atomic::AtomicBool::new(true),
             route_excluded,
@@ -522,6 +530,25 @@ impl Metrics {
             .map(|(ns, name, t)| (RouteLabels::new(ns, name), t))
             .collect();
         self.cert_expiry.replace(values);
+    }
+
+    /// Replace `routegen_route_servers_left_out`: `(namespace, name,
+    /// endpoints left out)` of the Routes over the bound on servers per
+    /// backend (few: kept even with `--per-route-metrics off`).
+    pub fn set_servers_left_out<'a, I>(&self, routes: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str, usize)>,
+    {
+        let values = routes
+            .into_iter()
+            .map(|(ns, name, n)| {
+                (
+                    RouteLabels::new(ns, name),
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        self.servers_left_out.replace(values);
     }
 
     /// Keep the per-Route series (`true`, the default) or not: without,
@@ -912,6 +939,18 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("routegen_route_warnings{"), "{text}");
+    }
+
+    #[test]
+    fn routes_over_the_server_bound_are_listed() {
+        let m = Metrics::new();
+        m.set_servers_left_out([("shop", "big", 200)]);
+        assert!(has(
+            &m,
+            "routegen_route_servers_left_out{route_namespace=\"shop\",route_name=\"big\"} 200"
+        ));
+        m.set_servers_left_out([]);
+        assert!(!m.encode().contains("routegen_route_servers_left_out{"));
     }
 
     #[test]

@@ -172,14 +172,15 @@ pub fn weigh(services: Vec<(BackendRef, Vec<Server>)>, mode: Mode) -> WeightedSe
 /// each service keeps its first servers by name (the order servers are
 /// written in), so the subset depends only on the endpoints, never on
 /// input order. One warning per truncated service names the Route, the
-/// service, the count and the bound.
+/// service, the count and the bound. Returns how many servers were left
+/// out.
 pub fn cap_servers(
     key: &ObjectKey,
     services: &mut [(BackendRef, Vec<Server>)],
     mode: Mode,
     bound: usize,
     warnings: &mut Vec<String>,
-) {
+) -> usize {
     let counted = |r: &BackendRef| mode == Mode::Http || !r.weight.is_zero();
     let total: usize = services
         .iter()
@@ -187,7 +188,7 @@ pub fn cap_servers(
         .map(|(_, s)| s.len())
         .sum();
     if total <= bound {
-        return;
+        return 0;
     }
     let mut order: Vec<usize> = (0..services.len())
         .filter(|&i| counted(&services[i].0))
@@ -210,6 +211,7 @@ pub fn cap_servers(
         }
         left -= keep;
     }
+    total - bound
 }
 
 /// The default cookie name for a Route: OpenShift's `RoutingKeyName`.
@@ -258,7 +260,7 @@ pub fn build_backend(
         })
         .collect();
     let mut with_servers = with_servers;
-    cap_servers(
+    let servers_left_out = cap_servers(
         key,
         &mut with_servers,
         mode,
@@ -358,6 +360,7 @@ pub fn build_backend(
         mode,
         balance,
         servers,
+        servers_left_out,
         health_check,
         cookie,
         timeout_server,
@@ -514,6 +517,7 @@ mod tests {
         let mut slices = big_service("web", 0, 5); // 1,200 endpoints
         let (b, warnings) = build(&r, &slices, &PlanSettings::default());
         assert_eq!(b.servers.len(), MAX_SERVERS_PER_BACKEND);
+        assert_eq!(b.servers_left_out, 200, "counted for the metric");
         let warning = warnings
             .iter()
             .find(|w| w.contains("MAX_SERVERS_PER_BACKEND"))
@@ -554,6 +558,7 @@ mod tests {
         slices.push(svc_slice("web", 9, 40)); // 1,000
         let (b, warnings) = build(&r, &slices, &PlanSettings::default());
         assert_eq!(b.servers.len(), 1000);
+        assert_eq!(b.servers_left_out, 0);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 

@@ -238,6 +238,9 @@ pub struct Backend {
     pub balance: Balance,
     /// Sorted by server name.
     pub servers: Vec<Server>,
+    /// Ready endpoints left out by the bound on servers per backend
+    /// (`backends::MAX_SERVERS_PER_BACKEND`); 0 normally.
+    pub servers_left_out: usize,
     /// `check inter <d>` on every server; `Some` only with more than one server.
     pub health_check: Option<Duration>,
     pub cookie: Option<StickyCookie>,

@@ -138,6 +138,7 @@ pub fn shape_of(b: &Backend) -> Option<(Shape, Backend)> {
         mode: b.mode,
         balance: b.balance,
         servers: Vec::new(),
+        servers_left_out: 0,
         health_check: None,
         cookie,
         timeout_server: b.timeout_server,

@@ -38,6 +38,7 @@ pub fn backend(name: &str, route: ObjectKey, host_key: &str, servers: Vec<Server
         mode: Mode::Http,
         balance: Balance::Random,
         servers,
+        servers_left_out: 0,
         health_check: None,
         cookie: None,
         timeout_server: None,

@@ -168,6 +168,9 @@ pub struct Pass {
     /// their last good objects); `None` when nothing was loaded.
     pub failing_files: Option<Vec<files::FailingFile>>,
     /// Reading and parsing the manifests.
+    /// Routes whose backend serves a subset of its ready endpoints (the
+    /// bound on servers per backend), with how many were left out.
+    pub servers_left_out: Vec<(ObjectKey, usize)>,
     pub load_time: Duration,
     /// Admit + plan + render, all rounds.
     pub render_time: Duration,
@@ -393,6 +396,7 @@ impl Core {
             runtime_api: self.live.is_some(),
             warnings: Vec::new(),
             failing_files: None,
+            servers_left_out: Vec::new(),
             load_time: Duration::ZERO,
             render_time: Duration::ZERO,
             duration: Duration::ZERO,
@@ -432,6 +436,12 @@ impl Core {
                 .admit_at(snapshot, &self.config, routegen_host::clock::now_unix());
         let full_plan = self.engine.plan(&verdicts, snapshot, &self.config);
         let fingerprints = self.fingerprints.of(&full_plan);
+        pass.servers_left_out = full_plan
+            .backends
+            .iter()
+            .filter(|b| b.servers_left_out > 0)
+            .map(|b| (b.route.clone(), b.servers_left_out))
+            .collect();
         pass.render_time += t.elapsed();
         // Forget Routes whose part of the plan changed (or that are gone):
         // they get a fresh chance.

@@ -85,6 +85,11 @@ pub(super) fn report_pass(pass: &Pass, metrics: &Metrics, reported: &mut Reporte
                 .keys()
                 .map(|k| (k.namespace.as_str(), k.name.as_str())),
         );
+        metrics.set_servers_left_out(
+            pass.servers_left_out
+                .iter()
+                .map(|(k, n)| (k.namespace.as_str(), k.name.as_str(), *n)),
+        );
         report_verdicts(verdicts, pass, reported);
     }
     if let Some(failing) = &pass.failing_files {
