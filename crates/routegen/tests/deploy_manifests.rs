@@ -347,6 +347,90 @@ fn network_policy_keeps_tenants_off_the_operations_listener() {
     assert!(named("routegen").contains("metrics"));
 }
 
+/// The image builds: the Dockerfile's Rust is the workspace's
+/// `rust-version`, and every locked dependency accepts that version (a
+/// dependency raising its own minimum in Cargo.lock breaks the image, as
+/// parking_lot 0.13 needing 1.95 did with a 1.89 image).
+#[test]
+fn dockerfile_rust_is_the_msrv_and_every_locked_dependency_accepts_it() {
+    let root = deploy_dir().parent().unwrap().to_path_buf();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("rust-version in the workspace Cargo.toml")
+        .to_string();
+    let dockerfile = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
+    let image = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .and_then(|l| l.split('-').next())
+        .expect("a FROM rust:<version>-… build stage")
+        .to_string();
+    assert_eq!(image, msrv, "the image builds with the declared minimum");
+
+    // Each locked package's own rust-version, from its manifest in the
+    // cargo registry (the sources every build on this platform downloaded;
+    // packages for other platforms are not there and not needed).
+    // 1.89 and 1.89.0 are the same version.
+    let version = |v: &str| -> [u64; 3] {
+        let mut parts = [0; 3];
+        for (slot, p) in parts.iter_mut().zip(v.split('.')) {
+            *slot = p.parse().unwrap();
+        }
+        parts
+    };
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let sources: Vec<std::path::PathBuf> = std::fs::read_dir(cargo_home.join("registry/src"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let mut checked = 0;
+    let mut too_new = Vec::new();
+    for package in lock.split("[[package]]").skip(1) {
+        let field = |name: &str| {
+            package.lines().find_map(|l| {
+                l.strip_prefix(&format!("{name} = \""))
+                    .and_then(|v| v.strip_suffix('"'))
+                    .map(str::to_string)
+            })
+        };
+        let (Some(name), Some(ver)) = (field("name"), field("version")) else {
+            continue;
+        };
+        let Some(toml) = sources
+            .iter()
+            .map(|s| s.join(format!("{name}-{ver}/Cargo.toml")))
+            .find(|p| p.is_file())
+        else {
+            continue;
+        };
+        checked += 1;
+        let text = std::fs::read_to_string(toml).unwrap();
+        let needs = text.lines().find_map(|l| {
+            l.strip_prefix("rust-version = \"")
+                .and_then(|v| v.strip_suffix('"'))
+                .map(str::to_string)
+        });
+        if let Some(needs) = needs {
+            if version(&needs) > version(&msrv) {
+                too_new.push(format!("{name} {ver} needs {needs}"));
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "the registry sources are where cargo keeps them"
+    );
+    assert!(
+        too_new.is_empty(),
+        "rust-version {msrv} is too old: {too_new:?}"
+    );
+}
+
 #[test]
 fn route_crd_is_generated_from_the_model() {
     let crd = routegen_k8s::crd::route_crd();
