@@ -46,6 +46,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         max_old_workers: 5,
         header_actions_file: None,
         spares: Default::default(),
+        haproxy_metrics_bind: Vec::new(),
     };
     routegen_host::config::load(&options).unwrap()
 }

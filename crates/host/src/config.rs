@@ -46,6 +46,8 @@ pub struct PipelineOptions {
     pub header_actions_file: Option<PathBuf>,
     /// `--spare-backends`, `--max-spare-backends` (HAProxy target only).
     pub spares: SpareSettings,
+    /// `--haproxy-metrics-bind` (HAProxy target only).
+    pub haproxy_metrics_bind: Vec<BindAddr>,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -120,6 +122,7 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             max_old_workers: options.max_old_workers,
             default_cert_pem: default_cert.pem,
             header_actions,
+            metrics_bind: options.haproxy_metrics_bind.clone(),
         },
         templates,
         tls_cache: Default::default(),

@@ -84,12 +84,20 @@ struct Context<'a> {
     fe_http: FrontendCtx<'a>,
     fe_https: FrontendCtx<'a>,
     fe_terminate: TerminateCtx<'a>,
+    /// HAProxy's Prometheus exporter (`--haproxy-metrics-bind`; no binds:
+    /// no frontend).
+    fe_metrics: MetricsCtx,
     /// The router's global header actions, in `fe_http` and
     /// `fe_terminate`: request ones before the Route's (which run in the
     /// backend, later, so the Route wins), response ones after the Route's
     /// (the frontend's response rules run after the backend's: the router
     /// wins), as OpenShift orders them.
     global_headers: GlobalHeadersCtx,
+}
+
+#[derive(Serialize)]
+struct MetricsCtx {
+    binds: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -407,6 +415,13 @@ pub fn render_haproxy_memo(
                 fe_terminate: TerminateCtx {
                     socket: socket(TERMINATE_SOCKET)?,
                     lookup: &tables.https_lookup,
+                },
+                fe_metrics: MetricsCtx {
+                    binds: if settings.metrics_bind.is_empty() {
+                        Vec::new()
+                    } else {
+                        binds(&settings.metrics_bind, "HAProxy metrics bind address")?
+                    },
                 },
                 global_headers: GlobalHeadersCtx {
                     request: HeaderActionCtx::list(

@@ -359,6 +359,9 @@ pub struct RenderSettings {
     /// `spec.httpHeaders.actions`), applied to every HTTP and
     /// TLS-terminated request with OpenShift's precedence.
     pub header_actions: routegen_core::values::HeaderActions,
+    /// `--haproxy-metrics-bind`: where HAProxy serves its own Prometheus
+    /// metrics (`fe_metrics`, GET /metrics); empty: nowhere. HAProxy only.
+    pub metrics_bind: Vec<BindAddr>,
 }
 
 impl Default for RenderSettings {
@@ -375,6 +378,7 @@ impl Default for RenderSettings {
             max_old_workers: DEFAULT_MAX_OLD_WORKERS,
             default_cert_pem: String::new(),
             header_actions: Default::default(),
+            metrics_bind: Vec::new(),
         }
     }
 }

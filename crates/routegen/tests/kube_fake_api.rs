@@ -189,6 +189,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         max_old_workers: 5,
         header_actions_file: None,
         spares: Default::default(),
+        haproxy_metrics_bind: Vec::new(),
     }
 }
 

@@ -371,6 +371,7 @@ impl Env {
             max_old_workers: 5,
             default_cert_pem: self.default_cert.pem.clone(),
             header_actions: self.header_actions.clone(),
+            metrics_bind: Vec::new(),
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();
         match self.applier.apply(&out.tree) {

@@ -294,6 +294,40 @@ fn sidecar(extra: &[&str]) -> Sidecar {
 // ---------------------------------------------------------------------------
 // Tests.
 
+/// `--haproxy-metrics-bind`: HAProxy serves its own Prometheus metrics
+/// (its built-in exporter) there, and nothing else.
+#[test]
+fn haproxy_serves_its_own_metrics_where_asked() {
+    let a = Backend::start("backend-a");
+    let metrics_port = routegen_testsupport::e2e::free_port();
+    let bind = format!("127.0.0.1:{metrics_port}");
+    let mut sc = sidecar(&["--haproxy-metrics-bind", &bind]);
+    write_manifest(&sc.manifests, "svc.yaml", &service("shop", "a", a.port));
+    write_manifest(
+        &sc.manifests,
+        "web.yaml",
+        &route("shop", "web", "web.example.com", "a").to_yaml(),
+    );
+    sc.start();
+    sc.wait_ready(Duration::from_secs(20));
+    assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
+    // The exporter answers chunked: the harness's client reads that.
+    let metrics = routegen_testsupport::e2e::http_get(metrics_port, "localhost", "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("haproxy_process_"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains("haproxy_backend_"),
+        "{}",
+        metrics.body
+    );
+    let other = routegen_testsupport::e2e::http_get(metrics_port, "localhost", "/");
+    assert_eq!(other.status, 404);
+}
+
 /// (1) start → ready → A; (2) edit → B; (4) a file that stops parsing
 /// keeps its last good objects while the other files' edits are served,
 /// and is counted; (7) SIGTERM → exit 0 and HAProxy stopped.

@@ -733,6 +733,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         max_old_workers: 5,
         header_actions_file: None,
         spares: Default::default(),
+        haproxy_metrics_bind: Vec::new(),
     };
     routegen_host::config::load(&options).unwrap()
 }

@@ -162,6 +162,14 @@ pub(crate) struct RenderFlags {
     /// Spare backends in all, the shapes of the most Routes first (each is a backend HAProxy parses and holds).
     #[arg(long, env = "ROUTEGEN_MAX_SPARE_BACKENDS", value_name = "N", default_value_t = spares::DEFAULT_MAX, value_parser = clap::value_parser!(u64).range(0..=spares::MAX_LIMIT as u64).map(|n| n as usize))]
     pub(crate) max_spare_backends: usize,
+    /// Where HAProxy serves its own Prometheus metrics (its built-in exporter, GET /metrics): :PORT, IPv4:PORT or [IPv6]:PORT (comma-separated); none by default. HAProxy target only.
+    #[arg(
+        long,
+        env = "ROUTEGEN_HAPROXY_METRICS_BIND",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub(crate) haproxy_metrics_bind: Vec<BindAddr>,
 }
 
 impl RenderFlags {
@@ -200,6 +208,7 @@ impl RenderFlags {
                 per_shape: self.spare_backends,
                 max: self.max_spare_backends,
             },
+            haproxy_metrics_bind: self.haproxy_metrics_bind.clone(),
         }
     }
 }

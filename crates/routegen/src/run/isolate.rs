@@ -626,6 +626,7 @@ mod tests {
             max_old_workers: 5,
             header_actions_file: None,
             spares: Default::default(),
+            haproxy_metrics_bind: Vec::new(),
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();
