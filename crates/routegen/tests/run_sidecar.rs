@@ -294,15 +294,10 @@ fn sidecar(extra: &[&str]) -> Sidecar {
 // ---------------------------------------------------------------------------
 // Tests.
 
-/// `--haproxy-metrics-bind`: HAProxy serves its own Prometheus metrics
-/// (its built-in exporter) there, and nothing else.
-#[test]
-fn haproxy_serves_its_own_metrics_where_asked() {
-    let a = Backend::start("backend-a");
-    let metrics_port = routegen_testsupport::e2e::free_port();
-    let bind = format!("127.0.0.1:{metrics_port}");
-    let mut sc = sidecar(&["--haproxy-metrics-bind", &bind]);
-    write_manifest(&sc.manifests, "svc.yaml", &service("shop", "a", a.port));
+/// Write `services` and Route shop/web (web.example.com → service `a`),
+/// start `sc` and wait until it serves backend-a.
+fn start_serving_web(sc: &mut Sidecar, services: &str) {
+    write_manifest(&sc.manifests, "svc.yaml", services);
     write_manifest(
         &sc.manifests,
         "web.yaml",
@@ -311,6 +306,17 @@ fn haproxy_serves_its_own_metrics_where_asked() {
     sc.start();
     sc.wait_ready(Duration::from_secs(20));
     assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
+}
+
+/// `--haproxy-metrics-bind`: HAProxy serves its own Prometheus metrics
+/// (its built-in exporter) there, and nothing else.
+#[test]
+fn haproxy_serves_its_own_metrics_where_asked() {
+    let a = Backend::start("backend-a");
+    let metrics_port = routegen_testsupport::e2e::free_port();
+    let bind = format!("127.0.0.1:{metrics_port}");
+    let mut sc = sidecar(&["--haproxy-metrics-bind", &bind]);
+    start_serving_web(&mut sc, &service("shop", "a", a.port));
     // The exporter answers chunked: the harness's client reads that.
     let metrics = routegen_testsupport::e2e::http_get(metrics_port, "localhost", "/metrics");
     assert_eq!(metrics.status, 200);
@@ -336,23 +342,14 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     let a = Backend::start("backend-a");
     let b = Backend::start("backend-b");
     let mut sc = sidecar(&["--min-reload-interval", "200ms"]);
-    write_manifest(
-        &sc.manifests,
-        "svc.yaml",
+    start_serving_web(
+        &mut sc,
         &format!(
             "{}---\n{}",
             service("shop", "a", a.port),
             service("shop", "b", b.port)
         ),
     );
-    write_manifest(
-        &sc.manifests,
-        "web.yaml",
-        &route("shop", "web", "web.example.com", "a").to_yaml(),
-    );
-    sc.start();
-    sc.wait_ready(Duration::from_secs(20));
-    assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
     // Host matching through HAProxy: case and port ignored; unknown host 503.
     assert_eq!(
         sc.body("WEB.example.com:8080").as_deref(),
