@@ -26,7 +26,7 @@
 //! Fields newer than the seed reference:
 //! - `spec.httpHeaders` is validated like the API server does (see
 //!   `headers.rs`); valid header actions become typed
-//!   [`HeaderActions`](crate::values::HeaderActions) the plan carries to
+//!   [`HeaderActions`] the plan carries to
 //!   the Route's backend.
 //! - `spec.tls.externalCertificate` (a reference to a Secret) is validated
 //!   (not with passthrough, not together with `spec.tls.certificate`); the
