@@ -47,6 +47,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         header_actions_file: None,
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
+        haproxy_log: None,
     };
     routegen_host::config::load(&options).unwrap()
 }

@@ -48,6 +48,8 @@ pub struct PipelineOptions {
     pub spares: SpareSettings,
     /// `--haproxy-metrics-bind` (HAProxy target only).
     pub haproxy_metrics_bind: Vec<BindAddr>,
+    /// `--haproxy-log` (HAProxy target only).
+    pub haproxy_log: Option<std::net::SocketAddr>,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -123,6 +125,7 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             default_cert_pem: default_cert.pem,
             header_actions,
             metrics_bind: options.haproxy_metrics_bind.clone(),
+            log_target: options.haproxy_log,
         },
         templates,
         tls_cache: Default::default(),

@@ -113,6 +113,8 @@ struct DefaultBackendsCtx {
 
 #[derive(Serialize)]
 struct GlobalCtx {
+    /// `--haproxy-log`: the syslog target (`IPv4:PORT`, `[IPv6]:PORT`).
+    log: Option<String>,
     maxconn: String,
     hard_stop_after: String,
     max_old_workers: u32,
@@ -397,6 +399,13 @@ pub fn render_haproxy_memo(
         _ => {
             let context = Context {
                 global: GlobalCtx {
+                    log: settings.log_target.map(|addr| {
+                        crate::BindAddr {
+                            ip: Some(addr.ip()),
+                            port: addr.port(),
+                        }
+                        .to_string()
+                    }),
                     maxconn: settings.maxconn.to_string(),
                     hard_stop_after: Checked::value("hard-stop-after", &settings.hard_stop_after)
                         .map_err(RenderError::unsafe_value("setting hard-stop-after"))?

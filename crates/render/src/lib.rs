@@ -362,6 +362,10 @@ pub struct RenderSettings {
     /// `--haproxy-metrics-bind`: where HAProxy serves its own Prometheus
     /// metrics (`fe_metrics`, GET /metrics); empty: nowhere. HAProxy only.
     pub metrics_bind: Vec<BindAddr>,
+    /// `--haproxy-log`: HAProxy sends its access log (`option httplog`,
+    /// `option tcplog` for passthrough) and events there, syslog over UDP;
+    /// `None`: no log. HAProxy only.
+    pub log_target: Option<std::net::SocketAddr>,
 }
 
 impl Default for RenderSettings {
@@ -379,6 +383,7 @@ impl Default for RenderSettings {
             default_cert_pem: String::new(),
             header_actions: Default::default(),
             metrics_bind: Vec::new(),
+            log_target: None,
         }
     }
 }

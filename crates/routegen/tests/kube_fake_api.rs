@@ -190,6 +190,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         header_actions_file: None,
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
+        haproxy_log: None,
     }
 }
 

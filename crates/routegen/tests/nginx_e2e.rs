@@ -372,6 +372,7 @@ impl Env {
             default_cert_pem: self.default_cert.pem.clone(),
             header_actions: self.header_actions.clone(),
             metrics_bind: Vec::new(),
+            log_target: None,
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();
         match self.applier.apply(&out.tree) {

@@ -334,6 +334,41 @@ fn haproxy_serves_its_own_metrics_where_asked() {
     assert_eq!(other.status, 404);
 }
 
+/// `--haproxy-log`: HAProxy sends one access-log line per request (with
+/// the frontend and the Route's backend) to a syslog receiver over UDP.
+#[test]
+fn haproxy_sends_its_access_log_where_asked() {
+    let a = Backend::start("backend-a");
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let target = syslog.local_addr().unwrap().to_string();
+    let mut sc = sidecar(&["--haproxy-log", &target]);
+    start_serving_web(&mut sc, &service("shop", "a", a.port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let found = loop {
+        assert_eq!(sc.body("web.example.com").as_deref(), Some("backend-a"));
+        while let Ok(n) = syslog.recv(&mut buf) {
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let hit = line.contains("fe_http") && line.contains("be_http:shop:web");
+            seen.push(line);
+            if hit {
+                break;
+            }
+        }
+        if seen.iter().any(|l| l.contains("be_http:shop:web")) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(found, "no access-log line for the request; got {seen:?}");
+}
+
 /// (1) start → ready → A; (2) edit → B; (4) a file that stops parsing
 /// keeps its last good objects while the other files' edits are served,
 /// and is counted; (7) SIGTERM → exit 0 and HAProxy stopped.

@@ -734,6 +734,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         header_actions_file: None,
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
+        haproxy_log: None,
     };
     routegen_host::config::load(&options).unwrap()
 }

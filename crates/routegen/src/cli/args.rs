@@ -170,6 +170,9 @@ pub(crate) struct RenderFlags {
         value_delimiter = ','
     )]
     pub(crate) haproxy_metrics_bind: Vec<BindAddr>,
+    /// Where HAProxy sends its access log (one line per request or TCP connection, `option httplog`/`tcplog`) and its events: syslog over UDP to IPv4:PORT or [IPv6]:PORT (facility local0); none by default. HAProxy target only.
+    #[arg(long, env = "ROUTEGEN_HAPROXY_LOG", value_name = "ADDR")]
+    pub(crate) haproxy_log: Option<std::net::SocketAddr>,
 }
 
 impl RenderFlags {
@@ -209,6 +212,7 @@ impl RenderFlags {
                 max: self.max_spare_backends,
             },
             haproxy_metrics_bind: self.haproxy_metrics_bind.clone(),
+            haproxy_log: self.haproxy_log,
         }
     }
 }

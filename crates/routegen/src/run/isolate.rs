@@ -627,6 +627,7 @@ mod tests {
             header_actions_file: None,
             spares: Default::default(),
             haproxy_metrics_bind: Vec::new(),
+            haproxy_log: None,
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();
