@@ -895,6 +895,11 @@ fn kill_9_mid_apply_then_restart_serves_a_good_tree() {
         );
     }
     assert!(sc.log_text().contains("adopting the HAProxy master"));
+    assert!(
+        sc.log_text()
+            .contains("--haproxy-log sends them to syslog whoever started it"),
+        "the lost output is explained"
+    );
     // Staging leftovers of the killed applies are gone after the restarts.
     let leftovers: Vec<_> = fs::read_dir(sc.out.join("staging"))
         .unwrap()

@@ -176,6 +176,14 @@ pub(super) async fn start_haproxy(
                         pid,
                         "adopting the HAProxy master left running by an earlier routegen"
                     );
+                    // Its stdout and stderr were the earlier process's pipes.
+                    if config.pipeline.haproxy_log.is_none() {
+                        tracing::info!(
+                            target: LOG_TARGET,
+                            pid,
+                            "the adopted HAProxy's own messages are not shown here (they went to the routegen that started it); --haproxy-log sends them to syslog whoever started it"
+                        );
+                    }
                     return Ok(Managed::Adopted { pid });
                 }
                 anyhow::bail!(
