@@ -316,6 +316,18 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
 /// `diff --against OUT` where OUT is laid out as `routegen run` keeps it
 /// (`current` → `trees/<id>`): the served tree is compared, not refused
 /// for its link.
+/// `diff` found nothing to change against `against`.
+fn assert_no_changes(done: &Output, against: &Path) {
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}: {}{}",
+        against.display(),
+        text(&done.stdout),
+        text(&done.stderr)
+    );
+}
+
 #[test]
 fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
     let tmp = tempfile::tempdir().unwrap();
@@ -339,14 +351,7 @@ fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
         diff.arg("diff");
         common(&mut diff);
         let done = diff.arg("--against").arg(&against).output().unwrap();
-        assert_eq!(
-            done.status.code(),
-            Some(0),
-            "{}: {}{}",
-            against.display(),
-            text(&done.stdout),
-            text(&done.stderr)
-        );
+        assert_no_changes(&done, &against);
     }
 }
 
@@ -434,14 +439,7 @@ fn render_without_a_state_directory_writes_nothing_and_is_the_same_everywhere() 
             .arg(&against)
             .output()
             .unwrap();
-        assert_eq!(
-            done.status.code(),
-            Some(0),
-            "{}: {}{}",
-            against.display(),
-            text(&done.stdout),
-            text(&done.stderr)
-        );
+        assert_no_changes(&done, &against);
     }
 }
 

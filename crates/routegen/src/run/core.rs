@@ -224,6 +224,9 @@ pub struct Core {
     placement: Placement,
 }
 
+/// A tree's runtime state and its delta against what HAProxy runs.
+type Checked = (RuntimeState, Delta);
+
 /// A full `haproxy -c` of a tree that was made current after a subset
 /// check.
 #[derive(Clone, Debug)]
@@ -469,7 +472,7 @@ impl Core {
             let t = Instant::now();
             let mut v = verdicts.clone();
             pipeline::exclude_routes(&mut v, &excluded, self.config.target);
-            let rendered = match self.render_placed(v, snapshot, &mut placement) {
+            let (rendered, checked) = match self.render_placed(v, snapshot, &mut placement) {
                 Ok(r) => r,
                 Err(e) => {
                     pass.render_time += t.elapsed();
@@ -488,7 +491,7 @@ impl Core {
                 "applying: writing the tree to staging and validating it with {}",
                 self.config.target.check_command()
             );
-            let apply = self.apply(&rendered, &mut pass);
+            let apply = self.apply(&rendered, checked, &mut pass);
             match apply {
                 Ok(outcome) => {
                     // With nothing left out, the rendered plan is the full
@@ -639,16 +642,19 @@ impl Core {
     /// spares. When that tree would still need a reload (or HAProxy's
     /// state is unknown), render every Route under its own name instead
     /// ([`placement::normalized`]) and leave that in `placement`.
+    /// The tree's state and live delta, when that check computed them
+    /// (for [`Core::apply`]).
     fn render_placed(
         &mut self,
         verdicts: Vec<Verdict>,
         snapshot: &Snapshot,
         placement: &mut Placement,
-    ) -> Result<Rendered, routegen_render::RenderError> {
+    ) -> Result<(Rendered, Option<Checked>), routegen_render::RenderError> {
         if placement.placed.is_empty() {
             return self
                 .engine
-                .render_verdicts_placed(verdicts, snapshot, &self.config, placement);
+                .render_verdicts_placed(verdicts, snapshot, &self.config, placement)
+                .map(|r| (r, None));
         }
         let rendered = self.engine.render_verdicts_placed(
             verdicts.clone(),
@@ -656,19 +662,18 @@ impl Core {
             &self.config,
             placement,
         )?;
-        let live = match (&self.running, self.live.is_some()) {
-            (Some(running), true) => {
-                RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree)
-                    .is_ok_and(|state| runtime::delta(running, &state).is_live())
+        if let (Some(running), true) = (&self.running, self.live.is_some()) {
+            if let Ok(state) = RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree) {
+                let delta = runtime::delta(running, &state);
+                if delta.is_live() {
+                    return Ok((rendered, Some((state, delta))));
+                }
             }
-            _ => false,
-        };
-        if live {
-            return Ok(rendered);
         }
         *placement = placement::normalized(&self.placement);
         self.engine
             .render_verdicts_placed(verdicts, snapshot, &self.config, placement)
+            .map(|r| (r, None))
     }
 
     /// Make the rendered tree current and, where the runtime API can,
@@ -678,16 +683,30 @@ impl Core {
     /// accepted every changed line); anything else is validated and
     /// committed, its live part sent, and a reload asked for
     /// (`pass.needs_reload`, with the reasons).
-    fn apply(&mut self, rendered: &Rendered, pass: &mut Pass) -> Result<ApplyOutcome, ApplyError> {
-        let state = match self.config.target == routegen_render::Target::Haproxy {
-            true => match RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree) {
-                Ok(state) => Some(state),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tree as HAProxy's runtime state; changes are reloaded");
-                    None
+    /// `checked`: the tree's state and delta against `self.running`, when
+    /// [`Core::render_placed`] already computed them.
+    fn apply(
+        &mut self,
+        rendered: &Rendered,
+        checked: Option<Checked>,
+        pass: &mut Pass,
+    ) -> Result<ApplyOutcome, ApplyError> {
+        let (checked_state, checked_delta) = checked.unzip();
+        let state = match (
+            checked_state,
+            self.config.target == routegen_render::Target::Haproxy,
+        ) {
+            (Some(state), _) => Some(state),
+            (None, true) => {
+                match RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree) {
+                    Ok(state) => Some(state),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the tree as HAProxy's runtime state; changes are reloaded");
+                        None
+                    }
                 }
-            },
-            false => None,
+            }
+            (None, false) => None,
         };
         let Some(staged) = self.applier.stage(&rendered.tree)? else {
             if self.runs_current && self.running.is_none() {
@@ -699,8 +718,9 @@ impl Core {
             }
             return Ok(ApplyOutcome::Unchanged);
         };
-        let delta = match (&self.running, &state) {
-            (Some(running), Some(new)) => Some(runtime::delta(running, new)),
+        let delta = match (checked_delta, &self.running, &state) {
+            (Some(delta), _, _) => Some(delta),
+            (None, Some(running), Some(new)) => Some(runtime::delta(running, new)),
             _ => None,
         };
         self.runs_current = false;
