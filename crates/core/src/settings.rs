@@ -19,4 +19,7 @@ pub struct RouterSettings {
     pub denied_domains: Vec<String>,
     /// Let Routes in different namespaces share a host (paths must still differ).
     pub disable_namespace_ownership_check: bool,
+    /// At most this many Routes per host (`host` or `*.domain`), oldest
+    /// first; newer ones are refused (`RouteNotAdmitted`). `None`: no bound.
+    pub max_routes_per_host: Option<usize>,
 }

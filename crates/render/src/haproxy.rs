@@ -3,28 +3,33 @@
 //! certificate, CA and allowlist files.
 //!
 //! # Request routing
-//! Every lookup is an exact-match tree lookup (`map_str`): the cost per
-//! request is O(depth · log n), never a scan over the Routes.
+//! Every lookup is a prefix-tree lookup (`map_beg`, which HAProxy indexes
+//! as a tree and answers with the longest matching key): the cost per
+//! request is O(key length), the same whatever other hosts' Routes are
+//! (issue 17: one tenant's deep paths must not slow another's requests),
+//! and the frontends are the same for every set of Routes, so a Route's
+//! path never needs a reload.
 //!
 //! `fe_http` (port 80) and `fe_terminate` (TLS terminated) look a request
 //! up the same way, in `maps/http.map` and `maps/https.map`:
 //! 1. `txn.host` = the Host header without `:port`, lower-cased, without a
 //!    trailing dot; unset unless it is made of `a-z 0-9 _ -` labels (so a
 //!    crafted Host such as `a.com/admin` cannot reach a path entry).
-//!    `txn.whost` = `*.` + the host without its first label, only when that
-//!    label is `[a-z0-9-]+`.
-//! 2. `txn.p<d>` = the first `d` segments of the path (`path,field(1,/,d+1)`).
-//! 3. For the exact host, then the wildcard host, from the deepest path
-//!    depth to 1: the key `host + p<d> + "/"` when the path is longer than
-//!    `p<d>` (an `Under` entry, `/foo/`), then `host + p<d>` (a `Prefix`
-//!    entry, `/foo`); then the host alone (the fallback). The first hit
-//!    wins. Only the lookups a table can answer are emitted.
+//! 2. `txn.path` = the path (`/` for a request without one, such as
+//!    `OPTIONS *`), never holding `?` (the query starts there).
+//! 3. The longest key that begins `<txn.host><txn.path>?`; if none, the
+//!    same with `txn.whost` = `*.` + the host without its first label (only
+//!    when that label is `[a-z0-9-]+`).
 //! 4. The value is a backend name, `redirect` (302 to https) or
 //!    `be_no_route` (503).
 //!
-//! Every hit is a true OpenShift match: `p<d>` ends on a segment boundary,
-//! so `/foo` matches `/foo` and `/foo/...` but not `/foobar`; the candidate
-//! keys are tried longest first, so the most specific path wins.
+//! The keys ([`map_keys`]) make every hit a true OpenShift match: a Prefix
+//! path `/foo` is `<host>/foo?` (the path itself, which no other path
+//! begins with) and `<host>/foo/` (anything below it), so `/foobar` is not
+//! matched; an Under path `/foo/` is `<host>/foo/`, and wins that key over
+//! a Prefix `/foo` of the same host (the more specific Route); the host's
+//! fallback is `<host>/`. The longest key is the deepest path, so the most
+//! specific Route wins.
 //!
 //! `fe_https` (port 443) reads the SNI without terminating: an exact, then
 //! wildcard, hit in `maps/passthrough.map` goes to that TCP backend; the
@@ -54,10 +59,7 @@ mod context;
 pub mod runtime;
 pub mod subset;
 
-use context::{
-    BackendCtx, DepthCtx, HeaderActionCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, StepCtx,
-    Text,
-};
+use context::{BackendCtx, HeaderActionCtx, LookupCtx, RateLimitCtx, RewriteCtx, ServerCtx, Text};
 
 /// Name of the backend that answers 503 (also a map value: `Refuse`).
 pub const NO_ROUTE_BACKEND: &str = "be_no_route";
@@ -300,8 +302,8 @@ pub fn render_haproxy_memo(
                         false,
                     ),
                 ],
-                http_lookup: lookup(&plan.http_lookup, HTTP_MAP)?,
-                https_lookup: lookup(&plan.https_lookup, HTTPS_MAP)?,
+                http_lookup: lookup(HTTP_MAP)?,
+                https_lookup: lookup(HTTPS_MAP)?,
                 config: None,
             }
         }
@@ -632,14 +634,12 @@ fn backend_files(
     Ok(())
 }
 
-/// The path part of a lookup key, and the number of `/`-separated fields
-/// before it ends (what `path,field(1,/,d+1)` extracts): `/a/b` and `/a/b/`
-/// are depth 2.
-fn key_path(path: &PathMatch) -> Option<(&str, usize, bool)> {
+/// The path part of a lookup key, and whether it is an `Under` path.
+fn key_path(path: &PathMatch) -> Option<(&str, bool)> {
     match path {
         PathMatch::Fallback => None,
-        PathMatch::Prefix(p) => Some((p, p.matches('/').count(), false)),
-        PathMatch::Under(p) => Some((p, p.matches('/').count().saturating_sub(1), true)),
+        PathMatch::Prefix(p) => Some((p, false)),
+        PathMatch::Under(p) => Some((p, true)),
     }
 }
 
@@ -651,7 +651,7 @@ fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
         .map_err(|e| RenderError::unsafe_value(&object())(e))?;
     let path = match key_path(&entry.path) {
         None => "",
-        Some((p, _, under)) => {
+        Some((p, under)) => {
             let well_formed = p.starts_with('/')
                 && if under {
                     p.ends_with('/')
@@ -681,63 +681,41 @@ fn check_entry(entry: &LookupEntry) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// The lookups that find `txn.be` for one lookup table, in `map` (see
-/// the module documentation): only those the table can answer.
-fn lookup(table: &[Arc<LookupEntry>], map: &'static str) -> Result<LookupCtx, RenderError> {
-    // (wildcard, depth, under) present in the table; fallbacks per host kind.
-    let mut steps: BTreeSet<(bool, usize, bool)> = BTreeSet::new();
-    let mut fallbacks: BTreeSet<bool> = BTreeSet::new();
-    for entry in table {
-        check_entry(entry)?;
-        let wildcard = entry.host_key.starts_with("*.");
-        match key_path(&entry.path) {
-            None => {
-                fallbacks.insert(wildcard);
-            }
-            Some((_, depth, under)) => {
-                steps.insert((wildcard, depth, under));
-            }
-        }
-    }
-    let depths: BTreeSet<usize> = steps.iter().map(|s| s.1).filter(|d| *d > 0).collect();
-    let mut lookup = LookupCtx {
+/// The lookup of one frontend in `map`: the same for every table (see the
+/// module documentation).
+fn lookup(map: &'static str) -> Result<LookupCtx, RenderError> {
+    Ok(LookupCtx {
         map: Text::path("map file", map).map_err(RenderError::unsafe_value(map))?,
-        whost: steps.iter().any(|s| s.0) || fallbacks.contains(&true),
-        depths: depths
-            .iter()
-            .rev()
-            .map(|&depth| DepthCtx {
-                depth,
-                field: depth + 1,
-            })
-            .collect(),
-        steps: Vec::new(),
-    };
-    for wildcard in [false, true] {
-        let var = if wildcard { "txn.whost" } else { "txn.host" };
-        let mut step = |kind, depth| lookup.steps.push(StepCtx { var, kind, depth });
-        // From the deepest path to the shortest: the longest match wins.
-        let max = steps.iter().filter(|s| s.0 == wildcard).map(|s| s.1).max();
-        for d in (0..=max.unwrap_or(0)).rev() {
-            if max.is_none() {
-                break;
-            }
-            if steps.contains(&(wildcard, d, true)) {
-                step(if d == 0 { "root" } else { "under" }, d);
-            }
-            if d > 0 && steps.contains(&(wildcard, d, false)) {
-                step("prefix", d);
-            }
-        }
-        if fallbacks.contains(&wildcard) {
-            step("host", 0);
-        }
-    }
-    Ok(lookup)
+    })
 }
 
-/// `key value` lines, sorted by key.
-fn map_file(entries: BTreeMap<&str, &str>) -> Vec<u8> {
+/// Ends the string a frontend looks up, `<host><path>?`: `path` never
+/// holds a `?` (the query starts there) and admission refuses it in
+/// `spec.path`, so a key ending in it matches only that exact path.
+const KEY_END: char = '?';
+
+/// The `map_beg` keys of one entry, each with its precedence among entries
+/// of the table that produce the same key (see the module documentation):
+/// - Fallback: `<host>/` (every path of the host);
+/// - Prefix `/foo`: `<host>/foo?` (the path itself) and `<host>/foo/`
+///   (below it), the latter yielding to an Under `/foo/` of the host;
+/// - Under `/foo/`: `<host>/foo/`.
+///
+/// A key written by a higher precedence wins.
+pub fn map_keys(entry: &LookupEntry) -> [Option<(String, u8)>; 2] {
+    let host = entry.host_key.as_str();
+    match &entry.path {
+        PathMatch::Fallback => [Some((format!("{host}/"), 0)), None],
+        PathMatch::Prefix(p) => [
+            Some((format!("{host}{p}{KEY_END}"), 2)),
+            Some((format!("{host}{p}/"), 1)),
+        ],
+        PathMatch::Under(p) => [Some((format!("{host}{p}"), 2)), None],
+    }
+}
+
+/// `key value` lines, in the order given (sorted by key).
+fn map_file<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     let mut out = String::new();
     for (key, value) in entries {
         out.push_str(key);
@@ -753,7 +731,10 @@ fn lookup_map(
     backends: &BTreeSet<&str>,
     file: &str,
 ) -> Result<Vec<u8>, RenderError> {
-    let mut entries: BTreeMap<&str, &str> = BTreeMap::new();
+    use std::collections::btree_map::Entry;
+    let mut plan_keys: BTreeSet<&str> = BTreeSet::new();
+    // Map key → (value, precedence of the entry that wrote it).
+    let mut entries: BTreeMap<String, (&str, u8)> = BTreeMap::new();
     for entry in table {
         check_entry(entry)?;
         // Formatted only on the error path (this runs for every entry).
@@ -772,16 +753,36 @@ fn lookup_map(
             LookupAction::RedirectToHttps => REDIRECT_VALUE,
             LookupAction::Refuse => NO_ROUTE_BACKEND,
         };
-        let key = escape::map_key("map key", &entry.key, value.len())
-            .map_err(|e| RenderError::unsafe_value(&object())(e))?;
-        if entries.insert(key, value).is_some() {
+        if !plan_keys.insert(&entry.key) {
             return Err(RenderError::Plan(format!(
-                "{}: duplicate key {key}",
-                object()
+                "{}: duplicate key {}",
+                object(),
+                entry.key
             )));
         }
+        for (key, precedence) in map_keys(entry).into_iter().flatten() {
+            escape::map_key("map key", &key, value.len())
+                .map_err(|e| RenderError::unsafe_value(&object())(e))?;
+            match entries.entry(key) {
+                Entry::Vacant(v) => {
+                    v.insert((value, precedence));
+                }
+                Entry::Occupied(mut o) => {
+                    if o.get().1 == precedence {
+                        return Err(RenderError::Plan(format!(
+                            "{}: duplicate key {}",
+                            object(),
+                            o.key()
+                        )));
+                    }
+                    if o.get().1 < precedence {
+                        o.insert((value, precedence));
+                    }
+                }
+            }
+        }
     }
-    Ok(map_file(entries))
+    Ok(map_file(entries.iter().map(|(k, (v, _))| (k.as_str(), *v))))
 }
 
 fn passthrough_map(plan: &Plan, backends: &BTreeSet<&str>) -> Result<Vec<u8>, RenderError> {

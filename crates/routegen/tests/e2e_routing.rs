@@ -11,6 +11,7 @@ use routegen_testsupport::config;
 use routegen_testsupport::e2e;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
 use certs::{CertSpec, Issued};
 use e2e::{
@@ -99,6 +100,18 @@ fn host_and_path_routing() {
             .path("/x")
             .to("exact-x", None)
             .to_json(),
+        // A Prefix and an Under of one path on one host, and a fallback.
+        route(ns, "both-prefix", "both.test")
+            .path("/p")
+            .to("foo", None)
+            .to_json(),
+        route(ns, "both-under", "both.test")
+            .path("/p/")
+            .to("dir", None)
+            .to_json(),
+        route(ns, "both-root", "both.test")
+            .to("root", None)
+            .to_json(),
     ]);
     let mut r = Router::new(ROUTEGEN, &["--allow-wildcard-routes"], default_cert());
     r.render(&objects);
@@ -120,6 +133,16 @@ fn host_and_path_routing() {
         ("app.test", "/foo/bar/baz?x=y", Some("foobar")),
         ("app.test", "/foo/barx", Some("foo")),
         ("app.test", "/fo", Some("root")),
+        // Empty segments are segments.
+        ("app.test", "//foo", Some("root")),
+        ("app.test", "/foo//x", Some("foo")),
+        // An Under path wins below it over the Prefix of the same path.
+        ("both.test", "/p", Some("foo")),
+        ("both.test", "/p?x=/", Some("foo")),
+        ("both.test", "/p/", Some("dir")),
+        ("both.test", "/p/x", Some("dir")),
+        ("both.test", "/px", Some("root")),
+        ("both.test", "/", Some("root")),
         // Paths are case-sensitive.
         ("app.test", "/FOO", Some("root")),
         ("app.test", "/Foo/bar", Some("root")),
@@ -206,6 +229,18 @@ fn host_and_path_routing() {
     // The 503 comes from HAProxy, not from a backend.
     let resp = r.http("unknown.test", "/");
     assert_eq!((resp.status, resp.backend()), (503, "-"), "{resp:?}");
+
+    // A request without a path (`OPTIONS *`) is looked up as "/": the
+    // host's fallback.
+    let mut conn = e2e::tcp_connect(r.http_port).unwrap();
+    conn.write_all(b"OPTIONS * HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    assert!(
+        raw.starts_with("HTTP/1.1 200") && raw.contains("root *"),
+        "{raw}"
+    );
 }
 
 #[test]

@@ -302,7 +302,7 @@ async fn watch_events_drive_snapshot_verdicts_and_tree() {
         host_of(s, "a", "api").as_deref() == Some("api2.example.com")
     })
     .await;
-    assert!(render(&snap).contains("api2.example.com be_http:a:api"));
+    assert!(render(&snap).contains("api2.example.com/ be_http:a:api"));
 
     // Endpoints: a new slice, then a changed one.
     server.apply(slice("a", "api", &["192.0.2.20"]));
@@ -1151,7 +1151,7 @@ async fn run_loop_with_kube_source_renders_status_and_readiness() {
 
     server.restart().await;
     wait_until("first tree", || {
-        read_map(&out).contains("r0002.example.com be_http:team:r0002")
+        read_map(&out).contains("r0002.example.com/ be_http:team:r0002")
     })
     .await;
     let deadline = Instant::now() + WAIT;
@@ -1173,7 +1173,7 @@ async fn run_loop_with_kube_source_renders_status_and_readiness() {
         "2026-01-01T00:00:00Z",
     ));
     wait_until("new tree", || {
-        read_map(&out).contains("moved.example.com be_http:team:r0001")
+        read_map(&out).contains("moved.example.com/ be_http:team:r0001")
     })
     .await;
     wait_until("status follows", || {

@@ -409,6 +409,30 @@ fn allowlist() -> BTreeMap<&'static str, BTreeSet<String>> {
     allowed
 }
 
+/// Distinct keys of a lookup map (README, "Output"): `<host>/` for a
+/// fallback, `<host><path>` for an Under path, `<host><path>?` and
+/// `<host><path>/` for a Prefix path (the latter shared with an Under path
+/// of the same host).
+fn map_keys(table: &[std::sync::Arc<routegen_core::plan::LookupEntry>]) -> usize {
+    use routegen_core::plan::PathMatch;
+    let mut keys = BTreeSet::new();
+    for e in table {
+        match &e.path {
+            PathMatch::Fallback => {
+                keys.insert(format!("{}/", e.host_key));
+            }
+            PathMatch::Under(p) => {
+                keys.insert(format!("{}{p}", e.host_key));
+            }
+            PathMatch::Prefix(p) => {
+                keys.insert(format!("{}{p}?", e.host_key));
+                keys.insert(format!("{}{p}/", e.host_key));
+            }
+        }
+    }
+    keys.len()
+}
+
 fn count_lines(bytes: &[u8]) -> usize {
     String::from_utf8_lossy(bytes)
         .lines()
@@ -538,8 +562,8 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         return Err(format!("{servers} server lines, plan has {planned}"));
     }
     for (map, n) in [
-        ("maps/http.map", plan.http_lookup.len()),
-        ("maps/https.map", plan.https_lookup.len()),
+        ("maps/http.map", map_keys(&plan.http_lookup)),
+        ("maps/https.map", map_keys(&plan.https_lookup)),
         ("maps/passthrough.map", plan.passthrough.len()),
         ("crt-list.txt", plan.certificates.len()),
     ] {

@@ -271,11 +271,11 @@ fn diff_after_editing_a_manifest() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("\n-blog.example.com be_http:blog:blog\n"),
+        stdout.contains("\n-blog.example.com/ be_http:blog:blog\n"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("\n+news.example.com be_http:blog:blog\n"),
+        stdout.contains("\n+news.example.com/ be_http:blog:blog\n"),
         "{stdout}"
     );
     assert!(

@@ -561,16 +561,14 @@ fn starts_with_a_file_that_does_not_parse() {
     fix_other(&sc, "bad.yaml");
 }
 
-/// The path of `team/worse`: no other Route of the test is 7 segments
-/// deep, so `fe_http` looks up `txn.p7` only while `team/worse` is in.
+/// The path of `team/worse`.
 const WORSE_PATH: &str = "/w1/w2/w3/w4/w5/w6/w7";
 
 /// The embedded HAProxy templates with lines injected for two Routes: an
 /// unknown keyword inside `team/bad`'s backend section (`backend.cfg.tera`;
-/// found through `[backends/routes-000.cfg:N]`) and one inside `fe_http`
-/// (`haproxy.cfg.tera`) when `team/worse` exists: `fe_http` then has a
-/// lookup line for path depth 7 (`WORSE_PATH`). A frontend line names no
-/// Route: found by bisection.
+/// found through `[backends/routes-000.cfg:N]`) and one in a `listen`
+/// section written after `team/worse`'s backend. A line outside every
+/// Route's backend names no Route: found by bisection.
 fn breaking_templates(dir: &Path) {
     let template = |name: &str| {
         routegen_render::HAPROXY_TEMPLATES
@@ -587,15 +585,12 @@ fn breaking_templates(dir: &Path) {
         backend_line,
         "backend {{ name }}\n{%- if name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
     );
-    fs::write(dir.join("backend.cfg.tera"), t).unwrap();
-    let mut t = template("haproxy.cfg.tera");
-    let fe = "frontend fe_http\n";
-    assert!(t.contains(fe));
-    t = t.replace(
-        fe,
-        "frontend fe_http\n{%- for p in fe_http.lookup.depths %}{% if p.depth == 7 %}\n  another-bogus-keyword on{% endif %}{% endfor %}\n",
+    // Before the template's last newline: each section ends with one.
+    t = format!(
+        "{}{{%- if name == \"be_http:team:worse\" %}}\n\nlisten bogus_for_test\n  another-bogus-keyword on{{% endif %}}\n",
+        t.trim_end_matches('\n')
     );
-    fs::write(dir.join("haproxy.cfg.tera"), t).unwrap();
+    fs::write(dir.join("backend.cfg.tera"), t).unwrap();
 }
 
 /// (3) Routes HAProxy refuses only at `haproxy -c` time are left out and

@@ -178,8 +178,11 @@ pub fn admit_memo(
             FirstSteps::Passed { candidate, .. } => candidate,
             FirstSteps::Rejected(_) => unreachable!("only passed Routes are listed"),
         });
-        let losers =
-            ownership::resolve_claims(candidates, !settings.disable_namespace_ownership_check);
+        let rules = ownership::ClaimRules {
+            namespace_ownership_check: !settings.disable_namespace_ownership_check,
+            max_routes_per_host: settings.max_routes_per_host,
+        };
+        let losers = ownership::resolve_claims(candidates, rules);
         memo.claims = Some((firsts, losers));
     }
     let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();

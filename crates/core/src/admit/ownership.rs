@@ -74,16 +74,76 @@ fn age_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     .then_with(|| a.key.cmp(&b.key))
 }
 
+/// The rules of [`resolve_claims`] that a deployment sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimRules {
+    /// Routes of another namespace may not join a host (nor a wildcard's
+    /// domain).
+    pub namespace_ownership_check: bool,
+    /// At most this many Routes per host key (`host` or `*.domain`); the
+    /// newer ones are refused (`RouteNotAdmitted`). `None`: no bound.
+    pub max_routes_per_host: Option<usize>,
+}
+
+/// The claims admitted on one host key so far, oldest first, indexed so a
+/// newer Route is checked in O(1) whatever the host holds.
+#[derive(Default)]
+struct HostClaims<'a> {
+    claims: Vec<&'a Candidate>,
+    /// Path slot ([`Candidate::path_key`]) → its claim's index.
+    paths: HashMap<&'a str, usize>,
+    /// Index of the first TLS claim, and of the first passthrough claim.
+    first_tls: Option<usize>,
+    first_passthrough: Option<usize>,
+}
+
+impl<'a> HostClaims<'a> {
+    fn push(&mut self, claim: &'a Candidate) {
+        let index = self.claims.len();
+        self.paths.entry(claim.path_key()).or_insert(index);
+        if claim.termination.is_some() {
+            self.first_tls.get_or_insert(index);
+        }
+        if claim.termination == Some(Termination::Passthrough) {
+            self.first_passthrough.get_or_insert(index);
+        }
+        self.claims.push(claim);
+    }
+
+    /// The oldest claim that blocks `newer` (see [`conflict`]), with the
+    /// reason; the same answer as trying every claim in age order.
+    fn blocker(&self, newer: &Candidate, namespace_ownership_check: bool) -> Option<String> {
+        let first = self.claims.first()?;
+        // With the check on, every claim is in the first claim's namespace.
+        if namespace_ownership_check && first.key.namespace != newer.key.namespace {
+            return conflict(first, newer, true);
+        }
+        let path = self.paths.get(newer.path_key()).copied();
+        let tls = match newer.termination {
+            Some(Termination::Passthrough) => self.first_tls,
+            Some(_) => self.first_passthrough,
+            None => None,
+        };
+        let index = match (path, tls) {
+            (Some(p), Some(t)) => p.min(t),
+            (p, t) => p.or(t)?,
+        };
+        conflict(self.claims[index], newer, namespace_ownership_check)
+    }
+}
+
 /// Decide host claims. Returns a rejection for each losing Route; Routes
-/// not in the map won their claim.
+/// not in the map won their claim. O(n log n) for n candidates: each is
+/// checked against indexes of its host's claims, never against every claim.
 pub fn resolve_claims<'a>(
     candidates: impl IntoIterator<Item = &'a Candidate>,
-    namespace_ownership_check: bool,
+    rules: ClaimRules,
 ) -> BTreeMap<ObjectKey, Rejection> {
+    let namespace_ownership_check = rules.namespace_ownership_check;
     let mut order: Vec<&Candidate> = candidates.into_iter().collect();
     order.sort_by(|a, b| age_order(a, b));
 
-    let mut by_host: HashMap<String, Vec<&Candidate>> = HashMap::new();
+    let mut by_host: HashMap<String, HostClaims> = HashMap::new();
     // domain -> admitted wildcard Routes for `*.domain`
     let mut wildcards: HashMap<&str, Vec<&Candidate>> = HashMap::new();
     // domain -> admitted plain Routes whose host lies directly in it
@@ -92,9 +152,9 @@ pub fn resolve_claims<'a>(
 
     for candidate in order {
         let host_key = candidate.host_key();
-        let blocker = by_host
-            .get(&host_key)
-            .and_then(|claims| claims.iter().find_map(|claim| conflict(claim, candidate, namespace_ownership_check)))
+        let claims = by_host.get(&host_key);
+        let blocker = claims
+            .and_then(|claims| claims.blocker(candidate, namespace_ownership_check))
             .or_else(|| {
                 if !namespace_ownership_check {
                     return None;
@@ -123,22 +183,40 @@ pub fn resolve_claims<'a>(
                         })
                 }
             });
-        match blocker {
-            Some(message) => {
-                rejected.insert(
-                    candidate.key.clone(),
-                    Rejection::new(Reason::HostAlreadyClaimed, message),
-                );
-            }
-            None => {
-                by_host.entry(host_key).or_default().push(candidate);
-                if let Some(domain) = candidate.host.wildcard_domain() {
-                    wildcards.entry(domain).or_default().push(candidate);
-                } else if let Some(domain) = candidate.parent_domain() {
-                    plain_in_domain.entry(domain).or_default().push(candidate);
-                }
-            }
+        if let Some(message) = blocker {
+            rejected.insert(
+                candidate.key.clone(),
+                Rejection::new(Reason::HostAlreadyClaimed, message),
+            );
+            continue;
         }
+        let held = claims.map_or(0, |c| c.claims.len());
+        if let Some(max) = rules.max_routes_per_host.filter(|max| held >= *max) {
+            rejected.insert(
+                candidate.key.clone(),
+                Rejection::new(
+                    Reason::RouteNotAdmitted,
+                    format!(
+                        "host {host_key} already has {held} older Routes, the most one host may have (--max-routes-per-host {max})"
+                    ),
+                ),
+            );
+            continue;
+        }
+        // A conflict names the oldest claim of another namespace: that is
+        // the first claim, or the first of a namespace other than its own.
+        // Keeping just those two bounds the search whatever a domain holds.
+        let keep_first_two = |list: &mut Vec<&'a Candidate>| match list.as_slice() {
+            [] => list.push(candidate),
+            [first] if first.key.namespace != candidate.key.namespace => list.push(candidate),
+            _ => {}
+        };
+        if let Some(domain) = candidate.host.wildcard_domain() {
+            keep_first_two(wildcards.entry(domain).or_default());
+        } else if let Some(domain) = candidate.parent_domain() {
+            keep_first_two(plain_in_domain.entry(domain).or_default());
+        }
+        by_host.entry(host_key).or_default().push(candidate);
     }
     rejected
 }
@@ -215,11 +293,18 @@ mod tests {
             .collect()
     }
 
+    fn rules(namespace_ownership_check: bool) -> ClaimRules {
+        ClaimRules {
+            namespace_ownership_check,
+            max_routes_per_host: None,
+        }
+    }
+
     /// Names of the losers, sorted; checked for every rotation and a few
     /// shuffles of the input so order independence is part of every case.
     fn losers(specs: &[Spec], check: bool) -> Vec<String> {
         let base = candidates(specs);
-        let expected: Vec<String> = resolve_claims(&base, check)
+        let expected: Vec<String> = resolve_claims(&base, rules(check))
             .keys()
             .map(|k| k.name.clone())
             .collect();
@@ -231,7 +316,7 @@ mod tests {
             } else {
                 rng.shuffle(&mut shuffled);
             }
-            let got: Vec<String> = resolve_claims(&shuffled, check)
+            let got: Vec<String> = resolve_claims(&shuffled, rules(check))
                 .keys()
                 .map(|k| k.name.clone())
                 .collect();
@@ -449,9 +534,112 @@ mod tests {
             ("a", "old", "h.com", false, None, None, Some(1), ""),
             ("b", "new", "h.com", false, None, None, Some(2), ""),
         ]);
-        let rejected = resolve_claims(&c, true);
+        let rejected = resolve_claims(&c, rules(true));
         let r = &rejected[&ObjectKey::new("b", "new")];
         assert_eq!(r.reason, Reason::HostAlreadyClaimed);
         assert!(r.message.contains("a/old"), "{}", r.message);
+    }
+
+    #[test]
+    fn routes_per_host_are_bounded_oldest_first() {
+        let c = candidates(&[
+            ("a", "r1", "h.com", false, Some("/1"), None, Some(1), ""),
+            ("a", "r3", "h.com", false, Some("/3"), None, Some(3), ""),
+            ("a", "r2", "h.com", false, Some("/2"), None, Some(2), ""),
+            // A conflict is still a conflict on a full host.
+            ("a", "dup", "h.com", false, Some("/1"), None, Some(4), ""),
+            // Other hosts, and the wildcard key of the domain, count apart.
+            ("a", "o1", "other.com", false, Some("/1"), None, Some(5), ""),
+            ("a", "o2", "other.com", false, Some("/2"), None, Some(6), ""),
+            ("a", "w1", "x.h.com", true, Some("/1"), None, Some(7), ""),
+        ]);
+        let bounded = ClaimRules {
+            namespace_ownership_check: true,
+            max_routes_per_host: Some(2),
+        };
+        let rejected = resolve_claims(&c, bounded);
+        let names: Vec<&str> = rejected.keys().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["dup", "r3"]);
+        let r3 = &rejected[&ObjectKey::new("a", "r3")];
+        assert_eq!(r3.reason, Reason::RouteNotAdmitted);
+        assert_eq!(
+            r3.message,
+            "host h.com already has 2 older Routes, the most one host may have (--max-routes-per-host 2)"
+        );
+        assert_eq!(
+            rejected[&ObjectKey::new("a", "dup")].reason,
+            Reason::HostAlreadyClaimed
+        );
+        assert!(resolve_claims(&c, rules(true))
+            .keys()
+            .all(|k| k.name == "dup"));
+    }
+
+    /// The indexed check gives the answer (and the message) of trying
+    /// every older claim in age order, on mixed hosts, paths and
+    /// terminations in several namespaces.
+    #[test]
+    fn indexed_claims_equal_the_scan_of_every_claim() {
+        let hosts = ["h.com", "a.h.com", "b.h.com", "x.h.com"];
+        let paths = [None, Some("/"), Some("/a"), Some("/b")];
+        let terms = [None, E, P, R];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..200 {
+            let specs: Vec<Spec> = (0..12)
+                .map(|i| {
+                    let ns: &'static str = ["a", "b", "c"][rng.usize(..3)];
+                    let name: &'static str = Box::leak(format!("r{i}").into_boxed_str());
+                    let wildcard = rng.usize(..5) == 0;
+                    (
+                        ns,
+                        name,
+                        hosts[rng.usize(..hosts.len())],
+                        wildcard,
+                        paths[rng.usize(..paths.len())],
+                        terms[rng.usize(..terms.len())],
+                        Some(rng.i64(0..6)),
+                        "",
+                    )
+                })
+                .collect();
+            let c = candidates(&specs);
+            for check in [true, false] {
+                let got = resolve_claims(&c, rules(check));
+                let want = scan_every_claim(&c, check);
+                assert_eq!(got, want, "round {round}, check {check}: {specs:?}");
+            }
+        }
+    }
+
+    /// The definition: each Route, oldest first, against every claim of
+    /// its host in age order (wildcard conflicts left out: not indexed).
+    fn scan_every_claim(c: &[Candidate], check: bool) -> BTreeMap<ObjectKey, Rejection> {
+        let mut order: Vec<&Candidate> = c.iter().collect();
+        order.sort_by(|a, b| age_order(a, b));
+        let mut claims: Vec<&Candidate> = Vec::new();
+        let mut wildcard_rejections = resolve_claims(c, rules(check));
+        let mut rejected = BTreeMap::new();
+        for candidate in order {
+            let blocker = claims
+                .iter()
+                .filter(|claim| claim.host_key() == candidate.host_key())
+                .find_map(|claim| conflict(claim, candidate, check));
+            match blocker {
+                Some(message) => {
+                    rejected.insert(
+                        candidate.key.clone(),
+                        Rejection::new(Reason::HostAlreadyClaimed, message),
+                    );
+                }
+                None => match wildcard_rejections.remove(&candidate.key) {
+                    // A wildcard conflict (checked by resolve_claims only).
+                    Some(r) if r.message.contains("wildcard") => {
+                        rejected.insert(candidate.key.clone(), r);
+                    }
+                    _ => claims.push(candidate),
+                },
+            }
+        }
+        rejected
     }
 }

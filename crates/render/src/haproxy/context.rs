@@ -291,37 +291,12 @@ pub(super) struct ServerCtx<'a> {
     pub proto_h2: bool,
 }
 
-/// How one frontend finds `txn.be` in its map (see the module
-/// documentation of [`super`]): which lookups the table can answer.
+/// How one frontend finds `txn.be` (see the module documentation of
+/// [`super`]): the same rules for every table, so adding or removing a
+/// Route never changes a frontend.
 #[derive(Debug, Serialize)]
 pub(super) struct LookupCtx {
-    /// The map file looked up.
+    /// The map file looked up (`map_beg`: longest key that begins the
+    /// request's `<host><path>?`).
     pub map: Text<'static>,
-    /// Some key is a wildcard host: `txn.whost` is set.
-    pub whost: bool,
-    /// The path prefixes `txn.p<depth>` to extract, deepest first.
-    pub depths: Vec<DepthCtx>,
-    /// The lookups, in the order they are tried.
-    pub steps: Vec<StepCtx>,
-}
-
-/// `txn.p<depth>` = `path,field(1,/,<field>)`.
-#[derive(Debug, Serialize)]
-pub(super) struct DepthCtx {
-    pub depth: usize,
-    /// `depth + 1`: the path starts with `/`, so field 1 is empty.
-    pub field: usize,
-}
-
-/// One lookup of the host (or wildcard host) followed by a key suffix.
-#[derive(Debug, Serialize)]
-pub(super) struct StepCtx {
-    /// The host variable: `txn.host` or `txn.whost`.
-    pub var: &'static str,
-    /// The key's suffix: `under` (`<txn.p<depth>>/`, only for a path
-    /// longer than it), `root` (`/`), `prefix` (`<txn.p<depth>>`) or
-    /// `host` (none: the host's fallback).
-    pub kind: &'static str,
-    /// The path depth (`under` and `prefix`).
-    pub depth: usize,
 }

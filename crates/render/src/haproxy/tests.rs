@@ -364,19 +364,21 @@ fn render_tree_files_and_secrets() {
     );
     assert_eq!(
         text(&tree, "maps/http.map"),
-        "*.wild.example.org be_http:w:wild\n\
-         blog.example.com be_http:blog:blog\n\
-         pay.example.com be_no_route\n\
-         vault.example.com redirect\n\
-         www.example.com redirect\n\
-         www.example.com/api redirect\n\
+        "*.wild.example.org/ be_http:w:wild\n\
+         blog.example.com/ be_http:blog:blog\n\
+         pay.example.com/ be_no_route\n\
+         vault.example.com/ redirect\n\
+         www.example.com/ redirect\n\
+         www.example.com/api/ redirect\n\
+         www.example.com/api? redirect\n\
          www.example.com/static/ be_edge_http:shop:static\n"
     );
     assert_eq!(
         text(&tree, "maps/https.map"),
-        "pay.example.com be_secure:pay:payments\n\
-         www.example.com be_edge_http:shop:storefront\n\
-         www.example.com/api be_edge_http:shop:api\n\
+        "pay.example.com/ be_secure:pay:payments\n\
+         www.example.com/ be_edge_http:shop:storefront\n\
+         www.example.com/api/ be_edge_http:shop:api\n\
+         www.example.com/api? be_edge_http:shop:api\n\
          www.example.com/static/ be_edge_http:shop:static\n"
     );
     assert_eq!(
@@ -430,19 +432,16 @@ fn render_haproxy_cfg_lines() {
         "frontend fe_http\n  bind :80\n  mode http\n",
         "frontend fe_https\n  bind :443\n  mode tcp\n",
         "  bind unix@/var/lib/haproxy/run/fe_terminate.sock mode 600 accept-proxy ssl crt certs/default.pem crt-list crt-list.txt alpn http/1.1\n",
-        // fe_http: wildcard host present, depth 1 only.
-        "  http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if { var(txn.host) -m reg '^[a-z0-9-]+\\.' }\n\
-         \x20 http-request set-var(txn.p1) path,field(1,/,2)\n\
-         \x20 http-request set-var(txn.be) var(txn.host),concat(,txn.p1,/),map_str(maps/http.map) if !{ var(txn.be) -m found } { path,strcmp(txn.p1) gt 0 }\n\
-         \x20 http-request set-var(txn.be) var(txn.host),concat(,txn.p1,),map_str(maps/http.map) if !{ var(txn.be) -m found }\n\
-         \x20 http-request set-var(txn.be) var(txn.host),map_str(maps/http.map) if !{ var(txn.be) -m found }\n\
-         \x20 http-request set-var(txn.be) var(txn.whost),map_str(maps/http.map) if !{ var(txn.be) -m found }\n\
+        // fe_http and fe_terminate: one prefix-tree lookup per host kind.
+        "  http-request set-var(txn.path) path\n\
+         \x20 http-request set-var(txn.path) str(/) unless { var(txn.path) -m found }\n\
+         \x20 http-request set-var(txn.be) var(txn.host),concat(,txn.path,?),map_beg(maps/http.map)\n\
+         \x20 http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if !{ var(txn.be) -m found } { var(txn.host) -m reg '^[a-z0-9-]+\\.' }\n\
+         \x20 http-request set-var(txn.be) var(txn.whost),concat(,txn.path,?),map_beg(maps/http.map) if !{ var(txn.be) -m found }\n\
          \x20 http-request redirect location https://%[var(txn.host)]%[pathq] code 302 if { var(txn.be) -m str redirect }\n",
-        // fe_terminate: no wildcard, so no txn.whost.
-        "  http-request set-var(txn.p1) path,field(1,/,2)\n\
-         \x20 http-request set-var(txn.be) var(txn.host),concat(,txn.p1,/),map_str(maps/https.map) if !{ var(txn.be) -m found } { path,strcmp(txn.p1) gt 0 }\n\
-         \x20 http-request set-var(txn.be) var(txn.host),concat(,txn.p1,),map_str(maps/https.map) if !{ var(txn.be) -m found }\n\
-         \x20 http-request set-var(txn.be) var(txn.host),map_str(maps/https.map) if !{ var(txn.be) -m found }\n\
+        "  http-request set-var(txn.be) var(txn.host),concat(,txn.path,?),map_beg(maps/https.map)\n\
+         \x20 http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if !{ var(txn.be) -m found } { var(txn.host) -m reg '^[a-z0-9-]+\\.' }\n\
+         \x20 http-request set-var(txn.be) var(txn.whost),concat(,txn.path,?),map_beg(maps/https.map) if !{ var(txn.be) -m found }\n\
          \x20 use_backend %[var(txn.be)] if { var(txn.be) -m found }\n\
          \x20 default_backend be_no_route\n",
         "# route blog/blog host blog.example.com path - termination http\nbackend be_http:blog:blog\n  mode http\n  balance roundrobin\n  option forwardfor\n",
@@ -664,85 +663,77 @@ fn render_is_deterministic_and_order_independent() {
 #[test]
 fn render_empty_plan() {
     let tree = render(&Plan::default()).unwrap();
-    let cfg = text(&tree, "haproxy.cfg");
-    assert!(!cfg.contains("set-var(txn.be) var(txn.host)"), "{cfg}");
     assert_eq!(text(&tree, "maps/http.map"), "");
     assert_eq!(text(&tree, "crt-list.txt"), "");
     assert!(tree["certs/default.pem"].secret);
 }
 
 #[test]
-fn render_lookup_lines_depths_and_wildcards() {
+fn render_lookup_keys_encode_paths_and_frontends_never_change() {
     let r = key("a", "b");
-    let be = || LookupAction::Refuse;
+    let be = |n: &str| LookupAction::Backend(n.into());
+    let plan_of = |table: Vec<LookupEntry>| {
+        let mut plan = sample_plan();
+        plan.http_lookup = table.into();
+        plan
+    };
     let table = vec![
         entry(
             "a.example.com",
+            PathMatch::Fallback,
+            be("be_http:blog:blog"),
+            r.clone(),
+        ),
+        entry(
+            "a.example.com",
             PathMatch::Prefix("/x/y/z".into()),
-            be(),
+            be("be_http:blog:blog"),
+            r.clone(),
+        ),
+        // A Prefix and an Under of one path: the Under has the key below it.
+        entry(
+            "a.example.com",
+            PathMatch::Prefix("/x".into()),
+            LookupAction::RedirectToHttps,
             r.clone(),
         ),
         entry(
             "a.example.com",
             PathMatch::Under("/x/".into()),
-            be(),
+            LookupAction::Refuse,
             r.clone(),
         ),
         entry(
             "*.example.com",
             PathMatch::Prefix("/q".into()),
-            be(),
-            r.clone(),
-        ),
-        entry(
-            "*.example.com",
-            PathMatch::Under("/".into()),
-            be(),
+            be("be_http:blog:blog"),
             r.clone(),
         ),
     ];
-    // The lines between fe_http's host check and its redirect.
-    let lookup_lines = |table: Vec<LookupEntry>| -> Vec<String> {
-        let plan = Plan {
-            spares: Vec::new(),
-            http_lookup: table.into(),
-            ..Plan::default()
-        };
-        let cfg = text(&render(&plan).unwrap(), "haproxy.cfg");
-        let fe = &cfg[cfg.find("frontend fe_http\n").unwrap()..];
-        fe.lines()
-            .skip_while(|l| !l.contains("unset-var(txn.host)"))
-            .skip(1)
-            .take_while(|l| !l.contains("http-request redirect"))
-            .map(|l| l.strip_prefix("  ").unwrap().to_string())
-            .collect()
-    };
-    let m = "map_str(maps/http.map) if !{ var(txn.be) -m found }";
+    let tree = render(&plan_of(table)).unwrap();
     assert_eq!(
-        lookup_lines(table),
-        vec![
-            "http-request set-var(txn.whost) var(txn.host),regsub('^[a-z0-9-]+\\.','*.') if { var(txn.host) -m reg '^[a-z0-9-]+\\.' }".to_string(),
-            "http-request set-var(txn.p3) path,field(1,/,4)".into(),
-            "http-request set-var(txn.p1) path,field(1,/,2)".into(),
-            format!("http-request set-var(txn.be) var(txn.host),concat(,txn.p3,),{m}"),
-            format!("http-request set-var(txn.be) var(txn.host),concat(,txn.p1,/),{m} {{ path,strcmp(txn.p1) gt 0 }}"),
-            format!("http-request set-var(txn.be) var(txn.whost),concat(,txn.p1,),{m}"),
-            format!("http-request set-var(txn.be) var(txn.whost),concat(/),{m}"),
-        ]
+        text(&tree, "maps/http.map"),
+        "*.example.com/q/ be_http:blog:blog\n\
+         *.example.com/q? be_http:blog:blog\n\
+         a.example.com/ be_http:blog:blog\n\
+         a.example.com/x/ be_no_route\n\
+         a.example.com/x/y/z/ be_http:blog:blog\n\
+         a.example.com/x/y/z? be_http:blog:blog\n\
+         a.example.com/x? redirect\n"
     );
-    assert!(lookup_lines(Vec::new()).is_empty());
-    // Fallbacks only: no path variable; the wildcard host's needs txn.whost.
-    let fallbacks = vec![
-        entry("a.example.com", PathMatch::Fallback, be(), r.clone()),
-        entry("*.example.com", PathMatch::Fallback, be(), r.clone()),
-    ];
-    assert_eq!(
-        lookup_lines(fallbacks)[1..],
-        [
-            format!("http-request set-var(txn.be) var(txn.host),{m}"),
-            format!("http-request set-var(txn.be) var(txn.whost),{m}"),
-        ]
+    // The frontends are the same for any table: a path never reloads.
+    let empty = render(&plan_of(Vec::new())).unwrap();
+    assert_eq!(text(&tree, "haproxy.cfg"), text(&empty, "haproxy.cfg"));
+    // Two Routes of one key in a table are a planning error.
+    let fallback = entry(
+        "a.example.com",
+        PathMatch::Fallback,
+        be("be_http:blog:blog"),
+        r.clone(),
     );
+    let twice = vec![fallback.clone(), fallback];
+    let err = render(&plan_of(twice)).unwrap_err().to_string();
+    assert!(err.contains("duplicate key a.example.com"), "{err}");
 }
 
 #[test]

@@ -57,7 +57,20 @@ pub(crate) struct RouterArgs {
     /// Let Routes in different namespaces share a host (paths must still differ).
     #[arg(long, env = "ROUTEGEN_DISABLE_NAMESPACE_OWNERSHIP_CHECK")]
     pub(crate) disable_namespace_ownership_check: bool,
+    /// At most N Routes per host (or wildcard domain): the oldest are admitted, newer ones refused (RouteNotAdmitted). 0: no bound.
+    #[arg(
+        long,
+        env = "ROUTEGEN_MAX_ROUTES_PER_HOST",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_ROUTES_PER_HOST
+    )]
+    pub(crate) max_routes_per_host: usize,
 }
+
+/// `--max-routes-per-host`: far above what one application puts on one
+/// host (a path per service), far below what would make the host's Routes
+/// a large share of a fleet's backends (SECURITY.md, "Bounds").
+pub(crate) const DEFAULT_MAX_ROUTES_PER_HOST: usize = 1000;
 
 impl RouterArgs {
     pub(crate) fn settings(&self) -> RouterSettings {
@@ -74,6 +87,7 @@ impl RouterArgs {
             allowed_domains: clean(&self.allowed_domains),
             denied_domains: clean(&self.denied_domains),
             disable_namespace_ownership_check: self.disable_namespace_ownership_check,
+            max_routes_per_host: (self.max_routes_per_host > 0).then_some(self.max_routes_per_host),
         }
     }
 }

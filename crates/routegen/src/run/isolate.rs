@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use routegen_core::model::ObjectKey;
 use routegen_core::plan::{Plan, ServerVerify};
-use routegen_render::haproxy::{BACKENDS_DIR, CONFIG_FILE};
+use routegen_render::haproxy::{map_keys, BACKENDS_DIR, CONFIG_FILE};
 use routegen_render::output::OutputTree;
 
 /// What [`attribute`] found in one `haproxy -c` output.
@@ -48,8 +48,9 @@ struct Index<'a> {
     /// Tree files used by no single Route (default certificate, shared CA).
     shared_files: BTreeSet<String>,
     backends: BTreeMap<&'a str, &'a ObjectKey>,
-    /// Lookup keys and SNI values → Route.
-    lookup_keys: BTreeMap<&'a str, &'a ObjectKey>,
+    /// Map keys as written (see `routegen_render::haproxy::map_keys`) and
+    /// SNI values → Route and the precedence it wrote the key with.
+    lookup_keys: BTreeMap<String, (&'a ObjectKey, u8)>,
 }
 
 impl<'a> Index<'a> {
@@ -97,12 +98,17 @@ impl<'a> Index<'a> {
                 shared_files.insert(file.clone());
             }
         }
-        let mut lookup_keys = BTreeMap::new();
+        let mut lookup_keys: BTreeMap<String, (&ObjectKey, u8)> = BTreeMap::new();
         for entry in plan.http_lookup.iter().chain(plan.https_lookup.iter()) {
-            lookup_keys.insert(entry.key.as_str(), &entry.route);
+            for (key, precedence) in map_keys(entry).into_iter().flatten() {
+                let held = lookup_keys.entry(key).or_insert((&entry.route, precedence));
+                if held.1 < precedence {
+                    *held = (&entry.route, precedence);
+                }
+            }
         }
         for entry in plan.passthrough.iter() {
-            lookup_keys.insert(entry.sni.as_str(), &entry.route);
+            lookup_keys.insert(entry.sni.clone(), (&entry.route, u8::MAX));
         }
         Index {
             tree,
@@ -162,7 +168,7 @@ impl<'a> Index<'a> {
             if let Some(route) = value.and_then(|v| self.backends.get(v)) {
                 return Lookup::Route((*route).clone());
             }
-            if let Some(route) = key.and_then(|k| self.lookup_keys.get(k)) {
+            if let Some((route, _)) = key.and_then(|k| self.lookup_keys.get(k)) {
                 return Lookup::Route((*route).clone());
             }
         }

@@ -41,6 +41,7 @@ use routegen_render::output::OutputTree;
 use routegen_render::pipeline::PipelineConfig;
 use routegen_render::{BindAddr, RenderSettings, Target, Templates};
 
+mod lookup;
 mod routing;
 
 #[derive(Parser, Debug)]
@@ -86,6 +87,29 @@ enum Cmd {
         haproxy: PathBuf,
         #[arg(long, default_value = "wrk")]
         wrk: PathBuf,
+    },
+    /// Does one tenant's Routes on its own host cost other hosts' requests?
+    /// Latency of a request to an innocent Route and of a 503, with and
+    /// without an attacker's 1,024 path depths on its own host (loopback
+    /// only; `--before` adds an older routegen build to the same run).
+    LookupCost {
+        /// The routegen binary (default: next to this one).
+        #[arg(long)]
+        routegen: Option<PathBuf>,
+        /// An older routegen binary, measured in the same rounds.
+        #[arg(long)]
+        before: Option<PathBuf>,
+        /// Innocent Routes, one host each.
+        #[arg(long, default_value_t = 100)]
+        routes: usize,
+        /// Sequential keep-alive requests per measurement (at most 60 s).
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+        /// Measurements per configuration (interleaved; medians).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value = "haproxy")]
+        haproxy: PathBuf,
     },
     /// One measurement process (used by `run`); prints `key value` lines.
     #[command(hide = true)]
@@ -182,6 +206,14 @@ fn main() -> ExitCode {
             haproxy,
             wrk,
         } => routing_cost(&sizes, seconds, connections, rounds, &haproxy, &wrk),
+        Cmd::LookupCost {
+            routegen,
+            before,
+            routes,
+            requests,
+            rounds,
+            haproxy,
+        } => lookup_cost(routegen, before, routes, requests, rounds, &haproxy),
         Cmd::Once(args) => once(&args),
         Cmd::Load { file, admit, cold } => load(&file, admit, cold),
         Cmd::Micro => micro(),
@@ -714,6 +746,44 @@ fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn lookup_cost(
+    routegen: Option<PathBuf>,
+    before: Option<PathBuf>,
+    routes: usize,
+    requests: usize,
+    rounds: usize,
+    haproxy: &Path,
+) -> anyhow::Result<()> {
+    let routegen = match routegen {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("no directory"))?
+            .join("routegen"),
+    };
+    anyhow::ensure!(
+        routegen.is_file(),
+        "{} not found: build it next to this binary (cargo build --release -p routegen)",
+        routegen.display()
+    );
+    let mut binaries = vec![("after".to_string(), routegen)];
+    binaries.extend(before.map(|b| ("before".to_string(), b)));
+    let work = target_dir().join("routegen-bench");
+    std::fs::create_dir_all(&work)?;
+    let table = lookup::run(
+        &lookup::Options {
+            binaries,
+            routes,
+            requests,
+            rounds,
+            haproxy,
+        },
+        &work,
+    )?;
+    print!("{table}");
+    Ok(())
+}
+
 fn routing_cost(
     sizes: &[usize],
     seconds: u64,
@@ -747,6 +817,15 @@ fn routing_cost(
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `N` free loopback ports.
+fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let mut ports = [0; N];
+    for port in &mut ports {
+        *port = free_port()?;
+    }
+    Ok(ports)
 }
 
 /// Run `cmd` under `/usr/bin/time -v`: (wall seconds, max RSS bytes, success).

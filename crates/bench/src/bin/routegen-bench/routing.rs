@@ -188,7 +188,7 @@ fn openshift_config(
 }
 
 /// The origin every backend points at, and one thread for HAProxy.
-fn origin_config(origin_port: u16, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+pub(super) fn origin_config(origin_port: u16, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("origin.cfg");
     std::fs::write(
@@ -330,11 +330,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Run the comparison and return the Markdown table.
 pub fn run(opts: &Options<'_>, work: &Path) -> anyhow::Result<String> {
-    let (origin_port, http_port, https_port) = (
-        super::free_port()?,
-        super::free_port()?,
-        super::free_port()?,
-    );
+    let [origin_port, http_port, https_port] = super::free_ports()?;
     let run_dir = tempfile::Builder::new().prefix("rgr-").tempdir_in("/tmp")?;
     let base = work.join("routing");
     let _ = std::fs::remove_dir_all(&base);
