@@ -61,6 +61,9 @@ pub struct StoredOptions {
     max_spare_backends: usize,
     haproxy_metrics_bind: Vec<String>,
     haproxy_log: Option<SocketAddr>,
+    /// Not a flag: `run` has HAProxy send its event messages to
+    /// `<run-dir>/events.sock`, always taken from the file.
+    haproxy_events: bool,
 }
 
 fn texts<T: ToString>(values: &[T]) -> Vec<String> {
@@ -103,6 +106,7 @@ impl StoredOptions {
             max_spare_backends: options.spares.max,
             haproxy_metrics_bind: texts(&options.haproxy_metrics_bind),
             haproxy_log: options.haproxy_log,
+            haproxy_events: options.haproxy_events,
         }
     }
 
@@ -157,6 +161,7 @@ impl StoredOptions {
             },
             haproxy_metrics_bind: binds("haproxy-metrics-bind", &self.haproxy_metrics_bind)?,
             haproxy_log: self.haproxy_log,
+            haproxy_events: self.haproxy_events,
         })
     }
 
@@ -265,6 +270,14 @@ impl StoredOptions {
             self.haproxy_log
                 .map_or("(none)".to_string(), |a| a.to_string())
         );
+        // No flag sets it: the tree has the events `log` line when run's had.
+        if options.haproxy_events != stored.haproxy_events {
+            options.haproxy_events = stored.haproxy_events;
+            taken.push(format!(
+                "(HAProxy events to run's socket: {})",
+                self.haproxy_events
+            ));
+        }
         Ok(taken)
     }
 
@@ -344,6 +357,7 @@ mod tests {
             },
             haproxy_metrics_bind: vec!["127.0.0.1:9101".parse().unwrap()],
             haproxy_log: Some("127.0.0.1:514".parse().unwrap()),
+            haproxy_events: true,
         }
     }
 
@@ -370,10 +384,19 @@ mod tests {
         };
         options.maxconn = 50000;
         options.run_dir = "/var/lib/haproxy/run".into();
+        options.haproxy_events = false;
         let taken = stored
             .apply(&mut options, |flag| flag == "http-bind")
             .unwrap();
-        assert_eq!(taken, ["--run-dir /out/run", "--maxconn 2000"]);
+        assert_eq!(
+            taken,
+            [
+                "--run-dir /out/run",
+                "--maxconn 2000",
+                "(HAProxy events to run's socket: true)"
+            ]
+        );
+        assert!(options.haproxy_events);
         assert_eq!(options.http_bind, vec![":9999".parse().unwrap()]);
         assert_eq!(options.maxconn, 2000);
     }

@@ -191,6 +191,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
         haproxy_log: None,
+        haproxy_events: false,
     }
 }
 
