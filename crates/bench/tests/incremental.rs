@@ -48,6 +48,7 @@ fn config(target: routegen_render::Target) -> PipelineConfig {
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
         haproxy_log: None,
+        haproxy_events: false,
     };
     routegen_host::config::load(&options).unwrap()
 }

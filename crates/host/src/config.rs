@@ -50,6 +50,10 @@ pub struct PipelineOptions {
     pub haproxy_metrics_bind: Vec<BindAddr>,
     /// `--haproxy-log` (HAProxy target only).
     pub haproxy_log: Option<std::net::SocketAddr>,
+    /// HAProxy's event messages to `<run_dir>/events.sock`
+    /// ([`RenderSettings::events_log`]): set by `routegen run`, which reads
+    /// that socket; no flag. HAProxy target only.
+    pub haproxy_events: bool,
 }
 
 /// A file named by [`PipelineOptions`] is unusable.
@@ -126,6 +130,7 @@ pub fn load(options: &PipelineOptions) -> Result<PipelineConfig, ConfigError> {
             header_actions,
             metrics_bind: options.haproxy_metrics_bind.clone(),
             log_target: options.haproxy_log,
+            events_log: options.haproxy_events && options.target == Target::Haproxy,
         },
         templates,
         tls_cache: Default::default(),

@@ -79,6 +79,9 @@ pub const DEFAULT_CERT_FILE: &str = "certs/default.pem";
 /// Socket names inside the run directory.
 pub const STATS_SOCKET: &str = "haproxy.sock";
 pub const TERMINATE_SOCKET: &str = "fe_terminate.sock";
+/// Where HAProxy sends its event messages when
+/// [`RenderSettings::events_log`](crate::RenderSettings::events_log) is set.
+pub const EVENTS_SOCKET: &str = "events.sock";
 
 #[derive(Serialize)]
 struct Context<'a> {
@@ -117,6 +120,8 @@ struct DefaultBackendsCtx {
 struct GlobalCtx {
     /// `--haproxy-log`: the syslog target (`IPv4:PORT`, `[IPv6]:PORT`).
     log: Option<String>,
+    /// The events socket (`<run_dir>/events.sock`), when `run` reads it.
+    events_log: Option<String>,
     maxconn: String,
     hard_stop_after: String,
     max_old_workers: u32,
@@ -408,6 +413,10 @@ pub fn render_haproxy_memo(
                         }
                         .to_string()
                     }),
+                    events_log: settings
+                        .events_log
+                        .then(|| socket(EVENTS_SOCKET))
+                        .transpose()?,
                     maxconn: settings.maxconn.to_string(),
                     hard_stop_after: Checked::value("hard-stop-after", &settings.hard_stop_after)
                         .map_err(RenderError::unsafe_value("setting hard-stop-after"))?

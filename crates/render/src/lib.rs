@@ -366,6 +366,13 @@ pub struct RenderSettings {
     /// `option tcplog` for passthrough) and events there, syslog over UDP;
     /// `None`: no log. HAProxy only.
     pub log_target: Option<std::net::SocketAddr>,
+    /// HAProxy's own event messages (level notice and above: servers going
+    /// up and down, proxies started and stopped, alerts) as unix datagrams
+    /// to `<run_dir>/events.sock` (`haproxy::EVENTS_SOCKET`), which
+    /// `routegen run` reads and logs; never access logs. HAProxy sends
+    /// without blocking and drops what nobody receives. Set by `run` only,
+    /// so `render` output does not change. HAProxy only.
+    pub events_log: bool,
 }
 
 impl Default for RenderSettings {
@@ -384,6 +391,7 @@ impl Default for RenderSettings {
             header_actions: Default::default(),
             metrics_bind: Vec::new(),
             log_target: None,
+            events_log: false,
         }
     }
 }

@@ -10,15 +10,18 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     // Usage errors exit with cli::status::USAGE (clap's 2), help and
     // --version with 0; printing them to a closed pipe is no error.
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -31,7 +34,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => cli::check::exec(&args),
         Command::Render(args) => cli::render::exec(&args),
-        Command::Diff(args) => cli::diff::exec(&args),
+        Command::Diff(args) => {
+            // Which flags were given (diff takes the others from a
+            // sidecar's stored options).
+            let given = matches.subcommand_matches("diff").cloned();
+            cli::diff::exec(&args, given.as_ref())
+        }
         Command::Run(args) => cli::run::exec(*args),
     }
 }

@@ -355,6 +355,137 @@ fn diff_against_a_sidecar_output_directory_compares_its_current_tree() {
     }
 }
 
+/// `diff -f SRC --against OUT` for a sidecar's OUT renders with the
+/// options the sidecar stored (OUT/state/render-options.json): run with
+/// non-default binds, run directory, spare pools, maxconn, HAProxy
+/// metrics and a router domain, `diff` given only `-f` and `--against`
+/// finds no change, says which stored options it used, lets an explicit
+/// flag win, and shows a changed source as just that change.
+#[test]
+fn diff_against_a_sidecar_uses_the_options_it_runs_with() {
+    use routegen_core::testkit::RouteBuilder;
+    use std::time::Duration;
+
+    let metrics = format!("127.0.0.1:{}", routegen_testsupport::e2e::free_port());
+    let mut sc = routegen_testsupport::sidecar::Sidecar::new(
+        env!("CARGO_BIN_EXE_routegen"),
+        &[
+            "--spare-backends",
+            "1",
+            "--max-spare-backends",
+            "8",
+            "--hard-stop-after",
+            "90s",
+            "--haproxy-metrics-bind",
+            &metrics,
+            "--router-domain",
+            "apps.example.com",
+            "--cookie-name",
+            "rgsticky",
+        ],
+    );
+    let route = |timeout: Option<&str>| {
+        let r = RouteBuilder::new("shop", "web")
+            .host("web.example.com")
+            .to("web", None)
+            .created("2026-01-01T00:00:00Z");
+        match timeout {
+            Some(t) => r.annotation("haproxy.router.openshift.io/timeout", t),
+            None => r,
+        }
+        .to_yaml()
+    };
+    sc.write_manifest(
+        "svc.yaml",
+        &routegen_testsupport::e2e::loopback_service_yaml("shop", "web", 9, true),
+    );
+    sc.write_manifest("web.yaml", &route(None));
+    sc.start();
+    sc.wait_ready(Duration::from_secs(60));
+    let stored = std::fs::read_to_string(sc.out.join("state/render-options.json")).unwrap();
+    assert!(
+        stored.contains(&format!("\"127.0.0.1:{}\"", sc.http)),
+        "{stored}"
+    );
+
+    let current = sc.out.join("current");
+    let diff_against = |src: &Path, against: &Path, extra: &[&str]| {
+        routegen()
+            .arg("diff")
+            .arg("-f")
+            .arg(src)
+            .args(extra)
+            .arg("--against")
+            .arg(against)
+            .output()
+            .unwrap()
+    };
+    let diff = |src: &Path, extra: &[&str]| diff_against(src, &sc.out, extra);
+    // The same source, no flags: no change.
+    let same = diff(&sc.manifests, &[]);
+    assert_no_changes(&same, &sc.out);
+    let note = text(&same.stderr);
+    for used in [
+        format!("--http-bind 127.0.0.1:{}", sc.http),
+        "--run-dir ".to_string(),
+        "--spare-backends 1".to_string(),
+        "--maxconn 2000".to_string(),
+        format!("--haproxy-metrics-bind {metrics}"),
+        "--router-domain apps.example.com".to_string(),
+    ] {
+        assert!(note.contains(&used), "the note names {used}: {note}");
+    }
+    // The link itself works the same.
+    assert_no_changes(&diff_against(&sc.manifests, &current, &[]), &current);
+
+    // An explicit flag wins over the stored one.
+    let explicit = diff(&sc.manifests, &["--maxconn", "3000"]);
+    assert_eq!(
+        explicit.status.code(),
+        Some(1),
+        "{}",
+        text(&explicit.stderr)
+    );
+    let out = text(&explicit.stdout);
+    assert!(out.contains("maxconn 3000"), "{out}");
+    assert!(!text(&explicit.stderr).contains("--maxconn 2000"));
+
+    // A changed source shows as just that change.
+    let changed = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        sc.manifests.join("svc.yaml"),
+        changed.path().join("svc.yaml"),
+    )
+    .unwrap();
+    std::fs::write(changed.path().join("web.yaml"), route(Some("7s"))).unwrap();
+    let done = diff(changed.path(), &[]);
+    assert_eq!(done.status.code(), Some(1), "{}", text(&done.stderr));
+    let out = text(&done.stdout);
+    let changes: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    // The Route's backend section (and, its shape changed, the spare of
+    // that shape and the section's cookie key), nothing a flag sets.
+    assert!(changes.contains(&"+  timeout server 7s"), "{out}");
+    let files: Vec<&str> = out.lines().filter(|l| l.starts_with("+++")).collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|l| l.contains("backends/routes-")),
+        "only backend files changed: {files:?}\n{out}"
+    );
+    for flag_made in ["bind", "maxconn", "hard-stop-after", "/run/", "rgsticky"] {
+        assert!(
+            !changes.iter().any(|l| l.contains(flag_made)),
+            "{flag_made} changed: {changes:#?}"
+        );
+    }
+    assert_eq!(sc.sigterm_and_wait().code(), Some(0), "{}", sc.log_text());
+}
+
 /// `render` is a dry run: without `--default-cert` or `--state-dir` it
 /// writes no state, uses the built-in placeholder certificate (the same
 /// bytes wherever it runs) and warns when it writes a tree with it; `diff`

@@ -191,6 +191,7 @@ fn pipeline_options(state: &std::path::Path) -> PipelineOptions {
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
         haproxy_log: None,
+        haproxy_events: false,
     }
 }
 
@@ -580,7 +581,8 @@ async fn two_replicas_with_the_same_name_do_not_flap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_are_retried_and_rbac_is_exactly_what_is_used() {
     init_tracing();
-    let server = FakeApiServer::start(Rbac::from_deploy()).await;
+    // With a namespace selector: clusterrole.yaml and the optional grant.
+    let server = FakeApiServer::start(Rbac::from_deploy_with_namespace_selector()).await;
     server.apply(namespace("team", json!({"router": "public"})));
     seed(&server, 2);
     let config = KubeSourceConfig {
@@ -623,6 +625,29 @@ async fn conflicts_are_retried_and_rbac_is_exactly_what_is_used() {
     assert_eq!(server.used(), server.rbac().grants());
 }
 
+/// Without `--namespace-selector` routegen never reads Namespaces, so
+/// deploy/clusterrole.yaml does not grant it (the grant is
+/// deploy/optional/namespace-selector-rbac.yaml).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_namespace_selector_namespaces_are_never_read() {
+    init_tracing();
+    let server = FakeApiServer::start(Rbac::from_deploy()).await;
+    assert!(
+        !server
+            .rbac()
+            .grants()
+            .iter()
+            .any(|g| g.contains("namespaces")),
+        "clusterrole.yaml grants no Namespace access"
+    );
+    seed(&server, 2);
+    let (source, mut changes) = start(&server, KubeSourceConfig::default());
+    wait_snapshot(&source, &mut changes, "sync", |s| s.routes.len() == 2).await;
+    assert_no_denials(&server);
+    let used = server.used();
+    assert!(!used.iter().any(|g| g.contains("namespaces")), "{used:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_drift_fails() {
     init_tracing();
@@ -642,8 +667,9 @@ async fn rbac_drift_fails() {
     assert_eq!(denied.len(), 1, "{denied:#?}");
     assert_eq!(denied[0].resource, "route.openshift.io/routes/status");
 
-    // Without namespaces list: a namespace selector can never sync.
-    let server = FakeApiServer::start(Rbac::from_deploy().without("list", "namespaces")).await;
+    // Without the optional grant (deploy/optional/namespace-selector-rbac.yaml):
+    // a namespace selector can never sync.
+    let server = FakeApiServer::start(Rbac::from_deploy()).await;
     seed(&server, 1);
     let config = KubeSourceConfig {
         namespace_selector: Some("router=public".into()),
@@ -773,7 +799,7 @@ async fn api_server_down_and_back_keeps_the_last_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_and_route_selectors_shard() {
     init_tracing();
-    let server = FakeApiServer::start(Rbac::from_deploy()).await;
+    let server = FakeApiServer::start(Rbac::from_deploy_with_namespace_selector()).await;
     server.apply(namespace("a", json!({"router": "public"})));
     server.apply(namespace("b", json!({"router": "internal"})));
     for ns in ["a", "b"] {

@@ -373,6 +373,7 @@ impl Env {
             header_actions: self.header_actions.clone(),
             metrics_bind: Vec::new(),
             log_target: None,
+            events_log: false,
         };
         let out = render::render_nginx(&plan, &settings, &Templates::embedded().unwrap()).unwrap();
         match self.applier.apply(&out.tree) {

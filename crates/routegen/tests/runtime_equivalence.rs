@@ -735,6 +735,7 @@ fn pipeline_config(state: &Path, run_dir: &Path, ports: Ports) -> PipelineConfig
         spares: Default::default(),
         haproxy_metrics_bind: Vec::new(),
         haproxy_log: None,
+        haproxy_events: false,
     };
     routegen_host::config::load(&options).unwrap()
 }

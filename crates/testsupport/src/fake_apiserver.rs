@@ -162,8 +162,14 @@ impl Rbac {
     pub fn from_cluster_role_yaml(text: &str) -> Rbac {
         let role: k8s_openapi::api::rbac::v1::ClusterRole =
             serde_saphyr::from_str(text).expect("ClusterRole YAML");
-        let rules = role
-            .rules
+        Rbac {
+            rules: Rbac::rules_of(role),
+            named: Vec::new(),
+        }
+    }
+
+    fn rules_of(role: k8s_openapi::api::rbac::v1::ClusterRole) -> Vec<Rule> {
+        role.rules
             .unwrap_or_default()
             .into_iter()
             .map(|r| Rule {
@@ -171,11 +177,7 @@ impl Rbac {
                 resources: r.resources.unwrap_or_default(),
                 verbs: r.verbs,
             })
-            .collect();
-        Rbac {
-            rules,
-            named: Vec::new(),
-        }
+            .collect()
     }
 
     /// These rules and a Role in `namespace` granting get, list and watch
@@ -233,6 +235,33 @@ impl Rbac {
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Rbac::from_cluster_role_yaml(&text)
+    }
+
+    /// `deploy/clusterrole.yaml` and the grant `--namespace-selector`
+    /// needs on top of it, `deploy/optional/namespace-selector-rbac.yaml`.
+    pub fn from_deploy_with_namespace_selector() -> Rbac {
+        Rbac::from_deploy().with_cluster_roles_of("deploy/optional/namespace-selector-rbac.yaml")
+    }
+
+    /// These rules and those of every ClusterRole in the (multi-document)
+    /// manifest file `path`, relative to the workspace root.
+    pub fn with_cluster_roles_of(mut self, path: &str) -> Rbac {
+        let path = crate::workspace_root().join(path);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let roles: Vec<_> = documents
+            .into_iter()
+            .filter(|d| d["kind"] == "ClusterRole")
+            .collect();
+        assert!(!roles.is_empty(), "{}: no ClusterRole", path.display());
+        for role in roles {
+            let role: k8s_openapi::api::rbac::v1::ClusterRole =
+                serde_json::from_value(role).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            self.rules.extend(Rbac::rules_of(role));
+        }
+        self
     }
 
     /// Everything (for tests of the server itself).

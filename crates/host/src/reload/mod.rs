@@ -13,8 +13,10 @@
 //! - [`signal`]: `SIGUSR2` to the master whose pid is in a pidfile.
 //! - [`command`]: `sh -c <command>` with a timeout.
 //! - [`process`]: start and stop HAProxy ourselves (`run --spawn-haproxy`).
+//! - [`events`]: HAProxy's event messages received on a unix datagram socket.
 
 pub mod command;
+pub mod events;
 pub mod master_cli;
 pub mod nginx;
 pub mod output;

@@ -227,6 +227,7 @@ impl RenderFlags {
             },
             haproxy_metrics_bind: self.haproxy_metrics_bind.clone(),
             haproxy_log: self.haproxy_log,
+            haproxy_events: false,
         }
     }
 }

@@ -86,7 +86,10 @@ pub(crate) enum Command {
     /// Show what `render` would change in an existing output directory.
     ///
     /// Prints a unified diff from --against DIR to the new tree, private
-    /// keys redacted.
+    /// keys redacted. Against the output directory of `routegen run` (or
+    /// its `current` link), the render options the sidecar stored in
+    /// OUT/state/render-options.json and its default certificate are used,
+    /// so no other flag is needed; flags given here win.
     ///
     /// Exit status: 0 no change, 1 changes, 2 usage error, 3 error.
     #[command(after_help = EXIT_STATUS_HELP)]

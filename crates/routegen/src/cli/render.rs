@@ -38,7 +38,7 @@ pub(crate) fn exec(args: &RenderArgs) -> ExitCode {
 }
 
 fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
-    let tree = build_tree(&args.tree, None)?;
+    let tree = build_tree(&args.tree, None, |_| Ok(()))?;
     match &args.out {
         Some(dir) => {
             let flags = &args.tree.render;

@@ -173,6 +173,8 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let state_dir = out.join("state");
     let pipeline = PipelineOptions {
         target: args.target.proxy,
+        // routegen reads HAProxy's event messages from <run-dir>/events.sock.
+        haproxy_events: args.target.proxy == render::Target::Haproxy,
         ..args.render.options(
             &args.router,
             Some(&state_dir),

@@ -6,6 +6,7 @@ use std::path::Path;
 use clap::Args;
 
 use routegen_core::admit;
+use routegen_host::config::PipelineOptions;
 use routegen_host::defaultcert;
 use routegen_host::source::files;
 use routegen_render::output::OutputTree;
@@ -29,12 +30,18 @@ pub(crate) struct TreeArgs {
 }
 
 /// Load, admit, plan and render; rejected Routes and warnings go to stderr.
-/// A dry run: nothing is written. Without `--default-cert` and
+/// A dry run: nothing is written. `adjust` may change the options the
+/// flags resolve to before any file they name is read (`diff` takes a
+/// sidecar's stored options there). Without `--default-cert` and
 /// `--state-dir`, the default certificate is the one in `state_dir` when
 /// given and present (the `state/` of a sidecar output `diff` compares
 /// with), else the built-in placeholder ([`defaultcert::placeholder`]), so
 /// two machines render the same bytes.
-pub(crate) fn build_tree(args: &TreeArgs, state_dir: Option<&Path>) -> anyhow::Result<OutputTree> {
+pub(crate) fn build_tree(
+    args: &TreeArgs,
+    state_dir: Option<&Path>,
+    adjust: impl FnOnce(&mut PipelineOptions) -> anyhow::Result<()>,
+) -> anyhow::Result<OutputTree> {
     let loaded = files::load_paths(&args.input.paths, &args.input.namespace)?;
     for warning in &loaded.warnings {
         note!("warning: {warning}");
@@ -43,6 +50,7 @@ pub(crate) fn build_tree(args: &TreeArgs, state_dir: Option<&Path>) -> anyhow::R
         .render
         .options(&args.router, None, render::DEFAULT_RUN_DIR);
     options.target = args.target.proxy;
+    adjust(&mut options)?;
     if options.default_cert.is_none() && options.state_dir.is_none() {
         // Read, never generated: a dry run writes nothing.
         options.default_cert = state_dir

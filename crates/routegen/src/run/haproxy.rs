@@ -176,8 +176,9 @@ pub(super) async fn start_haproxy(
                         pid,
                         "adopting the HAProxy master left running by an earlier routegen"
                     );
-                    // Its stdout and stderr were the earlier process's pipes.
-                    if config.pipeline.haproxy_log.is_none() {
+                    // Its stdout and stderr were the earlier process's
+                    // pipes; its events still arrive on the events socket.
+                    if !config.pipeline.haproxy_events {
                         tracing::info!(
                             target: LOG_TARGET,
                             pid,

@@ -634,6 +634,7 @@ mod tests {
             spares: Default::default(),
             haproxy_metrics_bind: Vec::new(),
             haproxy_log: None,
+            haproxy_events: false,
         };
         let config = routegen_host::config::load(&options).unwrap();
         let loaded = files::load_paths(&[input.to_path_buf()], "default").unwrap();

@@ -101,6 +101,8 @@ where
 {
     let lock = routegen_host::apply::OutputLock::acquire(&config.out)?;
     tracing::debug!(target: LOG_TARGET, lock = %lock.path().display(), "output directory locked");
+    // What the trees are rendered with, for `diff --against OUT`.
+    crate::render_options::write(&config.out, &config.pipeline)?;
     let sidecar = startup::start(config).await?;
     sidecar.run(shutdown).await;
     drop(lock);

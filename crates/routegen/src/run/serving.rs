@@ -18,11 +18,16 @@
 //!   gauge refreshed; every fifth tick the gauge is refreshed anyway.
 //! * A managed HAProxy that exits (seen on a tick, or during a reload) is
 //!   forgotten and started again by the next pass.
+//! * HAProxy's event messages arrive on `<run-dir>/events.sock`, bound
+//!   here whoever started HAProxy, and are logged unless this process
+//!   spawned that HAProxy and logs its stderr, which carries the same
+//!   messages (`routegen_host::reload::events`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use routegen_host::metrics::{Metrics, Outcome};
+use routegen_host::reload::events::EventsReceiver;
 use routegen_host::reload::{ReloadError, ReloadMethod, ReloadOptions, Reloader};
 
 use super::backoff::Backoff;
@@ -62,6 +67,9 @@ pub(super) struct Serving {
     /// HAProxy was started on `current`, or a reload onto it confirmed,
     /// since the loop last asked ([`Serving::take_runs_current`]).
     runs_current: bool,
+    /// HAProxy's event messages (`<run-dir>/events.sock`), logged unless
+    /// they come from a HAProxy whose output this process already reads.
+    events: Option<EventsReceiver>,
 }
 
 impl Serving {
@@ -81,7 +89,20 @@ impl Serving {
             last_cost: Duration::ZERO,
             old_workers: 0,
             runs_current: false,
+            events: bind_events(config),
         }
+    }
+
+    /// A HAProxy was started or adopted: it serves `current` when spawned;
+    /// an adopted one may not, and its messages reach this process only
+    /// through the events socket.
+    fn started(&mut self, m: Managed) {
+        self.need_reload = matches!(m, Managed::Adopted { .. });
+        self.runs_current = !self.need_reload;
+        if let Some(events) = &self.events {
+            events.set_forwarded(matches!(m, Managed::Spawned(_)));
+        }
+        self.managed = m;
     }
 
     /// At start-up, with `--spawn-haproxy` and a last good tree: start
@@ -89,12 +110,7 @@ impl Serving {
     /// retried later.
     pub(super) async fn start_on_last_good(&mut self, config: &RunConfig) {
         match start_haproxy(config, &self.current_config, &self.master_socket).await {
-            Ok(m) => {
-                // A spawned HAProxy serves `current`; an adopted one may not.
-                self.need_reload = matches!(m, Managed::Adopted { .. });
-                self.runs_current = !self.need_reload;
-                self.managed = m;
-            }
+            Ok(m) => self.started(m),
             Err(e) => {
                 let error = format!("{e:#}");
                 let hint = start_hint(&error);
@@ -153,9 +169,7 @@ impl Serving {
         {
             match start_haproxy(config, &self.current_config, &self.master_socket).await {
                 Ok(m) => {
-                    self.need_reload = matches!(m, Managed::Adopted { .. });
-                    self.runs_current = !self.need_reload;
-                    self.managed = m;
+                    self.started(m);
                     self.start_backoff.reset();
                     self.start_error = None;
                 }
@@ -338,6 +352,22 @@ pub(super) fn start_hint(output: &str) -> Option<String> {
         "HAProxy needs {need} file descriptors (about 2 per connection of --maxconn, plus listeners and health checks) but may open only {limit} (`ulimit -n`): raise the open-files limit (the container's or unit's nofile, LimitNOFILE) to at least {need}, or lower --maxconn by at least {} connections",
         (need.saturating_sub(limit)).div_ceil(2)
     ))
+}
+
+/// Bind the events socket the tree's `log` line names, when `run` renders
+/// that line; a failure costs only the messages (HAProxy drops them) and
+/// is logged.
+fn bind_events(config: &RunConfig) -> Option<EventsReceiver> {
+    if !config.pipeline.haproxy_events || config.pipeline.target != routegen_render::Target::Haproxy
+    {
+        return None;
+    }
+    let path = Path::new(&config.pipeline.run_dir).join(routegen_render::haproxy::EVENTS_SOCKET);
+    EventsReceiver::bind(&path)
+        .inspect_err(
+            |e| tracing::warn!(target: LOG_TARGET, "{e}; HAProxy's event messages are not logged"),
+        )
+        .ok()
 }
 
 #[cfg(test)]

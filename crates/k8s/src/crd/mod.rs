@@ -4,7 +4,10 @@
 //!
 //! The core's `Route` is written by hand so the core does not depend on
 //! kube; the CRD comes from kube's derive on a transparent wrapper of the
-//! same spec, here.
+//! same spec, here, with openshift/api's validation laid over it
+//! ([`openshift`]).
+
+pub mod openshift;
 
 use kube::CustomResource;
 use kube::CustomResourceExt;
@@ -32,7 +35,25 @@ struct RouteSpec {
     spec: CoreSpec,
 }
 
-/// The CustomResourceDefinition of `routes.route.openshift.io`.
+/// The CustomResourceDefinition of `routes.route.openshift.io`: the
+/// structure derived from the core's types, the validation and printer
+/// columns of openshift/api's.
 pub fn route_crd() -> CustomResourceDefinition {
-    Route::crd()
+    let mut crd = Route::crd();
+    for version in &mut crd.spec.versions {
+        let schema = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.take())
+            .expect("the derive writes an openAPIV3Schema");
+        let mut schema = serde_json::to_value(schema).expect("a schema serializes");
+        openshift::apply(&mut schema);
+        version.schema.as_mut().unwrap().open_api_v3_schema =
+            Some(serde_json::from_value(schema).expect("openshift.rs writes valid schema fields"));
+        version.additional_printer_columns = Some(
+            serde_json::from_value(openshift::printer_columns())
+                .expect("printer columns are valid"),
+        );
+    }
+    crd
 }
