@@ -43,6 +43,8 @@ pub struct StoredOptions {
     allowed_domains: Vec<String>,
     denied_domains: Vec<String>,
     disable_namespace_ownership_check: bool,
+    /// `None`: no bound (`--max-routes-per-host 0`).
+    max_routes_per_host: Option<usize>,
     template_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     default_cert: Option<PathBuf>,
@@ -88,6 +90,7 @@ impl StoredOptions {
             allowed_domains: r.allowed_domains.clone(),
             denied_domains: r.denied_domains.clone(),
             disable_namespace_ownership_check: r.disable_namespace_ownership_check,
+            max_routes_per_host: r.max_routes_per_host,
             template_dir: absolute(&options.template_dir),
             state_dir: absolute(&options.state_dir),
             default_cert: absolute(&options.default_cert),
@@ -136,6 +139,7 @@ impl StoredOptions {
                 allowed_domains: self.allowed_domains.clone(),
                 denied_domains: self.denied_domains.clone(),
                 disable_namespace_ownership_check: self.disable_namespace_ownership_check,
+                max_routes_per_host: self.max_routes_per_host,
             },
             template_dir: self.template_dir.clone(),
             state_dir: self.state_dir.clone(),
@@ -227,6 +231,11 @@ impl StoredOptions {
             "disable-namespace-ownership-check",
             router.disable_namespace_ownership_check,
             self.disable_namespace_ownership_check
+        );
+        take!(
+            "max-routes-per-host",
+            router.max_routes_per_host,
+            self.max_routes_per_host.unwrap_or(0)
         );
         take!("template-dir", template_dir, path(&self.template_dir));
         take!("default-cert", default_cert, path(&self.default_cert));

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use fake_apiserver::{FakeApiServer, Rbac};
 use routegen_core::admit::{self, Verdict};
-use routegen_core::model::{RouteStatus, Snapshot};
+use routegen_core::model::{ObjectKey, RouteStatus, Snapshot};
 use routegen_core::testkit::{EndpointSliceBuilder, RouteBuilder, ServiceBuilder};
 use routegen_core::RouterSettings;
 use routegen_host::config::PipelineOptions;
@@ -910,12 +910,40 @@ async fn run_bundle_follows_flags() {
         .unwrap();
     let snap = run.snapshot();
     assert_eq!(route_names(&snap), vec!["team/r0000", "team/r0001"]);
-    run.publish(&admit(&snap));
+    // r0001's backend leaves endpoints out (the bound of servers per
+    // backend): a ServersLeftOut condition next to Admitted.
+    run.publish(&admit(&snap), &[(ObjectKey::new("team", "r0001"), 500)]);
     wait_until("status written", || {
         entry(&status_of(&server, "team", "r0001"), "edge")
             .is_some_and(|e| e.router_canonical_hostname.as_deref() == Some("lb.example.com"))
     })
     .await;
+    let conditions = |name: &str| -> Vec<(String, String, Option<String>)> {
+        entry(&status_of(&server, "team", name), "edge")
+            .map(|e| {
+                e.conditions
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        conditions("r0001"),
+        [
+            ("Admitted".into(), "True".into(), None),
+            (
+                "ServersLeftOut".into(),
+                "True".into(),
+                Some("MaxServersPerBackend".into())
+            ),
+        ]
+    );
+    wait_until("r0000 written", || !conditions("r0000").is_empty()).await;
+    assert_eq!(
+        conditions("r0000"),
+        [("Admitted".into(), "True".into(), None)]
+    );
     assert!(
         server
             .requests()
@@ -937,7 +965,7 @@ async fn run_bundle_follows_flags() {
         .unwrap()
         .unwrap();
     assert!(run.status.is_none());
-    run.publish(&admit(&run.snapshot()));
+    run.publish(&admit(&run.snapshot()), &[]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(server.status_patches().is_empty());
     assert_no_denials(&server);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kube::Client;
 
 use routegen_core::admit::Verdict;
-use routegen_core::model::Snapshot;
+use routegen_core::model::{ObjectKey, Snapshot};
 
 use super::config::{client, ClientError, KubeArgs};
 use super::watch::{Changes, KubeSource};
@@ -73,10 +73,12 @@ impl KubeRun {
     }
 
     /// Queue Route status for these verdicts (no-op with `--no-status`);
-    /// never blocks.
-    pub fn publish(&self, verdicts: &[Verdict]) {
+    /// never blocks. `servers_left_out`: the admitted Routes whose backend
+    /// leaves ready endpoints out, and how many (see
+    /// [`RouteVerdict::servers_left_out`](crate::status::RouteVerdict)).
+    pub fn publish(&self, verdicts: &[Verdict], servers_left_out: &[(ObjectKey, usize)]) {
         if let Some(writer) = &self.status {
-            writer.submit(verdicts);
+            writer.submit_with(verdicts, servers_left_out);
         }
     }
 }

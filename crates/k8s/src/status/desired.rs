@@ -11,6 +11,11 @@ use routegen_core::model::ObjectKey;
 
 /// Condition type routegen writes.
 pub const ADMITTED: &str = "Admitted";
+/// Condition written only while an admitted Route's backend leaves ready
+/// endpoints out (the bound of servers per backend): status `True`.
+pub const SERVERS_LEFT_OUT: &str = "ServersLeftOut";
+/// Its reason.
+pub const SERVERS_LEFT_OUT_REASON: &str = "MaxServersPerBackend";
 
 /// Who we are in `status.ingress[]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +43,9 @@ pub struct RouteVerdict {
     pub host: String,
     /// `None`: admitted; else OpenShift's reason and the message.
     pub rejection: Option<(String, String)>,
+    /// Ready endpoints the backend does not serve (the bound of servers
+    /// per backend); 0 for most Routes.
+    pub servers_left_out: usize,
 }
 
 impl From<&Verdict> for RouteVerdict {
@@ -48,6 +56,7 @@ impl From<&Verdict> for RouteVerdict {
             rejection: v
                 .rejection()
                 .map(|r| (r.reason.as_str().to_string(), r.message.clone())),
+            servers_left_out: 0,
         }
     }
 }
@@ -85,14 +94,41 @@ pub fn desired_entry(
     } else {
         "False"
     };
-    let kept_time = existing
-        .and_then(|e| e.conditions.iter().find(|c| c.type_ == ADMITTED))
-        .filter(|c| c.status == status)
-        .and_then(|c| c.last_transition_time.clone());
+    // A condition keeps its time while its status stays.
+    let since = |type_: &str, status: &str| {
+        existing
+            .and_then(|e| e.conditions.iter().find(|c| c.type_ == type_))
+            .filter(|c| c.status == status)
+            .and_then(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.to_string())
+    };
     let (reason, message) = match &verdict.rejection {
         None => (None, None),
         Some((reason, message)) => (Some(reason.clone()), Some(message.clone())),
     };
+    let mut conditions = vec![RouteIngressCondition {
+        type_: ADMITTED.to_string(),
+        status: status.to_string(),
+        reason,
+        message,
+        last_transition_time: Some(since(ADMITTED, status)),
+    }];
+    if verdict.rejection.is_none() && verdict.servers_left_out > 0 {
+        // The message holds no count, so scaling does not rewrite status;
+        // routegen_route_servers_left_out has the count.
+        conditions.push(RouteIngressCondition {
+            type_: SERVERS_LEFT_OUT.to_string(),
+            status: "True".to_string(),
+            reason: Some(SERVERS_LEFT_OUT_REASON.to_string()),
+            message: Some(format!(
+                "the Route's Services have more ready endpoints than the {} servers a backend holds \
+                 (MAX_SERVERS_PER_BACKEND); each Service serves its first endpoints by server name \
+                 and the rest are not served",
+                routegen_core::plan::backends::MAX_SERVERS_PER_BACKEND
+            )),
+            last_transition_time: Some(since(SERVERS_LEFT_OUT, "True")),
+        });
+    }
     RouteIngress {
         host: verdict.host.clone(),
         router_name: config.router_name.clone(),
@@ -103,13 +139,7 @@ pub fn desired_entry(
                 .to_string(),
         ),
         router_canonical_hostname: config.canonical_hostname.clone(),
-        conditions: vec![RouteIngressCondition {
-            type_: ADMITTED.to_string(),
-            status: status.to_string(),
-            reason,
-            message,
-            last_transition_time: Some(kept_time.unwrap_or_else(|| now.to_string())),
-        }],
+        conditions,
     }
 }
 
@@ -195,6 +225,7 @@ mod tests {
             key: ObjectKey::new("ns", "a"),
             host: "a.example.com".into(),
             rejection: rejection.map(|(r, m)| (r.into(), m.into())),
+            servers_left_out: 0,
         }
     }
 
@@ -258,6 +289,51 @@ mod tests {
             "later",
         );
         assert!(!needs_patch(Some(&status), &again));
+    }
+
+    #[test]
+    fn servers_left_out_is_a_condition_while_it_lasts() {
+        let t0 = "2026-01-01T00:00:00Z";
+        let t1 = "2026-01-02T00:00:00Z";
+        let cut = |n: usize| RouteVerdict {
+            servers_left_out: n,
+            ..verdict(None)
+        };
+        let e = desired_entry(&cut(500), None, &cfg(), None, t0);
+        let json = serde_json::to_value(&e.conditions[1]).unwrap();
+        assert_eq!(json["type"], "ServersLeftOut");
+        assert_eq!(json["status"], "True");
+        assert_eq!(json["reason"], "MaxServersPerBackend");
+        let message = json["message"].as_str().unwrap();
+        assert!(
+            message.contains("1000 servers a backend holds"),
+            "{message}"
+        );
+        // Scaling further changes nothing written (the count is in the metric).
+        let status = RouteStatus {
+            ingress: vec![e.clone()],
+        };
+        let more = desired_entry(&cut(900), None, &cfg(), Some(&e), t1);
+        assert!(!needs_patch(Some(&status), &more));
+        // Scaled back under the bound: the condition goes.
+        let under = desired_entry(&cut(0), None, &cfg(), Some(&e), t1);
+        assert_eq!(under.conditions.len(), 1);
+        assert_eq!(
+            under.conditions[0].last_transition_time.as_deref(),
+            Some(t0)
+        );
+        assert!(needs_patch(Some(&status), &under));
+        // A rejected Route has no such condition.
+        let rejected = RouteVerdict {
+            servers_left_out: 3,
+            ..verdict(Some(("HostAlreadyClaimed", "taken")))
+        };
+        assert_eq!(
+            desired_entry(&rejected, None, &cfg(), None, t0)
+                .conditions
+                .len(),
+            1
+        );
     }
 
     #[test]

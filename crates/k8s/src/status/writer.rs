@@ -109,7 +109,25 @@ impl StatusWriter {
     /// Queue the verdicts of a pass whose tree is being served (never
     /// blocks; replaces a batch not yet written). Returns the batch number.
     pub fn submit(&self, verdicts: &[Verdict]) -> u64 {
-        let batch: Vec<RouteVerdict> = verdicts.iter().map(RouteVerdict::from).collect();
+        self.submit_with(verdicts, &[])
+    }
+
+    /// [`submit`](Self::submit), with the Routes whose backend leaves
+    /// ready endpoints out (a `ServersLeftOut` condition each).
+    pub fn submit_with(
+        &self,
+        verdicts: &[Verdict],
+        servers_left_out: &[(ObjectKey, usize)],
+    ) -> u64 {
+        let left_out: HashMap<&ObjectKey, usize> =
+            servers_left_out.iter().map(|(k, n)| (k, *n)).collect();
+        let batch: Vec<RouteVerdict> = verdicts
+            .iter()
+            .map(|v| RouteVerdict {
+                servers_left_out: left_out.get(&v.key).copied().unwrap_or(0),
+                ..RouteVerdict::from(v)
+            })
+            .collect();
         self.submit_compact(batch)
     }
 

@@ -66,7 +66,7 @@ impl Input {
                 pass.outcome,
                 PassOutcome::Applied { .. } | PassOutcome::Unchanged
             ) {
-                k.publish(verdicts);
+                k.publish(verdicts, &pass.servers_left_out);
             }
         }
     }
