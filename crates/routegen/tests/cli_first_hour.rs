@@ -847,3 +847,68 @@ fn run_warns_about_unknown_fields_of_its_directory_source() {
     assert_eq!(sc.log_text().matches(&want).count(), 1, "{}", sc.log_text());
     assert_eq!(sc.sigterm_and_wait().code(), Some(0), "{}", sc.log_text());
 }
+
+/// `run --help` groups its ~60 flags under headings (issue 18), each flag
+/// listed exactly once.
+#[test]
+fn run_help_groups_every_flag_once() {
+    let out = routegen().args(["run", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    let headings = [
+        "Source:",
+        "Output and apply:",
+        "HAProxy process:",
+        "Runtime API and reloads:",
+        "Router policy (admission):",
+        "Rendering:",
+        "Status (kube):",
+        "Operations listener:",
+        "Logging:",
+    ];
+    let mut at = 0;
+    for h in headings {
+        let found = help.lines().position(|l| l == h);
+        let line = found.unwrap_or_else(|| panic!("no heading {h:?} in\n{help}"));
+        assert!(line >= at, "{h:?} out of order in\n{help}");
+        at = line;
+    }
+    // Flag definitions: `  -f, --flag` or `      --flag` (descriptions,
+    // wrapped or on the next line, are indented further).
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for line in help.lines() {
+        let l = line.trim_start();
+        if !matches!(line.len() - l.len(), 2 | 6) {
+            continue;
+        }
+        let l = l.strip_prefix("-f, ").unwrap_or(l);
+        let l = l.strip_prefix("-h, ").unwrap_or(l);
+        if let Some(rest) = l.strip_prefix("--") {
+            let flag = rest.split([' ', '=', '<']).next().unwrap();
+            *counts.entry(flag).or_default() += 1;
+        }
+    }
+    for (flag, n) in &counts {
+        assert_eq!(*n, 1, "--{flag} listed {n} times in\n{help}");
+    }
+    for flag in [
+        "source",
+        "out",
+        "debounce",
+        "spawn-haproxy",
+        "hard-stop-after",
+        "reload",
+        "min-reload-interval",
+        "allowed-domains",
+        "maxconn",
+        "router-name",
+        "no-status",
+        "listen",
+        "ops-header-timeout",
+        "log-format",
+        "kubeconfig",
+    ] {
+        assert!(counts.contains_key(flag), "--{flag} missing from\n{help}");
+    }
+    assert!(counts.len() >= 50, "{} flags: {counts:?}", counts.len());
+}

@@ -18,35 +18,41 @@ use kube::Client;
 
 use crate::status::StatusConfig;
 
+/// The `--help` heading of the source's flags (`run` shows its other
+/// source flags under it too).
+pub const HELP_HEADING_SOURCE: &str = "Source";
+/// The `--help` heading of the status writer's flags.
+pub const HELP_HEADING_STATUS: &str = "Status (kube)";
+
 /// Flags of the Kubernetes source and the status writer (flattened into
-/// `run`). `--namespace` is `run`'s own flag: see [`KubeSourceConfig::namespace`].
+/// `run`, under [`HELP_HEADING_SOURCE`] and [`HELP_HEADING_STATUS`]). `--namespace` is `run`'s own flag: see [`KubeSourceConfig::namespace`].
 #[derive(clap::Args, Clone, Debug, Default, PartialEq, Eq)]
 pub struct KubeArgs {
     /// kubeconfig file [default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config].
-    #[arg(long, env = "ROUTEGEN_KUBECONFIG", value_name = "PATH")]
+    #[arg(long, help_heading = HELP_HEADING_SOURCE, env = "ROUTEGEN_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
     /// Serve only Routes in namespaces whose labels match this selector (e.g. `router=public`).
-    #[arg(long, env = "ROUTEGEN_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    #[arg(long, help_heading = HELP_HEADING_SOURCE, env = "ROUTEGEN_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
     pub namespace_selector: Option<String>,
     /// Serve only Routes whose labels match this selector.
-    #[arg(long, env = "ROUTEGEN_ROUTE_SELECTOR", value_name = "SELECTOR")]
+    #[arg(long, help_heading = HELP_HEADING_SOURCE, env = "ROUTEGEN_ROUTE_SELECTOR", value_name = "SELECTOR")]
     pub route_selector: Option<String>,
     /// Serve only Routes matching this field selector (e.g. `spec.host!=internal.example.com`).
-    #[arg(long, env = "ROUTEGEN_ROUTE_FIELD_SELECTOR", value_name = "SELECTOR")]
+    #[arg(long, help_heading = HELP_HEADING_SOURCE, env = "ROUTEGEN_ROUTE_FIELD_SELECTOR", value_name = "SELECTOR")]
     pub route_field_selector: Option<String>,
     /// Name of this router in Route status (`status.ingress[].routerName`).
     #[arg(
         long,
-        env = "ROUTEGEN_ROUTER_NAME",
+        help_heading = HELP_HEADING_STATUS, env = "ROUTEGEN_ROUTER_NAME",
         value_name = "NAME",
         default_value = "default"
     )]
     pub router_name: String,
     /// Host name of this router's load balancer, written to `status.ingress[].routerCanonicalHostname`.
-    #[arg(long, env = "ROUTEGEN_ROUTER_CANONICAL_HOSTNAME", value_name = "HOST")]
+    #[arg(long, help_heading = HELP_HEADING_STATUS, env = "ROUTEGEN_ROUTER_CANONICAL_HOSTNAME", value_name = "HOST")]
     pub router_canonical_hostname: Option<String>,
     /// Do not write Route status.
-    #[arg(long, env = "ROUTEGEN_NO_STATUS")]
+    #[arg(long, help_heading = HELP_HEADING_STATUS, env = "ROUTEGEN_NO_STATUS")]
     pub no_status: bool,
 }
 

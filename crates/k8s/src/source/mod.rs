@@ -69,6 +69,9 @@ mod sync;
 mod watch;
 
 pub use crate::route::{self, WatchedRoute};
-pub use config::{client, in_cluster, ClientError, KubeArgs, KubeSourceConfig};
+pub use config::{
+    client, in_cluster, ClientError, KubeArgs, KubeSourceConfig, HELP_HEADING_SOURCE,
+    HELP_HEADING_STATUS,
+};
 pub use run::KubeRun;
 pub use watch::{Changes, KubeSource};

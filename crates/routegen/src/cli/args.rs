@@ -15,6 +15,26 @@ use routegen_core::RouterSettings;
 use routegen_host::config::PipelineOptions;
 use routegen_render::{self as render, BindAddr};
 
+/// The headings of `run --help` (and of the shared groups wherever they
+/// are flattened), so ~60 flags read as groups. Every flag of `run` has
+/// one of these (a test checks it).
+pub(crate) mod heading {
+    pub(crate) const SOURCE: &str = routegen_k8s::source::HELP_HEADING_SOURCE;
+    pub(crate) const OUTPUT: &str = "Output and apply";
+    pub(crate) const HAPROXY: &str = "HAProxy process";
+    pub(crate) const RELOADS: &str = "Runtime API and reloads";
+    pub(crate) const POLICY: &str = "Router policy (admission)";
+    pub(crate) const RENDERING: &str = "Rendering";
+    pub(crate) const STATUS: &str = routegen_k8s::source::HELP_HEADING_STATUS;
+    pub(crate) const OPERATIONS: &str = "Operations listener";
+    pub(crate) const LOGGING: &str = "Logging";
+    /// In the order `run --help` shows them.
+    #[cfg(test)]
+    pub(crate) const ALL: [&str; 9] = [
+        SOURCE, OUTPUT, HAPROXY, RELOADS, POLICY, RENDERING, STATUS, OPERATIONS, LOGGING,
+    ];
+}
+
 /// Where manifests come from.
 #[derive(Args, Debug)]
 pub(crate) struct InputArgs {
@@ -146,6 +166,7 @@ pub(crate) struct RenderFlags {
     /// How long old HAProxy processes may finish their connections after a reload (a number and its unit: us, ms, s, m, h or d).
     #[arg(
         long,
+        help_heading = heading::HAPROXY,
         env = "ROUTEGEN_HARD_STOP_AFTER",
         value_name = "DURATION",
         default_value = "30m",
@@ -153,7 +174,7 @@ pub(crate) struct RenderFlags {
     )]
     pub(crate) hard_stop_after: Duration,
     /// Old HAProxy workers allowed to finish their connections after reloads (HAProxy's mworker-max-reloads; routegen also stops the oldest beyond it).
-    #[arg(long, env = "ROUTEGEN_MAX_OLD_WORKERS", value_name = "N", default_value_t = render::DEFAULT_MAX_OLD_WORKERS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, help_heading = heading::HAPROXY, env = "ROUTEGEN_MAX_OLD_WORKERS", value_name = "N", default_value_t = render::DEFAULT_MAX_OLD_WORKERS, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_old_workers: u32,
     /// Sticky cookie name for Routes without the cookie_name annotation.
     #[arg(long, env = "ROUTEGEN_COOKIE_NAME", value_name = "NAME")]

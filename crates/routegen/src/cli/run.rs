@@ -20,81 +20,83 @@ use routegen_host::telemetry::{self, LogFormat};
 use routegen_k8s::source::{in_cluster, KubeArgs};
 use routegen_render::{self as render};
 
-use super::args::{self, RenderFlags, RouterArgs, TargetArg};
+use super::args::{self, heading, RenderFlags, RouterArgs, TargetArg};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
     /// Where objects come from: dir:PATH (a directory of manifests, watched recursively) or kube (the Kubernetes API) [default: kube inside a cluster, i.e. with KUBERNETES_SERVICE_HOST set].
-    #[arg(long, env = "ROUTEGEN_SOURCE", value_name = "SOURCE")]
+    #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_SOURCE", value_name = "SOURCE")]
     pub(crate) source: Option<Source>,
+    /// dir: namespace for objects that have none [default: default]; kube: watch only this namespace [default: all].
+    #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
+    #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
+    pub(crate) debounce: std::time::Duration,
     /// Apply directory: current -> trees/<id>, history, failed trees, sockets.
-    #[arg(long, env = "ROUTEGEN_OUT", value_name = "DIR")]
+    #[arg(long, help_heading = heading::OUTPUT, env = "ROUTEGEN_OUT", value_name = "DIR")]
     pub(crate) out: PathBuf,
-    /// How to reload HAProxy: master-cli:SOCKET, signal:PIDFILE, command:CMD or none [default: none; with --spawn-haproxy: master-cli:<out>/master.sock].
-    #[arg(long, env = "ROUTEGEN_RELOAD", value_name = "METHOD")]
-    pub(crate) reload: Option<ReloadMethod>,
-    /// Start HAProxy (master-worker, `-W -S <out>/master.sock`) on the current tree and manage it.
-    #[arg(long, env = "ROUTEGEN_SPAWN_HAPROXY")]
-    pub(crate) spawn_haproxy: bool,
-    /// The HAProxy binary (validation with -c, and --spawn-haproxy).
-    #[arg(
-        long,
-        env = "ROUTEGEN_HAPROXY_BIN",
-        value_name = "PATH",
-        default_value = "haproxy"
-    )]
-    pub(crate) haproxy_bin: PathBuf,
-    #[command(flatten)]
-    pub(crate) target: TargetArg,
+    /// Good trees kept under <out>/trees (the current one included).
+    #[arg(long, help_heading = heading::OUTPUT, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) keep_trees: u32,
     /// The nginx binary (validation with -t) for --target nginx.
     #[arg(
         long,
-        env = "ROUTEGEN_NGINX_BIN",
+        help_heading = heading::OUTPUT, env = "ROUTEGEN_NGINX_BIN",
         value_name = "PATH",
         default_value = "nginx"
     )]
     pub(crate) nginx_bin: PathBuf,
+    /// Start HAProxy (master-worker, `-W -S <out>/master.sock`) on the current tree and manage it.
+    #[arg(long, help_heading = heading::HAPROXY, env = "ROUTEGEN_SPAWN_HAPROXY")]
+    pub(crate) spawn_haproxy: bool,
+    /// The HAProxy binary (validation with -c, and --spawn-haproxy).
+    #[arg(
+        long,
+        help_heading = heading::HAPROXY, env = "ROUTEGEN_HAPROXY_BIN",
+        value_name = "PATH",
+        default_value = "haproxy"
+    )]
+    pub(crate) haproxy_bin: PathBuf,
+    /// How to reload HAProxy: master-cli:SOCKET, signal:PIDFILE, command:CMD or none [default: none; with --spawn-haproxy: master-cli:<out>/master.sock].
+    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_RELOAD", value_name = "METHOD")]
+    pub(crate) reload: Option<ReloadMethod>,
+    /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
+    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    pub(crate) runtime_api: String,
+    /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
+    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = args::interval)]
+    pub(crate) min_reload_interval: std::time::Duration,
+    #[command(flatten, next_help_heading = heading::POLICY)]
+    pub(crate) router: RouterArgs,
+    #[command(flatten, next_help_heading = heading::RENDERING)]
+    pub(crate) target: TargetArg,
+    #[command(flatten, next_help_heading = heading::RENDERING)]
+    pub(crate) render: RenderFlags,
+    /// `--source kube`'s flags, under [`heading::SOURCE`] (the watches) and
+    /// [`heading::STATUS`] (the status writer).
+    #[command(flatten, next_help_heading = heading::STATUS)]
+    pub(crate) kube: KubeArgs,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(
         long,
-        env = "ROUTEGEN_LISTEN",
+        help_heading = heading::OPERATIONS, env = "ROUTEGEN_LISTEN",
         value_name = "ADDR",
         default_value = "127.0.0.1:1936"
     )]
     pub(crate) listen: SocketAddr,
     /// On --listen, a request's head must be complete this long after the server starts waiting for it (a new connection, or a kept-alive one after its last response: also the idle timeout).
-    #[arg(long, env = "ROUTEGEN_OPS_HEADER_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = run::parse_duration)]
+    #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_OPS_HEADER_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = run::parse_duration)]
     pub(crate) ops_header_timeout: std::time::Duration,
     /// On --listen, at most this many connections at once; one more is closed at once.
-    #[arg(long, env = "ROUTEGEN_OPS_MAX_CONNECTIONS", value_name = "N", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_OPS_MAX_CONNECTIONS", value_name = "N", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub(crate) ops_max_connections: u32,
-    /// Log format.
-    #[arg(long, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
-    pub(crate) log_format: LogFormat,
-    /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
-    #[arg(long, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = args::interval)]
-    pub(crate) min_reload_interval: std::time::Duration,
-    /// Apply endpoint, certificate and Route-removal changes through HAProxy's runtime API, without a reload (HAProxy target with master-cli: or --spawn-haproxy); off: every change reloads.
-    #[arg(long, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
-    pub(crate) runtime_api: String,
     /// Per-Route metric series (routegen_route_warnings, routegen_certificate_expiry_timestamp_seconds): one series per Route; off keeps the aggregates (routegen_certificate_expiry_earliest_timestamp_seconds) for fleets too large to scrape per Route.
-    #[arg(long, env = "ROUTEGEN_PER_ROUTE_METRICS", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_PER_ROUTE_METRICS", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) per_route_metrics: String,
-    /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
-    #[arg(long, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
-    pub(crate) debounce: std::time::Duration,
-    /// Good trees kept under <out>/trees (the current one included).
-    #[arg(long, env = "ROUTEGEN_KEEP_TREES", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) keep_trees: u32,
-    /// dir: namespace for objects that have none [default: default]; kube: watch only this namespace [default: all].
-    #[arg(long, env = "ROUTEGEN_NAMESPACE")]
-    pub(crate) namespace: Option<String>,
-    #[command(flatten)]
-    pub(crate) router: RouterArgs,
-    #[command(flatten)]
-    pub(crate) render: RenderFlags,
-    #[command(flatten)]
-    pub(crate) kube: KubeArgs,
+    /// Log format.
+    #[arg(long, help_heading = heading::LOGGING, env = "ROUTEGEN_LOG_FORMAT", value_enum, default_value = "human")]
+    pub(crate) log_format: LogFormat,
 }
 
 /// Run `run` until SIGTERM or SIGINT; returns its exit status (see the
@@ -235,4 +237,39 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::super::args::heading;
+    use super::super::Cli;
+
+    /// Every flag of `run` is under one of the headings of `run --help`,
+    /// and every heading has flags.
+    #[test]
+    fn every_run_flag_has_a_heading() {
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("run");
+        let mut used = std::collections::BTreeSet::new();
+        for arg in run.get_arguments() {
+            let Some(long) = arg.get_long() else {
+                continue;
+            };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let h = arg.get_help_heading();
+            assert!(
+                h.is_some_and(|h| heading::ALL.contains(&h)),
+                "--{long}: heading {h:?} is not one of {:?}",
+                heading::ALL
+            );
+            used.extend(h);
+        }
+        for h in heading::ALL {
+            assert!(used.contains(h), "no flag under {h}");
+        }
+    }
 }
