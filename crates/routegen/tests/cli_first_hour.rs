@@ -272,7 +272,11 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
             .unwrap();
         (out.status.code(), text(&out.stderr))
     };
-    for flag in ["--debounce", "--min-reload-interval"] {
+    for flag in [
+        "--debounce",
+        "--min-reload-interval",
+        "--ops-header-timeout",
+    ] {
         let (status, stderr) = run(flag, "5");
         assert_eq!(status, Some(2), "{flag} 5: {stderr}");
         assert!(
@@ -280,7 +284,12 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
                 && stderr.contains("`5` has no unit; add one, e.g. 5s or 5ms"),
             "{stderr}"
         );
-        for accepted in ["0", "0s", "250ms", "5s", "2m"] {
+        // Zero has no meaning for --ops-header-timeout (refused once run
+        // resolves its flags: exit 3 too, with its own message).
+        for accepted in ["0", "0s", "250ms", "5s", "2m", "1m 30s"] {
+            if flag == "--ops-header-timeout" && accepted.starts_with('0') {
+                continue;
+            }
             let (status, stderr) = run(flag, accepted);
             assert_eq!(status, Some(3), "{flag} {accepted}: {stderr}");
             assert!(stderr.contains("--source is required"), "{stderr}");
@@ -300,7 +309,8 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
     };
     for (refused, message) in [
         ("5", "`5` has no unit; add one, e.g. 5s or 5ms"),
-        ("0s", "expected a positive number and its unit"),
+        ("0s", "`0s`: must be above 0, e.g. 500ms, 5s"),
+        ("soon", "a number and its unit, e.g. 500ms, 5s"),
     ] {
         let out = render(refused);
         let stderr = text(&out.stderr);
@@ -310,6 +320,10 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
     let five = render("5s");
     assert_eq!(five.status.code(), Some(0), "{}", text(&five.stderr));
     assert!(text(&five.stdout).contains("  hard-stop-after 5s\n"));
+    // HAProxy's syntax, in the largest unit that holds the value exactly.
+    let spelled = render("1h 30m");
+    assert_eq!(spelled.status.code(), Some(0), "{}", text(&spelled.stderr));
+    assert!(text(&spelled.stdout).contains("  hard-stop-after 90m\n"));
     assert!(!out_dir.exists(), "no run started");
 }
 

@@ -163,14 +163,14 @@ pub(crate) struct RenderFlags {
     /// HAProxy global maxconn.
     #[arg(long, env = "ROUTEGEN_MAXCONN", value_name = "N", default_value_t = render::DEFAULT_MAXCONN)]
     pub(crate) maxconn: u32,
-    /// How long old HAProxy processes may finish their connections after a reload (a number and its unit: us, ms, s, m, h or d).
+    /// How long old HAProxy processes may finish their connections after a reload (a number and its unit, e.g. 30m or 90s).
     #[arg(
         long,
         help_heading = heading::HAPROXY,
         env = "ROUTEGEN_HARD_STOP_AFTER",
         value_name = "DURATION",
         default_value = "30m",
-        value_parser = haproxy_duration
+        value_parser = super::duration::haproxy_duration
     )]
     pub(crate) hard_stop_after: Duration,
     /// Old HAProxy workers allowed to finish their connections after reloads (HAProxy's mworker-max-reloads; routegen also stops the oldest beyond it).
@@ -251,33 +251,4 @@ impl RenderFlags {
             haproxy_events: false,
         }
     }
-}
-
-/// What a bare number is refused with, by every duration flag.
-fn require_unit<'a>(s: &'a str, units: &str) -> Result<&'a str, String> {
-    let t = s.trim();
-    if t != "0" && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "`{s}` has no unit; add one, e.g. {t}s or {t}ms (units: {units})"
-        ));
-    }
-    Ok(t)
-}
-
-/// Duration flags of `run` (`--debounce`, `--min-reload-interval`): a
-/// number and its unit (`200ms`, `1s`, `2m`); `0` needs none. A bare number
-/// is refused: it meant seconds here but milliseconds for
-/// `--hard-stop-after` (HAProxy's rule), so no flag guesses a unit any more.
-pub(crate) fn interval(s: &str) -> Result<std::time::Duration, String> {
-    routegen::run::parse_duration(require_unit(s, "us, ms, s, m, h")?)
-}
-
-/// `--hard-stop-after`, written into haproxy.cfg: a positive number and
-/// its unit (`30m`, `90s`); a bare number is refused as for [`interval`]
-/// (HAProxy would read it as milliseconds).
-pub(crate) fn haproxy_duration(s: &str) -> Result<Duration, String> {
-    const UNITS: &str = "us, ms, s, m, h, d";
-    require_unit(s, UNITS)?
-        .parse()
-        .map_err(|_| format!("`{s}`: expected a positive number and its unit ({UNITS}), e.g. 30m"))
 }

@@ -20,7 +20,8 @@ use routegen_host::telemetry::{self, LogFormat};
 use routegen_k8s::source::{in_cluster, KubeArgs};
 use routegen_render::{self as render};
 
-use super::args::{self, heading, RenderFlags, RouterArgs, TargetArg};
+use super::args::{heading, RenderFlags, RouterArgs, TargetArg};
+use super::duration;
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -31,7 +32,7 @@ pub(crate) struct RunArgs {
     #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_NAMESPACE")]
     pub(crate) namespace: Option<String>,
     /// Quiet time that ends a burst of file changes, one apply per burst (a number and its unit, e.g. 200ms).
-    #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = args::interval)]
+    #[arg(long, help_heading = heading::SOURCE, env = "ROUTEGEN_DEBOUNCE", value_name = "DURATION", default_value = "200ms", value_parser = duration::parse)]
     pub(crate) debounce: std::time::Duration,
     /// Apply directory: current -> trees/<id>, history, failed trees, sockets.
     #[arg(long, help_heading = heading::OUTPUT, env = "ROUTEGEN_OUT", value_name = "DIR")]
@@ -65,7 +66,7 @@ pub(crate) struct RunArgs {
     #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_RUNTIME_API", value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) runtime_api: String,
     /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
-    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = args::interval)]
+    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = duration::parse)]
     pub(crate) min_reload_interval: std::time::Duration,
     #[command(flatten, next_help_heading = heading::POLICY)]
     pub(crate) router: RouterArgs,
@@ -86,7 +87,7 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) listen: SocketAddr,
     /// On --listen, a request's head must be complete this long after the server starts waiting for it (a new connection, or a kept-alive one after its last response: also the idle timeout).
-    #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_OPS_HEADER_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = run::parse_duration)]
+    #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_OPS_HEADER_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     pub(crate) ops_header_timeout: std::time::Duration,
     /// On --listen, at most this many connections at once; one more is closed at once.
     #[arg(long, help_heading = heading::OPERATIONS, env = "ROUTEGEN_OPS_MAX_CONNECTIONS", value_name = "N", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=65536))]

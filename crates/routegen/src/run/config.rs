@@ -1,6 +1,5 @@
 //! What `run` is started with ([`RunConfig`]: the CLI's flags, resolved)
-//! and the forms of the flags only `run` has ([`Source`],
-//! [`parse_duration`]). Pure: nothing here reads the disk or the clock.
+//! and the form of `--source` ([`Source`]). Pure: nothing here reads the disk or the clock.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,30 +43,6 @@ impl std::fmt::Display for Source {
             Source::Kube => f.write_str("kube"),
         }
     }
-}
-
-/// A duration for routegen's own timers: `<digits>[us|ms|s|m|h]` (no unit
-/// = seconds), `0` allowed.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}`: expected <digits>[us|ms|s|m|h], e.g. 500ms or 1s"))?;
-    let d = match unit {
-        "us" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => {
-            return Err(format!(
-                "`{s}`: unknown unit `{unit}`; use us, ms, s, m or h"
-            ))
-        }
-    };
-    Ok(d)
 }
 
 /// Everything `run` needs (the CLI's flags, resolved).
@@ -139,17 +114,5 @@ mod tests {
         assert!(e.contains("dir:PATH"), "{e}");
         let e = "/etc/routes".parse::<Source>().unwrap_err();
         assert!(e.contains("expected dir:PATH"), "{e}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("1d").is_err());
-        assert!(parse_duration("").is_err());
     }
 }

@@ -38,7 +38,7 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | `config` | [`RunConfig`], [`Source`], [`parse_duration`]: the flags, resolved (pure) |
+//! | `config` | [`RunConfig`], [`Source`]: the flags, resolved (pure) |
 //! | `startup` | everything before the first pass, in order; loading the pipeline configuration |
 //! | `input` | the source (dir watcher or Kubernetes) that wakes the loop; Route status publication |
 //! | `pass` | one [`core::Core::pass`] on a blocking thread |
@@ -76,7 +76,7 @@ mod startup;
 
 use std::future::Future;
 
-pub use config::{parse_duration, RunConfig, Source};
+pub use config::{RunConfig, Source};
 pub use shutdown::shutdown_signal;
 
 /// The target of the loop's events, whichever phase module logs them:

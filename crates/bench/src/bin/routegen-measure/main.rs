@@ -266,19 +266,9 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
-/// `10ms`, `1s`, `1.5s` → duration.
+/// `10ms`, `1s`, `1.5s` → duration: routegen's own syntax (`humantime`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        return Err(format!("duration {s:?}: use ms or s"));
-    };
-    num.parse::<f64>()
-        .map(|v| Duration::from_secs_f64(v * scale))
-        .map_err(|e| format!("duration {s:?}: {e}"))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("duration {s:?}: {e}"))
 }
 
 /// routegen and its HAProxy, stopped on drop.
