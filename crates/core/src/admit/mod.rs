@@ -26,6 +26,7 @@ pub mod verdict;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
@@ -187,10 +188,15 @@ pub fn admit_memo(
     }
     let mut claim_losers = memo.claims.as_ref().expect("set above").1.clone();
 
-    // Steps 4-5 for the winners (remembered).
+    // Steps 4-5 for the winners (remembered), in three phases: which
+    // Routes need them again (cheap, in order), those steps in parallel
+    // (certificate checks dominate a cold pass; the check cache is shared),
+    // then the results recorded in order.
     let secrets = external::SecretIndex::new(snapshot);
-    for id in passed {
-        let entry = memo.routes.get_mut(&id).expect("listed above");
+    let mut records: Vec<Record> = Vec::with_capacity(passed.len());
+    let mut work: Vec<Option<Again>> = Vec::with_capacity(passed.len());
+    for &id in &passed {
+        let entry = &memo.routes[&id];
         let FirstSteps::Passed {
             candidate,
             host,
@@ -200,10 +206,11 @@ pub fn admit_memo(
         else {
             unreachable!("only passed Routes are listed");
         };
-        let key = candidate.key.clone();
-        if let Some(rejection) = claim_losers.remove(&key) {
+        let key = &candidate.key;
+        if let Some(rejection) = claim_losers.remove(key) {
             let verdict = rejected(key.clone(), host.host.clone(), rejection, warnings.clone());
-            verdicts.push(verdict);
+            records.push(Record::Lost(verdict));
+            work.push(None);
             continue;
         }
         let external = spec
@@ -226,27 +233,51 @@ pub fn admit_memo(
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
-        let fresh = match &entry.finished {
-            Some((verdict, (from, to))) if same_secret && (*from..=*to).contains(&now_unix) => None,
-            _ => Some(finish_route(
-                &entry.route,
-                key.clone(),
-                host,
-                spec,
-                warnings,
+        let still_holds = matches!(
+            &entry.finished,
+            Some((_, (from, to))) if same_secret && (*from..=*to).contains(&now_unix)
+        );
+        records.push(Record::Won { id, secret_now });
+        work.push((!still_holds).then_some(Again {
+            route: &entry.route,
+            key,
+            host,
+            spec,
+            warnings,
+            external,
+        }));
+    }
+    let fresh: Vec<Option<(Verdict, (i64, i64))>> = work
+        .into_par_iter()
+        .map(|again| {
+            let again = again?;
+            Some(finish_route(
+                again.route,
+                again.key.clone(),
+                again.host,
+                again.spec,
+                again.warnings,
                 TlsStep {
                     cache: tls_cache,
-                    external,
+                    external: again.external,
                     now_unix,
                 },
-            )),
-        };
-        entry.secret = secret_now;
-        if let Some(finished) = fresh {
-            entry.finished = Some(finished);
+            ))
+        })
+        .collect();
+    for (record, fresh) in records.into_iter().zip(fresh) {
+        match record {
+            Record::Lost(verdict) => verdicts.push(verdict),
+            Record::Won { id, secret_now } => {
+                let entry = memo.routes.get_mut(&id).expect("listed above");
+                entry.secret = secret_now;
+                if let Some(finished) = fresh {
+                    entry.finished = Some(finished);
+                }
+                let (verdict, _) = entry.finished.as_ref().expect("set above");
+                verdicts.push(verdict.clone());
+            }
         }
-        let (verdict, _) = entry.finished.as_ref().expect("set above");
-        verdicts.push(verdict.clone());
     }
     // Sorted by key; of equal keys the last decided (stable sort) stays.
     verdicts.sort_by(|a, b| a.key.cmp(&b.key));
@@ -301,6 +332,29 @@ fn first_steps(route: &Route, settings: &RouterSettings) -> FirstSteps {
             FirstSteps::Rejected(rejected(key, host, e.rejection, spec.warnings))
         }
     }
+}
+
+/// What steps 4-5 come to for one Route that passed steps 1-2, in the
+/// order the verdicts are recorded.
+enum Record {
+    /// Lost its host claim (step 3).
+    Lost(Verdict),
+    /// Won it; `secret_now` is its external certificate's Secret this pass.
+    Won {
+        id: usize,
+        secret_now: (Option<Arc<k8s_openapi::api::core::v1::Secret>>, bool),
+    },
+}
+
+/// Steps 4-5 to decide again for a claim winner (the last decision no
+/// longer holds): what they read, borrowed from the memo.
+struct Again<'a> {
+    route: &'a Route,
+    key: &'a ObjectKey,
+    host: &'a route::RouteHost,
+    spec: &'a validation::ValidatedSpec,
+    warnings: &'a [String],
+    external: Option<(&'a str, external::SecretLookup<'a>)>,
 }
 
 /// What step 4 (TLS) takes besides the Route: the check cache, the
