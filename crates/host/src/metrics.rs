@@ -9,18 +9,35 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
+//! | `routegen_build_info` | gauge | `version` |
 //! | `routegen_applies_total` | counter | `result`, `reason` |
-//! | `routegen_reloads_total` | counter | `result`, `reason` |
+//! | `routegen_reloads_total` | counter | `result`, `method`, `reason` |
 //! | `routegen_apply_duration_seconds` | histogram | |
 //! | `routegen_reload_duration_seconds` | histogram | |
 //! | `routegen_render_duration_seconds` | histogram | |
-//! | `routegen_routes` | gauge | `state` (`admitted` or the rejection reason) |
-//! | `routegen_route_warnings` | gauge | `namespace`, `name` (Routes with warnings only) |
-//! | `routegen_certificate_expiry_timestamp_seconds` | gauge | `namespace`, `name` |
-//! | `routegen_route_excluded` | gauge | `namespace`, `name` (Routes left out because the proxy, HAProxy or nginx, refused them) |
+//! | `routegen_routes` | gauge | `state` (`admitted`, `rejected`), `reason` |
+//! | `routegen_route_warnings` | gauge | `route_namespace`, `route_name` (Routes with warnings only) |
+//! | `routegen_certificate_expiry_timestamp_seconds` | gauge | `route_namespace`, `route_name` |
+//! | `routegen_certificate_expiry_earliest_timestamp_seconds` | gauge | |
+//! | `routegen_route_excluded` | gauge | `route_namespace`, `route_name` (Routes left out because the proxy, HAProxy or nginx, refused them) |
+//! | `routegen_route_servers_left_out` | gauge | `route_namespace`, `route_name` |
 //! | `routegen_haproxy_old_workers` | gauge | |
+//! | `routegen_haproxy_starts_total` | counter | `result` (`spawned`, `adopted`, `failed`), `reason` (`first_start`, `after_exit`, `retry`) |
+//! | `routegen_haproxy_exits_total` | counter | `reason` (`while_serving`, `during_reload`) |
 //! | `routegen_last_apply_success_timestamp_seconds` | gauge | |
+//! | `routegen_changes_total` | counter | `path`, `kind` |
+//! | `routegen_reload_reasons_total` | counter | `reason` |
+//! | `routegen_runtime_apply_duration_seconds` | histogram | |
+//! | `routegen_runtime_failures_total`, `routegen_runtime_drift_total` | counter | |
+//! | `routegen_draining_servers` | gauge | |
 //! | `routegen_source_files_failing` | gauge | (manifest files of the directory source that do not load; each keeps its last good objects) |
+//! | `routegen_kube_watch_events_total` | counter | `kind`, `event` (`apply`, `delete`) — `--source kube` only, as the next five (encoded by `routegen`'s run loop through [`Metrics::observe_source`]) |
+//! | `routegen_kube_lists_total` | counter | `kind` (the first list, then each relist) |
+//! | `routegen_kube_watch_errors_total` | counter | `kind` |
+//! | `routegen_kube_synced` | gauge | `kind` |
+//! | `routegen_kube_last_list_timestamp_seconds` | gauge | `kind` |
+//! | `routegen_status_writes_total` | counter | `result` (`ok`, `conflict`, `error`; not with `--no-status`) |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, `process_threads` | | the standard process metrics ([`process`]) |
 //!
 //! Label families appear once they have a series (the encoder leaves empty
 //! families out); `routegen_routes{state="admitted"}` always exists.
@@ -34,6 +51,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,6 +61,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use routegen_core::admit::verdict::Verdict;
+
+mod process;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -204,6 +224,30 @@ pub struct Metrics {
     runtime_drift: Counter,
     draining: Gauge,
     source_files_failing: Gauge,
+    haproxy_starts: Family<HaproxyStartLabels, Counter>,
+    haproxy_exits: Family<ReasonLabels, Counter>,
+    source: SourceCollector,
+}
+
+/// The source's own families ([`Metrics::observe_source`]), encoded at
+/// each scrape once installed.
+#[derive(Clone, Debug, Default)]
+struct SourceCollector(std::sync::Arc<std::sync::OnceLock<Box<dyn Collector>>>);
+
+impl Collector for SourceCollector {
+    fn encode(&self, encoder: prometheus_client::encoding::DescriptorEncoder) -> fmt::Result {
+        match self.0.get() {
+            Some(collector) => collector.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `routegen_haproxy_starts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct HaproxyStartLabels {
+    result: String,
+    reason: String,
 }
 
 impl Default for Metrics {
@@ -357,7 +401,25 @@ impl Metrics {
             "Manifest files of the directory source that do not load (each keeps the objects of its last version that loaded; none before one did)",
             source_files_failing.clone(),
         );
+        let haproxy_starts = Family::<HaproxyStartLabels, Counter>::default();
+        registry.register(
+            "routegen_haproxy_starts",
+            "Starts of the managed HAProxy (--spawn-haproxy) by result (spawned, adopted: a master left running was taken over, failed) and reason (first_start, after_exit: the previous one exited, retry: the previous start failed)",
+            haproxy_starts.clone(),
+        );
+        let haproxy_exits = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "routegen_haproxy_exits",
+            "Exits of the managed HAProxy that routegen did not ask for, by reason (while_serving, during_reload); each is followed by a start",
+            haproxy_exits.clone(),
+        );
+        let source = SourceCollector::default();
+        registry.register_collector(Box::new(source.clone()));
+        registry.register_collector(Box::new(process::ProcessCollector));
         let metrics = Metrics {
+            haproxy_starts,
+            haproxy_exits,
+            source,
             source_files_failing,
             changes,
             reload_reasons,
@@ -469,6 +531,36 @@ impl Metrics {
     pub fn set_source_files_failing(&self, count: usize) {
         self.source_files_failing
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// A start of the managed HAProxy: `result` is `spawned`, `adopted`
+    /// or `failed`, `reason` `first_start`, `after_exit` or `retry`.
+    pub fn record_haproxy_start(&self, result: &str, reason: &str) {
+        self.haproxy_starts
+            .get_or_create(&HaproxyStartLabels {
+                result: result.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The managed HAProxy exited unasked (`while_serving`,
+    /// `during_reload`).
+    pub fn record_haproxy_exit(&self, reason: &str) {
+        self.haproxy_exits
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Add the source's own families, encoded at each scrape (the
+    /// Kubernetes source's watches and status writes; once per process, a
+    /// second collector is ignored).
+    pub fn observe_source(&self, collector: Box<dyn Collector>) {
+        if self.source.0.set(collector).is_err() {
+            tracing::debug!("a source collector is installed already");
+        }
     }
 
     /// One admit + plan + render pass took `duration`.
@@ -657,19 +749,27 @@ mod tests {
         m.set_certificate_expiries([("ns", "r", 1)]);
         let text = m.encode();
         assert!(text.ends_with("# EOF\n"), "{text}");
-        for (name, kind) in [
-            ("routegen_applies", "counter"),
-            ("routegen_reloads", "counter"),
-            ("routegen_apply_duration_seconds", "histogram"),
-            ("routegen_reload_duration_seconds", "histogram"),
-            ("routegen_render_duration_seconds", "histogram"),
-            ("routegen_routes", "gauge"),
-            ("routegen_route_warnings", "gauge"),
-            ("routegen_certificate_expiry_timestamp_seconds", "gauge"),
-            ("routegen_haproxy_old_workers", "gauge"),
-            ("routegen_last_apply_success_timestamp_seconds", "gauge"),
-            ("routegen_source_files_failing", "gauge"),
-        ] {
+        assert_described(
+            &text,
+            &[
+                ("routegen_applies", "counter"),
+                ("routegen_reloads", "counter"),
+                ("routegen_apply_duration_seconds", "histogram"),
+                ("routegen_reload_duration_seconds", "histogram"),
+                ("routegen_render_duration_seconds", "histogram"),
+                ("routegen_routes", "gauge"),
+                ("routegen_route_warnings", "gauge"),
+                ("routegen_certificate_expiry_timestamp_seconds", "gauge"),
+                ("routegen_haproxy_old_workers", "gauge"),
+                ("routegen_last_apply_success_timestamp_seconds", "gauge"),
+                ("routegen_source_files_failing", "gauge"),
+            ],
+        );
+    }
+
+    /// Each family is in `text` with its type and help.
+    fn assert_described(text: &str, families: &[(&str, &str)]) {
+        for (name, kind) in families {
             assert!(
                 text.contains(&format!("# TYPE {name} {kind}\n")),
                 "{name}\n{text}"
@@ -951,6 +1051,69 @@ mod tests {
         ));
         m.set_servers_left_out([]);
         assert!(!m.encode().contains("routegen_route_servers_left_out{"));
+    }
+
+    #[test]
+    fn haproxy_starts_and_exits_count_by_result_and_reason() {
+        let m = Metrics::new();
+        m.record_haproxy_start("spawned", "first_start");
+        m.record_haproxy_exit("while_serving");
+        m.record_haproxy_start("failed", "after_exit");
+        m.record_haproxy_start("spawned", "retry");
+        for line in [
+            "routegen_haproxy_starts_total{result=\"spawned\",reason=\"first_start\"} 1",
+            "routegen_haproxy_starts_total{result=\"failed\",reason=\"after_exit\"} 1",
+            "routegen_haproxy_starts_total{result=\"spawned\",reason=\"retry\"} 1",
+            "routegen_haproxy_exits_total{reason=\"while_serving\"} 1",
+        ] {
+            assert!(has(&m, line), "{line}\n{}", m.encode());
+        }
+    }
+
+    #[test]
+    fn a_source_collector_is_encoded_at_each_scrape() {
+        #[derive(Debug)]
+        struct Lists(std::sync::Arc<std::sync::atomic::AtomicU64>);
+        impl Collector for Lists {
+            fn encode(
+                &self,
+                mut encoder: prometheus_client::encoding::DescriptorEncoder,
+            ) -> fmt::Result {
+                use prometheus_client::encoding::EncodeMetric;
+                let n = prometheus_client::metrics::counter::ConstCounter::new(
+                    self.0.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                n.encode(encoder.encode_descriptor("routegen_lists", "t", None, n.metric_type())?)
+            }
+        }
+        let m = Metrics::new();
+        assert!(!m.encode().contains("routegen_lists"));
+        let lists = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
+        m.observe_source(Box::new(Lists(lists.clone())));
+        assert!(has(&m, "routegen_lists_total 1"), "{}", m.encode());
+        lists.store(2, std::sync::atomic::Ordering::Relaxed);
+        assert!(has(&m, "routegen_lists_total 2"));
+        assert!(m.encode().ends_with("# EOF\n"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_have_the_standard_names() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert_described(
+            &text,
+            &[
+                ("process_cpu_seconds", "counter"),
+                ("process_resident_memory_bytes", "gauge"),
+                ("process_virtual_memory_bytes", "gauge"),
+                ("process_open_fds", "gauge"),
+                ("process_max_fds", "gauge"),
+                ("process_start_time_seconds", "gauge"),
+                ("process_threads", "gauge"),
+            ],
+        );
+        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     }
 
     #[test]

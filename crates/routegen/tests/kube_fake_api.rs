@@ -1235,6 +1235,45 @@ async fn run_loop_with_kube_source_renders_status_and_readiness() {
             .is_some_and(|e| e.host == "moved.example.com")
     })
     .await;
+    // /metrics: the watches (synced, listed, the events seen) and the
+    // status writes, read from the source at the scrape.
+    let (code, m) = http_get(listen, "/metrics").await.unwrap();
+    assert_eq!(code, 200, "{m}");
+    let series = |s: &str| routegen_testsupport::sidecar::metric_in(&m, s);
+    for kind in ["routes", "services", "endpointslices"] {
+        assert_eq!(
+            series(&format!("routegen_kube_synced{{kind=\"{kind}\"}}")),
+            1.0,
+            "{m}"
+        );
+        assert!(
+            series(&format!("routegen_kube_lists_total{{kind=\"{kind}\"}}")) >= 1.0,
+            "{m}"
+        );
+        let listed = series(&format!(
+            "routegen_kube_last_list_timestamp_seconds{{kind=\"{kind}\"}}"
+        ));
+        assert!(listed > 1.7e9, "{m}");
+    }
+    assert!(
+        !m.contains("routegen_kube_synced{kind=\"namespaces\"}"),
+        "{m}"
+    );
+    // The Route changed (and those our status writes changed).
+    assert!(
+        series("routegen_kube_watch_events_total{kind=\"routes\",event=\"apply\"}") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        series("routegen_status_writes_total{result=\"ok\"}") >= 4.0,
+        "{m}"
+    );
+    assert_eq!(
+        series("routegen_status_writes_total{result=\"error\"}"),
+        0.0,
+        "{m}"
+    );
+    assert!(series("process_resident_memory_bytes") > 1e6, "{m}");
     let _ = stop_tx.send(());
     tokio::time::timeout(WAIT, run)
         .await

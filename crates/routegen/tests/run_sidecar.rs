@@ -649,6 +649,37 @@ fn serves_follows_edits_survives_bad_yaml_and_stops_cleanly() {
     sc.wait_ready(Duration::from_secs(15));
     sc.wait_body("web.example.com", "backend-a", Duration::from_secs(5));
     assert!(sc.log_text().contains("HAProxy exited"));
+    // /metrics counted the start, the exit and the start after it, and
+    // says how routegen's own process is doing.
+    let m = sc.metrics();
+    let series = |s: &str| metric_in(&m, s);
+    assert_eq!(
+        series("routegen_haproxy_starts_total{result=\"spawned\",reason=\"first_start\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        series("routegen_haproxy_starts_total{result=\"spawned\",reason=\"after_exit\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        series("routegen_haproxy_exits_total{reason=\"while_serving\"}")
+            + series("routegen_haproxy_exits_total{reason=\"during_reload\"}"),
+        1.0,
+        "{m}"
+    );
+    assert!(series("process_cpu_seconds_total") > 0.0, "{m}");
+    assert!(series("process_resident_memory_bytes") > 1e6, "{m}");
+    assert!(series("process_threads") >= 1.0, "{m}");
+    let fds = series("process_open_fds");
+    assert!(fds >= 3.0 && fds <= series("process_max_fds"), "{m}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = series("process_start_time_seconds");
+    assert!(started > now - 600.0 && started <= now + 1.0, "{m}");
 
     // (7) SIGTERM: exit 0, HAProxy stopped, ports closed.
     let haproxy = sc.haproxy_pid().expect("pidfile");

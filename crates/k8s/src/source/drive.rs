@@ -7,6 +7,8 @@
 //! * Every event that can change what routegen renders bumps the shared
 //!   generation counter ([`SyncState::bump`]); an object whose fingerprint
 //!   did not change (e.g. a Route whose status alone changed) does not.
+//! * Events, complete lists and errors are counted per kind
+//!   ([`SyncState::counts`], for `/metrics`).
 //! * The first `InitDone` of a kind marks it synced; errors are recorded
 //!   for `/readyz` until the next good event and retried by kube's
 //!   backoff, never here.
@@ -94,6 +96,7 @@ pub(super) async fn drive<K, F>(
     let key = |o: &K| (o.meta().namespace.clone(), o.meta().name.clone());
     let mut prints: HashMap<(Option<String>, Option<String>), u64> = HashMap::new();
     let mut failing = false;
+    let counts = &state.counts[kind as usize];
     while let Some(item) = next_item(stream.as_mut()).await {
         let event = match item {
             Ok(event) => event,
@@ -105,6 +108,7 @@ pub(super) async fn drive<K, F>(
                     tracing::warn!(target: LOG_TARGET, kind = kind.name(), error = %text, "watch failed; retrying with backoff (serving the last objects seen)");
                 }
                 failing = true;
+                counts.errors.fetch_add(1, Ordering::Relaxed);
                 state.set_error(kind, Some(text));
                 continue;
             }
@@ -116,12 +120,14 @@ pub(super) async fn drive<K, F>(
         }
         match event {
             Event::Apply(obj) => {
+                counts.applied.fetch_add(1, Ordering::Relaxed);
                 let print = relevant(&obj);
                 if prints.insert(key(&obj), print) != Some(print) {
                     state.bump();
                 }
             }
             Event::Delete(obj) => {
+                counts.deleted.fetch_add(1, Ordering::Relaxed);
                 prints.remove(&key(&obj));
                 state.bump();
             }
@@ -132,7 +138,7 @@ pub(super) async fn drive<K, F>(
                     .map(|o| (key(o), relevant(o)))
                     .collect();
                 let first = !state.synced[kind as usize].load(Ordering::SeqCst);
-                state.mark_synced(kind);
+                state.listed(kind);
                 tracing::info!(
                     target: LOG_TARGET,
                     kind = kind.name(),

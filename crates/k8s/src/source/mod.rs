@@ -74,4 +74,5 @@ pub use config::{
     HELP_HEADING_STATUS,
 };
 pub use run::KubeRun;
+pub use sync::WatchStats;
 pub use watch::{Changes, KubeSource};

@@ -20,7 +20,7 @@ use routegen_core::model::{ObjectKey, Snapshot};
 use super::config::KubeSourceConfig;
 use super::drive::{drive, fingerprint, route_fingerprint};
 use super::secrets::{self, SecretWatches};
-use super::sync::{Kind, SyncState};
+use super::sync::{Kind, SyncState, WatchStats, KINDS};
 use crate::route::WatchedRoute;
 
 /// The running Kubernetes source; see the [`source`](super) documentation. Cheap to
@@ -89,6 +89,7 @@ impl KubeSource {
             all_synced: AtomicBool::new(false),
             errors: Mutex::new(Default::default()),
             pending_secrets: AtomicUsize::new(0),
+            counts: Default::default(),
         });
         let ns = config.namespace.as_deref();
         let mut tasks = Vec::new();
@@ -203,12 +204,7 @@ impl KubeSource {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let mut parts = Vec::new();
-        for kind in [
-            Kind::Routes,
-            Kind::Services,
-            Kind::EndpointSlices,
-            Kind::Namespaces,
-        ] {
+        for kind in KINDS {
             if !self.inner.state.synced[kind as usize].load(Ordering::SeqCst) {
                 match &errors[kind as usize] {
                     Some(e) => parts.push(format!("{}: {e}", kind.name())),
@@ -217,6 +213,17 @@ impl KubeSource {
             }
         }
         format!("Kubernetes API not synced ({})", parts.join("; "))
+    }
+
+    /// What each watcher has seen so far (the Namespace watcher only with
+    /// `--namespace-selector`), in the order routes, services,
+    /// endpointslices, namespaces: read by `/metrics` at each scrape.
+    pub fn watch_stats(&self) -> Vec<WatchStats> {
+        KINDS
+            .into_iter()
+            .filter(|k| *k != Kind::Namespaces || self.inner.namespaces.is_some())
+            .map(|k| self.inner.state.stats(k))
+            .collect()
     }
 
     /// Resolves once [`is_synced`](Self::is_synced).

@@ -151,6 +151,11 @@ impl StatusWriter {
     pub fn stats(&self) -> &StatusStats {
         &self.stats
     }
+
+    /// The same counters, shared (read by `/metrics` at each scrape).
+    pub fn shared_stats(&self) -> Arc<StatusStats> {
+        self.stats.clone()
+    }
 }
 
 /// What writing one Route came to.

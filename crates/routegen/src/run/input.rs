@@ -19,6 +19,7 @@ use routegen_k8s::source::{KubeRun, KubeSource};
 
 use super::config::{RunConfig, Source};
 use super::core::{Pass, PassOutcome};
+use super::kube_metrics::KubeCollector;
 
 /// What wakes the loop: the directory watcher or the Kubernetes source.
 pub(super) enum Input {
@@ -57,6 +58,16 @@ impl Input {
             Input::Kube(k) => Some(&k.source),
             Input::Dir(_) => None,
         }
+    }
+
+    /// What `/metrics` reads of the Kubernetes source at each scrape (its
+    /// watches and the status writer's counters); `None` for a directory.
+    pub(super) fn kube_collector(&self) -> Option<KubeCollector> {
+        let Input::Kube(k) = self else { return None };
+        Some(KubeCollector {
+            source: k.source.clone(),
+            status: k.status.as_ref().map(|w| w.shared_stats()),
+        })
     }
 
     /// Route status for a tree that is served (never blocks).

@@ -41,6 +41,7 @@
 //! | `config` | [`RunConfig`], [`Source`]: the flags, resolved (pure) |
 //! | `startup` | everything before the first pass, in order; loading the pipeline configuration |
 //! | `input` | the source (dir watcher or Kubernetes) that wakes the loop; Route status publication |
+//! | `kube_metrics` | the Kubernetes source's `/metrics` families (watches, status writes) |
 //! | `pass` | one [`core::Core::pass`] on a blocking thread |
 //! | `report` | what a pass leaves in the logs and the metrics |
 //! | `serving` | HAProxy serving the current tree: start/adopt, reload, pacing, old-worker cap |
@@ -64,6 +65,7 @@ mod config;
 mod fingerprint;
 mod haproxy;
 mod input;
+mod kube_metrics;
 mod ops;
 mod pass;
 pub mod placement;

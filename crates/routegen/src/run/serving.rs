@@ -17,13 +17,16 @@
 //! * After each confirmed reload the old-worker cap is enforced and the
 //!   gauge refreshed; every fifth tick the gauge is refreshed anyway.
 //! * A managed HAProxy that exits (seen on a tick, or during a reload) is
-//!   forgotten and started again by the next pass.
+//!   forgotten and started again by the next pass. Starts (spawned,
+//!   adopted, failed; first, after an exit, retry) and unasked exits are
+//!   counted (`routegen_haproxy_starts_total`, `routegen_haproxy_exits_total`).
 //! * HAProxy's event messages arrive on `<run-dir>/events.sock`, bound
 //!   here whoever started HAProxy, and are logged unless this process
 //!   spawned that HAProxy and logs its stderr, which carries the same
 //!   messages (`routegen_host::reload::events`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use routegen_host::metrics::{Metrics, Outcome};
@@ -70,12 +73,19 @@ pub(super) struct Serving {
     /// HAProxy's event messages (`<run-dir>/events.sock`), logged unless
     /// they come from a HAProxy whose output this process already reads.
     events: Option<EventsReceiver>,
+    metrics: Arc<Metrics>,
+    /// The `reason` of the next start in `routegen_haproxy_starts_total`.
+    next_start: &'static str,
 }
 
 impl Serving {
     /// Nothing started yet; `current_config` is the configuration path a
     /// spawned HAProxy runs on.
-    pub(super) fn new(config: &RunConfig, current_config: PathBuf) -> Serving {
+    pub(super) fn new(
+        config: &RunConfig,
+        current_config: PathBuf,
+        metrics: Arc<Metrics>,
+    ) -> Serving {
         Serving {
             reloader: Reloader::new(config.reload.clone(), ReloadOptions::default()),
             master_socket: RunConfig::master_socket(&config.out),
@@ -90,13 +100,35 @@ impl Serving {
             old_workers: 0,
             runs_current: false,
             events: bind_events(config),
+            metrics,
+            next_start: "first_start",
         }
+    }
+
+    /// Count a start of the managed HAProxy (see the metric's reasons).
+    fn count_start(&mut self, result: &'static str) {
+        self.metrics.record_haproxy_start(result, self.next_start);
+        self.next_start = if result == "failed" {
+            "retry"
+        } else {
+            "after_exit"
+        };
+    }
+
+    /// Count an exit of the managed HAProxy nobody asked for.
+    fn count_exit(&mut self, reason: &'static str) {
+        self.metrics.record_haproxy_exit(reason);
+        self.next_start = "after_exit";
     }
 
     /// A HAProxy was started or adopted: it serves `current` when spawned;
     /// an adopted one may not, and its messages reach this process only
     /// through the events socket.
     fn started(&mut self, m: Managed) {
+        self.count_start(match m {
+            Managed::Adopted { .. } => "adopted",
+            _ => "spawned",
+        });
         self.need_reload = matches!(m, Managed::Adopted { .. });
         self.runs_current = !self.need_reload;
         if let Some(events) = &self.events {
@@ -112,6 +144,7 @@ impl Serving {
         match start_haproxy(config, &self.current_config, &self.master_socket).await {
             Ok(m) => self.started(m),
             Err(e) => {
+                self.count_start("failed");
                 let error = format!("{e:#}");
                 let hint = start_hint(&error);
                 tracing::error!(
@@ -153,7 +186,8 @@ impl Serving {
     /// Make HAProxy serve `current` (call only when a tree is current):
     /// start it if it is managed and not running (unless a start retry is
     /// not due yet), then reload it if needed and due ([`Serving::reload_due_at`]).
-    pub(super) async fn serve_current(&mut self, config: &RunConfig, metrics: &Metrics) -> Served {
+    pub(super) async fn serve_current(&mut self, config: &RunConfig) -> Served {
+        let metrics = self.metrics.clone();
         // A HAProxy that died since the last tick: logged with its last
         // output and forgotten, as on a tick; the loop runs a pass again,
         // which starts it.
@@ -174,6 +208,7 @@ impl Serving {
                     self.start_error = None;
                 }
                 Err(e) => {
+                    self.count_start("failed");
                     let delay = self.start_backoff.schedule();
                     let error = format!("{e:#}");
                     let hint = start_hint(&error);
@@ -195,6 +230,7 @@ impl Serving {
             };
             let Some(result) = result else {
                 tracing::error!(target: LOG_TARGET, haproxy = %self.managed.describe(), "HAProxy exited during a reload; restarting it");
+                self.count_exit("during_reload");
                 self.managed = Managed::Nothing;
                 return Served::HaproxyExited;
             };
@@ -212,7 +248,7 @@ impl Serving {
                         metrics.set_old_workers(outcome.old_worker_count);
                         self.old_workers = outcome.old_worker_count;
                         self.runs_current = true;
-                        enforce_cap(&self.reloader, config.max_old_workers, metrics).await;
+                        enforce_cap(&self.reloader, config.max_old_workers, &metrics).await;
                     }
                     self.last_reload_end = Some(Instant::now());
                     self.last_cost = outcome.duration;
@@ -271,6 +307,7 @@ impl Serving {
                 _ => String::new(),
             };
             tracing::error!(target: LOG_TARGET, haproxy = %self.managed.describe(), output = %recent, "HAProxy exited; restarting it");
+            self.count_exit("while_serving");
             self.managed = Managed::Nothing;
             return true;
         }
@@ -278,10 +315,10 @@ impl Serving {
     }
 
     /// Refresh the old-worker gauge (when HAProxy is there to ask).
-    pub(super) async fn refresh_old_workers(&mut self, config: &RunConfig, metrics: &Metrics) {
+    pub(super) async fn refresh_old_workers(&mut self, config: &RunConfig) {
         if !config.spawn_haproxy || self.managed.is_running() {
             if let Ok(Some(n)) = self.reloader.old_workers().await {
-                metrics.set_old_workers(n);
+                self.metrics.set_old_workers(n);
                 self.old_workers = n;
             }
         }

@@ -155,13 +155,7 @@ impl Sidecar {
         let has_current = pass::has_current(&self.core);
 
         // Make HAProxy serve `current`.
-        if has_current
-            && self
-                .serving
-                .serve_current(&self.config, &self.metrics)
-                .await
-                == Served::HaproxyExited
-        {
+        if has_current && self.serving.serve_current(&self.config).await == Served::HaproxyExited {
             self.health.set_not_ready("HAProxy exited; restarting it");
             pass::lock(&self.core).haproxy_state_unknown();
             self.pending = true;
@@ -234,9 +228,7 @@ impl Sidecar {
             self.pending = true;
         }
         if self.ticks.is_multiple_of(5) {
-            self.serving
-                .refresh_old_workers(&self.config, &self.metrics)
-                .await;
+            self.serving.refresh_old_workers(&self.config).await;
         }
     }
 }

@@ -52,6 +52,9 @@ pub(super) async fn start(config: RunConfig) -> anyhow::Result<Sidecar> {
 
     // 1. Watch before the first read.
     let input = Input::start(&config).await?;
+    if let Some(collector) = input.kube_collector() {
+        metrics.observe_source(Box::new(collector));
+    }
     let kube_source = input.kube_source().cloned();
 
     // 2. Operations endpoint.
@@ -83,7 +86,7 @@ pub(super) async fn start(config: RunConfig) -> anyhow::Result<Sidecar> {
     let has_current = lock(&core).applier().current_id().is_some();
 
     // 4. HAProxy on the last good tree.
-    let mut serving = Serving::new(&config, current_config);
+    let mut serving = Serving::new(&config, current_config, metrics.clone());
     if config.spawn_haproxy && has_current {
         serving.start_on_last_good(&config).await;
     }
