@@ -14,6 +14,7 @@ pub mod apply;
 pub mod clock;
 pub mod config;
 pub mod defaultcert;
+mod durable;
 pub mod metrics;
 pub mod reload;
 pub mod runtime;

@@ -21,6 +21,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::durable::fsync_dir;
 use routegen_render::output::{
     dirs_link_key, io_error as io_err, refused, shown, validate_tree, OutputError, OutputTree,
     DIRS, TREE_MARKER,
@@ -123,12 +124,6 @@ fn scan_dir(dir: &Path, links: Links) -> Result<BTreeMap<String, PathBuf>, Outpu
     let mut out = BTreeMap::new();
     walk(dir, "", links, &mut out)?;
     Ok(out)
-}
-
-fn fsync_dir(dir: &Path) -> Result<(), OutputError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir))
 }
 
 /// Create `dir` (mode 0700) if missing; refuse anything but a directory.

@@ -78,6 +78,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::durable::fsync_dir;
 use routegen_render::output::{validate_tree, OutputError, OutputTree, DIRS, TREE_MARKER};
 use store::TreeState;
 
@@ -528,9 +529,9 @@ impl Applier {
         };
         let (checked, synced) = match (&self.validator, dirs_to_sync) {
             (_, None) => (validate(), Ok(())),
-            (Validator::None, Some(dirs)) => (Ok(Ok(())), store::fsync_dir(&dirs)),
+            (Validator::None, Some(dirs)) => (Ok(Ok(())), fsync_dir(&dirs).map_err(Into::into)),
             (_, Some(dirs)) => std::thread::scope(|s| {
-                let sync = s.spawn(move || store::fsync_dir(&dirs));
+                let sync = s.spawn(move || fsync_dir(&dirs).map_err(Into::into));
                 let checked = validate();
                 (checked, sync.join().expect("fsync thread panicked"))
             }),
@@ -561,7 +562,7 @@ impl Applier {
         let started = Instant::now();
         let final_dir = self.out.join(TREES).join(&id);
         fs::rename(&staged, &final_dir).map_err(io_err(&final_dir))?;
-        store::fsync_dir(&self.out.join(TREES))?;
+        fsync_dir(&self.out.join(TREES))?;
         self.swap_current(&id)?;
         let subdirs = store::subdir_keys(&files)
             .into_iter()
@@ -625,7 +626,7 @@ impl Applier {
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(Path::new(TREES).join(id), &tmp).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &link).map_err(io_err(&link))?;
-        store::fsync_dir(&self.out)
+        Ok(fsync_dir(&self.out)?)
     }
 
     /// Keep the newest `keep` trees under `sub` (never `protect`).

@@ -203,12 +203,6 @@ fn create_dir_0700(dir: &Path) -> Result<(), ApplyError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
 }
 
-pub(crate) fn fsync_dir(dir: &Path) -> Result<(), ApplyError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir))
-}
-
 /// Write a new file (it must not exist) with its final mode from the
 /// start (never readable by others, even for an instant), not yet synced:
 /// the caller adds it to its [`Syncs`]. Inside a staging directory no
