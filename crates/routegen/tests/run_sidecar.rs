@@ -1251,7 +1251,7 @@ fn external_haproxy_through_the_master_cli() {
         .spawn()
         .unwrap();
     let guard = scopeguard(haproxy.id());
-    // routegen retries its reload (backoff 1 s, 2 s, ...) and then is ready.
+    // routegen retries its reload (backoff 1–2 s, 2–4 s, ...) and then is ready.
     sc.wait_ready(Duration::from_secs(15));
     sc.wait_body("ext.example.com", "external", Duration::from_secs(5));
     assert!(sc.metric("routegen_reloads_total{result=\"failure\",method=\"master_cli\",reason=\"unreachable\"}") >= 1.0);

@@ -28,13 +28,14 @@
 //!   entries as read, in their order, ours replaced or appended. (A merge
 //!   patch cannot address one array element; the resourceVersion
 //!   precondition is what makes rewriting the array safe.) On 409 the
-//!   Route is read again (`get`) and the entry recomputed, with backoff, at
-//!   most [`MAX_ATTEMPTS`] times.
+//!   Route is read again (`get`) and the entry recomputed, with backoff
+//!   (50 ms doubling, with jitter), at most [`MAX_ATTEMPTS`] times.
 //! * [`StatusWriter::submit`] never blocks: the writer runs in its own task
 //!   and keeps only the latest batch of verdicts (a bounded queue of one;
 //!   a newer batch replaces a pending one and interrupts one in progress,
 //!   so each Route is written with its latest verdict). Failed writes are
-//!   retried with backoff until a newer batch arrives.
+//!   retried with backoff (2 s doubling to 30 s, with jitter) until a
+//!   newer batch arrives. Both backoffs are `backon`'s.
 
 mod desired;
 mod writer;

@@ -42,13 +42,27 @@ pub fn now_rfc3339() -> String {
         .to_string()
 }
 
-/// Up to `max_ms` of jitter (from the clock: no random source needed).
-fn jitter(max_ms: u32) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    Duration::from_millis(u64::from(nanos % max_ms.max(1)))
+/// After a 409 Conflict, the wait before reading the Route again: 50 ms
+/// doubling (800 ms after the fifth), with jitter at most 1.6 s.
+const CONFLICT_DELAYS: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_millis(1600));
+/// After a batch with failed writes, the wait before trying it again:
+/// 2 s doubling to 30 s, until a batch is written whole.
+const BATCH_DELAYS: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(30));
+
+/// `backon`'s exponential backoff from `min` doubling to `max`, each
+/// delay stretched by a random part of itself (up to 100%: replicas and
+/// Routes in conflict do not retry in step) and clamped to `max`: the
+/// n-th delay lies in `[min(2ⁿ·min, max), min(2ⁿ⁺¹·min, max)]`.
+fn delays((min, max): (Duration, Duration)) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .map(move |d| d.min(max))
 }
 
 /// Counters of the writer (for tests and metrics).
@@ -185,7 +199,7 @@ impl Worker {
         done: watch::Sender<u64>,
     ) {
         let mut retry: Option<Duration> = None;
-        let mut failures_in_row = 0u32;
+        let mut retry_delays = delays(BATCH_DELAYS);
         loop {
             match retry {
                 None => {
@@ -223,9 +237,7 @@ impl Worker {
                 continue;
             }
             if failed > 0 {
-                failures_in_row += 1;
-                let delay = Duration::from_secs(1u64 << failures_in_row.min(5))
-                    .min(Duration::from_secs(30));
+                let delay = retry_delays.next().unwrap_or(BATCH_DELAYS.1);
                 tracing::warn!(
                     target: LOG_TARGET,
                     failed,
@@ -235,7 +247,7 @@ impl Worker {
                 );
                 retry = Some(delay);
             } else {
-                failures_in_row = 0;
+                retry_delays = delays(BATCH_DELAYS);
                 retry = None;
             }
             let _ = done.send(seq);
@@ -257,6 +269,7 @@ impl Worker {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..PatchParams::default()
         };
+        let mut conflict_delays = delays(CONFLICT_DELAYS);
         for attempt in 0..MAX_ATTEMPTS {
             let rv = route.metadata.resource_version.clone().unwrap_or_default();
             let status = route.status.as_ref();
@@ -290,7 +303,7 @@ impl Worker {
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 => {
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    let delay = Duration::from_millis(50 << attempt.min(5)) + jitter(50);
+                    let delay = conflict_delays.next().unwrap_or(CONFLICT_DELAYS.1);
                     tracing::debug!(target: LOG_TARGET, route = %key, attempt, ?delay, "status conflict; reading the Route again");
                     tokio::time::sleep(delay).await;
                     match api.get(&key.name).await {
@@ -323,6 +336,34 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each run's n-th delay between the undisturbed doubling and twice
+    /// it, within the maximum; and not all runs alike (jitter).
+    fn assert_bounds((min, max): (Duration, Duration), n: usize) {
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            for (i, d) in delays((min, max)).take(n).enumerate() {
+                let base = (min * (1 << i)).min(max);
+                assert!(d >= base && d <= (base * 2).min(max), "delay {i}: {d:?}");
+                if i == 0 {
+                    firsts.insert(d);
+                }
+            }
+        }
+        assert!(firsts.len() > 1, "{firsts:?}");
+    }
+
+    #[test]
+    fn conflict_and_batch_retries_back_off_with_jitter_within_bounds() {
+        assert_bounds(CONFLICT_DELAYS, MAX_ATTEMPTS as usize);
+        assert_bounds(BATCH_DELAYS, 8);
+        // The last conflict wait is at most 1.6 s; a batch retry at most 30 s.
+        let last = delays(CONFLICT_DELAYS)
+            .nth(MAX_ATTEMPTS as usize - 1)
+            .unwrap();
+        assert!(last <= Duration::from_millis(1600), "{last:?}");
+        assert_eq!(delays(BATCH_DELAYS).nth(8), Some(Duration::from_secs(30)));
+    }
 
     #[test]
     fn time_format() {
