@@ -516,33 +516,12 @@ impl FleetCerts {
 
     /// Fresh certificates for `hosts`: 1 in 4 RSA-2048, the rest EC P-256.
     pub fn generate(hosts: &[String]) -> Result<FleetCerts, CertError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 8);
-        let chunk = hosts.len().div_ceil(threads).max(1);
-        let results: Vec<Result<Vec<FleetCert>, CertError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = hosts
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .enumerate()
-                            .map(|(k, host)| make_leaf(host, (c * chunk + k) % 4 == 3))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("certificate thread panicked"))
-                .collect()
-        });
-        let mut certs = Vec::with_capacity(hosts.len());
-        for part in results {
-            certs.extend(part?);
-        }
+        use rayon::prelude::*;
+        let certs = hosts
+            .par_iter()
+            .enumerate()
+            .map(|(i, host)| make_leaf(host, i % 4 == 3))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(FleetCerts {
             certs,
             destination_ca_pem: make_ca("routegen bench service CA")?,

@@ -1,13 +1,12 @@
 //! sha256 of each distinct file contents, computed once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{FileState, Manifest};
 use routegen_render::output::OutputTree;
 
-/// Above this many bytes to hash, the misses are hashed on all cores.
+/// Above this many bytes to hash, the misses are hashed on rayon's pool.
 const PARALLEL_BYTES: usize = 4 << 20;
 
 /// Address and length of a shared allocation.
@@ -91,42 +90,14 @@ impl HashMemo {
     }
 }
 
-/// sha256 of each input, in order; on all cores when there is much to hash.
+/// sha256 of each input, in order; on rayon's pool when there is much to hash.
 fn sha256_all(inputs: &[&Arc<[u8]>]) -> Vec<[u8; 32]> {
     let total: usize = inputs.iter().map(|b| b.len()).sum();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(inputs.len());
-    if total < PARALLEL_BYTES || threads < 2 {
+    if total < PARALLEL_BYTES || inputs.len() < 2 {
         return inputs.iter().map(|b| openssl::sha::sha256(b)).collect();
     }
-    let next = AtomicUsize::new(0);
-    let mut out = vec![[0u8; 32]; inputs.len()];
-    let parts: Vec<Vec<(usize, [u8; 32])>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(bytes) = inputs.get(i) else {
-                            return done;
-                        };
-                        done.push((i, openssl::sha::sha256(bytes)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("hashing thread panicked"))
-            .collect()
-    });
-    for (i, hash) in parts.into_iter().flatten() {
-        out[i] = hash;
-    }
-    out
+    use rayon::prelude::*;
+    inputs.par_iter().map(|b| openssl::sha::sha256(b)).collect()
 }
 
 #[cfg(test)]

@@ -238,6 +238,8 @@ impl Syncs {
     /// fsync everything pushed (files and directories alike); the first
     /// error, naming its path.
     pub(crate) fn sync(self) -> Result<(), ApplyError> {
+        // fsync waits on the disk, not the CPU: more waiters than cores
+        // (rayon's pool has one thread per core) shortens the wait.
         const THREADS: usize = 8;
         let paths = self.0;
         let one = |p: &PathBuf| {

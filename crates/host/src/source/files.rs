@@ -276,8 +276,8 @@ struct Loader<'a> {
     errors: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
-    /// Threads used to parse a large YAML stream.
-    threads: usize,
+    /// Parse a large YAML stream on rayon's pool (off: on this thread).
+    parallel: bool,
 }
 
 /// What a document contributes, in document order: decoded objects and
@@ -313,13 +313,11 @@ enum Outcome {
     Parsed(Result<Vec<Item>, LoadError>),
 }
 
-/// Documents decoded by one thread at a time (large enough to keep
+/// Documents decoded by one rayon task at least (large enough to keep
 /// hand-over cheap, small enough to balance uneven documents).
 const BATCH: usize = 16;
 /// Below this many documents one thread does all the work.
 const PARALLEL_MIN_DOCUMENTS: usize = 64;
-/// Most threads a load uses.
-const MAX_THREADS: usize = 8;
 
 impl<'a> Loader<'a> {
     fn new(options: LoadOptions<'a>) -> Self {
@@ -334,15 +332,12 @@ impl<'a> Loader<'a> {
             warnings: Vec::new(),
             errors: Vec::new(),
             objects: 0,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(MAX_THREADS),
+            parallel: true,
         }
     }
 
     fn add_bytes(&mut self, path: &str, bytes: &[u8], is_json: bool) -> Result<(), LoadError> {
-        let documents = parse_file(path, bytes, is_json, &self.options, self.threads)?;
+        let documents = parse_file(path, bytes, is_json, &self.options, self.parallel)?;
         self.absorb_file(path, documents)
     }
 
@@ -459,7 +454,7 @@ fn parse_file(
     bytes: &[u8],
     is_json: bool,
     options: &LoadOptions<'_>,
-    threads: usize,
+    parallel: bool,
 ) -> Result<Documents, LoadError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(LoadError::File {
@@ -486,7 +481,7 @@ fn parse_file(
         classify(&origin, value, 0, options, &mut items)?;
         return Ok(vec![(1, items)]);
     }
-    let mut outcomes = parse_yaml_documents(path, text, options, threads);
+    let mut outcomes = parse_yaml_documents(path, text, options, parallel);
     if let Some(first) = outcomes
         .iter()
         .position(|o| matches!(o, Outcome::Syntax(_)))
@@ -938,7 +933,7 @@ fn json_type_name(value: &Value) -> &'static str {
 }
 
 /// Split a YAML stream into documents and parse and decode each one, on
-/// several threads for large streams. A line starting with `---` at column
+/// rayon's pool for large streams (in order). A line starting with `---` at column
 /// 0 starts a document and `...` ends one (YAML forbids both inside content
 /// at column 0, so splitting on them is exact); this gives exact document
 /// numbers and keeps one document's error from hiding where it is. The
@@ -948,54 +943,23 @@ fn parse_yaml_documents(
     path: &str,
     text: &str,
     options: &LoadOptions<'_>,
-    threads: usize,
+    parallel: bool,
 ) -> Vec<Outcome> {
     let chunks = split_yaml_documents(text);
     if chunks.len() > MAX_OBJECTS {
         // Refused before any document is decoded: memory stays bounded.
         return vec![Outcome::Syntax(too_many_objects(path, None))];
     }
-    let one = |index: usize| parse_document(path, index, &chunks[index], options);
-    if threads < 2 || chunks.len() < PARALLEL_MIN_DOCUMENTS {
-        return (0..chunks.len()).map(one).collect();
+    let one = |(index, chunk): (usize, &_)| parse_document(path, index, chunk, options);
+    if !parallel || chunks.len() < PARALLEL_MIN_DOCUMENTS {
+        return chunks.iter().enumerate().map(one).collect();
     }
-    // Threads take batches of documents in order from a shared counter;
-    // the outcomes are put back in document order.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, Outcome)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let start = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
-                        if start >= chunks.len() {
-                            break done;
-                        }
-                        for index in start..(start + BATCH).min(chunks.len()) {
-                            done.push((index, one(index)));
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| match w.join() {
-                Ok(done) => done,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    let mut slots: Vec<Option<Outcome>> = (0..chunks.len()).map(|_| None).collect();
-    for part in &mut parts {
-        for (index, outcome) in part.drain(..) {
-            slots[index] = Some(outcome);
-        }
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or(Outcome::Empty))
+    use rayon::prelude::*;
+    chunks
+        .par_iter()
+        .enumerate()
+        .with_min_len(BATCH)
+        .map(one)
         .collect()
 }
 
@@ -1198,13 +1162,16 @@ mod name_tests {
 mod parallel_tests {
     use super::*;
 
-    /// Load `text` with a given number of threads: (snapshot as text,
-    /// warnings) or the error message.
+    /// Load `text` on a rayon pool of `threads` threads (1: on this
+    /// thread): (snapshot as text, warnings) or the error message.
     fn load_with(text: &str, threads: usize) -> Result<(String, Vec<String>), String> {
         let mut loader = Loader::new(LoadOptions::new("default"));
-        loader.threads = threads;
-        loader
-            .add_bytes("big.yaml", text.as_bytes(), false)
+        loader.parallel = threads > 1;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| loader.add_bytes("big.yaml", text.as_bytes(), false))
             .map_err(|e| e.to_string())?;
         let loaded = loader.finish();
         Ok((format!("{:?}", loaded.snapshot), loaded.warnings))

@@ -257,7 +257,7 @@ impl DirLoader {
 fn read_and_parse(file: &Path, name: &str, loader: &Loader<'_>) -> Result<Documents, LoadError> {
     let bytes = read_capped(file)?;
     let is_json = file.extension().is_some_and(|e| e == "json");
-    parse_file(name, &bytes, is_json, &loader.options, loader.threads)
+    parse_file(name, &bytes, is_json, &loader.options, loader.parallel)
 }
 
 #[cfg(test)]
