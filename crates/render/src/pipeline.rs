@@ -4,8 +4,9 @@
 //!
 //! `render`, `diff` and `run` all go through [`render_snapshot_at`] (or
 //! [`render_verdicts`] when `run` has turned some verdicts into rejections
-//! after HAProxy refused a tree), so there is exactly one copy of the
-//! decisions. Everything here is synchronous and pure: the operator's files
+//! after HAProxy refused a tree; `render` and `diff` call its two halves,
+//! [`Engine::admit_at`] then [`Engine::render_verdicts`], to time them
+//! apart), so there is exactly one copy of the decisions. Everything here is synchronous and pure: the operator's files
 //! are read by `routegen-host` (`config::load`) into a [`PipelineConfig`],
 //! and "now" is an argument.
 

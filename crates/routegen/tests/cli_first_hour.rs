@@ -225,6 +225,99 @@ fn check_ends_with_a_summary_line_on_stderr() {
     assert_eq!(last, "1 admitted, 0 rejected, 2 warnings", "{stdout}");
 }
 
+/// The `--progress` lines of `out`'s stderr (every line but the notes,
+/// `rejected: …`, `warning: …`, and `check`'s summary), with their times
+/// replaced by `T`.
+fn progress_lines(out: &Output) -> Vec<String> {
+    let time = regex::Regex::new(r"\(\d+\.\d s\)$").unwrap();
+    let note = ["rejected:", "warning:", "note:", "error:"];
+    text(&out.stderr)
+        .lines()
+        .filter(|l| !note.iter().any(|p| l.starts_with(p)) && !l.contains(" admitted, "))
+        .map(|l| time.replace(l, "(T s)").into_owned())
+        .collect()
+}
+
+/// `--progress always` prints one line as each phase starts and ends on
+/// stderr, with counts and times; stdout is the same bytes as with
+/// `--progress never`, which prints none; by default (auto) a piped
+/// stderr gets none either.
+#[test]
+fn progress_lines_go_to_stderr_when_asked_and_never_change_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = many_routes(tmp.path(), 3);
+    let render = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = routegen();
+        if let Some(when) = env {
+            cmd.env("ROUTEGEN_PROGRESS", when);
+        }
+        let out = cmd
+            .args(["render", "-f"])
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
+    };
+    let loading = format!("loading {}…", input.display());
+    let always = render(&["--progress", "always"], None);
+    assert_eq!(
+        progress_lines(&always),
+        [
+            loading.as_str(),
+            "loaded 4 Routes, 0 other objects, 0 warnings (T s)",
+            "admitting 4 Routes…",
+            "admitted 3 Routes, 1 rejected (T s)",
+            "rendering the HAProxy tree…",
+            "rendered 8 files (T s)",
+        ],
+        "{}",
+        text(&always.stderr)
+    );
+    let never = render(&["--progress", "never"], None);
+    assert_eq!(always.stdout, never.stdout, "stdout does not change");
+    assert!(progress_lines(&never).is_empty(), "{}", text(&never.stderr));
+    let piped = render(&[], None);
+    assert_eq!(piped.stdout, never.stdout);
+    assert_eq!(piped.stderr, never.stderr, "auto: stderr is not a terminal");
+    assert_eq!(
+        progress_lines(&render(&[], Some("always"))).len(),
+        6,
+        "ROUTEGEN_PROGRESS"
+    );
+
+    // `check` loads and admits; `render --out` writes and `diff` compares.
+    let lines = |command: &str, extra: &[&std::ffi::OsStr]| {
+        let out = routegen()
+            .args([command, "--progress", "always", "-f"])
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap();
+        progress_lines(&out)
+    };
+    assert_eq!(
+        lines("check", &[])[2..],
+        ["admitting 4 Routes…", "admitted 3 Routes, 1 rejected (T s)"]
+    );
+    let dir = tmp.path().join("tree");
+    assert_eq!(
+        lines("render", &["--out".as_ref(), dir.as_ref()])[6..],
+        [
+            format!("writing 8 files to {}…", dir.display()),
+            format!("wrote {} (T s)", dir.display())
+        ]
+    );
+    assert_eq!(
+        lines("diff", &["--against".as_ref(), dir.as_ref()])[6..],
+        [
+            format!("comparing with {}…", dir.display()),
+            format!("compared {}: no change (T s)", dir.display())
+        ]
+    );
+}
+
 /// `run --run-dir DIR` with DIR missing: routegen creates it (0700) and
 /// HAProxy binds its sockets there, instead of failing to start.
 #[test]

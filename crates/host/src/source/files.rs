@@ -1041,6 +1041,32 @@ struct Chunk {
 }
 
 /// The documents of a YAML stream (see [`parse_yaml_documents`]).
+///
+/// Written here, although serde-saphyr (2.2) reads multi-document streams
+/// (`from_multiple_with_options`, `read`), because what the loader
+/// promises needs each document's number, first line and text, which
+/// neither gives:
+/// - both skip empty, comment-only and `null` documents without a trace,
+///   so the document numbers of warnings and errors (which count them)
+///   and the generated names (`unnamed-<file>-<n>`) would shift;
+/// - an error carries the file's line and column but not its document,
+///   and `from_multiple_with_options` fails the whole stream with no
+///   document decoded; `read` ends at the first syntax error;
+/// - the unknown-field lines are found by parsing one document's text
+///   again, and neither hands out a document's text or start line;
+/// - one stream is parsed on one thread, where documents split here are
+///   parsed on rayon's pool.
+///
+/// Measured (BENCHMARKS.md, "The YAML document splitter"): with the
+/// stream read by `from_multiple_with_options` instead, 7 of the 22 tests
+/// of this module and its submodules fail (6 on document numbers and
+/// field lines, 1 on the object cap, which the crate's `max_documents`
+/// budget could keep); loading a 10,000-Route fleet (14 MB, 31,250
+/// documents, `routegen-bench load FILE --cold`, 2 shared cores) takes
+/// the same time within the noise (medians 2.94 s here, 2.97 s there
+/// over 9 interleaved runs; 2.55 s and 2.09 s over 7 in a second run;
+/// every run between 1.6 and 3.4 s) and peaks at 217-221 MiB instead of
+/// 140-144 MiB (every document's value is held until the stream ends).
 fn split_yaml_documents(text: &str) -> Vec<Chunk> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut chunks: Vec<Chunk> = Vec::new();

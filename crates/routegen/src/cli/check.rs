@@ -22,6 +22,7 @@ use routegen_render::{self as render};
 
 use super::args::{InputArgs, RouterArgs, TargetArg};
 use super::out::{self, note};
+use super::progress::ProgressArg;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
@@ -51,6 +52,8 @@ pub(crate) struct CheckArgs {
     /// Unknown or misplaced fields of Routes, Services and EndpointSlices (e.g. spec.tsl, a top-level namespace) are errors, not warnings: the Route is rejected (ValidationFailed), the Service or EndpointSlice left out, and the exit status is 1.
     #[arg(long, env = "ROUTEGEN_STRICT")]
     pub(crate) strict: bool,
+    #[command(flatten)]
+    pub(crate) progress: ProgressArg,
 }
 
 /// Run `check`; returns its exit status (see the module documentation).
@@ -59,8 +62,13 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
         default_namespace: &args.input.namespace,
         strict: args.strict,
     };
+    let progress = args.progress.reporter();
+    let phase = progress.loading(&args.input.paths);
     let loaded = match files::load_paths_with(&args.input.paths, options) {
-        Ok(loaded) => loaded,
+        Ok(loaded) => {
+            phase.loaded(&loaded);
+            loaded
+        }
         Err(e) => {
             note!("error: {e}");
             return super::error();
@@ -72,11 +80,13 @@ pub(crate) fn exec(args: &CheckArgs) -> ExitCode {
     for error in &loaded.errors {
         note!("error: {error}");
     }
+    let phase = progress.admitting(&loaded);
     let verdicts = admit::admit_at(
         &loaded.snapshot,
         &args.router.settings(),
         routegen_host::clock::now_unix(),
     );
+    phase.admitted(&verdicts);
     let mut warnings = loaded.warnings.len();
     if args.target.proxy == render::Target::Nginx {
         let plan = routegen_core::plan::plan(&verdicts, &loaded.snapshot, &Default::default());

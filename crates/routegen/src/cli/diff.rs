@@ -100,7 +100,21 @@ fn diff_cmd(args: &DiffArgs, explicit: &dyn Fn(&str) -> bool) -> anyhow::Result<
         }
         Ok(())
     })?;
+    let phase = args
+        .tree
+        .progress
+        .reporter()
+        .start(format_args!("comparing with {}", against.display()));
     let diff = routegen_host::tree::diff_tree(&tree, &against)?;
+    phase.done(format_args!(
+        "compared {}: {}",
+        against.display(),
+        if diff.is_empty() {
+            "no change"
+        } else {
+            "changes"
+        }
+    ));
     out::print(&diff)?;
     Ok(!diff.is_empty())
 }

@@ -1,15 +1,16 @@
 //! The `routegen` command line: one module per subcommand ([`check`],
 //! [`render`], [`diff`], [`run`]), the argument groups they share in
 //! [`args`] (and, for render and diff, [`tree`]); every duration flag is
-//! read by [`duration`]. Each subcommand module
-//! owns its flags, its work and its exit status; `main` parses and
-//! dispatches.
+//! read by [`duration`], and the `--progress` lines of the one-shot
+//! commands are printed by [`progress`]. Each subcommand module owns its
+//! flags, its work and its exit status; `main` parses and dispatches.
 
 pub(crate) mod args;
 pub(crate) mod check;
 pub(crate) mod diff;
 pub(crate) mod duration;
 pub(crate) mod out;
+pub(crate) mod progress;
 pub(crate) mod render;
 pub(crate) mod run;
 pub(crate) mod tree;

@@ -12,6 +12,7 @@ use clap::Args;
 use routegen_render::output;
 
 use super::out::{self, note};
+use super::progress::count;
 use super::tree::{build_tree, TreeArgs};
 
 #[derive(Args, Debug)]
@@ -45,7 +46,13 @@ fn render_cmd(args: &RenderArgs) -> anyhow::Result<()> {
             if flags.default_cert.is_none() && flags.state_dir.is_none() {
                 note!("warning: the tree's default certificate is routegen's built-in placeholder, whose key is public: do not serve it; pass --default-cert FILE (or --state-dir DIR to generate one) for a tree to serve");
             }
+            let phase = args.tree.progress.reporter().start(format_args!(
+                "writing {} to {}",
+                count(tree.len(), "file"),
+                dir.display()
+            ));
             let removed = routegen_host::tree::write_tree(&tree, dir)?;
+            phase.done(format_args!("wrote {}", dir.display()));
             for path in removed {
                 note!("removed stale file: {path}");
             }
