@@ -43,6 +43,7 @@ use routegen_render::{BindAddr, RenderSettings, Target, Templates};
 
 mod lookup;
 mod routing;
+mod trades;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -110,6 +111,28 @@ enum Cmd {
         rounds: usize,
         #[arg(long, default_value = "haproxy")]
         haproxy: PathBuf,
+    },
+    /// HAProxy's RSS and time to listen on the N-Route tree with one part
+    /// of what routegen emits per backend and per server turned off at a
+    /// time, and with tune settings that trade memory (issue 20 item 3).
+    HaproxyTrades {
+        /// Fleet size (Routes).
+        #[arg(long, default_value_t = 10_000)]
+        routes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Measurements per variant (interleaved; medians).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// HAProxy binaries, one table each (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',', default_value = "haproxy")]
+        haproxy: Vec<PathBuf>,
+        /// Only these variants (comma-separated; `as-rendered` is always
+        /// measured, as the baseline).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        #[arg(long)]
+        cert_dir: Option<PathBuf>,
     },
     /// One measurement process (used by `run`); prints `key value` lines.
     #[command(hide = true)]
@@ -214,6 +237,14 @@ fn main() -> ExitCode {
             rounds,
             haproxy,
         } => lookup_cost(routegen, before, routes, requests, rounds, &haproxy),
+        Cmd::HaproxyTrades {
+            routes,
+            seed,
+            rounds,
+            haproxy,
+            only,
+            cert_dir,
+        } => haproxy_trades(routes, seed, rounds, &haproxy, &only, cert_dir),
         Cmd::Once(args) => once(&args),
         Cmd::Load { file, admit, cold } => load(&file, admit, cold),
         Cmd::Micro => micro(),
@@ -574,35 +605,54 @@ fn loopback(port: u16) -> BindAddr {
     }
 }
 
+impl Pipeline {
+    /// The bench's pipeline with empty memos: HAProxy target, loopback
+    /// endpoints allowed, binds on 127.0.0.1 `http_port`/`https_port`,
+    /// Unix sockets in `run_dir`, `maxconn` [`BENCH_MAXCONN`].
+    fn new(
+        default_cert: &Path,
+        http_port: u16,
+        https_port: u16,
+        run_dir: String,
+    ) -> anyhow::Result<Pipeline> {
+        let default_cert = defaultcert::load_file(default_cert)?;
+        Ok(Pipeline {
+            config: PipelineConfig {
+                target: Target::Haproxy,
+                router: RouterSettings::default(),
+                plan: PlanSettings {
+                    allow_loopback_endpoints: true,
+                    default_cert_sha256: Some(default_cert.sha256),
+                    ..PlanSettings::default()
+                },
+                render: RenderSettings {
+                    http_bind: vec![loopback(http_port)],
+                    https_bind: vec![loopback(https_port)],
+                    run_dir,
+                    maxconn: BENCH_MAXCONN,
+                    default_cert_pem: default_cert.pem,
+                    ..RenderSettings::default()
+                },
+                templates: Templates::embedded()?,
+                tls_cache: Default::default(),
+            },
+            engine: Engine::new(),
+            hashes: Default::default(),
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64,
+        })
+    }
+}
+
 fn once(args: &OnceArgs) -> anyhow::Result<()> {
     let mut report = BTreeMap::<String, f64>::new();
-    let default_cert = defaultcert::load_file(&args.default_cert)?;
-    let mut pipeline = Pipeline {
-        config: PipelineConfig {
-            target: Target::Haproxy,
-            router: RouterSettings::default(),
-            plan: PlanSettings {
-                allow_loopback_endpoints: true,
-                default_cert_sha256: Some(default_cert.sha256),
-                ..PlanSettings::default()
-            },
-            render: RenderSettings {
-                http_bind: vec![loopback(args.http_port)],
-                https_bind: vec![loopback(args.https_port)],
-                run_dir: args.run_dir.clone(),
-                maxconn: BENCH_MAXCONN,
-                default_cert_pem: default_cert.pem,
-                ..RenderSettings::default()
-            },
-            templates: Templates::embedded()?,
-            tls_cache: Default::default(),
-        },
-        engine: Engine::new(),
-        hashes: Default::default(),
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs() as i64,
-    };
+    let mut pipeline = Pipeline::new(
+        &args.default_cert,
+        args.http_port,
+        args.https_port,
+        args.run_dir.clone(),
+    )?;
 
     // Cold: read and parse, then the pure stages.
     let t = Instant::now();
@@ -784,6 +834,36 @@ fn lookup_cost(
     Ok(())
 }
 
+fn haproxy_trades(
+    routes: usize,
+    seed: u64,
+    rounds: usize,
+    haproxies: &[PathBuf],
+    only: &[String],
+    cert_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(rounds >= 1, "--rounds is at least 1");
+    let work = target_dir().join("routegen-bench");
+    std::fs::create_dir_all(&work)?;
+    let command: Vec<String> = std::iter::once("routegen-bench".to_string())
+        .chain(std::env::args().skip(1))
+        .collect();
+    let report = trades::run(
+        &trades::Options {
+            routes,
+            seed,
+            rounds,
+            haproxies,
+            only,
+            cert_dir: &cert_dir.unwrap_or_else(default_cert_dir),
+            command: command.join(" "),
+        },
+        &work,
+    )?;
+    print!("{report}");
+    Ok(())
+}
+
 fn routing_cost(
     sizes: &[usize],
     seconds: u64,
@@ -795,10 +875,7 @@ fn routing_cost(
     anyhow::ensure!(seconds <= 60, "--seconds is at most 60");
     let work = target_dir().join("routegen-bench");
     std::fs::create_dir_all(&work)?;
-    let default_cert = work.join("default-cert.pem");
-    if !default_cert.exists() {
-        std::fs::write(&default_cert, defaultcert::generate_self_signed()?)?;
-    }
+    let default_cert = default_cert_file(&work)?;
     let table = routing::run(
         &routing::Options {
             sizes,
@@ -813,6 +890,16 @@ fn routing_cost(
     )?;
     print!("{table}");
     Ok(())
+}
+
+/// `<work>/default-cert.pem`, a self-signed default certificate made the
+/// first time.
+fn default_cert_file(work: &Path) -> anyhow::Result<PathBuf> {
+    let path = work.join("default-cert.pem");
+    if !path.exists() {
+        std::fs::write(&path, defaultcert::generate_self_signed()?)?;
+    }
+    Ok(path)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -856,11 +943,16 @@ fn timed(cmd: &mut Command) -> anyhow::Result<(f64, u64, bool, String)> {
 const FD_LIMIT_CFG: &str = "global\n  fd-hard-limit 19000\n";
 
 /// `haproxy -c -f <tree>/haproxy.cfg -f <tree>/backends -f <limits>` on
-/// the tree in `tree`, 3 times: median wall seconds and max RSS bytes.
-fn check_tree(haproxy: &Path, tree: &Path, limits: &Path) -> anyhow::Result<(f64, f64)> {
+/// the tree in `tree`, `runs` times: median wall seconds and max RSS bytes.
+fn check_tree(
+    haproxy: &Path,
+    tree: &Path,
+    limits: &Path,
+    runs: usize,
+) -> anyhow::Result<(f64, f64)> {
     let mut times = Vec::new();
     let mut rss = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..runs {
         let mut cmd = Command::new(haproxy);
         cmd.arg("-c");
         for cfg in routegen_host::apply::haproxy_config_paths(tree) {
@@ -1082,10 +1174,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let cert_dir = args.cert_dir.clone().unwrap_or_else(default_cert_dir);
     let exe = std::env::current_exe()?;
-    let default_cert = work.join("default-cert.pem");
-    if !default_cert.exists() {
-        std::fs::write(&default_cert, defaultcert::generate_self_signed()?)?;
-    }
+    let default_cert = default_cert_file(&work)?;
     let mut results = Vec::new();
     for &routes in &args.sizes {
         let started = Instant::now();
@@ -1191,7 +1280,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         let tree = out.join("current");
         let limits = work.join("fd-limit.cfg");
         std::fs::write(&limits, FD_LIMIT_CFG)?;
-        let (check_time, check_rss) = match check_tree(&args.haproxy, &tree, &limits) {
+        let (check_time, check_rss) = match check_tree(&args.haproxy, &tree, &limits, 3) {
             Ok(figures) => figures,
             Err(e) => {
                 eprintln!("n={routes}: haproxy -c: {e:#}");
