@@ -575,9 +575,7 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
     let sections: BTreeSet<String> = cfg
         .lines()
         .filter(|l| l.starts_with("backend "))
-        // `backend <name> [from <defaults>]`
-        .filter_map(|l| l["backend ".len()..].split(' ').next())
-        .map(str::to_string)
+        .map(|l| l["backend ".len()..].to_string())
         .collect();
     let mut expected: BTreeSet<String> = plan
         .backends
@@ -604,24 +602,9 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         if !line.starts_with(' ') {
             kind = match line {
                 "global" => "global",
-                "defaults base"
-                | "defaults forwarded_append from base"
-                | "defaults forwarded_replace from base"
-                | "defaults forwarded_if_none from base"
-                | "defaults from base" => "defaults",
+                "defaults" => "defaults",
                 "frontend fe_http" | "frontend fe_https" | "frontend fe_terminate" => "frontend",
-                // `backend <name>`, or with one of the forwarded-header defaults.
-                l if l.starts_with("backend ")
-                    && matches!(
-                        l.split(' ').collect::<Vec<_>>()[..],
-                        [_, _]
-                            | [_, _, "from", "forwarded_append"]
-                            | [_, _, "from", "forwarded_replace"]
-                            | [_, _, "from", "forwarded_if_none"]
-                    ) =>
-                {
-                    "backend"
-                }
+                l if l.starts_with("backend ") => "backend",
                 other => return Err(format!("unexpected top-level line {other:?}")),
             };
             continue;
