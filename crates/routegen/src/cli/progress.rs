@@ -92,9 +92,16 @@ impl Progress {
 
     /// Start the admission of what `loaded` holds.
     pub(crate) fn admitting(self, loaded: &Loaded) -> Phase {
-        let routes = loaded.snapshot.routes.len() + loaded.snapshot.undecodable_routes.len();
-        self.start(format_args!("admitting {}", count(routes, "Route")))
+        self.start(format_args!(
+            "admitting {}",
+            count(routes_in(loaded), "Route")
+        ))
     }
+}
+
+/// Routes loaded, decodable or not.
+fn routes_in(loaded: &Loaded) -> usize {
+    loaded.snapshot.routes.len() + loaded.snapshot.undecodable_routes.len()
 }
 
 impl Phase {
@@ -108,7 +115,7 @@ impl Phase {
     /// End a load: `loaded 10,000 Routes, 20,001 other objects, 2 warnings`.
     pub(crate) fn loaded(self, loaded: &Loaded) {
         let s = &loaded.snapshot;
-        let routes = s.routes.len() + s.undecodable_routes.len();
+        let routes = routes_in(loaded);
         let others =
             s.services.len() + s.endpoint_slices.len() + s.namespaces.len() + s.secrets.len();
         self.done(format_args!(

@@ -517,6 +517,11 @@ impl Pipeline {
     }
 }
 
+/// The median of owned values (sorted in place).
+fn median_of(mut values: Vec<f64>) -> f64 {
+    median(&mut values)
+}
+
 fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;

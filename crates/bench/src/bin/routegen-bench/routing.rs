@@ -324,9 +324,7 @@ fn measure(
     result
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    super::median(&mut v)
-}
+use super::median_of as median;
 
 /// Run the comparison and return the Markdown table.
 pub fn run(opts: &Options<'_>, work: &Path) -> anyhow::Result<String> {

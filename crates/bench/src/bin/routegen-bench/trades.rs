@@ -350,9 +350,7 @@ struct Figures {
     error: Option<String>,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    super::median(&mut values)
-}
+use super::median_of as median;
 
 /// The first line of an error, without HAProxy's long prefixes.
 fn short_error(error: &anyhow::Error) -> String {
