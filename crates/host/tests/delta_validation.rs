@@ -110,9 +110,9 @@ fn delta_refuses_a_broken_backend_section_as_the_full_check_does() {
     let mut tree = golden(CASE);
     // An unknown keyword on the server line of backend b only.
     replace(&mut tree, "backends/routes-000.cfg", |text| {
-        let (before, after) = text.split_once(&format!("backend {BACKEND_B}\n")).unwrap();
+        let (before, after) = text.split_once(&format!("backend {BACKEND_B}")).unwrap();
         let after = after.replacen(" weight 1", " weight 1 no-such-keyword", 1);
-        format!("{before}backend {BACKEND_B}\n{after}")
+        format!("{before}backend {BACKEND_B}{after}")
     });
     let full = validate_full(&tree).unwrap_err();
     let subset = validate(&tree, &[BACKEND_B], &[]).unwrap_err();
@@ -181,7 +181,11 @@ fn delta_validation_cost() {
         .filter(|(p, _)| p.starts_with("backends/routes-"))
         .flat_map(|(_, f)| std::str::from_utf8(f.bytes()).unwrap().split("\n\n"))
         .find(|section| section.contains(" ca-file "))
-        .and_then(|section| section.lines().find_map(|l| l.strip_prefix("backend ")))
+        .and_then(|section| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix("backend ")?.split(' ').next())
+        })
         .expect("a reencrypt backend with a CA file")
         .to_string();
     let certificate = std::str::from_utf8(tree["crt-list.txt"].bytes())

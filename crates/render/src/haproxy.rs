@@ -868,12 +868,12 @@ fn backend(b: &Backend, spare: bool) -> Result<BackendCtx<'_>, RenderError> {
     let (mut request_headers, mut response_headers) = (Vec::new(), Vec::new());
     let (mut cookie_secure, mut cookie_same_site, mut cookie_key) = (false, None, None);
     if http {
-        // OpenShift's rules per policy (the template holds them); `never`
-        // lets the client's headers pass through untouched.
+        // OpenShift's rules per policy, in one named defaults section each
+        // (haproxy.cfg); `never` lets the client's headers pass untouched.
         forwarded = b.forwarded.and_then(|policy| match policy {
-            ForwardedPolicy::Append => Some("append"),
-            ForwardedPolicy::Replace => Some("replace"),
-            ForwardedPolicy::IfNone => Some("if-none"),
+            ForwardedPolicy::Append => Some("forwarded_append"),
+            ForwardedPolicy::Replace => Some("forwarded_replace"),
+            ForwardedPolicy::IfNone => Some("forwarded_if_none"),
             ForwardedPolicy::Never => None,
         });
         if let Some(rw) = &b.rewrite {

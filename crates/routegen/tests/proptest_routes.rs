@@ -575,7 +575,9 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
     let sections: BTreeSet<String> = cfg
         .lines()
         .filter(|l| l.starts_with("backend "))
-        .map(|l| l["backend ".len()..].to_string())
+        // `backend <name> [from <defaults>]`
+        .filter_map(|l| l["backend ".len()..].split(' ').next())
+        .map(str::to_string)
         .collect();
     let mut expected: BTreeSet<String> = plan
         .backends
@@ -602,9 +604,24 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         if !line.starts_with(' ') {
             kind = match line {
                 "global" => "global",
-                "defaults" => "defaults",
+                "defaults base"
+                | "defaults forwarded_append from base"
+                | "defaults forwarded_replace from base"
+                | "defaults forwarded_if_none from base"
+                | "defaults from base" => "defaults",
                 "frontend fe_http" | "frontend fe_https" | "frontend fe_terminate" => "frontend",
-                l if l.starts_with("backend ") => "backend",
+                // `backend <name>`, or with one of the forwarded-header defaults.
+                l if l.starts_with("backend ")
+                    && matches!(
+                        l.split(' ').collect::<Vec<_>>()[..],
+                        [_, _]
+                            | [_, _, "from", "forwarded_append"]
+                            | [_, _, "from", "forwarded_replace"]
+                            | [_, _, "from", "forwarded_if_none"]
+                    ) =>
+                {
+                    "backend"
+                }
                 other => return Err(format!("unexpected top-level line {other:?}")),
             };
             continue;

@@ -124,8 +124,10 @@ pub(super) struct BackendCtx<'a> {
     /// Sources outside this ACL file are rejected.
     pub allowlist_file: Option<Text<'a>>,
     pub rate_limit: Option<RateLimitCtx>,
-    /// Which `X-Forwarded-*`/`Forwarded` rules: `append`, `replace` or
-    /// `if-none`; `None` sets no header (policy `never`, TCP backends).
+    /// The defaults section (haproxy.cfg) holding the `X-Forwarded-*`/
+    /// `Forwarded` rules of the Route's policy, written `backend <name>
+    /// from <section>`: `forwarded_append`, `forwarded_replace` or
+    /// `forwarded_if_none`; `None` sets no header (policy `never`, TCP).
     pub forwarded: Option<&'static str>,
     pub rewrite: Option<RewriteCtx>,
     /// The sticky-session cookie's name: the backend's `cookie`

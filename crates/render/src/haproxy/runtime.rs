@@ -248,8 +248,11 @@ fn parse_backend_file(
             let mut hash = openssl::sha::Sha256::new();
             hash.update(line.as_bytes());
             hash.update(b"\n");
+            // `backend <name> [from <defaults>]`: the defaults named is
+            // part of the settings (hashed above), not of the name.
+            let name = name.split_whitespace().next().unwrap_or_default();
             current = Some((
-                name.trim().to_string(),
+                name.to_string(),
                 hash,
                 BackendState {
                     shape: [0; 32],

@@ -444,19 +444,18 @@ fn render_haproxy_cfg_lines() {
          \x20 http-request set-var(txn.be) var(txn.whost),concat(,txn.path,?),map_beg(maps/https.map) if !{ var(txn.be) -m found }\n\
          \x20 use_backend %[var(txn.be)] if { var(txn.be) -m found }\n\
          \x20 default_backend be_no_route\n",
-        "# route blog/blog host blog.example.com path - termination http\nbackend be_http:blog:blog\n  mode http\n  balance roundrobin\n  option forwardfor\n",
+        "# route blog/blog host blog.example.com path - termination http\nbackend be_http:blog:blog from forwarded_append\n  mode http\n  balance roundrobin\n  cookie ",
         "  cookie abcdef0123 insert indirect nocache httponly dynamic\n\
          \x20 dynamic-cookie-key 8782832c029158e2325f1b0c8ba3650d\n\
          \x20 server pod:blog-0:blog:http:10.128.2.11:8080 10.128.2.11:8080 id 490947082 weight 1 check inter 5000ms\n\
          \x20 server pod:blog-1:blog:http:fd00::12:8080 [fd00::12]:8080 id 1291151640 weight 1 check inter 5000ms\n",
-        "# route shop/api host www.example.com path /api termination edge\nbackend be_edge_http:shop:api\n  mode http\n  balance leastconn\n  timeout server 30s\n\
+        "# route shop/api host www.example.com path /api termination edge\nbackend be_edge_http:shop:api from forwarded_replace\n  mode http\n  balance leastconn\n  timeout server 30s\n\
          \x20 tcp-request content reject if !{ src -f allowlists/shop:api.txt }\n\
          \x20 stick-table type ipv6 size 100k expire 30s store conn_cur,conn_rate(3s),http_req_rate(10s)\n\
          \x20 tcp-request content track-sc2 src\n\
          \x20 tcp-request content reject if { src_conn_cur ge 10 }\n\
          \x20 tcp-request content reject if { src_conn_rate ge 20 }\n\
-         \x20 tcp-request content reject if { src_http_req_rate ge 30 }\n\
-         \x20 http-request set-header X-Forwarded-For %[src]\n",
+         \x20 tcp-request content reject if { src_http_req_rate ge 30 }\n",
         "  http-request set-path /v2/a%%20b%[path,bytes(4)]\n",
         "  http-request set-path /%[path,bytes(8),regsub(^/,)]\n",
         "  cookie shopcookie insert indirect nocache httponly dynamic secure attr SameSite=None\n\
@@ -482,7 +481,7 @@ fn render_haproxy_cfg_lines() {
     // The special backends (default.cfg), then the Routes' in name order.
     let order: Vec<&str> = cfg
         .lines()
-        .filter_map(|l| l.strip_prefix("backend "))
+        .filter_map(|l| l.strip_prefix("backend ")?.split(' ').next())
         .collect();
     assert_eq!(
         order,
@@ -501,12 +500,14 @@ fn render_haproxy_cfg_lines() {
     // The section order.
     let sections: Vec<usize> = [
         "\nglobal\n",
-        "\ndefaults\n",
+        "\ndefaults base\n",
+        "\ndefaults forwarded_append from base\n",
+        "\ndefaults from base\n",
         "\nfrontend fe_http\n",
         "\nfrontend fe_https\n",
         "\nfrontend fe_terminate\n",
         "\nbackend be_no_route\n",
-        "\nbackend be_edge_http:shop:api\n",
+        "\nbackend be_edge_http:shop:api from forwarded_replace\n",
     ]
     .iter()
     .map(|s| cfg.find(s).unwrap_or_else(|| panic!("{s}")))
@@ -518,7 +519,7 @@ fn render_haproxy_cfg_lines() {
 /// them, written by the template from the policy the renderer chose.
 #[test]
 fn render_forwarded_policies() {
-    let section = |policy: Option<ForwardedPolicy>| -> String {
+    let tree = |policy: Option<ForwardedPolicy>| {
         let mut b = http_backend(
             "be_http:f:f",
             key("f", "f"),
@@ -531,15 +532,28 @@ fn render_forwarded_policies() {
             backends: vec![Arc::new(b)],
             ..Plan::default()
         };
-        text(&render(&plan).unwrap(), "backends/routes-000.cfg")
+        render(&plan).unwrap()
     };
+    let section = |policy| text(&tree(policy), "backends/routes-000.cfg");
+    // The backend names its policy's defaults section and holds no rule.
+    let body = "\n  mode http\n  balance random\n  server pod:f-0:f:http:10.0.0.1:80 10.0.0.1:80 id 1876351683 weight 1\n";
+    for (policy, from) in [
+        (ForwardedPolicy::IfNone, " from forwarded_if_none"),
+        (ForwardedPolicy::Append, " from forwarded_append"),
+        (ForwardedPolicy::Replace, " from forwarded_replace"),
+        (ForwardedPolicy::Never, ""),
+    ] {
+        let want = format!("backend be_http:f:f{from}{body}");
+        assert!(section(Some(policy)).ends_with(&want), "{policy:?}");
+    }
+    assert!(section(None).ends_with(&format!("backend be_http:f:f{body}")));
+    // The rules, once each, in haproxy.cfg whatever the Routes.
+    let cfg = text(&tree(None), CONFIG_FILE);
     let v6 = "for=\\\"[%[src]]\\\";host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)] if { src -m sub : }";
     let v4 =
         "for=%[src];host=%[req.hdr(host)];proto=%[req.hdr(X-Forwarded-Proto)] if !{ src -m sub : }";
-    let head = "backend be_http:f:f\n  mode http\n  balance random\n";
-    let tail = "  server pod:f-0:f:http:10.0.0.1:80 10.0.0.1:80 id 1876351683 weight 1\n";
     let if_none = format!(
-        "{head}\
+        "defaults forwarded_if_none from base\n\
          \x20 option forwardfor if-none\n\
          \x20 http-request set-header X-Forwarded-Host %[req.hdr(host)] if !{{ req.hdr(X-Forwarded-Host) -m found }}\n\
          \x20 http-request set-header X-Forwarded-Port %[dst_port] if !{{ req.hdr(X-Forwarded-Port) -m found }}\n\
@@ -547,12 +561,10 @@ fn render_forwarded_policies() {
          \x20 http-request set-header X-Forwarded-Proto https if {{ ssl_fc }} !{{ req.hdr(X-Forwarded-Proto) -m found }}\n\
          \x20 http-request set-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }} !{{ req.hdr(X-Forwarded-Proto-Version) -m found }}\n\
          \x20 http-request set-header Forwarded {v6} !{{ req.hdr(Forwarded) -m found }}\n\
-         \x20 http-request set-header Forwarded {v4} !{{ req.hdr(Forwarded) -m found }}\n\
-         {tail}"
+         \x20 http-request set-header Forwarded {v4} !{{ req.hdr(Forwarded) -m found }}\n\n"
     );
-    assert!(section(Some(ForwardedPolicy::IfNone)).ends_with(&if_none));
     let append = format!(
-        "{head}\
+        "defaults forwarded_append from base\n\
          \x20 option forwardfor\n\
          \x20 http-request add-header X-Forwarded-Host %[req.hdr(host)]\n\
          \x20 http-request add-header X-Forwarded-Port %[dst_port]\n\
@@ -560,12 +572,10 @@ fn render_forwarded_policies() {
          \x20 http-request add-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
          \x20 http-request add-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }}\n\
          \x20 http-request add-header Forwarded {v6}\n\
-         \x20 http-request add-header Forwarded {v4}\n\
-         {tail}"
+         \x20 http-request add-header Forwarded {v4}\n\n"
     );
-    assert!(section(Some(ForwardedPolicy::Append)).ends_with(&append));
     let replace = format!(
-        "{head}\
+        "defaults forwarded_replace from base\n\
          \x20 http-request set-header X-Forwarded-For %[src]\n\
          \x20 http-request set-header X-Forwarded-Host %[req.hdr(host)]\n\
          \x20 http-request set-header X-Forwarded-Port %[dst_port]\n\
@@ -573,13 +583,20 @@ fn render_forwarded_policies() {
          \x20 http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
          \x20 http-request set-header X-Forwarded-Proto-Version h2 if {{ ssl_fc_alpn -i h2 }}\n\
          \x20 http-request set-header Forwarded {v6}\n\
-         \x20 http-request set-header Forwarded {v4}\n\
-         {tail}"
+         \x20 http-request set-header Forwarded {v4}\n\n"
     );
-    assert!(section(Some(ForwardedPolicy::Replace)).ends_with(&replace));
-    for none in [Some(ForwardedPolicy::Never), None] {
-        assert!(section(none).ends_with(&format!("{head}{tail}")));
+    for section in [&append, &replace, &if_none] {
+        assert_eq!(
+            cfg.matches(section.as_str()).count(),
+            1,
+            "{section}\nin\n{cfg}"
+        );
     }
+    // Frontends and backends without "from" use an unnamed copy of base.
+    assert!(cfg.contains("\ndefaults base\n"));
+    let last = cfg.rfind("\ndefaults").unwrap();
+    assert!(cfg[last..].starts_with("\ndefaults from base\n"));
+    assert!(last < cfg.find("\nfrontend ").unwrap());
 }
 
 /// `n` copies of the sample's blog backend, `be_http:many:r<i>`.
@@ -632,7 +649,7 @@ fn render_spreads_backends_over_files() {
         );
         let names: Vec<&str> = file
             .lines()
-            .filter_map(|l| l.strip_prefix("backend "))
+            .filter_map(|l| l.strip_prefix("backend ")?.split(' ').next())
             .collect();
         // About 128 per file, in name order, each in its hash's file.
         assert!((80..180).contains(&names.len()), "{path}: {}", names.len());
