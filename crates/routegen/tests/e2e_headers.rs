@@ -158,3 +158,129 @@ fn header_actions_route_and_global() {
     assert_eq!(resp.header("x-echo-tls"), Some("0"));
     assert_eq!(resp.header("x-frame-options"), None);
 }
+
+/// Every `set-forwarded-headers` policy through the real HAProxy, over
+/// plain HTTP and edge TLS, with a client that sends its own forwarded
+/// headers: `append` adds HAProxy's after the client's, `replace` keeps
+/// HAProxy's only, `if-none` keeps the client's where it sent one and adds
+/// the rest, `never` passes the client's untouched and adds none. The rules
+/// live once per policy in haproxy.cfg's defaults sections (issue 20);
+/// these are the headers the per-backend rules gave.
+#[test]
+fn every_forwarded_headers_policy_sets_what_openshift_sets() {
+    let default_cert: Issued = CertSpec::leaf(&["default.router.test"]).self_signed();
+    let mut r = Router::new(ROUTEGEN, &[], default_cert);
+    let ns = "fwd";
+    let mut objects: Vec<Value> = Vec::new();
+    for policy in ["append", "replace", "if-none", "never"] {
+        objects.extend(service1(ns, policy, e2e::echo_server(policy)));
+        objects.push(
+            route(ns, policy, &format!("{policy}.test"))
+                .to(policy, None)
+                .tls("edge")
+                .insecure("Allow")
+                .annotation("haproxy.router.openshift.io/set-forwarded-headers", policy)
+                .to_json(),
+        );
+    }
+    r.render(&objects);
+    let cfg = std::fs::read_to_string(r.out().join("haproxy.cfg")).unwrap();
+    // append 1, replace 1, if-none 2 (the rule and its condition).
+    assert_eq!(
+        cfg.matches("X-Forwarded-Host").count(),
+        4,
+        "once per policy"
+    );
+    r.start();
+
+    let asked = "x-forwarded-for,x-forwarded-host,x-forwarded-port,x-forwarded-proto,forwarded";
+    let extra = [
+        ("x-echo-headers", asked),
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "gopher"),
+    ];
+    for tls in [false, true] {
+        let (port, proto) = if tls {
+            (r.https_port, "https")
+        } else {
+            (r.http_port, "http")
+        };
+        let see = |policy: &str| {
+            let host = format!("{policy}.test");
+            let req = Request {
+                host: &host,
+                target: "/",
+                extra: &extra,
+                keep_alive: false,
+            };
+            let resp = if tls {
+                https_request(port, TlsOpts::sni(&host), &req).map(|(_, resp)| resp)
+            } else {
+                http_request(port, &req)
+            };
+            let resp = resp.unwrap_or_else(|e| panic!("{host} (tls {tls}): {e}"));
+            assert_eq!(resp.status, 200, "{host}: {resp:?}");
+            assert_eq!(resp.backend(), policy);
+            let h = |name: &str| {
+                resp.header(&format!("x-echo-h-{name}"))
+                    .unwrap()
+                    .to_string()
+            };
+            [
+                h("x-forwarded-for"),
+                h("x-forwarded-host"),
+                h("x-forwarded-port"),
+                h("x-forwarded-proto"),
+                h("forwarded"),
+            ]
+        };
+        let host = |p: &str| format!("{p}.test");
+        let fwd = |p: &str, proto: &str| format!("for=127.0.0.1;host={p}.test;proto={proto}");
+        let port = port.to_string();
+        assert_eq!(
+            see("append"),
+            [
+                "203.0.113.7 | 127.0.0.1".to_string(),
+                host("append"),
+                port.clone(),
+                format!("gopher | {proto}"),
+                // proto= is what req.hdr(X-Forwarded-Proto) gives: the last.
+                fwd("append", proto),
+            ],
+            "tls {tls}"
+        );
+        assert_eq!(
+            see("replace"),
+            [
+                "127.0.0.1".to_string(),
+                host("replace"),
+                port.clone(),
+                proto.to_string(),
+                fwd("replace", proto),
+            ],
+            "tls {tls}"
+        );
+        assert_eq!(
+            see("if-none"),
+            [
+                "203.0.113.7".to_string(),
+                host("if-none"),
+                port.clone(),
+                "gopher".to_string(),
+                fwd("if-none", "gopher"),
+            ],
+            "tls {tls}"
+        );
+        assert_eq!(
+            see("never"),
+            [
+                "203.0.113.7".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                "gopher".to_string(),
+                "-".to_string(),
+            ],
+            "tls {tls}"
+        );
+    }
+}
