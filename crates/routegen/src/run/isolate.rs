@@ -798,7 +798,7 @@ mod tests {
             .filter(|k| k.starts_with("backends/"))
             .collect();
         assert_eq!(files.len(), 9, "{files:?}");
-        // Captured: line 25 of routes-007.cfg is inside be_http:many:r102;
+        // Captured: line 25 of routes-007.cfg is inside be_http:many:r111;
         // one alert also breaks be_no_route in default.cfg.
         let a = culprits(
             &r,
@@ -812,7 +812,7 @@ mod tests {
         assert_eq!(
             a.culprits,
             [(
-                key("many", "r102"),
+                key("many", "r111"),
                 "config : parsing [backends/routes-007.cfg:25] : unknown keyword 'bogus-directive' in 'backend' section".to_string()
             )]
             .into_iter()
@@ -826,7 +826,7 @@ mod tests {
             let backend = text
                 .lines()
                 .take(25)
-                .filter_map(|l| l.strip_prefix("backend "))
+                .filter_map(|l| l.strip_prefix("backend ")?.split(' ').next())
                 .last();
             let a = culprits(
                 &r,
