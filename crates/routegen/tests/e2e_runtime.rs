@@ -605,7 +605,7 @@ fn route_removal_host_change_and_new_routes_are_live() {
     let tree = sc.current_tree_text();
     for r in ["r1", "r2", "r3", "r4", "r5"] {
         assert!(
-            tree.contains(&format!("backend be_http:rt:{r}\n")),
+            tree.contains(&format!("backend be_http:rt:{r} from forwarded_append\n")),
             "{r} under its own name"
         );
     }

@@ -168,7 +168,7 @@ fn render_examples_to_dir_passes_haproxy_check() {
     );
     let cfg = config::whole_config_of(&tree);
     assert!(
-        cfg.contains("backend be_edge_http:shop:storefront\n"),
+        cfg.contains("backend be_edge_http:shop:storefront from forwarded_append\n"),
         "{cfg}"
     );
     assert!(

@@ -763,11 +763,11 @@ fn breaking_templates(dir: &Path) {
             .to_string()
     };
     let mut t = template("backend.cfg.tera");
-    let backend_line = "backend {{ name }}\n";
+    let backend_line = "backend {{ name }}{% if forwarded %} from {{ forwarded }}{% endif %}\n";
     assert!(t.contains(backend_line));
     t = t.replace(
         backend_line,
-        "backend {{ name }}\n{%- if name == \"be_http:team:bad\" %}\n  bogus-keyword-for-test on\n{%- endif %}\n",
+        &format!("{backend_line}{{%- if name == \"be_http:team:bad\" %}}\n  bogus-keyword-for-test on\n{{%- endif %}}\n"),
     );
     // Before the template's last newline: each section ends with one.
     t = format!(

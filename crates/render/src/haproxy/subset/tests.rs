@@ -65,7 +65,13 @@ fn route_backends(tree: &OutputTree) -> BTreeSet<String> {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         })
-        .filter_map(|l| l.strip_prefix("backend ").map(str::to_string))
+        // `backend <name> [from <defaults>]`: the name is the first word.
+        .filter_map(|l| {
+            l.strip_prefix("backend ")?
+                .split(' ')
+                .next()
+                .map(str::to_string)
+        })
         .collect()
 }
 
