@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use routegen_core::testkit::RouteBuilder;
-use routegen_host::source::dir::DirWatcher;
+use routegen_host::source::dir::{DirChanges, DirWatcher};
+use routegen_host::source::files::DirLoader;
 
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Longest a test waits for an expected signal.
@@ -371,4 +372,186 @@ async fn changes_while_nobody_waits_are_kept() {
         signalled(&mut w, EXPECT).await,
         "change lost by a cancelled wait"
     );
+}
+
+/// Route `t/<name>` for `host`.
+fn route_at(name: &str, host: &str) -> String {
+    RouteBuilder::new("t", name)
+        .host(host)
+        .to(name, None)
+        .to_yaml()
+}
+
+/// Every burst until none arrives for `QUIET`, merged (bounded).
+async fn changes_until_quiet(w: &mut DirWatcher) -> DirChanges {
+    let mut all = DirChanges::none();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut wait = EXPECT;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(wait, w.changed()).await {
+            Ok(Some(changes)) => all.merge(changes),
+            _ => break,
+        }
+        wait = QUIET;
+    }
+    all
+}
+
+/// What a burst says changed is enough to read: after every pattern, a
+/// loader told only the bursts' changes gives what a one-shot load of the
+/// directory gives, and the common edits (in place, renamed into place)
+/// name just their file, so the loader patches its last result.
+#[tokio::test]
+async fn what_a_burst_names_is_enough_to_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("a.yaml"), route("a")).unwrap();
+    fs::write(d.join("b.yaml"), route("b")).unwrap();
+    let mut w = start(d);
+    let mut loader = DirLoader::new(vec![d.to_path_buf()], "default");
+    loader.load().unwrap();
+    let only = |names: &[&str]| DirChanges::Files(names.iter().map(|n| d.join(n)).collect());
+    type Step<'a> = (&'a str, Box<dyn Fn()>, Option<DirChanges>, bool);
+    let dir = d.to_path_buf();
+    let at = move |n: &str| dir.join(n);
+    let steps: Vec<Step> = vec![
+        (
+            "written in place",
+            Box::new({
+                let at = at.clone();
+                move || fs::write(at("a.yaml"), route_at("a", "a2.example.com")).unwrap()
+            }),
+            Some(only(&["a.yaml"])),
+            true,
+        ),
+        (
+            "renamed into place from a hidden temporary file",
+            Box::new({
+                let at = at.clone();
+                move || {
+                    fs::write(at(".b.yaml.tmp"), route_at("b", "b2.example.com")).unwrap();
+                    fs::rename(at(".b.yaml.tmp"), at("b.yaml")).unwrap();
+                }
+            }),
+            Some(only(&["b.yaml"])),
+            true,
+        ),
+        (
+            "a new file",
+            Box::new({
+                let at = at.clone();
+                move || fs::write(at("c.yaml"), route("c")).unwrap()
+            }),
+            Some(only(&["c.yaml"])),
+            true,
+        ),
+        (
+            "a file removed",
+            Box::new({
+                let at = at.clone();
+                move || fs::remove_file(at("c.yaml")).unwrap()
+            }),
+            Some(only(&["c.yaml"])),
+            true,
+        ),
+        (
+            "a subdirectory with a file",
+            Box::new({
+                let at = at.clone();
+                move || {
+                    fs::create_dir(at("sub")).unwrap();
+                    fs::write(at("sub/d.yaml"), route("d")).unwrap();
+                }
+            }),
+            Some(DirChanges::Unknown),
+            false,
+        ),
+        (
+            "a file renamed",
+            Box::new({
+                let at = at.clone();
+                move || fs::rename(at("a.yaml"), at("e.yaml")).unwrap()
+            }),
+            Some(only(&["a.yaml", "e.yaml"])),
+            true,
+        ),
+        (
+            "a file moved into a subdirectory",
+            Box::new({
+                let at = at.clone();
+                move || fs::rename(at("b.yaml"), at("sub/b.yaml")).unwrap()
+            }),
+            Some(only(&["b.yaml", "sub/b.yaml"])),
+            true,
+        ),
+        (
+            "a directory renamed",
+            Box::new({
+                let at = at.clone();
+                move || fs::rename(at("sub"), at("sub2")).unwrap()
+            }),
+            Some(DirChanges::Unknown),
+            false,
+        ),
+        (
+            "a directory named like a manifest, removed with its files",
+            Box::new({
+                let at = at.clone();
+                move || {
+                    fs::create_dir(at("dir.yaml")).unwrap();
+                    fs::write(at("dir.yaml/f.yaml"), route("f")).unwrap();
+                }
+            }),
+            Some(DirChanges::Unknown),
+            false,
+        ),
+        (
+            "… renamed away",
+            Box::new({
+                let at = at.clone();
+                move || fs::rename(at("dir.yaml"), at(".hidden")).unwrap()
+            }),
+            Some(only(&["dir.yaml"])),
+            false,
+        ),
+        (
+            "written in place in a subdirectory",
+            Box::new({
+                let at = at.clone();
+                move || fs::write(at("sub2/d.yaml"), route_at("d", "d2.example.com")).unwrap()
+            }),
+            Some(only(&["sub2/d.yaml"])),
+            true,
+        ),
+        (
+            "noise and an edit",
+            Box::new({
+                let at = at.clone();
+                move || {
+                    fs::write(at("notes.txt"), "x").unwrap();
+                    fs::write(at(".e.yaml.swp"), "x").unwrap();
+                    fs::write(at("e.yaml"), route_at("a", "a3.example.com")).unwrap();
+                }
+            }),
+            Some(only(&["e.yaml"])),
+            true,
+        ),
+    ];
+    for (what, change, expected, patched) in steps {
+        change();
+        let changes = changes_until_quiet(&mut w).await;
+        if let Some(expected) = expected {
+            assert_eq!(changes, expected, "{what}");
+        }
+        let loaded = loader.load_changed(&changes).unwrap();
+        assert_eq!(loader.patched(), patched, "{what}");
+        let fresh =
+            routegen_host::source::files::load_paths(&[d.to_path_buf()], "default").unwrap();
+        assert_eq!(
+            format!("{:?}", loaded.snapshot),
+            format!("{:?}", fresh.snapshot),
+            "{what}"
+        );
+        assert_eq!(loaded.warnings, fresh.warnings, "{what}");
+    }
 }

@@ -75,6 +75,12 @@ pub struct UndecodableRoute {
     pub message: String,
 }
 
+/// Whether two Route objects are equal (the Route type, kube's derive, has
+/// no `PartialEq`: its parts are compared).
+pub fn routes_equal(a: &Route, b: &Route) -> bool {
+    a.metadata == b.metadata && a.spec == b.spec && a.status == b.status
+}
+
 impl Snapshot {
     /// Replace each object equal to the object of the same kind and
     /// `namespace/name` in `previous` by `previous`'s `Arc`, so that a
@@ -130,15 +136,11 @@ impl Snapshot {
             }
             reused
         }
-        // The Route type (kube's derive) has no PartialEq: compare its parts.
-        let route_eq = |a: &Route, b: &Route| {
-            a.metadata == b.metadata && a.spec == b.spec && a.status == b.status
-        };
         reuse(
             &mut self.routes,
             &previous.routes,
             |r| &r.metadata,
-            route_eq,
+            routes_equal,
         ) + reuse(
             &mut self.services,
             &previous.services,

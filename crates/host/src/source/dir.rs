@@ -1,11 +1,13 @@
 //! The `dir:PATH` source: watch a directory of manifests and say *when* to
 //! re-read it.
 //!
-//! [`DirWatcher`] only signals; it never reads manifests. After each signal
-//! the run loop re-reads the whole directory with
-//! [`crate::source::files::load_paths`], so a signal may be spurious (an
-//! extra re-read renders the same tree, which the apply step turns into a
-//! no-op) but a change is never lost.
+//! [`DirWatcher`] only signals; it never reads manifests. Each signal says
+//! what the burst changed as far as the watch can tell ([`DirChanges`]):
+//! either only some manifest files, which the reader
+//! ([`crate::source::files::DirLoader::load_changed`]) then looks at alone,
+//! or anything, and the whole directory is read again. A signal may be
+//! spurious (an extra read renders the same tree, which the apply step
+//! turns into a no-op) but a change is never lost.
 //!
 //! # Contract
 //!
@@ -45,12 +47,21 @@
 //!   layout is fully covered.)
 //! * **Watcher errors** (inotify queue overflow, watch limit reached,
 //!   unreadable subdirectory) are logged through `tracing` and counted as a
-//!   change, since events may have been lost; watching goes on.
+//!   change of anything ([`DirChanges::Unknown`]), since events may have
+//!   been lost; watching goes on.
+//! * **What changed.** [`DirChanges::Files`] only when every relevant event
+//!   of the burst named a manifest outside hidden and `..` entries that is,
+//!   when the event is handled, a regular file (written, created, or
+//!   renamed into place), or that was removed or renamed away (not as a
+//!   directory; the reader checks it had listed a file there). Anything
+//!   else (a directory, a symlink, ConfigMap machinery, an event without
+//!   paths, the root itself, lost events) makes the burst
+//!   [`DirChanges::Unknown`].
 //!
 //! Start the watcher *before* the first read so nothing changes unseen
 //! between that read and the watch.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -85,6 +96,49 @@ pub enum DirWatchError {
         #[source]
         source: notify::Error,
     },
+}
+
+/// What a burst of events changed, as far as the watch can tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirChanges {
+    /// Only these manifest files (absolute paths) changed; no file appeared
+    /// in or left the listing unless it is named here.
+    Files(BTreeSet<PathBuf>),
+    /// Anything may have changed: read the whole directory.
+    Unknown,
+}
+
+impl DirChanges {
+    /// No change.
+    pub fn none() -> DirChanges {
+        DirChanges::Files(BTreeSet::new())
+    }
+
+    /// Add `other`'s changes to these.
+    pub fn merge(&mut self, other: DirChanges) {
+        match (&mut *self, other) {
+            (DirChanges::Files(mine), DirChanges::Files(theirs)) => mine.extend(theirs),
+            (_, DirChanges::Unknown) => *self = DirChanges::Unknown,
+            (DirChanges::Unknown, DirChanges::Files(_)) => {}
+        }
+    }
+
+    /// Record one manifest file, or anything when `path` is `None`.
+    fn add(&mut self, path: Option<&Path>) {
+        match (&mut *self, path) {
+            (DirChanges::Files(files), Some(p)) => {
+                files.insert(p.to_path_buf());
+            }
+            (_, None) => *self = DirChanges::Unknown,
+            (DirChanges::Unknown, Some(_)) => {}
+        }
+    }
+}
+
+impl Default for DirChanges {
+    fn default() -> Self {
+        DirChanges::none()
+    }
 }
 
 /// Watches a manifest directory; see the module documentation.
@@ -131,6 +185,8 @@ struct BurstState {
     last: Option<Instant>,
     /// Manifests modified in place and not yet closed (Linux only).
     writing: HashSet<PathBuf>,
+    /// What the pending burst changed.
+    changes: DirChanges,
 }
 
 impl Shared {
@@ -146,6 +202,7 @@ impl Shared {
             let mut st = self.lock();
             st.started.get_or_insert(now);
             st.last = Some(now);
+            st.changes = DirChanges::Unknown;
         }
         self.wake.notify_one();
     }
@@ -215,13 +272,13 @@ impl DirWatcher {
         &self.root
     }
 
-    /// Resolves once per burst of relevant changes (see the module
-    /// documentation). Cancel-safe.
+    /// Resolves once per burst of relevant changes, with what the burst
+    /// changed (see the module documentation). Cancel-safe.
     ///
-    /// Returns `Option` so callers can write `while let Some(()) =
+    /// Returns `Option` so callers can write `while let Some(changes) =
     /// watcher.changed().await`; the current implementation never returns
     /// `None`: problems with the watch are logged and retried.
-    pub async fn changed(&mut self) -> Option<()> {
+    pub async fn changed(&mut self) -> Option<DirChanges> {
         loop {
             self.check_root();
             let now = Instant::now();
@@ -237,7 +294,7 @@ impl DirWatcher {
                         // Still-open writers announce themselves again when
                         // they write or close: no stale entries survive.
                         st.writing.clear();
-                        return Some(());
+                        return Some(std::mem::take(&mut st.changes));
                     }
                     let next = if st.writing.is_empty() {
                         quiet_at.min(cap_at)
@@ -355,6 +412,29 @@ fn handle(shared: &Shared, root: &Path, res: notify::Result<Event>) {
     tracing::trace!(kind = ?event.kind, paths = ?event.paths, "relevant change");
     {
         let mut st = shared.lock();
+        if relevant.is_empty() {
+            st.changes.add(None);
+        }
+        // A rename seen whole names the old path first.
+        let renamed_from = match event.kind {
+            EventKind::Modify(ModifyKind::Name(notify::event::RenameMode::Both)) => {
+                event.paths.first()
+            }
+            _ => None,
+        };
+        for p in &relevant {
+            let gone = class == KindClass::Gone || renamed_from == Some(*p);
+            // Removed or renamed away: a manifest's name is enough (the
+            // reader checks it listed a file there); a directory removed is
+            // never a file.
+            let file = if gone {
+                !matches!(event.kind, EventKind::Remove(RemoveKind::Folder))
+                    && is_plain_manifest_name(root, p)
+            } else {
+                is_plain_manifest_name(root, p) && is_regular_file(p)
+            };
+            st.changes.add(file.then_some(p.as_path()));
+        }
         if cfg!(target_os = "linux") {
             for p in &relevant {
                 match class {
@@ -480,6 +560,19 @@ fn relevance(rel: &Path, entry_type: impl FnOnce() -> EntryType) -> bool {
         EntryType::File => false,
         EntryType::Unknown => !looks_like_plain_file(last),
     }
+}
+
+/// A manifest's name under `root` outside hidden and `..` entries (what
+/// the reader lists when it is a regular file).
+fn is_plain_manifest_name(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    let plain_names = rel.components().all(|c| match c {
+        Component::Normal(n) => !n.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    plain_names && is_manifest_name(path)
 }
 
 fn is_regular_file(path: &Path) -> bool {

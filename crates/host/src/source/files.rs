@@ -208,14 +208,22 @@ pub fn load_str(
 /// The files a path stands for: itself, or the manifests below a directory
 /// in lexical order.
 fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    manifest_files_and_links(path).map(|(files, _)| files)
+}
+
+/// [`manifest_files`], and whether the walk followed a symlink (below
+/// `path`) to get there: a change behind a link is not seen under the
+/// path the walk lists.
+fn manifest_files_and_links(path: &Path) -> Result<(Vec<PathBuf>, bool), LoadError> {
     let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
         path: path.display().to_string(),
         source,
     })?;
     if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
+        return Ok((vec![path.to_path_buf()], false));
     }
     let mut files = Vec::new();
+    let mut links = false;
     let walker = walkdir::WalkDir::new(path)
         .follow_links(true)
         .sort_by_file_name()
@@ -234,11 +242,12 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        links |= entry.depth() > 0 && entry.path_is_symlink();
         if entry.file_type().is_file() && is_manifest {
             files.push(entry.into_path());
         }
     }
-    Ok(files)
+    Ok((files, links))
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -276,6 +285,8 @@ struct Loader<'a> {
     errors: Vec<String>,
     /// Objects absorbed so far (see [`MAX_OBJECTS`]).
     objects: usize,
+    /// Some object was defined twice (the first definition kept).
+    duplicates: bool,
     /// Parse a large YAML stream on rayon's pool (off: on this thread).
     parallel: bool,
 }
@@ -332,6 +343,7 @@ impl<'a> Loader<'a> {
             warnings: Vec::new(),
             errors: Vec::new(),
             objects: 0,
+            duplicates: false,
             parallel: true,
         }
     }
@@ -382,35 +394,44 @@ impl<'a> Loader<'a> {
                     }
                     self.undecodable.insert(key, (*route, place.clone()));
                 }
-                Item::Service(key, svc) => insert_first(
-                    &mut self.services,
-                    &mut self.warnings,
-                    "Service",
-                    key,
-                    svc,
-                    (origin, place),
-                ),
-                Item::Slice(key, slice) => insert_first(
-                    &mut self.slices,
-                    &mut self.warnings,
-                    "EndpointSlice",
-                    key,
-                    slice,
-                    (origin, place),
-                ),
-                Item::Secret(key, secret) => insert_first(
-                    &mut self.secrets,
-                    &mut self.warnings,
-                    "Secret",
-                    key,
-                    secret,
-                    (origin, place),
-                ),
+                Item::Service(key, svc) => {
+                    self.duplicates |= insert_first(
+                        &mut self.services,
+                        &mut self.warnings,
+                        "Service",
+                        key,
+                        svc,
+                        (origin, place),
+                    )
+                }
+                Item::Slice(key, slice) => {
+                    self.duplicates |= insert_first(
+                        &mut self.slices,
+                        &mut self.warnings,
+                        "EndpointSlice",
+                        key,
+                        slice,
+                        (origin, place),
+                    )
+                }
+                Item::Secret(key, secret) => {
+                    self.duplicates |= insert_first(
+                        &mut self.secrets,
+                        &mut self.warnings,
+                        "Secret",
+                        key,
+                        secret,
+                        (origin, place),
+                    )
+                }
                 Item::Namespace(name, ns) => match self.namespaces.entry(name) {
-                    std::collections::btree_map::Entry::Occupied(e) => self.warnings.push(format!(
-                        "{origin}: duplicate Namespace {}; first definition kept",
-                        e.key()
-                    )),
+                    std::collections::btree_map::Entry::Occupied(e) => {
+                        self.duplicates = true;
+                        self.warnings.push(format!(
+                            "{origin}: duplicate Namespace {}; first definition kept",
+                            e.key()
+                        ))
+                    }
                     std::collections::btree_map::Entry::Vacant(e) => {
                         e.insert((ns, place.clone()));
                     }
@@ -422,6 +443,7 @@ impl<'a> Loader<'a> {
 
     fn is_duplicate_route(&mut self, origin: &Origin<'_>, key: &ObjectKey) -> bool {
         let duplicate = self.routes.contains_key(key) || self.undecodable.contains_key(key);
+        self.duplicates |= duplicate;
         if duplicate {
             self.warnings.push(format!(
                 "{origin}: duplicate Route {key}; the first definition is kept"
@@ -849,6 +871,7 @@ fn check_fields(
     keep
 }
 
+/// Insert unless the key is taken (then warn); `true` when it was.
 fn insert_first<T>(
     map: &mut BTreeMap<ObjectKey, (T, Place)>,
     warnings: &mut Vec<String>,
@@ -856,13 +879,15 @@ fn insert_first<T>(
     key: ObjectKey,
     object: T,
     (origin, place): (&Origin<'_>, &Place),
-) {
+) -> bool {
     if let Some((_, first)) = map.get(&key) {
         warnings.push(format!(
             "{origin}: duplicate {kind} {key}; the first definition ({first}) is kept"
         ));
+        true
     } else {
         map.insert(key, (object, place.clone()));
+        false
     }
 }
 

@@ -14,6 +14,7 @@ use routegen_core::admit::Verdict;
 use routegen_core::model::{ObjectKey, Snapshot};
 use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary, Check};
 use routegen_host::runtime::live::{Live, LiveReport};
+use routegen_host::source::dir::DirChanges;
 use routegen_host::source::files;
 use routegen_render::engine::Engine;
 use routegen_render::haproxy::runtime::{self, Delta, ReloadReason, RuntimeState, StateMemo};
@@ -189,6 +190,9 @@ pub struct Core {
     previous_snapshot: Option<Snapshot>,
     /// The directory source (parses only files that changed).
     dir_loader: files::DirLoader,
+    /// What the directory watcher saw change since the last pass's load
+    /// (`Unknown` until the first load: everything is read).
+    dir_changes: DirChanges,
     /// Per-Route fingerprints, memoized across passes.
     fingerprints: Fingerprints,
     applier: Applier,
@@ -254,6 +258,7 @@ impl Core {
                 vec![settings.source_dir.clone()],
                 settings.namespace.clone(),
             ),
+            dir_changes: DirChanges::Unknown,
             fingerprints: Fingerprints::default(),
             applier,
             quarantine: BTreeMap::new(),
@@ -382,6 +387,13 @@ impl Core {
         &self.applier
     }
 
+    /// Add what the directory watcher saw change; the next pass's load
+    /// looks at those files alone when it can
+    /// ([`files::DirLoader::load_changed`]).
+    pub fn note_dir_changes(&mut self, changes: DirChanges) {
+        self.dir_changes.merge(changes);
+    }
+
     /// One pass: load, decide, render, apply; see the module docs.
     pub fn pass(&mut self) -> Pass {
         let started = Instant::now();
@@ -410,7 +422,11 @@ impl Core {
             errors: Vec::new(),
         }) {
             Some(loaded) => Ok(loaded),
-            None => self.dir_loader.load().inspect(|_| {
+            None => {
+                let changes = std::mem::take(&mut self.dir_changes);
+                self.dir_loader.load_changed(&changes)
+            }
+            .inspect(|_| {
                 pass.failing_files = Some(self.dir_loader.failing().to_vec());
             }),
         };

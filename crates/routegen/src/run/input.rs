@@ -14,7 +14,7 @@
 
 use anyhow::Context as _;
 
-use routegen_host::source::dir::DirWatcher;
+use routegen_host::source::dir::{DirChanges, DirWatcher};
 use routegen_k8s::source::{KubeRun, KubeSource};
 
 use super::config::{RunConfig, Source};
@@ -44,10 +44,13 @@ impl Input {
     }
 
     /// Cancel-safe; for `kube`, the first change is the first full sync.
-    pub(super) async fn changed(&mut self) -> Option<()> {
+    /// For a directory, what changed (for
+    /// [`Core::note_dir_changes`](super::core::Core::note_dir_changes));
+    /// `None` for `kube`, whose snapshot is taken whole.
+    pub(super) async fn changed(&mut self) -> Option<Option<DirChanges>> {
         match self {
-            Input::Dir(w) => w.changed().await,
-            Input::Kube(k) => k.changed().await.map(|_| ()),
+            Input::Dir(w) => w.changed().await.map(Some),
+            Input::Kube(k) => k.changed().await.map(|_| None),
         }
     }
 

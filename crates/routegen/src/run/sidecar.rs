@@ -192,7 +192,12 @@ impl Sidecar {
         tokio::select! {
             biased;
             _ = &mut *shutdown => return false,
-            Some(()) = self.input.changed() => self.pending = true,
+            Some(changes) = self.input.changed() => {
+                if let Some(changes) = changes {
+                    pass::lock(&self.core).note_dir_changes(changes);
+                }
+                self.pending = true;
+            }
             _ = sleep_until_opt(retry_at), if retry_at.is_some() => {
                 let [reload, start] = self.serving.backoffs();
                 for b in [reload, &mut self.apply_backoff, start] {
