@@ -397,10 +397,19 @@ async fn changes_until_quiet(w: &mut DirWatcher) -> DirChanges {
     all
 }
 
+fn write(d: &Path, name: &str, text: String) {
+    fs::write(d.join(name), text).unwrap();
+}
+
+fn rename(d: &Path, from: &str, to: &str) {
+    fs::rename(d.join(from), d.join(to)).unwrap();
+}
+
 /// What a burst says changed is enough to read: after every pattern, a
 /// loader told only the bursts' changes gives what a one-shot load of the
-/// directory gives, and the common edits (in place, renamed into place)
-/// name just their file, so the loader patches its last result.
+/// directory gives, and the common edits (in place, renamed into place,
+/// created, removed, moved) name just their files, so the loader patches
+/// its last result.
 #[tokio::test]
 async fn what_a_burst_names_is_enough_to_read() {
     let tmp = tempfile::tempdir().unwrap();
@@ -410,139 +419,110 @@ async fn what_a_burst_names_is_enough_to_read() {
     let mut w = start(d);
     let mut loader = DirLoader::new(vec![d.to_path_buf()], "default");
     loader.load().unwrap();
-    let only = |names: &[&str]| DirChanges::Files(names.iter().map(|n| d.join(n)).collect());
-    type Step<'a> = (&'a str, Box<dyn Fn()>, Option<DirChanges>, bool);
-    let dir = d.to_path_buf();
-    let at = move |n: &str| dir.join(n);
-    let steps: Vec<Step> = vec![
+    // (what, the change, the files the bursts name (`None`: Unknown),
+    // whether the loader patches)
+    type Step = (
+        &'static str,
+        fn(&Path),
+        Option<&'static [&'static str]>,
+        bool,
+    );
+    let steps: [Step; 12] = [
         (
             "written in place",
-            Box::new({
-                let at = at.clone();
-                move || fs::write(at("a.yaml"), route_at("a", "a2.example.com")).unwrap()
-            }),
-            Some(only(&["a.yaml"])),
+            |d| write(d, "a.yaml", route_at("a", "a2.example.com")),
+            Some(&["a.yaml"]),
             true,
         ),
         (
             "renamed into place from a hidden temporary file",
-            Box::new({
-                let at = at.clone();
-                move || {
-                    fs::write(at(".b.yaml.tmp"), route_at("b", "b2.example.com")).unwrap();
-                    fs::rename(at(".b.yaml.tmp"), at("b.yaml")).unwrap();
-                }
-            }),
-            Some(only(&["b.yaml"])),
+            |d| {
+                write(d, ".b.yaml.tmp", route_at("b", "b2.example.com"));
+                rename(d, ".b.yaml.tmp", "b.yaml");
+            },
+            Some(&["b.yaml"]),
             true,
         ),
         (
             "a new file",
-            Box::new({
-                let at = at.clone();
-                move || fs::write(at("c.yaml"), route("c")).unwrap()
-            }),
-            Some(only(&["c.yaml"])),
+            |d| write(d, "c.yaml", route("c")),
+            Some(&["c.yaml"]),
             true,
         ),
         (
             "a file removed",
-            Box::new({
-                let at = at.clone();
-                move || fs::remove_file(at("c.yaml")).unwrap()
-            }),
-            Some(only(&["c.yaml"])),
+            |d| fs::remove_file(d.join("c.yaml")).unwrap(),
+            Some(&["c.yaml"]),
             true,
         ),
         (
             "a subdirectory with a file",
-            Box::new({
-                let at = at.clone();
-                move || {
-                    fs::create_dir(at("sub")).unwrap();
-                    fs::write(at("sub/d.yaml"), route("d")).unwrap();
-                }
-            }),
-            Some(DirChanges::Unknown),
+            |d| {
+                fs::create_dir(d.join("sub")).unwrap();
+                write(d, "sub/d.yaml", route("d"));
+            },
+            None,
             false,
         ),
         (
             "a file renamed",
-            Box::new({
-                let at = at.clone();
-                move || fs::rename(at("a.yaml"), at("e.yaml")).unwrap()
-            }),
-            Some(only(&["a.yaml", "e.yaml"])),
+            |d| rename(d, "a.yaml", "e.yaml"),
+            Some(&["a.yaml", "e.yaml"]),
             true,
         ),
         (
             "a file moved into a subdirectory",
-            Box::new({
-                let at = at.clone();
-                move || fs::rename(at("b.yaml"), at("sub/b.yaml")).unwrap()
-            }),
-            Some(only(&["b.yaml", "sub/b.yaml"])),
+            |d| rename(d, "b.yaml", "sub/b.yaml"),
+            Some(&["b.yaml", "sub/b.yaml"]),
             true,
         ),
         (
             "a directory renamed",
-            Box::new({
-                let at = at.clone();
-                move || fs::rename(at("sub"), at("sub2")).unwrap()
-            }),
-            Some(DirChanges::Unknown),
+            |d| rename(d, "sub", "sub2"),
+            None,
             false,
         ),
         (
-            "a directory named like a manifest, removed with its files",
-            Box::new({
-                let at = at.clone();
-                move || {
-                    fs::create_dir(at("dir.yaml")).unwrap();
-                    fs::write(at("dir.yaml/f.yaml"), route("f")).unwrap();
-                }
-            }),
-            Some(DirChanges::Unknown),
+            "a directory named like a manifest, with a file",
+            |d| {
+                fs::create_dir(d.join("dir.yaml")).unwrap();
+                write(d, "dir.yaml/f.yaml", route("f"));
+            },
+            None,
             false,
         ),
+        // Named like a file: the loader sees it listed none there.
         (
             "… renamed away",
-            Box::new({
-                let at = at.clone();
-                move || fs::rename(at("dir.yaml"), at(".hidden")).unwrap()
-            }),
-            Some(only(&["dir.yaml"])),
+            |d| rename(d, "dir.yaml", ".hidden"),
+            Some(&["dir.yaml"]),
             false,
         ),
         (
             "written in place in a subdirectory",
-            Box::new({
-                let at = at.clone();
-                move || fs::write(at("sub2/d.yaml"), route_at("d", "d2.example.com")).unwrap()
-            }),
-            Some(only(&["sub2/d.yaml"])),
+            |d| write(d, "sub2/d.yaml", route_at("d", "d2.example.com")),
+            Some(&["sub2/d.yaml"]),
             true,
         ),
         (
             "noise and an edit",
-            Box::new({
-                let at = at.clone();
-                move || {
-                    fs::write(at("notes.txt"), "x").unwrap();
-                    fs::write(at(".e.yaml.swp"), "x").unwrap();
-                    fs::write(at("e.yaml"), route_at("a", "a3.example.com")).unwrap();
-                }
-            }),
-            Some(only(&["e.yaml"])),
+            |d| {
+                write(d, "notes.txt", "x".into());
+                write(d, ".e.yaml.swp", "x".into());
+                write(d, "e.yaml", route_at("a", "a3.example.com"));
+            },
+            Some(&["e.yaml"]),
             true,
         ),
     ];
-    for (what, change, expected, patched) in steps {
-        change();
+    for (what, change, named, patched) in steps {
+        change(d);
         let changes = changes_until_quiet(&mut w).await;
-        if let Some(expected) = expected {
-            assert_eq!(changes, expected, "{what}");
-        }
+        let expected = match named {
+            Some(names) => DirChanges::Files(names.iter().map(|n| d.join(n)).collect()),
+            None => DirChanges::Unknown,
+        };
+        assert_eq!(changes, expected, "{what}");
         let loaded = loader.load_changed(&changes).unwrap();
         assert_eq!(loader.patched(), patched, "{what}");
         let fresh =
