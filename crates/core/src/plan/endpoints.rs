@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 
@@ -48,44 +49,163 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// How many characters of a bad address a warning shows.
 const SHOWN_CHARS: usize = 64;
 
-/// EndpointSlices grouped by namespace and Service name.
-#[derive(Debug, Default)]
-pub struct EndpointIndex<'a> {
-    by_service: FxHashMap<&'a str, FxHashMap<&'a str, Vec<&'a EndpointSlice>>>,
+/// Each Service's EndpointSlices, by namespace and Service name (the
+/// label), each group in slice-name order. Kept between passes by the plan
+/// memo and updated with the slices that changed ([`SliceGroups::update`]),
+/// so a pass that changed, added or removed one slice does not regroup the
+/// fleet's.
+#[derive(Clone, Debug, Default)]
+pub struct SliceGroups {
+    by_service: FxHashMap<String, FxHashMap<String, Vec<Arc<EndpointSlice>>>>,
 }
 
-impl<'a> EndpointIndex<'a> {
-    /// Index every slice that names its Service.
-    pub fn new<S: std::borrow::Borrow<EndpointSlice>>(slices: &'a [S]) -> Self {
-        let mut by_service: FxHashMap<&str, FxHashMap<&str, Vec<&EndpointSlice>>> =
-            Default::default();
+impl PartialEq for SliceGroups {
+    /// The same slice objects in the same groups.
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &Vec<Arc<EndpointSlice>>, b: &Vec<Arc<EndpointSlice>>| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        self.by_service.len() == other.by_service.len()
+            && self.by_service.iter().all(|(ns, services)| {
+                other.by_service.get(ns).is_some_and(|theirs| {
+                    services.len() == theirs.len()
+                        && services
+                            .iter()
+                            .all(|(svc, group)| theirs.get(svc).is_some_and(|g| same(group, g)))
+                })
+            })
+    }
+}
+
+/// The namespace and Service a slice belongs to, if it names one.
+fn group_of(slice: &EndpointSlice) -> Option<(&str, &str)> {
+    let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
+    let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some((namespace, service))
+}
+
+fn slice_name(slice: &EndpointSlice) -> &str {
+    slice.metadata.name.as_deref().unwrap_or_default()
+}
+
+impl SliceGroups {
+    /// The groups of `slices`.
+    pub fn new(slices: &[Arc<EndpointSlice>]) -> Self {
+        let mut groups = SliceGroups::default();
         for slice in slices {
-            let slice: &EndpointSlice = std::borrow::Borrow::borrow(slice);
-            let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
-            if let Some(service) = service {
-                by_service
-                    .entry(namespace)
-                    .or_default()
-                    .entry(service.as_str())
-                    .or_default()
-                    .push(slice);
-            }
+            groups.add(slice);
         }
-        Self { by_service }
+        groups
     }
 
-    /// The slices of `namespace/service` (in no particular order).
-    pub fn slices(&self, namespace: &str, service: &str) -> &[&'a EndpointSlice] {
+    /// Make the groups of `before` (what `self` holds) those of `now`:
+    /// equal to [`SliceGroups::new`]`(now)`. The same objects at the same
+    /// places cost a pointer compare each; otherwise the slices only one
+    /// list holds are found by address and moved.
+    pub fn update(&mut self, before: &[Arc<EndpointSlice>], now: &[Arc<EndpointSlice>]) {
+        let same_places = before.len() == now.len();
+        let changed_at: Vec<usize> = if same_places {
+            (0..now.len())
+                .filter(|&i| !Arc::ptr_eq(&before[i], &now[i]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if same_places {
+            for i in changed_at {
+                self.remove(&before[i]);
+                self.add(&now[i]);
+            }
+            return;
+        }
+        let addresses =
+            |list: &[Arc<EndpointSlice>]| -> rustc_hash::FxHashSet<*const EndpointSlice> {
+                list.iter().map(Arc::as_ptr).collect()
+            };
+        let (was, is) = (addresses(before), addresses(now));
+        for slice in before.iter().filter(|s| !is.contains(&Arc::as_ptr(s))) {
+            self.remove(slice);
+        }
+        for slice in now.iter().filter(|s| !was.contains(&Arc::as_ptr(s))) {
+            self.add(slice);
+        }
+    }
+
+    fn add(&mut self, slice: &Arc<EndpointSlice>) {
+        let Some((namespace, service)) = group_of(slice) else {
+            return;
+        };
+        let group = self
+            .by_service
+            .entry(namespace.to_string())
+            .or_default()
+            .entry(service.to_string())
+            .or_default();
+        // Names are unique in a namespace; equal names (input that breaks
+        // that) keep list order.
+        let at = group.partition_point(|s| slice_name(s) <= slice_name(slice));
+        group.insert(at, Arc::clone(slice));
+    }
+
+    /// Take `slice` out of its group; empty groups go (as `new` has none).
+    fn remove(&mut self, slice: &Arc<EndpointSlice>) {
+        let Some((namespace, service)) = group_of(slice) else {
+            return;
+        };
+        let Some(services) = self.by_service.get_mut(namespace) else {
+            return;
+        };
+        if let Some(group) = services.get_mut(service) {
+            if let Some(at) = group.iter().position(|s| Arc::ptr_eq(s, slice)) {
+                group.remove(at);
+            }
+            if group.is_empty() {
+                services.remove(service);
+            }
+        }
+        if services.is_empty() {
+            self.by_service.remove(namespace);
+        }
+    }
+
+    fn group(&self, namespace: &str, service: &str) -> &[Arc<EndpointSlice>] {
         self.by_service
             .get(namespace)
             .and_then(|services| services.get(service))
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+}
+
+/// EndpointSlices grouped by namespace and Service name.
+#[derive(Debug)]
+pub struct EndpointIndex<'a> {
+    groups: std::borrow::Cow<'a, SliceGroups>,
+}
+
+impl<'a> EndpointIndex<'a> {
+    /// Index every slice that names its Service (copies them: tests; the
+    /// plan keeps [`SliceGroups`] and uses [`EndpointIndex::with_groups`]).
+    pub fn new<S: std::borrow::Borrow<EndpointSlice>>(slices: &[S]) -> Self {
+        let slices: Vec<Arc<EndpointSlice>> = slices
+            .iter()
+            .map(|s| Arc::new(s.borrow().clone()))
+            .collect();
+        Self {
+            groups: std::borrow::Cow::Owned(SliceGroups::new(&slices)),
+        }
+    }
+
+    /// The index whose groups are `groups`.
+    pub fn with_groups(groups: &'a SliceGroups) -> Self {
+        Self {
+            groups: std::borrow::Cow::Borrowed(groups),
+        }
+    }
+
+    /// The slices of `namespace/service`, in slice-name order.
+    pub fn slices(&self, namespace: &str, service: &str) -> &[Arc<EndpointSlice>] {
+        self.groups.group(namespace, service)
     }
 }
 
@@ -437,6 +557,52 @@ pub(crate) mod tests {
             address_type: address_type.into(),
             ports: Some(ports),
             endpoints,
+        }
+    }
+
+    #[test]
+    fn slice_groups_updated_in_place_equal_groups_built_anew() {
+        let mk = |ns: &str, name: &str, svc: Option<&str>| {
+            let mut s = slice(ns, name, svc.unwrap_or("x"), "IPv4", vec![], vec![]);
+            if svc.is_none() {
+                s.metadata.labels = None;
+            }
+            Arc::new(s)
+        };
+        let mut list: Vec<Arc<EndpointSlice>> = (0..40)
+            .map(|i| {
+                mk(
+                    &format!("ns{}", i % 3),
+                    &format!("s{i}"),
+                    Some(&format!("svc{}", i % 7)),
+                )
+            })
+            .collect();
+        let mut groups = SliceGroups::new(&list);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for step in 0..400 {
+            let before = list.clone();
+            let name = format!("n{step}");
+            match rng.usize(0..5) {
+                // Another object for a slice, maybe of another Service.
+                0 | 1 => {
+                    let at = rng.usize(0..list.len());
+                    let svc = format!("svc{}", rng.usize(0..9));
+                    list[at] = mk(&format!("ns{}", rng.usize(0..3)), &name, Some(&svc));
+                }
+                // One without a Service label.
+                2 => {
+                    let at = rng.usize(0..list.len());
+                    list[at] = mk("ns0", &name, None);
+                }
+                // A slice added or removed (the places move).
+                3 => list.insert(rng.usize(0..=list.len()), mk("ns1", &name, Some("svc1"))),
+                _ => {
+                    list.remove(rng.usize(0..list.len()));
+                }
+            }
+            groups.update(&before, &list);
+            assert_eq!(groups, SliceGroups::new(&list), "step {step}");
         }
     }
 

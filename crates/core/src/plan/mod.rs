@@ -351,6 +351,8 @@ pub struct PlanMemo {
     /// The slices of the previous pass, held so the slice pointers below
     /// always name live objects (a pointer cannot be reused while held).
     slices: Vec<Arc<EndpointSlice>>,
+    /// The groups of `slices` by Service.
+    slice_groups: endpoints::SliceGroups,
     routes: HashMap<ObjectKey, Box<RouteMemo>>,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
@@ -411,7 +413,9 @@ pub fn plan_memo(
             .push("plan: several admitted verdicts for one Route: only one is used".to_string());
     }
 
-    let index = endpoints::EndpointIndex::new(&snapshot.endpoint_slices);
+    memo.slice_groups
+        .update(&memo.slices, &snapshot.endpoint_slices);
+    let index = endpoints::EndpointIndex::with_groups(&memo.slice_groups);
     let mut previous = std::mem::take(&mut memo.routes);
     memo.routes.reserve(routes.len());
     let mut backends = Vec::with_capacity(routes.len());
@@ -427,7 +431,7 @@ pub fn plan_memo(
             index
                 .slices(&route.key.namespace, &r.service)
                 .iter()
-                .map(|s| *s as *const EndpointSlice as usize)
+                .map(|s| Arc::as_ptr(s) as usize)
                 .chain([usize::MAX])
         })
     }

@@ -14,56 +14,77 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
+use openssl::sha::Sha256;
 use routegen_core::model::ObjectKey;
 use routegen_core::plan::{Plan, ServerVerify};
 
 pub type Digest = [u8; 32];
 
 fn digest_of<T: Debug>(tag: &str, item: &T) -> Digest {
-    let mut h = openssl::sha::Sha256::new();
+    let mut h = Sha256::new();
     h.update(tag.as_bytes());
     h.update(format!("{item:?}").as_bytes());
     h.finish()
 }
 
-/// Digests of shared items, by the item's address; the `Arc` is kept so
-/// the address cannot be reused by another item while it is remembered.
+/// Digests of shared items, kept with the last list they came in; the
+/// `Arc`s are kept so an address cannot be reused by another item while it
+/// is remembered.
 #[derive(Debug)]
 struct ByPointer<T> {
     tag: &'static str,
-    known: HashMap<usize, (Arc<T>, Digest)>,
+    items: Vec<Arc<T>>,
+    digests: Vec<Digest>,
 }
 
 impl<T: Debug> ByPointer<T> {
     fn new(tag: &'static str) -> Self {
         ByPointer {
             tag,
-            known: HashMap::new(),
+            items: Vec::new(),
+            digests: Vec::new(),
         }
     }
 
-    /// The digests of `items`, in order; forgets items no longer listed.
-    fn digests<'a>(&mut self, items: impl ExactSizeIterator<Item = &'a Arc<T>>) -> Vec<Digest>
-    where
-        T: 'a,
-    {
-        let mut next = HashMap::with_capacity(items.len());
+    /// The digests of `items`, in order. An item at the same place as in
+    /// the last list costs a pointer compare, one elsewhere a lookup by
+    /// address among the last list's (built only when needed); only items
+    /// not in the last list are hashed.
+    fn digests(&mut self, items: &[Arc<T>]) -> &[Digest] {
+        let unchanged = items.len() == self.items.len()
+            && items
+                .iter()
+                .zip(&self.items)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if unchanged {
+            return &self.digests;
+        }
+        let mut by_address: Option<FxHashMap<*const T, Digest>> = None;
         let digests = items
-            .map(|item| {
-                let at = Arc::as_ptr(item) as usize;
-                let digest = match self.known.remove(&at) {
-                    Some((_, d)) => d,
-                    None => next
-                        .get(&at)
-                        .map(|(_, d): &(Arc<T>, Digest)| *d)
-                        .unwrap_or_else(|| digest_of(self.tag, &**item)),
-                };
-                next.insert(at, (Arc::clone(item), digest));
-                digest
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                if self.items.get(i).is_some_and(|old| Arc::ptr_eq(old, item)) {
+                    return self.digests[i];
+                }
+                let known = by_address.get_or_insert_with(|| {
+                    self.items
+                        .iter()
+                        .map(Arc::as_ptr)
+                        .zip(self.digests.iter().copied())
+                        .collect()
+                });
+                known
+                    .get(&Arc::as_ptr(item))
+                    .copied()
+                    .unwrap_or_else(|| digest_of(self.tag, &**item))
             })
             .collect();
-        self.known = next;
-        digests
+        self.items = items.to_vec();
+        self.digests = digests;
+        &self.digests
     }
 }
 
@@ -124,12 +145,15 @@ impl Fingerprints {
     /// One fingerprint per Route that has a part in `plan`. The same plan
     /// gives the same fingerprints whatever was computed before.
     pub fn of(&mut self, plan: &Plan) -> BTreeMap<ObjectKey, Digest> {
-        let mut parts: BTreeMap<&ObjectKey, Vec<Digest>> = BTreeMap::new();
+        // Each Route's part digests, in plan order, fed to its hash.
+        let mut parts: FxHashMap<&ObjectKey, Sha256> = FxHashMap::default();
+        parts.reserve(plan.backends.len());
+        let mut add = |route, digest: &Digest| parts.entry(route).or_default().update(digest);
         let mut allowlists = HashMap::new();
         let mut cas = HashMap::new();
-        let backend_digests = self.backends.digests(plan.backends.iter());
+        let backend_digests = self.backends.digests(&plan.backends);
         for (b, d) in plan.backends.iter().zip(backend_digests) {
-            parts.entry(&b.route).or_default().push(d);
+            add(&b.route, d);
             if let Some(f) = &b.allowlist_file {
                 allowlists.insert(f.as_str(), &b.route);
             }
@@ -143,40 +167,34 @@ impl Fingerprints {
             (&mut self.http, &plan.http_lookup),
             (&mut self.https, &plan.https_lookup),
         ] {
-            for (e, d) in entries.iter().zip(memo.digests(entries.iter())) {
-                parts.entry(&e.route).or_default().push(d);
+            for (e, d) in entries.iter().zip(memo.digests(entries)) {
+                add(&e.route, d);
             }
         }
-        let sni = self.sni.digests(plan.passthrough.iter());
+        let sni = self.sni.digests(&plan.passthrough);
         for (e, d) in plan.passthrough.iter().zip(sni) {
-            parts.entry(&e.route).or_default().push(d);
+            add(&e.route, d);
         }
         let certs = self.certificates.digests(&plan.certificates);
         for (c, d) in plan.certificates.iter().zip(certs) {
-            parts.entry(&c.route).or_default().push(*d);
+            add(&c.route, d);
         }
         let allow = self.allowlists.digests(&plan.allowlist_files);
         for (a, d) in plan.allowlist_files.iter().zip(allow) {
             if let Some(route) = allowlists.get(a.file.as_str()) {
-                parts.entry(route).or_default().push(*d);
+                add(route, d);
             }
         }
         let ca = self.cas.digests(&plan.ca_files);
         for (c, d) in plan.ca_files.iter().zip(ca) {
             if let Some(route) = cas.get(c.file.as_str()) {
-                parts.entry(route).or_default().push(*d);
+                add(route, d);
             }
         }
-        parts
-            .into_iter()
-            .map(|(k, digests)| {
-                let mut h = openssl::sha::Sha256::new();
-                for d in digests {
-                    h.update(&d);
-                }
-                (k.clone(), h.finish())
-            })
-            .collect()
+        let mut sorted: Vec<(&ObjectKey, Digest)> =
+            parts.into_iter().map(|(k, h)| (k, h.finish())).collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sorted.into_iter().map(|(k, d)| (k.clone(), d)).collect()
     }
 }
 
@@ -220,6 +238,17 @@ mod tests {
             changed[&ObjectKey::new("ns", "b")],
             first[&ObjectKey::new("ns", "b")]
         );
+        // Moved, or after one inserted before it: the same.
+        plan.backends.insert(0, backend("c", "be_c"));
+        assert_eq!(memo.of(&plan), Fingerprints::default().of(&plan));
+        plan.backends.swap(0, 2);
+        let moved = memo.of(&plan);
+        assert_eq!(moved, Fingerprints::default().of(&plan));
+        assert_eq!(
+            moved[&ObjectKey::new("ns", "b")],
+            changed[&ObjectKey::new("ns", "b")]
+        );
+        plan.backends.remove(1);
         // Gone from the plan: gone from the fingerprints.
         plan.backends.pop();
         assert_eq!(memo.of(&plan).len(), 1);
