@@ -287,17 +287,36 @@ impl KubeSource {
             snapshot.namespaces = store.state();
         }
         inner.secrets.fill(&mut snapshot);
-        let key = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            routegen_core::model::snapshot::key_of(m)
-        };
-        snapshot.routes.sort_by_key(|r| key(&r.metadata));
+        // In `key_of` order, compared in place (a key per comparison was
+        // two string copies, O(n log n) of them every pass).
+        type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        fn by_key(a: &Meta, b: &Meta) -> std::cmp::Ordering {
+            fn key(m: &Meta) -> (&str, &str) {
+                (
+                    m.namespace.as_deref().unwrap_or_default(),
+                    m.name.as_deref().unwrap_or_default(),
+                )
+            }
+            key(a).cmp(&key(b))
+        }
+        snapshot
+            .routes
+            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
         snapshot
             .undecodable_routes
-            .sort_by_key(|r| key(&r.metadata));
-        snapshot.services.sort_by_key(|s| key(&s.metadata));
-        snapshot.endpoint_slices.sort_by_key(|s| key(&s.metadata));
-        snapshot.namespaces.sort_by_key(|n| n.metadata.name.clone());
-        snapshot.secrets.sort_by_key(|s| key(&s.metadata));
+            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
+        snapshot
+            .services
+            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
+        snapshot
+            .endpoint_slices
+            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
+        snapshot
+            .namespaces
+            .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        snapshot
+            .secrets
+            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
         snapshot
     }
 
