@@ -104,7 +104,20 @@ impl Engine {
         config: &PipelineConfig,
         placement: &plan::spares::Placement,
     ) -> Result<Rendered, RenderError> {
-        let mut plan = self.plan(&verdicts, snapshot, config);
+        let plan = self.plan(&verdicts, snapshot, config);
+        self.render_planned(verdicts, plan, config, placement)
+    }
+
+    /// [`Engine::render_verdicts_placed`] with the plan of `verdicts`
+    /// already made by [`Engine::plan`] (from the same snapshot and
+    /// config): `routegen run` plans once per pass, then renders.
+    pub fn render_planned(
+        &mut self,
+        verdicts: Vec<Verdict>,
+        mut plan: Plan,
+        config: &PipelineConfig,
+        placement: &plan::spares::Placement,
+    ) -> Result<Rendered, RenderError> {
         if config.target == Target::Haproxy && !placement.is_empty() {
             plan = plan::spares::place(&plan, placement);
         }

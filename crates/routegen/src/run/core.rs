@@ -24,6 +24,7 @@ use super::fingerprint::Fingerprints;
 use super::isolate::{self, BisectError};
 use super::placement;
 use routegen_core::plan::spares::Placement;
+use routegen_core::plan::Plan;
 
 /// Bounds of fault isolation in one pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -488,7 +489,10 @@ impl Core {
             let t = Instant::now();
             let mut v = verdicts.clone();
             pipeline::exclude_routes(&mut v, &excluded, self.config.target);
-            let (rendered, checked) = match self.render_placed(v, snapshot, &mut placement) {
+            // Nothing left out: the plan of these verdicts is the full plan.
+            let planned = excluded.is_empty().then(|| full_plan.clone());
+            let (rendered, checked) = match self.render_placed(v, planned, snapshot, &mut placement)
+            {
                 Ok(r) => r,
                 Err(e) => {
                     pass.render_time += t.elapsed();
@@ -658,26 +662,29 @@ impl Core {
     /// spares. When that tree would still need a reload (or HAProxy's
     /// state is unknown), render every Route under its own name instead
     /// ([`placement::normalized`]) and leave that in `placement`.
+    /// `planned`: the plan of `verdicts`, when the pass has it already.
     /// The tree's state and live delta, when that check computed them
     /// (for [`Core::apply`]).
     fn render_placed(
         &mut self,
         verdicts: Vec<Verdict>,
+        planned: Option<Plan>,
         snapshot: &Snapshot,
         placement: &mut Placement,
     ) -> Result<(Rendered, Option<Checked>), routegen_render::RenderError> {
+        let plan = match planned {
+            Some(plan) => plan,
+            None => self.engine.plan(&verdicts, snapshot, &self.config),
+        };
         if placement.placed.is_empty() {
             return self
                 .engine
-                .render_verdicts_placed(verdicts, snapshot, &self.config, placement)
+                .render_planned(verdicts, plan, &self.config, placement)
                 .map(|r| (r, None));
         }
-        let rendered = self.engine.render_verdicts_placed(
-            verdicts.clone(),
-            snapshot,
-            &self.config,
-            placement,
-        )?;
+        let rendered =
+            self.engine
+                .render_planned(verdicts.clone(), plan.clone(), &self.config, placement)?;
         if let (Some(running), true) = (&self.running, self.live.is_some()) {
             if let Ok(state) = RuntimeState::of_tree_memo(&mut self.state_memo, &rendered.tree) {
                 let delta = runtime::delta(running, &state);
@@ -688,7 +695,7 @@ impl Core {
         }
         *placement = placement::normalized(&self.placement);
         self.engine
-            .render_verdicts_placed(verdicts, snapshot, &self.config, placement)
+            .render_planned(verdicts, plan, &self.config, placement)
             .map(|r| (r, None))
     }
 
