@@ -461,6 +461,7 @@ fn events_from_an_adopted_haproxy_reach_the_new_routegen() {
     drop(b);
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
+    let mut slow = 0;
     let mut requests = 0;
     let mut failed = 0;
     while start.elapsed() < Duration::from_millis(1500) || dropped_logs(&sc.out) == dropped_before {
@@ -471,6 +472,7 @@ fn events_from_an_adopted_haproxy_reach_the_new_routegen() {
         let t = Instant::now();
         let body = sc.body("web.example.com");
         slowest = slowest.max(t.elapsed());
+        slow += usize::from(t.elapsed() >= Duration::from_millis(500));
         requests += 1;
         match body.as_deref() {
             Some("backend-a") => {}
@@ -487,9 +489,13 @@ fn events_from_an_adopted_haproxy_reach_the_new_routegen() {
         "events queue full ({queued} datagrams queued by the test): {requests} requests in {:?}, slowest {slowest:?}; HAProxy dropped {dropped} messages",
         start.elapsed()
     );
+    // A worker blocked on the full socket would hold every request from
+    // the first event on. One slow request is allowed: on a loaded
+    // machine a connection's SYN is sometimes retransmitted (1 s), which
+    // says nothing about logging.
     assert!(
-        slowest < Duration::from_millis(500),
-        "slowest request {slowest:?}"
+        slow <= 1 && requests >= 100,
+        "{slow} of {requests} requests took 500 ms or more (slowest {slowest:?})"
     );
     drop(stuck);
 
