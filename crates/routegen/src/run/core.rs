@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use routegen_core::admit::Verdict;
@@ -20,7 +21,7 @@ use routegen_render::engine::Engine;
 use routegen_render::haproxy::runtime::{self, Delta, ReloadReason, RuntimeState, StateMemo};
 use routegen_render::pipeline::{self, PipelineConfig, Rendered};
 
-use super::fingerprint::Fingerprints;
+use super::fingerprint::{Fingerprints, RouteFingerprints};
 use super::isolate::{self, BisectError};
 use super::placement;
 use routegen_core::plan::spares::Placement;
@@ -199,7 +200,7 @@ pub struct Core {
     applier: Applier,
     quarantine: BTreeMap<ObjectKey, Quarantined>,
     /// Per-Route fingerprints of the last applied plan.
-    applied_routes: Option<BTreeMap<ObjectKey, [u8; 32]>>,
+    applied_routes: Option<RouteFingerprints>,
     /// The runtime API (`None`: every change is a reload).
     live: Option<Live>,
     state_memo: StateMemo,
@@ -522,6 +523,11 @@ impl Core {
                         self.fingerprints.of(&rendered.plan)
                     };
                     let changes = match (&outcome, &self.applied_routes) {
+                        (ApplyOutcome::Applied { .. }, Some(before))
+                            if Arc::ptr_eq(before, &now) =>
+                        {
+                            Some(RouteChanges::default())
+                        }
                         (ApplyOutcome::Applied { .. }, Some(before)) => {
                             Some(route_changes(before, &now))
                         }

@@ -51,13 +51,26 @@ impl<T: Debug> ByPointer<T> {
     /// The digests of `items`, in order. An item at the same place as in
     /// the last list costs a pointer compare, one elsewhere a lookup by
     /// address among the last list's (built only when needed); only items
-    /// not in the last list are hashed.
-    fn digests(&mut self, items: &[Arc<T>]) -> &[Digest] {
-        let unchanged = items.len() == self.items.len()
-            && items
-                .iter()
-                .zip(&self.items)
-                .all(|(a, b)| Arc::ptr_eq(a, b));
+    /// not in the last list are hashed. The Routes (`route_of`) of items
+    /// that differ from the last list's at their place go to `touched`;
+    /// a list of another length touches everything.
+    fn digests(
+        &mut self,
+        items: &[Arc<T>],
+        route_of: impl Fn(&T) -> &ObjectKey,
+        touched: &mut Touched,
+    ) -> &[Digest] {
+        if items.len() != self.items.len() {
+            *touched = Touched::All;
+        }
+        let mut unchanged = items.len() == self.items.len();
+        for (new, old) in items.iter().zip(&self.items) {
+            if !Arc::ptr_eq(new, old) {
+                unchanged = false;
+                touched.add(route_of(old));
+                touched.add(route_of(new));
+            }
+        }
         if unchanged {
             return &self.digests;
         }
@@ -105,12 +118,44 @@ impl<T: Debug> ByList<T> {
         }
     }
 
-    fn digests(&mut self, list: &Arc<Vec<T>>) -> &[Digest] {
+    /// The digests of `list`'s elements; a list that is not the last one
+    /// touches everything.
+    fn digests(&mut self, list: &Arc<Vec<T>>, touched: &mut Touched) -> &[Digest] {
         if !self.list.as_ref().is_some_and(|l| Arc::ptr_eq(l, list)) {
+            *touched = Touched::All;
             self.digests = list.iter().map(|e| digest_of(self.tag, e)).collect();
             self.list = Some(Arc::clone(list));
         }
         &self.digests
+    }
+}
+
+/// Fingerprints per Route, shared: an unchanged result is handed on as it
+/// is.
+pub type RouteFingerprints = Arc<BTreeMap<ObjectKey, Digest>>;
+
+/// Up to this many Routes whose parts changed are fingerprinted alone;
+/// more, and every Route is.
+const MAX_TOUCHED: usize = 16;
+
+/// The Routes whose parts may differ from the last plan's.
+enum Touched {
+    Some(Vec<ObjectKey>),
+    All,
+}
+
+impl Touched {
+    fn add(&mut self, route: &ObjectKey) {
+        if let Touched::Some(routes) = self {
+            if routes.contains(route) {
+                return;
+            }
+            if routes.len() >= MAX_TOUCHED {
+                *self = Touched::All;
+            } else {
+                routes.push(route.clone());
+            }
+        }
     }
 }
 
@@ -125,6 +170,8 @@ pub struct Fingerprints {
     certificates: ByList<routegen_core::plan::CertEntry>,
     allowlists: ByList<routegen_core::plan::AllowlistFile>,
     cas: ByList<routegen_core::plan::PemFile>,
+    /// The result of the last call.
+    last: Option<RouteFingerprints>,
 }
 
 impl Default for Fingerprints {
@@ -137,22 +184,83 @@ impl Default for Fingerprints {
             certificates: ByList::new("cert"),
             allowlists: ByList::new("allow"),
             cas: ByList::new("ca"),
+            last: None,
         }
     }
 }
 
 impl Fingerprints {
     /// One fingerprint per Route that has a part in `plan`. The same plan
-    /// gives the same fingerprints whatever was computed before.
-    pub fn of(&mut self, plan: &Plan) -> BTreeMap<ObjectKey, Digest> {
-        // Each Route's part digests, in plan order, fed to its hash.
+    /// gives the same fingerprints whatever was computed before. When only
+    /// a few Routes' parts changed since the last call (items replaced in
+    /// place, as an endpoint change does), only those Routes are
+    /// fingerprinted again and the rest of the last result is kept.
+    pub fn of(&mut self, plan: &Plan) -> RouteFingerprints {
+        let mut touched = Touched::Some(Vec::new());
+        let t = &mut touched;
+        let digests = PlanDigests {
+            backends: self.backends.digests(&plan.backends, |b| &b.route, t),
+            http: self.http.digests(&plan.http_lookup, |e| &e.route, t),
+            https: self.https.digests(&plan.https_lookup, |e| &e.route, t),
+            sni: self.sni.digests(&plan.passthrough, |e| &e.route, t),
+            certs: self.certificates.digests(&plan.certificates, t),
+            allow: self.allowlists.digests(&plan.allowlist_files, t),
+            ca: self.cas.digests(&plan.ca_files, t),
+        };
+        let result = match (&mut self.last, touched) {
+            (Some(last), Touched::Some(routes)) => {
+                if !routes.is_empty() {
+                    let mut fresh = digests.fold(plan, |k| routes.contains(k));
+                    let map = Arc::make_mut(last);
+                    for route in &routes {
+                        match fresh.remove(route) {
+                            Some(d) => map.insert(route.clone(), d),
+                            None => map.remove(route),
+                        };
+                    }
+                }
+                Arc::clone(last)
+            }
+            _ => {
+                let all = digests.fold(plan, |_| true);
+                let mut sorted: Vec<(&ObjectKey, Digest)> = all.into_iter().collect();
+                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                Arc::new(sorted.into_iter().map(|(k, d)| (k.clone(), d)).collect())
+            }
+        };
+        self.last = Some(Arc::clone(&result));
+        result
+    }
+}
+
+/// The digests of a plan's items, list by list (in the plan's order).
+struct PlanDigests<'a> {
+    backends: &'a [Digest],
+    http: &'a [Digest],
+    https: &'a [Digest],
+    sni: &'a [Digest],
+    certs: &'a [Digest],
+    allow: &'a [Digest],
+    ca: &'a [Digest],
+}
+
+impl PlanDigests<'_> {
+    /// The fingerprint of each Route `wanted` picks that has a part in
+    /// `plan`: its parts' digests in plan order, list by list, hashed.
+    fn fold<'p>(
+        &self,
+        plan: &'p Plan,
+        wanted: impl Fn(&ObjectKey) -> bool,
+    ) -> FxHashMap<&'p ObjectKey, Digest> {
         let mut parts: FxHashMap<&ObjectKey, Sha256> = FxHashMap::default();
-        parts.reserve(plan.backends.len());
-        let mut add = |route, digest: &Digest| parts.entry(route).or_default().update(digest);
+        let mut add = |route: &'p ObjectKey, digest: &Digest| {
+            if wanted(route) {
+                parts.entry(route).or_default().update(digest);
+            }
+        };
         let mut allowlists = HashMap::new();
         let mut cas = HashMap::new();
-        let backend_digests = self.backends.digests(&plan.backends);
-        for (b, d) in plan.backends.iter().zip(backend_digests) {
+        for (b, d) in plan.backends.iter().zip(self.backends) {
             add(&b.route, d);
             if let Some(f) = &b.allowlist_file {
                 allowlists.insert(f.as_str(), &b.route);
@@ -163,38 +271,31 @@ impl Fingerprints {
                 }
             }
         }
-        for (memo, entries) in [
-            (&mut self.http, &plan.http_lookup),
-            (&mut self.https, &plan.https_lookup),
+        for (entries, digests) in [
+            (&plan.http_lookup, self.http),
+            (&plan.https_lookup, self.https),
         ] {
-            for (e, d) in entries.iter().zip(memo.digests(entries)) {
+            for (e, d) in entries.iter().zip(digests) {
                 add(&e.route, d);
             }
         }
-        let sni = self.sni.digests(&plan.passthrough);
-        for (e, d) in plan.passthrough.iter().zip(sni) {
+        for (e, d) in plan.passthrough.iter().zip(self.sni) {
             add(&e.route, d);
         }
-        let certs = self.certificates.digests(&plan.certificates);
-        for (c, d) in plan.certificates.iter().zip(certs) {
+        for (c, d) in plan.certificates.iter().zip(self.certs) {
             add(&c.route, d);
         }
-        let allow = self.allowlists.digests(&plan.allowlist_files);
-        for (a, d) in plan.allowlist_files.iter().zip(allow) {
+        for (a, d) in plan.allowlist_files.iter().zip(self.allow) {
             if let Some(route) = allowlists.get(a.file.as_str()) {
                 add(route, d);
             }
         }
-        let ca = self.cas.digests(&plan.ca_files);
-        for (c, d) in plan.ca_files.iter().zip(ca) {
+        for (c, d) in plan.ca_files.iter().zip(self.ca) {
             if let Some(route) = cas.get(c.file.as_str()) {
                 add(route, d);
             }
         }
-        let mut sorted: Vec<(&ObjectKey, Digest)> =
-            parts.into_iter().map(|(k, h)| (k, h.finish())).collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        sorted.into_iter().map(|(k, d)| (k.clone(), d)).collect()
+        parts.into_iter().map(|(k, h)| (k, h.finish())).collect()
     }
 }
 
@@ -211,6 +312,55 @@ mod tests {
             "h",
             Vec::new(),
         ))
+    }
+
+    /// Random edits of a plan (backends replaced in place by equal or
+    /// changed ones, moved to another Route, added, removed, swapped): the
+    /// memo, fingerprinting only the Routes it sees touched, always agrees
+    /// with a fresh computation.
+    #[test]
+    fn touched_routes_alone_agree_with_a_fresh_computation() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut plan = Plan {
+            backends: (0..30)
+                .map(|i| backend(&format!("r{}", i % 20), &format!("be_{i}")))
+                .collect(),
+            ..Plan::default()
+        };
+        let mut memo = Fingerprints::default();
+        for step in 0..500 {
+            let n = plan.backends.len();
+            let at = rng.usize(0..n.max(1));
+            let (route, name) = (
+                format!("r{}", rng.usize(0..25)),
+                format!("be_{}", rng.usize(0..40)),
+            );
+            match rng.usize(0..8) {
+                0 | 1 if n > 0 => {
+                    let old = &plan.backends[at];
+                    let key = old.route.name.clone();
+                    plan.backends[at] = backend(&key, &old.name.clone());
+                }
+                2 | 3 if n > 0 => {
+                    let key = plan.backends[at].route.name.clone();
+                    plan.backends[at] = backend(&key, &name);
+                }
+                4 if n > 0 => plan.backends[at] = backend(&route, &name),
+                5 => plan
+                    .backends
+                    .insert(rng.usize(0..=n), backend(&route, &name)),
+                6 if n > 1 => {
+                    plan.backends.remove(at);
+                }
+                _ if n > 1 => plan.backends.swap(at, rng.usize(0..n)),
+                _ => {}
+            }
+            let fresh = Fingerprints::default().of(&plan);
+            assert_eq!(*memo.of(&plan), *fresh, "step {step}");
+            // Asked again: the same result, shared.
+            let again = memo.of(&plan);
+            assert!(Arc::ptr_eq(&again, &memo.of(&plan)), "step {step}");
+        }
     }
 
     #[test]
