@@ -957,7 +957,7 @@ fn without_leftovers(mut live: Observed, fresh: &Observed, new: &RuntimeState) -
         .collect();
     for backend in extra {
         assert!(
-            !new.backends.contains_key(&backend),
+            !new.backends.contains_key(backend.as_str()),
             "backend {backend} of the tree has servers only in the live process: {:?}",
             live.servers[&backend]
         );

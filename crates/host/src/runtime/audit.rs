@@ -20,7 +20,7 @@ pub fn drift(model: &RuntimeState, observed: &Observed) -> Vec<String> {
     let mut out = Vec::new();
     let empty = Default::default();
     for (name, backend) in &model.backends {
-        let seen = observed.servers.get(name).unwrap_or(&empty);
+        let seen = observed.servers.get(&**name).unwrap_or(&empty);
         for (server, line) in &backend.servers {
             let Some(s) = seen.get(server) else {
                 out.push(format!("server {name}/{server} missing"));

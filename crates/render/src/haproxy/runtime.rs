@@ -95,7 +95,8 @@ pub struct BackendState {
 pub struct RuntimeState {
     /// Files whose change needs a reload, by path.
     pub fixed: BTreeMap<String, Arc<[u8]>>,
-    pub backends: BTreeMap<String, Arc<BackendState>>,
+    /// Backend name → state (names shared: the map is cloned every pass).
+    pub backends: BTreeMap<Arc<str>, Arc<BackendState>>,
     /// Map file → key → value.
     pub maps: BTreeMap<String, Arc<BTreeMap<String, String>>>,
     /// Certificate file → contents.
@@ -125,7 +126,9 @@ pub struct StateMemo {
     maps: HashMap<String, ParsedMap>,
 }
 
-type ParsedFile = (Arc<[u8]>, Arc<Vec<(String, Arc<BackendState>)>>);
+/// The backend sections of one file, in file order.
+type FileBackends = Vec<(Arc<str>, Arc<BackendState>)>;
+type ParsedFile = (Arc<[u8]>, Arc<FileBackends>);
 type ParsedMap = (Arc<[u8]>, Arc<BTreeMap<String, String>>);
 
 impl RuntimeState {
@@ -225,10 +228,7 @@ fn utf8<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, StateError> {
 }
 
 /// The backend sections of one `backends/routes-*.cfg` file, in file order.
-fn parse_backend_file(
-    path: &str,
-    bytes: &[u8],
-) -> Result<Vec<(String, Arc<BackendState>)>, StateError> {
+fn parse_backend_file(path: &str, bytes: &[u8]) -> Result<FileBackends, StateError> {
     let text = utf8(path, bytes)?;
     let err = |message: String| StateError {
         file: path.to_string(),
@@ -239,7 +239,7 @@ fn parse_backend_file(
     let mut finish = |current: Option<(String, openssl::sha::Sha256, BackendState)>| {
         if let Some((name, hash, mut backend)) = current {
             backend.shape = hash.finish();
-            out.push((name, Arc::new(backend)));
+            out.push((Arc::from(name), Arc::new(backend)));
         }
     };
     for line in text.lines() {
@@ -593,7 +593,7 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
                 continue;
             }
             reload.push(ReloadReason::BackendAdded {
-                backend: name.clone(),
+                backend: name.to_string(),
             });
             continue;
         };
@@ -602,7 +602,7 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
         }
         if old.shape != backend.shape || old.cookie_key != backend.cookie_key {
             reload.push(ReloadReason::BackendChanged {
-                backend: name.clone(),
+                backend: name.to_string(),
             });
             continue;
         }
@@ -617,7 +617,7 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
         if added {
             if let Some(key) = &backend.cookie_key {
                 server_ops.push(Op::SetCookieKey {
-                    backend: name.clone(),
+                    backend: name.to_string(),
                     key: key.clone(),
                 });
             }
@@ -840,7 +840,7 @@ pub fn changed_parts(
                     .values()
                     .any(|s| s.ca_file.as_ref().is_some_and(|f| changed_cas.contains(f)))
         })
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| name.to_string())
         .collect();
     let certs = new
         .certs

@@ -914,19 +914,27 @@ fn route_changes(
     before: &BTreeMap<ObjectKey, [u8; 32]>,
     after: &BTreeMap<ObjectKey, [u8; 32]>,
 ) -> RouteChanges {
+    // Both maps in key order, side by side: no lookups.
     let mut c = RouteChanges::default();
-    for (k, h) in after {
-        match before.get(k) {
-            None => c.added.push(k.clone()),
-            Some(old) if old != h => c.changed.push(k.clone()),
-            _ => {}
+    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        let order = match (b.peek(), a.peek()) {
+            (Some((kb, _)), Some((ka, _))) => kb.cmp(ka),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Less => c.removed.extend(b.next().map(|(k, _)| k.clone())),
+            std::cmp::Ordering::Greater => c.added.extend(a.next().map(|(k, _)| k.clone())),
+            std::cmp::Ordering::Equal => {
+                let ((_, old), (k, new)) = (b.next().expect("peeked"), a.next().expect("peeked"));
+                if old != new {
+                    c.changed.push(k.clone());
+                }
+            }
         }
     }
-    c.removed = before
-        .keys()
-        .filter(|k| !after.contains_key(*k))
-        .cloned()
-        .collect();
     c
 }
 

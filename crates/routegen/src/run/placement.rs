@@ -47,14 +47,15 @@ pub fn for_pass(
         .backends
         .iter()
         .filter(|(name, b)| b.servers.is_empty() && name.starts_with(spares::SPARE_PREFIX))
-        .map(|(name, _)| name.as_str())
+        .map(|(name, _)| &**name)
         .collect();
     if free.is_empty() {
         return placement;
     }
     let mut taken = placement.taken();
     for b in &plan.backends {
-        if running.backends.contains_key(&b.name) || placement.placed.contains_key(&b.route) {
+        if running.backends.contains_key(b.name.as_str()) || placement.placed.contains_key(&b.route)
+        {
             continue;
         }
         let clashes = |spare: &str| {
@@ -117,7 +118,7 @@ mod tests {
         RuntimeState {
             backends: names
                 .iter()
-                .map(|n| (n.clone(), Arc::clone(&empty)))
+                .map(|n| (Arc::from(n.as_str()), Arc::clone(&empty)))
                 .collect(),
             ..RuntimeState::default()
         }
