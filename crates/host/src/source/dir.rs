@@ -98,6 +98,11 @@ pub enum DirWatchError {
     },
 }
 
+/// Most files a burst names ([`DirChanges::Files`]); a burst that writes
+/// more is [`DirChanges::Unknown`] (the directory is read whole, which
+/// costs less than looking at that many files one by one).
+pub const MAX_NAMED_FILES: usize = 1024;
+
 /// What a burst of events changed, as far as the watch can tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DirChanges {
@@ -114,18 +119,28 @@ impl DirChanges {
         DirChanges::Files(BTreeSet::new())
     }
 
-    /// Add `other`'s changes to these.
+    /// Add `other`'s changes to these (more than [`MAX_NAMED_FILES`]
+    /// files together is anything).
     pub fn merge(&mut self, other: DirChanges) {
         match (&mut *self, other) {
-            (DirChanges::Files(mine), DirChanges::Files(theirs)) => mine.extend(theirs),
+            (DirChanges::Files(mine), DirChanges::Files(theirs)) => {
+                mine.extend(theirs);
+                if mine.len() > MAX_NAMED_FILES {
+                    *self = DirChanges::Unknown;
+                }
+            }
             (_, DirChanges::Unknown) => *self = DirChanges::Unknown,
             (DirChanges::Unknown, DirChanges::Files(_)) => {}
         }
     }
 
-    /// Record one manifest file, or anything when `path` is `None`.
+    /// Record one manifest file, or anything when `path` is `None`; more
+    /// than [`MAX_NAMED_FILES`] files is anything.
     fn add(&mut self, path: Option<&Path>) {
         match (&mut *self, path) {
+            (DirChanges::Files(files), Some(_)) if files.len() >= MAX_NAMED_FILES => {
+                *self = DirChanges::Unknown;
+            }
             (DirChanges::Files(files), Some(p)) => {
                 files.insert(p.to_path_buf());
             }
@@ -684,6 +699,28 @@ mod tests {
         // Renamed away, type unknown: an extension-less name may be a dir.
         assert!(rel("sub", EntryType::Unknown));
         assert!(rel("", EntryType::Unknown));
+    }
+
+    #[test]
+    fn changes_name_at_most_max_named_files() {
+        let mut changes = DirChanges::none();
+        for i in 0..MAX_NAMED_FILES {
+            changes.add(Some(Path::new(&format!("/d/{i}.yaml"))));
+        }
+        assert!(matches!(&changes, DirChanges::Files(f) if f.len() == MAX_NAMED_FILES));
+        changes.add(Some(Path::new("/d/0.yaml")));
+        assert_eq!(
+            changes,
+            DirChanges::Unknown,
+            "one more, even one already named"
+        );
+        changes.add(Some(Path::new("/d/x.yaml")));
+        assert_eq!(changes, DirChanges::Unknown);
+        let mut merged = DirChanges::none();
+        merged.merge(DirChanges::Files([PathBuf::from("/d/a.yaml")].into()));
+        merged.merge(DirChanges::Unknown);
+        merged.merge(DirChanges::Files([PathBuf::from("/d/b.yaml")].into()));
+        assert_eq!(merged, DirChanges::Unknown);
     }
 
     #[test]
