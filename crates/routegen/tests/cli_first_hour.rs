@@ -369,6 +369,7 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
         "--debounce",
         "--min-reload-interval",
         "--ops-header-timeout",
+        "--haproxy-load-timeout",
     ] {
         let (status, stderr) = run(flag, "5");
         assert_eq!(status, Some(2), "{flag} 5: {stderr}");
@@ -377,10 +378,18 @@ fn duration_flags_refuse_a_bare_number_and_ask_for_a_unit() {
                 && stderr.contains("`5` has no unit; add one, e.g. 5s or 5ms"),
             "{stderr}"
         );
-        // Zero has no meaning for --ops-header-timeout (refused once run
-        // resolves its flags: exit 3 too, with its own message).
+        // Zero has no meaning for --ops-header-timeout and
+        // --haproxy-load-timeout (refused once run resolves its flags:
+        // exit 3 too, with its own message, below).
         for accepted in ["0", "0s", "250ms", "5s", "2m", "1m 30s"] {
-            if flag == "--ops-header-timeout" && accepted.starts_with('0') {
+            let zero_refused = ["--ops-header-timeout", "--haproxy-load-timeout"].contains(&flag);
+            if zero_refused && accepted.starts_with('0') {
+                let (status, stderr) = run(flag, accepted);
+                assert_eq!(status, Some(3), "{flag} {accepted}: {stderr}");
+                assert!(
+                    stderr.contains(&format!("{flag} must be above 0")),
+                    "{stderr}"
+                );
                 continue;
             }
             let (status, stderr) = run(flag, accepted);

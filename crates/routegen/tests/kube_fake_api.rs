@@ -1124,6 +1124,7 @@ fn run_config(
         listen,
         ops_limits: Default::default(),
         min_reload_interval: Duration::ZERO,
+        haproxy_load_timeout: Duration::from_secs(120),
         debounce: Duration::ZERO,
         keep_trees: 2,
         max_old_workers: 5,

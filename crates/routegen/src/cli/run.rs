@@ -68,6 +68,9 @@ pub(crate) struct RunArgs {
     /// Minimum time between two reloads (a number and its unit, e.g. 500ms or 1s); stretched to the last apply + reload duration when longer.
     #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_MIN_RELOAD_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = duration::parse)]
     pub(crate) min_reload_interval: std::time::Duration,
+    /// How long HAProxy may take to load a configuration: until a started HAProxy's worker answers, and until a reload's new worker is confirmed (a number and its unit; HAProxy needs about 3 s at 10,000 Routes and 30 s at 100,000 on two cores).
+    #[arg(long, help_heading = heading::RELOADS, env = "ROUTEGEN_HAPROXY_LOAD_TIMEOUT", value_name = "DURATION", default_value = "2m", value_parser = duration::parse)]
+    pub(crate) haproxy_load_timeout: std::time::Duration,
     #[command(flatten, next_help_heading = heading::POLICY)]
     pub(crate) router: RouterArgs,
     #[command(flatten, next_help_heading = heading::RENDERING)]
@@ -125,6 +128,10 @@ pub(crate) fn exec(args: RunArgs) -> ExitCode {
 /// The flags of `run`, resolved: default run and state directories under
 /// --out, the reload method implied by --spawn-haproxy.
 fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    anyhow::ensure!(
+        !args.haproxy_load_timeout.is_zero(),
+        "--haproxy-load-timeout must be above 0 (HAProxy could never start or reload)"
+    );
     anyhow::ensure!(
         !args.ops_header_timeout.is_zero(),
         "--ops-header-timeout must be above 0 (it would close every connection before its request)"
@@ -219,6 +226,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
             ..Default::default()
         },
         min_reload_interval: args.min_reload_interval,
+        haproxy_load_timeout: args.haproxy_load_timeout,
         debounce: args.debounce,
         keep_trees: args.keep_trees as usize,
         max_old_workers: args.render.max_old_workers as usize,

@@ -67,6 +67,9 @@ pub struct RunConfig {
     /// (`--ops-header-timeout`, `--ops-max-connections`).
     pub ops_limits: routegen_host::serve::OpsLimits,
     pub min_reload_interval: Duration,
+    /// How long HAProxy may take to load a configuration, at start and
+    /// at a reload (`--haproxy-load-timeout`).
+    pub haproxy_load_timeout: Duration,
     /// Quiet time that ends a burst of changes.
     pub debounce: Duration,
     pub keep_trees: usize,

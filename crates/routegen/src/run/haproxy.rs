@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-use routegen_host::reload::{HaproxyProcess, MasterCli};
+use routegen_host::reload::{HaproxyProcess, MasterCli, SpawnOptions};
 
 use super::config::RunConfig;
 use super::LOG_TARGET;
@@ -211,8 +211,18 @@ pub(super) async fn start_haproxy(
         std::ffi::OsString::from("-p"),
         RunConfig::pidfile(&config.out).into_os_string(),
     ];
-    let process = HaproxyProcess::spawn(&config.haproxy_bin, config_path, master_socket, &extra)
-        .await
-        .context("starting HAProxy")?;
+    let options = SpawnOptions {
+        startup_timeout: config.haproxy_load_timeout,
+        ..SpawnOptions::default()
+    };
+    let process = HaproxyProcess::spawn_with(
+        &config.haproxy_bin,
+        config_path,
+        master_socket,
+        &extra,
+        options,
+    )
+    .await
+    .context("starting HAProxy")?;
     Ok(Managed::Spawned(Box::new(process)))
 }

@@ -87,7 +87,13 @@ impl Serving {
         metrics: Arc<Metrics>,
     ) -> Serving {
         Serving {
-            reloader: Reloader::new(config.reload.clone(), ReloadOptions::default()),
+            reloader: Reloader::new(
+                config.reload.clone(),
+                ReloadOptions {
+                    confirm_timeout: config.haproxy_load_timeout,
+                    ..ReloadOptions::default()
+                },
+            ),
             master_socket: RunConfig::master_socket(&config.out),
             current_config,
             managed: Managed::Nothing,
