@@ -65,6 +65,16 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
     )
 }
 
+/// The `(namespace, name)` of any object with metadata, borrowed; ordered
+/// as [`key_of`]'s `ObjectKey` (a missing field is the empty string), the
+/// order of a snapshot's lists.
+pub fn key_str(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (&str, &str) {
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
 /// A Route document whose fields could not be decoded (wrong types). Kept
 /// so admission can reject it by name with the decoder's message instead of
 /// failing the whole input.
@@ -96,11 +106,7 @@ impl Snapshot {
         ) -> usize {
             type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
             fn key_of<'a, T>(meta: &impl Fn(&T) -> &Meta, o: &'a T) -> (&'a str, &'a str) {
-                let m = meta(o);
-                (
-                    m.namespace.as_deref().unwrap_or_default(),
-                    m.name.as_deref().unwrap_or_default(),
-                )
+                key_str(meta(o))
             }
             // Most passes hand back the same objects in the same order: an
             // object is looked up by key only when the one at its position

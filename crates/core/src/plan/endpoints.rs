@@ -54,27 +54,9 @@ const SHOWN_CHARS: usize = 64;
 /// memo and updated with the slices that changed ([`SliceGroups::update`]),
 /// so a pass that changed, added or removed one slice does not regroup the
 /// fleet's.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SliceGroups {
     by_service: FxHashMap<String, FxHashMap<String, Vec<Arc<EndpointSlice>>>>,
-}
-
-impl PartialEq for SliceGroups {
-    /// The same slice objects in the same groups.
-    fn eq(&self, other: &Self) -> bool {
-        let same = |a: &Vec<Arc<EndpointSlice>>, b: &Vec<Arc<EndpointSlice>>| {
-            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
-        };
-        self.by_service.len() == other.by_service.len()
-            && self.by_service.iter().all(|(ns, services)| {
-                other.by_service.get(ns).is_some_and(|theirs| {
-                    services.len() == theirs.len()
-                        && services
-                            .iter()
-                            .all(|(svc, group)| theirs.get(svc).is_some_and(|g| same(group, g)))
-                })
-            })
-    }
 }
 
 /// The namespace and Service a slice belongs to, if it names one.
@@ -103,18 +85,12 @@ impl SliceGroups {
     /// places cost a pointer compare each; otherwise the slices only one
     /// list holds are found by address and moved.
     pub fn update(&mut self, before: &[Arc<EndpointSlice>], now: &[Arc<EndpointSlice>]) {
-        let same_places = before.len() == now.len();
-        let changed_at: Vec<usize> = if same_places {
-            (0..now.len())
-                .filter(|&i| !Arc::ptr_eq(&before[i], &now[i]))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if same_places {
-            for i in changed_at {
-                self.remove(&before[i]);
-                self.add(&now[i]);
+        if before.len() == now.len() {
+            for (old, new) in before.iter().zip(now) {
+                if !Arc::ptr_eq(old, new) {
+                    self.remove(old);
+                    self.add(new);
+                }
             }
             return;
         }

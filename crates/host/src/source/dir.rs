@@ -72,6 +72,8 @@ use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, R
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
+use crate::source::files::{is_manifest_name, is_plain_manifest_name, is_regular_file};
+
 /// Quiet time that ends a burst of changes.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 /// Longest a burst can hold back a signal.
@@ -575,30 +577,6 @@ fn relevance(rel: &Path, entry_type: impl FnOnce() -> EntryType) -> bool {
         EntryType::File => false,
         EntryType::Unknown => !looks_like_plain_file(last),
     }
-}
-
-/// A manifest's name under `root` outside hidden and `..` entries (what
-/// the reader lists when it is a regular file).
-fn is_plain_manifest_name(root: &Path, path: &Path) -> bool {
-    let Ok(rel) = path.strip_prefix(root) else {
-        return false;
-    };
-    let plain_names = rel.components().all(|c| match c {
-        Component::Normal(n) => !n.to_string_lossy().starts_with('.'),
-        _ => false,
-    });
-    plain_names && is_manifest_name(path)
-}
-
-fn is_regular_file(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
-}
-
-fn is_manifest_name(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(OsStr::to_str),
-        Some("yaml" | "yml" | "json")
-    )
 }
 
 /// For a vanished entry of unknown type: names that are surely files that

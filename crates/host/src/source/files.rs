@@ -205,6 +205,32 @@ pub fn load_str(
     Ok(loader.finish())
 }
 
+/// A manifest's name: what the walk reads (`*.yaml`, `*.yml`, `*.json`).
+pub(crate) fn is_manifest_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(std::ffi::OsStr::to_str),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// A manifest's name under `root` outside hidden (and so `..`) entries:
+/// what the walk of `root` lists when it is a regular file.
+pub(crate) fn is_plain_manifest_name(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    let plain_names = rel.components().all(|c| match c {
+        std::path::Component::Normal(n) => !n.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    plain_names && is_manifest_name(path)
+}
+
+/// A regular file, not a symlink to one.
+pub(crate) fn is_regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
 /// The files a path stands for: itself, or the manifests below a directory
 /// in lexical order.
 fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
@@ -237,13 +263,8 @@ fn manifest_files_and_links(path: &Path) -> Result<(Vec<PathBuf>, bool), LoadErr
                 .unwrap_or_else(|| path.display().to_string()),
             message: format!("cannot walk directory: {e}"),
         })?;
-        let is_manifest = entry
-            .path()
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
         links |= entry.depth() > 0 && entry.path_is_symlink();
-        if entry.file_type().is_file() && is_manifest {
+        if entry.file_type().is_file() && is_manifest_name(entry.path()) {
             files.push(entry.into_path());
         }
     }

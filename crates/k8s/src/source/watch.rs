@@ -289,34 +289,19 @@ impl KubeSource {
         inner.secrets.fill(&mut snapshot);
         // In `key_of` order, compared in place (a key per comparison was
         // two string copies, O(n log n) of them every pass).
-        type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-        fn by_key(a: &Meta, b: &Meta) -> std::cmp::Ordering {
-            fn key(m: &Meta) -> (&str, &str) {
-                (
-                    m.namespace.as_deref().unwrap_or_default(),
-                    m.name.as_deref().unwrap_or_default(),
-                )
-            }
-            key(a).cmp(&key(b))
+        fn sort<T>(list: &mut [T], meta: impl Fn(&T) -> &Meta) {
+            use routegen_core::model::snapshot::key_str;
+            list.sort_by(|a, b| key_str(meta(a)).cmp(&key_str(meta(b))));
         }
-        snapshot
-            .routes
-            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
-        snapshot
-            .undecodable_routes
-            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
-        snapshot
-            .services
-            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
-        snapshot
-            .endpoint_slices
-            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
+        type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        sort(&mut snapshot.routes, |r| &r.metadata);
+        sort(&mut snapshot.undecodable_routes, |r| &r.metadata);
+        sort(&mut snapshot.services, |s| &s.metadata);
+        sort(&mut snapshot.endpoint_slices, |s| &s.metadata);
+        sort(&mut snapshot.secrets, |s| &s.metadata);
         snapshot
             .namespaces
             .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        snapshot
-            .secrets
-            .sort_by(|a, b| by_key(&a.metadata, &b.metadata));
         snapshot
     }
 

@@ -35,13 +35,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use routegen_core::model::snapshot::key_str;
 use routegen_core::model::{ObjectKey, Snapshot};
 
 use crate::source::dir::DirChanges;
 
 use super::{
-    manifest_files_and_links, parse_file, read_capped, Documents, Item, LoadError, LoadOptions,
-    Loaded, Loader,
+    is_plain_manifest_name, is_regular_file, manifest_files_and_links, parse_file, read_capped,
+    Documents, Item, LoadError, LoadOptions, Loaded, Loader,
 };
 
 /// How old a file's last change must be before its stamp is trusted.
@@ -287,24 +288,11 @@ impl DirLoader {
     /// without findings, see [`patch_file`], so its place in the order does
     /// not matter.)
     fn would_list(&self, file: &Path) -> bool {
-        let regular = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_file());
-        let manifest = matches!(
-            file.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        );
-        regular
-            && manifest
-            && self.paths.iter().any(|root| {
-                root.is_dir()
-                    && file.strip_prefix(root).is_ok_and(|rel| {
-                        rel.components().all(|c| match c {
-                            std::path::Component::Normal(n) => {
-                                !n.to_string_lossy().starts_with('.')
-                            }
-                            _ => false,
-                        })
-                    })
-            })
+        is_regular_file(file)
+            && self
+                .paths
+                .iter()
+                .any(|root| root.is_dir() && is_plain_manifest_name(root, file))
     }
 
     /// Load every manifest under the paths, as [`super::load_paths`] does
@@ -522,14 +510,7 @@ fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) 
             }
         }
         let wanted = (key.namespace.as_str(), key.name.as_str());
-        let at = objects.binary_search_by(|o| {
-            let m = meta(o);
-            let have = (
-                m.namespace.as_deref().unwrap_or_default(),
-                m.name.as_deref().unwrap_or_default(),
-            );
-            have.cmp(&wanted)
-        });
+        let at = objects.binary_search_by(|o| key_str(meta(o)).cmp(&wanted));
         match (at, new, old) {
             (Ok(at), new, Some(old)) if Arc::ptr_eq(&objects[at], old) => match new {
                 Some(new) => objects[at] = Arc::clone(new),
