@@ -172,12 +172,26 @@ pub struct HaproxyMemo {
     allowlists: Option<(Arc<Vec<routegen_core::plan::AllowlistFile>>, Vec<PartFile>)>,
     /// The settings `haproxy.cfg` and `backends/default.cfg` were rendered with.
     settings: Option<RenderSettings>,
-    /// Backend name → the backend rendered, whether as a spare, and its
-    /// section text.
-    sections: HashMap<String, (Arc<Backend>, bool, Arc<str>)>,
+    /// Backend name → its section as last rendered.
+    sections: HashMap<String, MemoSection>,
+    /// Passes made (stamps the sections each pass uses).
+    pass: u64,
     /// File path → the sections it was made of (held, compared by
     /// identity) and its contents.
     files: HashMap<String, BackendFile>,
+}
+
+/// A backend section as rendered.
+#[derive(Debug)]
+struct MemoSection {
+    backend: Arc<Backend>,
+    /// Rendered as a spare.
+    spare: bool,
+    text: Arc<str>,
+    /// (file count, index of its file): the index is a hash of the name.
+    file: (usize, usize),
+    /// The last pass that used it.
+    pass: u64,
 }
 
 /// What the lookup tables render to.
@@ -590,25 +604,54 @@ fn backend_files(
         return Ok(());
     }
     let count = backend_file_count(plan.backends.len() + plan.spares.len());
-    let mut previous = std::mem::take(&mut memo.sections);
+    // Sections are kept in place and stamped with this pass; those left
+    // unstamped (backends gone) are dropped after the walk.
+    memo.pass += 1;
+    let pass = memo.pass;
+    let mut live = 0;
     let mut written = Vec::with_capacity(count);
     let mut files: Vec<Vec<(&str, Arc<str>)>> = vec![Vec::new(); count];
     for (b, spare) in all() {
-        let (name, text) = match previous.remove_entry(&b.name) {
-            Some((name, (old, was_spare, text)))
-                if was_spare == spare && (Arc::ptr_eq(&old, b) || *old == **b) =>
+        let section = match memo.sections.get_mut(b.name.as_str()) {
+            Some(old)
+                if old.spare == spare && (Arc::ptr_eq(&old.backend, b) || *old.backend == **b) =>
             {
-                (name, text)
+                old.backend = Arc::clone(b);
+                old
             }
-            _ => {
-                let section = backend(b, spare)?;
-                let text = templates.render("backend.cfg.tera", &section.to_tera())?;
-                (b.name.clone(), Arc::from(text))
+            old => {
+                let text = templates.render("backend.cfg.tera", &backend(b, spare)?.to_tera())?;
+                let section = MemoSection {
+                    backend: Arc::clone(b),
+                    spare,
+                    text: Arc::from(text),
+                    file: (count, backend_file_index(&b.name, count)),
+                    pass: 0,
+                };
+                match old {
+                    Some(old) => {
+                        *old = section;
+                        old
+                    }
+                    None => memo
+                        .sections
+                        .entry(b.name.clone())
+                        .insert_entry(section)
+                        .into_mut(),
+                }
             }
         };
-        memo.sections
-            .insert(name, (Arc::clone(b), spare, Arc::clone(&text)));
-        files[backend_file_index(&b.name, count)].push((b.name.as_str(), text));
+        if section.pass != pass {
+            section.pass = pass;
+            live += 1;
+        }
+        if section.file.0 != count {
+            section.file = (count, backend_file_index(&b.name, count));
+        }
+        files[section.file.1].push((b.name.as_str(), Arc::clone(&section.text)));
+    }
+    if memo.sections.len() > live {
+        memo.sections.retain(|_, section| section.pass == pass);
     }
     let mut previous_files = std::mem::take(&mut memo.files);
     for (index, mut sections) in files.into_iter().enumerate() {

@@ -61,6 +61,8 @@ pub fn admit_at(snapshot: &Snapshot, settings: &RouterSettings, now_unix: i64) -
 pub struct AdmitMemo {
     settings: Option<RouterSettings>,
     routes: HashMap<usize, MemoEntry>,
+    /// Passes made (stamps the entries of `routes` each pass uses).
+    pass: u64,
     /// The claim candidates of the last pass (held, compared by identity)
     /// and the losers among them.
     claims: Option<ClaimsMemo>,
@@ -78,6 +80,8 @@ struct MemoEntry {
     /// identity: a new Secret `Arc` decides again) and whether it was
     /// forbidden.
     secret: (Option<Arc<k8s_openapi::api::core::v1::Secret>>, bool),
+    /// The last pass that used it.
+    pass: u64,
 }
 
 /// Steps 1-2 of one Route: functions of the Route and the settings only.
@@ -124,8 +128,12 @@ pub fn admit_memo(
         memo.claims = None;
         memo.settings = Some(settings.clone());
     }
-    let mut previous = std::mem::take(&mut memo.routes);
-    memo.routes.reserve(snapshot.routes.len());
+    // Entries are kept in place and stamped with this pass; those left
+    // unstamped (Routes gone) are dropped after the walk. An entry holds
+    // its Route, so no other Route can have its address meanwhile.
+    memo.pass += 1;
+    let pass = memo.pass;
+    let mut live = 0;
     // In decision order; for a key decided twice the later decision
     // stands (see the end).
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(snapshot.routes.len());
@@ -147,22 +155,26 @@ pub fn admit_memo(
     let mut passed: Vec<usize> = Vec::new();
     for route in &snapshot.routes {
         let id = Arc::as_ptr(route) as usize;
-        let entry = match previous.remove(&id) {
-            Some(entry) => entry,
-            None => MemoEntry {
-                route: route.clone(),
-                first: Arc::new(first_steps(route, settings)),
-                finished: None,
-                secret: (None, false),
-            },
-        };
+        let entry = memo.routes.entry(id).or_insert_with(|| MemoEntry {
+            route: route.clone(),
+            first: Arc::new(first_steps(route, settings)),
+            finished: None,
+            secret: (None, false),
+            pass: 0,
+        });
+        if entry.pass != pass {
+            entry.pass = pass;
+            live += 1;
+        }
         match &*entry.first {
             FirstSteps::Rejected(verdict) => {
                 verdicts.push(verdict.clone());
             }
             FirstSteps::Passed { .. } => passed.push(id),
         }
-        memo.routes.insert(id, entry);
+    }
+    if memo.routes.len() > live {
+        memo.routes.retain(|_, entry| entry.pass == pass);
     }
 
     // Step 3 over the survivors.

@@ -98,9 +98,21 @@ impl Snapshot {
     /// hands unchanged objects to the engine as the same `Arc`s. Returns
     /// how many objects were replaced.
     pub fn reuse_unchanged(&mut self, previous: &Snapshot) -> usize {
+        self.reuse_aligned(previous, &Snapshot::default())
+    }
+
+    /// [`Snapshot::reuse_unchanged`], where `given` is what the source
+    /// gave last time and `previous` is `given` after its own reuse (the
+    /// two are position for position the same objects, possibly other
+    /// `Arc`s). An object that is `given`'s at the same key takes
+    /// `previous`'s there without being compared again: a source that
+    /// keeps its own `Arc`s (the directory loader, the watch caches) would
+    /// otherwise have every object it once re-read compared in depth on
+    /// every pass.
+    fn reuse_aligned(&mut self, previous: &Snapshot, given: &Snapshot) -> usize {
         fn reuse<T>(
             now: &mut [Arc<T>],
-            before: &[Arc<T>],
+            (before, given): (&[Arc<T>], &[Arc<T>]),
             meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
             equal: impl Fn(&T, &T) -> bool,
         ) -> usize {
@@ -108,30 +120,79 @@ impl Snapshot {
             fn key_of<'a, T>(meta: &impl Fn(&T) -> &Meta, o: &'a T) -> (&'a str, &'a str) {
                 key_str(meta(o))
             }
-            // Most passes hand back the same objects in the same order: an
-            // object is looked up by key only when the one at its position
-            // is not itself.
-            let mut index: Option<rustc_hash::FxHashMap<(&str, &str), &Arc<T>>> = None;
+            /// How an object of `before` is found by key.
+            enum Lookup<'a, T> {
+                /// `before` is in key order: binary search.
+                Sorted,
+                Index(rustc_hash::FxHashMap<(&'a str, &'a str), &'a Arc<T>>),
+            }
+            // Sources keep objects in key order (the directory loader and
+            // the Kubernetes snapshot sort them): one walk over `now` and
+            // `before` together finds each object's previous version, and
+            // an object that is the one at the walk's position (in
+            // `before`, or in `given`) needs no key comparison at all.
+            // Objects the walk does not place (new ones, or input out of
+            // order) are looked up: binary search when `before` is in key
+            // order, a hash index otherwise.
             let mut reused = 0;
+            let mut unplaced = Vec::new();
+            let mut j = 0;
             for (i, object) in now.iter_mut().enumerate() {
-                let same_place = before.get(i);
-                if same_place.is_some_and(|old| Arc::ptr_eq(old, object)) {
-                    continue;
+                if let Some(old) = before.get(j) {
+                    if Arc::ptr_eq(old, object) {
+                        j += 1;
+                        continue;
+                    }
+                    if given.get(j).is_some_and(|g| Arc::ptr_eq(g, object)) {
+                        *object = Arc::clone(old);
+                        reused += 1;
+                        j += 1;
+                        continue;
+                    }
                 }
                 let key = key_of(&meta, object);
-                let old = match same_place {
-                    Some(old) if key_of(&meta, old.as_ref()) == key => Some(old),
-                    _ => {
-                        // Shared, so the keys may live shorter than `before`.
-                        let index: &rustc_hash::FxHashMap<(&str, &str), &Arc<T>> = index
-                            .get_or_insert_with(|| {
-                                before
-                                    .iter()
-                                    .map(|o| (key_of(&meta, o.as_ref()), o))
-                                    .collect()
-                            });
-                        index.get(&key).copied()
+                while before
+                    .get(j)
+                    .is_some_and(|o| key_of(&meta, o.as_ref()) < key)
+                {
+                    j += 1;
+                }
+                match before.get(j) {
+                    Some(old) if key_of(&meta, old.as_ref()) == key => {
+                        if !Arc::ptr_eq(old, object) && equal(old, object) {
+                            *object = Arc::clone(old);
+                            reused += 1;
+                        }
+                        j += 1;
                     }
+                    _ => unplaced.push(i),
+                }
+            }
+            if unplaced.is_empty() {
+                return reused;
+            }
+            let lookup = if before
+                .is_sorted_by(|a, b| key_of(&meta, a.as_ref()) < key_of(&meta, b.as_ref()))
+            {
+                Lookup::Sorted
+            } else {
+                Lookup::Index(
+                    before
+                        .iter()
+                        .map(|o| (key_of(&meta, o.as_ref()), o))
+                        .collect(),
+                )
+            };
+            for i in unplaced {
+                let object = &mut now[i];
+                let key = key_of(&meta, object);
+                let old = match &lookup {
+                    Lookup::Sorted => before
+                        .binary_search_by(|o| key_of(&meta, o.as_ref()).cmp(&key))
+                        .ok()
+                        .map(|at| &before[at]),
+                    // Shared, so the keys may live shorter than `before`.
+                    Lookup::Index(index) => index.get(&key).copied(),
                 };
                 if let Some(old) = old {
                     if !Arc::ptr_eq(old, object) && equal(old, object) {
@@ -144,30 +205,51 @@ impl Snapshot {
         }
         reuse(
             &mut self.routes,
-            &previous.routes,
+            (&previous.routes, &given.routes),
             |r| &r.metadata,
             routes_equal,
         ) + reuse(
             &mut self.services,
-            &previous.services,
+            (&previous.services, &given.services),
             |s| &s.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.endpoint_slices,
-            &previous.endpoint_slices,
+            (&previous.endpoint_slices, &given.endpoint_slices),
             |s| &s.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.namespaces,
-            &previous.namespaces,
+            (&previous.namespaces, &given.namespaces),
             |n| &n.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.secrets,
-            &previous.secrets,
+            (&previous.secrets, &given.secrets),
             |s| &s.metadata,
             |a, b| a == b,
         )
+    }
+}
+
+/// What [`ReuseMemo::reuse`] remembers of the last pass: the objects as
+/// the source gave them and as they were passed on.
+#[derive(Debug, Default)]
+pub struct ReuseMemo {
+    given: Snapshot,
+    passed: Snapshot,
+}
+
+impl ReuseMemo {
+    /// [`Snapshot::reuse_unchanged`] against the last snapshot this memo
+    /// passed on, comparing in depth only objects the source gave anew.
+    /// Returns how many objects were replaced.
+    pub fn reuse(&mut self, snapshot: &mut Snapshot) -> usize {
+        let given = snapshot.clone();
+        let reused = snapshot.reuse_aligned(&self.passed, &self.given);
+        self.given = given;
+        self.passed = snapshot.clone();
+        reused
     }
 }
 
@@ -192,5 +274,63 @@ mod tests {
         assert!(!Arc::ptr_eq(&now.routes[0], &before.routes[1]));
         assert_eq!(now.routes[0].spec.host.as_deref(), Some("b2.example.com"));
         assert_eq!(now.reuse_unchanged(&before), 0, "idempotent");
+    }
+
+    /// The memo passes on the same `Arc`s as a plain reuse against the
+    /// last snapshot passed on, for a source that keeps its own `Arc`s.
+    #[test]
+    fn the_memo_passes_on_what_a_plain_reuse_does() {
+        let route = |name: &str, host: &str| testkit::route("ns", name, host, "s");
+        let mut memo = ReuseMemo::default();
+        let mut last: Option<Snapshot> = None;
+        // The source's own objects: `a` re-read (equal, a new Arc) once,
+        // then kept; `b` changed; `0` added before both, `c` after.
+        let a1 = testkit::snapshot([route("a", "a.test"), route("b", "b.test")]);
+        let mut a2 = testkit::snapshot([route("a", "a.test"), route("b", "b2.test")]);
+        a2.routes[1] = a1.routes[1].clone();
+        let mut a3 = a2.clone();
+        a3.routes[1] = Arc::new(route("b", "b3.test"));
+        a3.routes.push(Arc::new(route("c", "c.test")));
+        a3.routes.insert(0, Arc::new(route("0", "0.test")));
+        for given in [&a1, &a2, &a2, &a3, &a3] {
+            let mut with_memo = given.clone();
+            memo.reuse(&mut with_memo);
+            let mut plain = given.clone();
+            if let Some(last) = &last {
+                plain.reuse_unchanged(last);
+            }
+            let same = |x: &Snapshot, y: &Snapshot| {
+                x.routes.len() == y.routes.len()
+                    && x.routes
+                        .iter()
+                        .zip(&y.routes)
+                        .all(|(p, q)| Arc::ptr_eq(p, q))
+            };
+            assert!(same(&with_memo, &plain));
+            last = Some(with_memo);
+        }
+        // `a` is the first pass's Arc throughout.
+        assert!(Arc::ptr_eq(&last.unwrap().routes[1], &a1.routes[0]));
+    }
+
+    /// Found by binary search when the previous objects are in key order,
+    /// by a hash index when they are not: the same result.
+    #[test]
+    fn previous_objects_in_any_order_are_found() {
+        let routes = |names: &[&str]| {
+            testkit::snapshot(
+                names
+                    .iter()
+                    .map(|n| testkit::route("ns", n, &format!("{n}.example.com"), "s")),
+            )
+        };
+        for before in [routes(&["a", "b", "c", "d"]), routes(&["d", "b", "a", "c"])] {
+            // Shifted by one: no object is at its old place.
+            let mut now = routes(&["0", "a", "b", "c", "d"]);
+            assert_eq!(now.reuse_unchanged(&before), 4);
+            for r in &now.routes[1..] {
+                assert!(before.routes.iter().any(|b| Arc::ptr_eq(b, r)));
+            }
+        }
     }
 }

@@ -354,6 +354,8 @@ pub struct PlanMemo {
     /// The groups of `slices` by Service.
     slice_groups: endpoints::SliceGroups,
     routes: HashMap<ObjectKey, Box<RouteMemo>>,
+    /// Passes made (stamps the entries of `routes` each pass uses).
+    pass: u64,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
     ages: HashMap<ObjectKey, lookup::RouteAge>,
@@ -379,6 +381,8 @@ struct RouteMemo {
     entries: lookup::RouteEntries,
     /// Its backend's shape ([`spares::shape_of`]; `None` without spares).
     shape: Option<spares::ShapeOf>,
+    /// The last pass that used it.
+    pass: u64,
 }
 
 /// [`plan`] reusing `memo`: a Route whose admitted form (`Arc`) and
@@ -416,8 +420,10 @@ pub fn plan_memo(
     memo.slice_groups
         .update(&memo.slices, &snapshot.endpoint_slices);
     let index = endpoints::EndpointIndex::with_groups(&memo.slice_groups);
-    let mut previous = std::mem::take(&mut memo.routes);
-    memo.routes.reserve(routes.len());
+    // Entries are kept in place and stamped with this pass; those left
+    // unstamped (Routes gone) are dropped after the walk.
+    memo.pass += 1;
+    let pass = memo.pass;
     let mut backends = Vec::with_capacity(routes.len());
     // Routes whose memo was rebuilt in this pass.
     let mut fresh: Vec<ObjectKey> = Vec::new();
@@ -437,12 +443,13 @@ pub fn plan_memo(
     }
     let mut pool_dirty = false;
     for route in &routes {
-        let (key, entry) = match previous.remove_entry(&route.key) {
-            Some((key, entry))
+        let old = memo.routes.get_mut(&route.key);
+        let entry = match old {
+            Some(entry)
                 if Arc::ptr_eq(&entry.route, route)
                     && entry.slice_ids.iter().copied().eq(slice_ids(&index, route)) =>
             {
-                (key, entry)
+                entry
             }
             old => {
                 let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
@@ -454,7 +461,7 @@ pub fn plan_memo(
                 // A Route added, its shape or its backend's name (the order
                 // that picks each shape's first Route) changed: the pool may
                 // change.
-                pool_dirty |= old.as_ref().is_none_or(|(_, e)| {
+                pool_dirty |= old.as_ref().is_none_or(|e| {
                     e.shape.as_ref().map(|s| s.0) != shape.as_ref().map(|s| s.0)
                         || e.backend.name != built.backend.name
                 });
@@ -468,18 +475,33 @@ pub fn plan_memo(
                     cert: tls::cert_material(route),
                     entries: lookup::route_entries(route),
                     shape,
+                    pass,
                 });
                 fresh.push(route.key.clone());
-                (route.key.clone(), entry)
+                match old {
+                    Some(slot) => {
+                        *slot = entry;
+                        slot
+                    }
+                    None => memo
+                        .routes
+                        .entry(route.key.clone())
+                        .insert_entry(entry)
+                        .into_mut(),
+                }
             }
         };
+        entry.pass = pass;
         backends.push(Arc::clone(&entry.backend));
         warnings.extend(entry.warnings.iter().cloned());
-        memo.routes.insert(key, entry);
     }
     backends.sort_by(|a, b| a.name.cmp(&b.name));
-    // Routes gone: the pool may change.
-    pool_dirty |= !previous.is_empty();
+    // Routes gone: the pool may change. (`routes` has one entry per key,
+    // and each is in the memo now.)
+    if memo.routes.len() > routes.len() {
+        memo.routes.retain(|_, entry| entry.pass == pass);
+        pool_dirty = true;
+    }
 
     let same_route_objects = memo.previous_routes.len() == snapshot.routes.len()
         && memo

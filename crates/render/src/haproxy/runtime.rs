@@ -50,6 +50,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use imbl::{OrdMap, OrdSet};
+
 use crate::output::OutputTree;
 use routegen_core::plan::spares;
 
@@ -91,22 +93,28 @@ pub struct BackendState {
 }
 
 /// What HAProxy holds of a tree (see the module documentation).
+///
+/// Persistent maps ([`imbl`]): a clone shares everything and costs O(1),
+/// and an update copies one path, so the state of a tree that differs
+/// from the last one in a few files costs about those files
+/// ([`RuntimeState::of_tree_memo`]), and [`delta`]'s starting copy of the
+/// running state costs nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeState {
     /// Files whose change needs a reload, by path.
-    pub fixed: BTreeMap<String, Arc<[u8]>>,
-    /// Backend name → state (names shared: the map is cloned every pass).
-    pub backends: BTreeMap<Arc<str>, Arc<BackendState>>,
+    pub fixed: OrdMap<String, Arc<[u8]>>,
+    /// Backend name → state.
+    pub backends: OrdMap<Arc<str>, Arc<BackendState>>,
     /// Map file → key → value.
-    pub maps: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+    pub maps: OrdMap<String, Arc<BTreeMap<String, String>>>,
     /// Certificate file → contents.
-    pub certs: BTreeMap<String, Arc<[u8]>>,
+    pub certs: OrdMap<String, Arc<[u8]>>,
     /// Certificate file → its `crt-list.txt` lines, in file order.
-    pub crt_list: BTreeMap<String, Vec<String>>,
+    pub crt_list: OrdMap<String, Vec<String>>,
     /// CA file → contents (every one in the tree).
-    pub ca_files: BTreeMap<String, Arc<[u8]>>,
+    pub ca_files: OrdMap<String, Arc<[u8]>>,
     /// The CA files some server line names (those HAProxy has loaded).
-    pub ca_loaded: BTreeSet<String>,
+    pub ca_loaded: OrdSet<String>,
 }
 
 /// Why a tree could not be read as a routegen HAProxy tree.
@@ -117,19 +125,22 @@ pub struct StateError {
     pub message: String,
 }
 
-/// Parsed backend files kept between calls of
-/// [`RuntimeState::of_tree_memo`]: a file whose contents are the same
-/// allocation as last time is not parsed again.
+/// What [`RuntimeState::of_tree_memo`] keeps between calls: the state it
+/// returned last, the contents of each file that state was read from, the
+/// parsed backend sections of each backend file and how many server lines
+/// name each CA file. A file whose contents are the same allocation (or
+/// the same bytes) as last time is not read again; a changed one takes
+/// out what it contributed and puts in what it now says.
 #[derive(Debug, Default)]
 pub struct StateMemo {
-    files: HashMap<String, ParsedFile>,
-    maps: HashMap<String, ParsedMap>,
+    last: RuntimeState,
+    contents: HashMap<String, Arc<[u8]>>,
+    backend_files: HashMap<String, Arc<FileBackends>>,
+    ca_users: HashMap<String, usize>,
 }
 
 /// The backend sections of one file, in file order.
 type FileBackends = Vec<(Arc<str>, Arc<BackendState>)>;
-type ParsedFile = (Arc<[u8]>, Arc<FileBackends>);
-type ParsedMap = (Arc<[u8]>, Arc<BTreeMap<String, String>>);
 
 impl RuntimeState {
     /// The state of `tree` (see the module documentation).
@@ -137,79 +148,164 @@ impl RuntimeState {
         RuntimeState::of_tree_memo(&mut StateMemo::default(), tree)
     }
 
-    /// [`RuntimeState::of_tree`], reusing what `memo` parsed of files that
-    /// did not change.
+    /// [`RuntimeState::of_tree`], reading again only the files that
+    /// changed since the last call with `memo`. An error leaves `memo`
+    /// empty, and a duplicate backend is reported as a fresh read
+    /// reports it (the error names the later file in path order).
     pub fn of_tree_memo(
         memo: &mut StateMemo,
         tree: &OutputTree,
     ) -> Result<RuntimeState, StateError> {
-        let mut state = RuntimeState::default();
-        let mut seen_files = BTreeSet::new();
-        let mut seen_maps = BTreeSet::new();
-        for (path, file) in tree {
-            let bytes = &file.contents;
-            if is_route_backends(path) {
-                seen_files.insert(path.as_str());
-                let parsed = match memo.files.get(path) {
-                    Some((c, parsed)) if Arc::ptr_eq(c, bytes) => parsed.clone(),
-                    _ => {
-                        let parsed = Arc::new(parse_backend_file(path, bytes)?);
-                        memo.files
-                            .insert(path.clone(), (bytes.clone(), parsed.clone()));
-                        parsed
-                    }
-                };
-                for (name, backend) in parsed.iter() {
-                    for line in backend.servers.values() {
-                        if let Some(ca) = &line.ca_file {
-                            state.ca_loaded.insert(ca.clone());
-                        }
-                    }
-                    if state
-                        .backends
-                        .insert(name.clone(), backend.clone())
-                        .is_some()
-                    {
-                        return Err(StateError {
-                            file: path.clone(),
-                            message: format!("backend {name} is defined twice"),
-                        });
-                    }
+        let fresh = memo.contents.is_empty();
+        match memo.update(tree) {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                *memo = StateMemo::default();
+                if fresh {
+                    Err(e)
+                } else {
+                    memo.update(tree)
+                        .inspect_err(|_| *memo = StateMemo::default())
                 }
-            } else if path.starts_with("maps/") && path.ends_with(".map") {
-                seen_maps.insert(path.as_str());
-                let parsed = match memo.maps.get(path) {
-                    Some((c, parsed)) if Arc::ptr_eq(c, bytes) => parsed.clone(),
-                    _ => {
-                        let parsed = Arc::new(parse_map(path, bytes)?);
-                        memo.maps
-                            .insert(path.clone(), (bytes.clone(), parsed.clone()));
-                        parsed
-                    }
-                };
-                state.maps.insert(path.clone(), parsed);
-            } else if path.starts_with("certs/") {
-                state.certs.insert(path.clone(), bytes.clone());
-            } else if path.starts_with("cas/") {
-                state.ca_files.insert(path.clone(), bytes.clone());
-            } else if path == CRT_LIST {
-                let text = utf8(path, bytes)?;
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    let file = line.split_whitespace().next().unwrap_or_default();
-                    state
-                        .crt_list
-                        .entry(file.to_string())
-                        .or_default()
-                        .push(line.to_string());
-                }
-            } else {
-                state.fixed.insert(path.clone(), bytes.clone());
             }
         }
-        memo.files.retain(|p, _| seen_files.contains(p.as_str()));
-        memo.maps.retain(|p, _| seen_maps.contains(p.as_str()));
-        Ok(state)
     }
+}
+
+impl StateMemo {
+    fn update(&mut self, tree: &OutputTree) -> Result<RuntimeState, StateError> {
+        let mut changed = Vec::new();
+        let mut kept = 0;
+        for (path, file) in tree {
+            match self.contents.get_mut(path) {
+                Some(old) if Arc::ptr_eq(old, &file.contents) => kept += 1,
+                Some(old) if **old == *file.contents => {
+                    *old = file.contents.clone();
+                    kept += 1;
+                }
+                _ => changed.push(path.as_str()),
+            }
+        }
+        let removed: Vec<String> =
+            if kept + changed.len() - self.new_paths(&changed) == self.contents.len() {
+                Vec::new()
+            } else {
+                self.contents
+                    .keys()
+                    .filter(|p| !tree.contains_key(*p))
+                    .cloned()
+                    .collect()
+            };
+        for path in removed
+            .iter()
+            .map(String::as_str)
+            .chain(changed.iter().copied())
+        {
+            self.forget(path);
+        }
+        for path in changed {
+            self.read(path, &tree[path].contents)?;
+        }
+        Ok(self.last.clone())
+    }
+
+    /// How many of `changed` this memo has not seen.
+    fn new_paths(&self, changed: &[&str]) -> usize {
+        changed
+            .iter()
+            .filter(|p| !self.contents.contains_key(**p))
+            .count()
+    }
+
+    /// Take out what the file at `path` contributed to the state.
+    fn forget(&mut self, path: &str) {
+        if self.contents.remove(path).is_none() {
+            return;
+        }
+        let state = &mut self.last;
+        if is_route_backends(path) {
+            let Some(parsed) = self.backend_files.remove(path) else {
+                return;
+            };
+            for (name, backend) in parsed.iter() {
+                state.backends.remove(name);
+                for ca in backend.servers.values().filter_map(|s| s.ca_file.as_ref()) {
+                    let users = self.ca_users.get_mut(ca).expect("counted when read");
+                    *users -= 1;
+                    if *users == 0 {
+                        self.ca_users.remove(ca);
+                        state.ca_loaded.remove(ca);
+                    }
+                }
+            }
+        } else if is_map(path) {
+            state.maps.remove(path);
+        } else if path.starts_with("certs/") {
+            state.certs.remove(path);
+        } else if path.starts_with("cas/") {
+            state.ca_files.remove(path);
+        } else if path == CRT_LIST {
+            state.crt_list = OrdMap::new();
+        } else {
+            state.fixed.remove(path);
+        }
+    }
+
+    /// Put in what the file at `path` says.
+    fn read(&mut self, path: &str, bytes: &Arc<[u8]>) -> Result<(), StateError> {
+        let state = &mut self.last;
+        if is_route_backends(path) {
+            let parsed = Arc::new(parse_backend_file(path, bytes)?);
+            for (name, backend) in parsed.iter() {
+                if state
+                    .backends
+                    .insert(name.clone(), backend.clone())
+                    .is_some()
+                {
+                    return Err(StateError {
+                        file: path.to_string(),
+                        message: format!("backend {name} is defined twice"),
+                    });
+                }
+                for ca in backend.servers.values().filter_map(|s| s.ca_file.as_ref()) {
+                    let users = self.ca_users.entry(ca.clone()).or_default();
+                    *users += 1;
+                    if *users == 1 {
+                        state.ca_loaded.insert(ca.clone());
+                    }
+                }
+            }
+            self.backend_files.insert(path.to_string(), parsed);
+        } else if is_map(path) {
+            state
+                .maps
+                .insert(path.to_string(), Arc::new(parse_map(path, bytes)?));
+        } else if path.starts_with("certs/") {
+            state.certs.insert(path.to_string(), bytes.clone());
+        } else if path.starts_with("cas/") {
+            state.ca_files.insert(path.to_string(), bytes.clone());
+        } else if path == CRT_LIST {
+            let mut crt_list: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let text = utf8(path, bytes)?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let file = line.split_whitespace().next().unwrap_or_default();
+                crt_list
+                    .entry(file.to_string())
+                    .or_default()
+                    .push(line.to_string());
+            }
+            state.crt_list = crt_list.into_iter().collect();
+        } else {
+            state.fixed.insert(path.to_string(), bytes.clone());
+        }
+        self.contents.insert(path.to_string(), bytes.clone());
+        Ok(())
+    }
+}
+
+/// `maps/*.map`.
+fn is_map(path: &str) -> bool {
+    path.starts_with("maps/") && path.ends_with(".map")
 }
 
 /// `backends/routes-*.cfg` (the Routes' backends; `backends/default.cfg`
@@ -585,8 +681,8 @@ pub fn delta(running: &RuntimeState, new: &RuntimeState) -> Delta {
     // Servers of backends HAProxy runs with the same shape.
     let mut server_ops = Vec::new();
     let mut removals = Vec::new();
-    for (name, backend) in &new.backends {
-        let Some(old) = running.backends.get(name) else {
+    for (name, backend, old) in merge_by_name(&new.backends, &running.backends) {
+        let Some(old) = old else {
             if backend.servers.is_empty() && spares::parse_spare_name(name).is_some() {
                 // A spare the running HAProxy lacks: nothing refers to it
                 // (the next reload brings it); not offered until then.
@@ -852,6 +948,33 @@ pub fn changed_parts(
         .map(|(file, _)| file.clone())
         .collect();
     Some((backends, certs))
+}
+
+/// Each backend of `new` with `running`'s of the same name, in name
+/// order: one walk over both maps instead of a lookup per backend. Names
+/// are shared `Arc`s between states read from the same files, so most
+/// comparisons are a pointer's.
+fn merge_by_name<'a>(
+    new: &'a OrdMap<Arc<str>, Arc<BackendState>>,
+    running: &'a OrdMap<Arc<str>, Arc<BackendState>>,
+) -> impl Iterator<
+    Item = (
+        &'a Arc<str>,
+        &'a Arc<BackendState>,
+        Option<&'a Arc<BackendState>>,
+    ),
+> {
+    let mut old = running.iter().peekable();
+    new.iter().map(move |(name, backend)| {
+        let name_str: &str = name;
+        // Backends HAProxy runs that `new` lacks: passed over.
+        while old
+            .next_if(|(o, _)| !Arc::ptr_eq(o, name) && o.as_ref() < name_str)
+            .is_some()
+        {}
+        let same = old.next_if(|(o, _)| Arc::ptr_eq(o, name) || o.as_ref() == name_str);
+        (name, backend, same.map(|(_, b)| b))
+    })
 }
 
 /// Server ops of one backend whose shape did not change: (adds and

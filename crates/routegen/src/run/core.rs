@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use routegen_core::admit::Verdict;
-use routegen_core::model::{ObjectKey, Snapshot};
+use routegen_core::model::{ObjectKey, ReuseMemo, Snapshot};
 use routegen_host::apply::{Applier, ApplyError, ApplyOutcome, ChangeSummary, Check};
 use routegen_host::runtime::live::{Live, LiveReport};
 use routegen_host::source::dir::DirChanges;
@@ -188,8 +188,8 @@ pub struct Core {
     config: PipelineConfig,
     /// The pipeline's memos, kept from pass to pass.
     engine: Engine,
-    /// The objects of the last pass (see [`Snapshot::reuse_unchanged`]).
-    previous_snapshot: Option<Snapshot>,
+    /// The objects of the last pass (see [`ReuseMemo`]).
+    reuse: ReuseMemo,
     /// The directory source (parses only files that changed).
     dir_loader: files::DirLoader,
     /// What the directory watcher saw change since the last pass's load
@@ -255,7 +255,7 @@ impl Core {
         Core {
             config,
             engine: Engine::new(),
-            previous_snapshot: None,
+            reuse: ReuseMemo::default(),
             dir_loader: files::DirLoader::new(
                 vec![settings.source_dir.clone()],
                 settings.namespace.clone(),
@@ -443,12 +443,9 @@ impl Core {
         // Objects of changed files are parsed anew: give those that are
         // equal to the last pass's the old Arcs so the engine reuses their
         // results (a file edit that changes one of its objects).
-        if let Some(previous) = &self.previous_snapshot {
-            loaded.snapshot.reuse_unchanged(previous);
-        }
+        self.reuse.reuse(&mut loaded.snapshot);
         pass.load_time = started.elapsed();
         pass.warnings.extend(loaded.warnings.iter().cloned());
-        self.previous_snapshot = Some(loaded.snapshot.clone());
         let snapshot = &loaded.snapshot;
 
         let t = Instant::now();

@@ -53,9 +53,12 @@ pub fn for_pass(
         return placement;
     }
     let mut taken = placement.taken();
+    // Both in name order: one walk instead of a lookup per backend.
+    let mut run = running.backends.keys().peekable();
     for b in &plan.backends {
-        if running.backends.contains_key(b.name.as_str()) || placement.placed.contains_key(&b.route)
-        {
+        while run.next_if(|n| n.as_ref() < b.name.as_str()).is_some() {}
+        let runs = run.next_if(|n| n.as_ref() == b.name.as_str()).is_some();
+        if runs || placement.placed.contains_key(&b.route) {
             continue;
         }
         let clashes = |spare: &str| {

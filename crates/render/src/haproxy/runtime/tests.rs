@@ -474,6 +474,126 @@ fn memo_gives_the_same_state() {
     }
 }
 
+/// The memo, fed random edits of a tree (backend files changed, added,
+/// removed and moved, servers naming shared CA files, maps, certificates,
+/// crt-list lines, fixed files, and a backend defined twice), gives what
+/// a fresh read gives after every step, errors included.
+#[test]
+fn memo_follows_random_edits_as_a_fresh_read() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut memo = StateMemo::default();
+    let mut t = OutputTree::new();
+    t.insert("haproxy.cfg".into(), OutputFile::public("global\n"));
+    let (mut duplicates, mut most_backends, mut most_cas) = (0, 0, 0);
+    let backend_file = |rng: &mut Rng, file: usize, count: usize| {
+        let mut body = HEAD.to_string();
+        for i in 0..count {
+            // Names collide across files now and then: a duplicate.
+            let name = format!("r{}", if rng.below(40) == 0 { 0 } else { file * 10 + i });
+            body.push_str(&format!(
+                "backend be_secure:ns:{name}\n  mode http\n  timeout server {}s\n",
+                rng.below(3) + 1
+            ));
+            for s in 0..rng.below(4) {
+                body.push_str(&format!(
+                    "  server pod:{s} 10.0.{file}.{s}:8443 id {} weight {} ssl verify required ca-file cas/ca{}.pem\n",
+                    s + 1,
+                    rng.below(3) + 1,
+                    rng.below(4)
+                ));
+            }
+            body.push('\n');
+        }
+        OutputFile::public(body)
+    };
+    for step in 0..400 {
+        match rng.below(8) {
+            0..=2 => {
+                let file = rng.below(6);
+                let count = rng.below(4);
+                let contents = backend_file(&mut rng, file, count);
+                t.insert(format!("backends/routes-{file:03}.cfg"), contents);
+            }
+            3 => {
+                t.remove(&format!("backends/routes-{:03}.cfg", rng.below(6)));
+            }
+            4 => {
+                let path = format!("maps/m{}.map", rng.below(2));
+                if rng.below(3) == 0 {
+                    t.remove(&path);
+                } else {
+                    let key = rng.below(5);
+                    t.insert(
+                        path,
+                        OutputFile::public(format!("k{key} be_secure:ns:r{key}\n")),
+                    );
+                }
+            }
+            5 => {
+                let (cert, ca) = (rng.below(3), rng.below(5));
+                if rng.below(3) == 0 {
+                    t.remove(&format!("certs/c{cert}.pem"));
+                    t.remove(&format!("cas/ca{ca}.pem"));
+                } else {
+                    let pem = format!("PEM {}\n", rng.below(3));
+                    t.insert(
+                        format!("certs/c{cert}.pem"),
+                        OutputFile::secret(pem.clone()),
+                    );
+                    t.insert(format!("cas/ca{ca}.pem"), OutputFile::public(pem));
+                }
+            }
+            6 => {
+                let lines: String = (0..rng.below(4))
+                    .map(|i| format!("certs/c{i}.pem [alpn h2] s{}.test\n", rng.below(2)))
+                    .collect();
+                t.insert(CRT_LIST.into(), OutputFile::public(lines));
+            }
+            _ => {
+                // The same bytes in a new allocation, or a fixed file edited.
+                let path = if rng.below(2) == 0 {
+                    "haproxy.cfg"
+                } else {
+                    "allowlists/a.txt"
+                };
+                let body = format!("global # {}\n", rng.below(2));
+                t.insert(path.into(), OutputFile::public(body));
+            }
+        }
+        let fresh = RuntimeState::of_tree(&t);
+        assert_eq!(
+            RuntimeState::of_tree_memo(&mut memo, &t),
+            fresh,
+            "step {step}"
+        );
+        match fresh {
+            Ok(s) => {
+                most_backends = most_backends.max(s.backends.len());
+                most_cas = most_cas.max(s.ca_loaded.len());
+            }
+            Err(_) => duplicates += 1,
+        }
+    }
+    // The edits reached what they are meant to.
+    assert!(duplicates > 10, "{duplicates} duplicates");
+    assert!(
+        most_backends > 10 && most_cas == 4,
+        "{most_backends} {most_cas}"
+    );
+}
+
+/// A small deterministic generator (xorshift) for the random edits.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
 /// Every golden HAProxy tree reads as a state, and equals itself.
 #[test]
 fn golden_trees_parse() {
