@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use routegen_core::admit::Verdict;
@@ -520,9 +519,7 @@ impl Core {
                         self.fingerprints.of(&rendered.plan)
                     };
                     let changes = match (&outcome, &self.applied_routes) {
-                        (ApplyOutcome::Applied { .. }, Some(before))
-                            if Arc::ptr_eq(before, &now) =>
-                        {
+                        (ApplyOutcome::Applied { .. }, Some(before)) if before.ptr_eq(&now) => {
                             Some(RouteChanges::default())
                         }
                         (ApplyOutcome::Applied { .. }, Some(before)) => {
@@ -907,29 +904,14 @@ impl Core {
     }
 }
 
-fn route_changes(
-    before: &BTreeMap<ObjectKey, [u8; 32]>,
-    after: &BTreeMap<ObjectKey, [u8; 32]>,
-) -> RouteChanges {
-    // Both maps in key order, side by side: no lookups.
+fn route_changes(before: &RouteFingerprints, after: &RouteFingerprints) -> RouteChanges {
+    // Persistent maps: the parts both share are not visited.
     let mut c = RouteChanges::default();
-    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
-    loop {
-        let order = match (b.peek(), a.peek()) {
-            (Some((kb, _)), Some((ka, _))) => kb.cmp(ka),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => break,
-        };
-        match order {
-            std::cmp::Ordering::Less => c.removed.extend(b.next().map(|(k, _)| k.clone())),
-            std::cmp::Ordering::Greater => c.added.extend(a.next().map(|(k, _)| k.clone())),
-            std::cmp::Ordering::Equal => {
-                let ((_, old), (k, new)) = (b.next().expect("peeked"), a.next().expect("peeked"));
-                if old != new {
-                    c.changed.push(k.clone());
-                }
-            }
+    for item in before.diff(after) {
+        match item {
+            imbl::ordmap::DiffItem::Add(k, _) => c.added.push(k.clone()),
+            imbl::ordmap::DiffItem::Update { new: (k, _), .. } => c.changed.push(k.clone()),
+            imbl::ordmap::DiffItem::Remove(k, _) => c.removed.push(k.clone()),
         }
     }
     c
@@ -942,10 +924,10 @@ mod tests {
     #[test]
     fn route_changes_by_fingerprint() {
         let k = |n: &str| ObjectKey::new("ns", n);
-        let before: BTreeMap<_, _> = [(k("a"), [1; 32]), (k("b"), [2; 32]), (k("c"), [3; 32])]
+        let before: RouteFingerprints = [(k("a"), [1; 32]), (k("b"), [2; 32]), (k("c"), [3; 32])]
             .into_iter()
             .collect();
-        let after: BTreeMap<_, _> = [(k("a"), [1; 32]), (k("b"), [9; 32]), (k("d"), [4; 32])]
+        let after: RouteFingerprints = [(k("a"), [1; 32]), (k("b"), [9; 32]), (k("d"), [4; 32])]
             .into_iter()
             .collect();
         let c = route_changes(&before, &after);
