@@ -34,7 +34,7 @@ use crate::model::{ObjectKey, Route, Snapshot};
 use crate::settings::RouterSettings;
 
 pub use route::AdmittedRoute;
-pub use verdict::{Reason, Rejection, Verdict, VerdictReport};
+pub use verdict::{Reason, Rejection, Verdict, VerdictData, VerdictReport};
 
 /// Decide every Route of the snapshot at `now_unix` (seconds since the
 /// epoch; used only for certificate validity warnings). The result is
@@ -140,7 +140,7 @@ pub fn admit_memo(
 
     for undecodable in &snapshot.undecodable_routes {
         let key = crate::model::snapshot::key_of(&undecodable.metadata);
-        verdicts.push(Verdict {
+        verdicts.push(Verdict::from(VerdictData {
             key,
             host: String::new(),
             outcome: Err(Rejection::new(
@@ -148,7 +148,7 @@ pub fn admit_memo(
                 format!("the Route cannot be decoded: {}", undecodable.message),
             )),
             warnings: Vec::new(),
-        });
+        }));
     }
 
     // Steps 1-2 per Route (remembered).
@@ -447,12 +447,12 @@ fn finish_route(
     warnings.sort();
     warnings.dedup();
     (
-        Verdict {
+        Verdict::from(VerdictData {
             key,
             host: host_text,
             outcome: Ok(Arc::new(admitted)),
             warnings,
-        },
+        }),
         stable,
     )
 }
@@ -497,10 +497,10 @@ fn rejected(
 ) -> Verdict {
     warnings.sort();
     warnings.dedup();
-    Verdict {
+    Verdict::from(VerdictData {
         key,
         host,
         outcome: Err(rejection),
         warnings,
-    }
+    })
 }

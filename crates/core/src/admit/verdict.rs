@@ -61,9 +61,16 @@ impl Rejection {
     }
 }
 
-/// The decision for one Route.
+/// The decision for one Route: a shared [`VerdictData`] (its fields are
+/// read through `Deref`). A pass hands on every Route's verdict, most of
+/// them unchanged: cloning one costs a reference count, not its strings.
+/// Writing through `DerefMut` copies a shared verdict first.
 #[derive(Clone, Debug)]
-pub struct Verdict {
+pub struct Verdict(std::sync::Arc<VerdictData>);
+
+/// What a [`Verdict`] says.
+#[derive(Clone, Debug)]
+pub struct VerdictData {
     pub key: ObjectKey,
     /// The effective host (derived, lower-cased) or, when none could be
     /// derived, whatever the Route asked for (possibly empty).
@@ -74,6 +81,25 @@ pub struct Verdict {
     /// Non-fatal findings: ignored annotations, certificate expiry, SAN
     /// mismatch, case folding. Sorted, without duplicates.
     pub warnings: Vec<String>,
+}
+
+impl From<VerdictData> for Verdict {
+    fn from(data: VerdictData) -> Verdict {
+        Verdict(std::sync::Arc::new(data))
+    }
+}
+
+impl std::ops::Deref for Verdict {
+    type Target = VerdictData;
+    fn deref(&self) -> &VerdictData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Verdict {
+    fn deref_mut(&mut self) -> &mut VerdictData {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
 }
 
 impl Verdict {
