@@ -203,9 +203,11 @@ impl DirLoader {
 
     /// The last result with the objects of `files` (and of unsettled
     /// files) replaced, or `None` when a full load is needed; on `None`
-    /// nothing was changed.
+    /// the file cache is unchanged and the last result is dropped (the
+    /// full load makes a new one).
     fn patch(&mut self, files: &BTreeSet<PathBuf>) -> Option<Loaded> {
-        let last = self.last.as_ref()?;
+        // Edited in place and put back on success.
+        let mut last = self.last.take()?;
         if last.links
             || last.duplicates
             || last.walked.elapsed() >= FULL_WALK_INTERVAL
@@ -255,12 +257,12 @@ impl DirLoader {
                 }),
             ));
         }
-        let mut snapshot = last.loaded.snapshot.clone();
+        let snapshot = &mut last.loaded.snapshot;
         let mut objects = last.objects as isize;
         for (file, new) in &read {
             let old = self.cache.get(file).map_or(&no_documents, |c| &c.documents);
             let new = new.as_ref().map_or(&no_documents, |c| &c.documents);
-            objects += patch_file(&mut snapshot, new, old)?;
+            objects += patch_file(snapshot, new, old)?;
         }
         if objects as usize > super::MAX_OBJECTS {
             return None;
@@ -272,14 +274,14 @@ impl DirLoader {
                 None => self.cache.remove(&file),
             };
         }
-        let last = self.last.as_mut().expect("checked above");
-        last.loaded.snapshot = snapshot.clone();
         last.objects = objects as usize;
-        Some(Loaded {
-            snapshot,
+        let loaded = Loaded {
+            snapshot: last.loaded.snapshot.clone(),
             warnings: last.loaded.warnings.clone(),
             errors: last.loaded.errors.clone(),
-        })
+        };
+        self.last = Some(last);
+        Some(loaded)
     }
 
     /// Whether a walk would list `file`: a regular manifest file (not a
