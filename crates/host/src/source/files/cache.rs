@@ -89,6 +89,21 @@ struct CachedFile {
     /// means the same contents (otherwise the file is read again).
     trusted: bool,
     documents: Documents,
+    /// The bytes `documents` were parsed from, kept while not `trusted`:
+    /// a file read again while its stamp settles (every pass, for
+    /// [`SETTLED`]) is parsed only if its bytes differ.
+    bytes: Option<Arc<[u8]>>,
+}
+
+impl CachedFile {
+    fn new(stamp: Stamp, trusted: bool, (documents, bytes): ReadFile) -> Self {
+        CachedFile {
+            stamp,
+            trusted,
+            documents,
+            bytes: (!trusted).then_some(bytes),
+        }
+    }
 }
 
 /// A file whose current version does not load.
@@ -133,8 +148,10 @@ pub struct DirLoader {
     cache: HashMap<PathBuf, CachedFile>,
     failures: HashMap<PathBuf, Failure>,
     failing: Vec<FailingFile>,
-    /// Files parsed by the last [`DirLoader::load`] (the rest came from
-    /// the cache).
+    /// Files read by the last load (the rest came from the cache by
+    /// their stamp).
+    read: usize,
+    /// Files parsed by the last load (read, and not the bytes last parsed).
     parsed: usize,
     /// The last load's result, for [`DirLoader::load_changed`] to patch.
     last: Option<LastLoad>,
@@ -169,6 +186,7 @@ impl DirLoader {
             cache: HashMap::new(),
             failures: HashMap::new(),
             failing: Vec::new(),
+            read: 0,
             parsed: 0,
             last: None,
             patched: false,
@@ -224,6 +242,7 @@ impl DirLoader {
         let loader = Loader::new(LoadOptions::new(&self.default_namespace));
         // Each file's new version; `None`: removed.
         let mut read: Vec<(PathBuf, Option<CachedFile>)> = Vec::new();
+        let mut parsed_count = 0;
         let no_documents = Documents::new();
         for file in to_check {
             let cached = self.cache.get(file);
@@ -243,18 +262,12 @@ impl DirLoader {
                 continue;
             }
             let name = file.display().to_string();
-            let mut documents = read_and_parse(file, &name, &loader).ok()?;
-            if let Some(cached) = cached {
-                keep_equal_arcs(&mut documents, &cached.documents);
-            }
+            let (read_now, parsed) = read_documents(file, &name, &loader, cached).ok()?;
+            parsed_count += usize::from(parsed);
             let trusted = stamp.settled(now);
             read.push((
                 file.clone(),
-                Some(CachedFile {
-                    stamp,
-                    trusted,
-                    documents,
-                }),
+                Some(CachedFile::new(stamp, trusted, read_now)),
             ));
         }
         let snapshot = &mut last.loaded.snapshot;
@@ -267,7 +280,8 @@ impl DirLoader {
         if objects as usize > super::MAX_OBJECTS {
             return None;
         }
-        self.parsed = read.iter().filter(|(_, new)| new.is_some()).count();
+        self.read = read.iter().filter(|(_, new)| new.is_some()).count();
+        self.parsed = parsed_count;
         for (file, new) in read {
             match new {
                 Some(new) => self.cache.insert(file, new),
@@ -310,6 +324,7 @@ impl DirLoader {
         let mut cache = HashMap::with_capacity(self.cache.len());
         let mut failures = HashMap::new();
         let mut failing = Vec::new();
+        self.read = 0;
         self.parsed = 0;
         let mut links = false;
         for path in &self.paths {
@@ -341,27 +356,20 @@ impl DirLoader {
                     _ => match &stamp {
                         Err(e) => Err(e.located()),
                         Ok(_) => {
-                            self.parsed += 1;
-                            read_and_parse(&file, &name, &loader)
-                                .map(Some)
+                            self.read += 1;
+                            read_documents(&file, &name, &loader, cached.as_ref())
+                                .map(|(read_now, parsed)| {
+                                    self.parsed += usize::from(parsed);
+                                    Some(read_now)
+                                })
                                 .map_err(|e| e.located())
                         }
                     },
                 };
                 let documents = match result {
-                    Ok(Some(mut documents)) => {
-                        if let Some(c) = &cached {
-                            keep_equal_arcs(&mut documents, &c.documents);
-                        }
+                    Ok(Some(read_now)) => {
                         let stamp = stamp.as_ref().ok().copied().expect("read after a stat");
-                        cache.insert(
-                            file.clone(),
-                            CachedFile {
-                                stamp,
-                                trusted: settled,
-                                documents,
-                            },
-                        );
+                        cache.insert(file.clone(), CachedFile::new(stamp, settled, read_now));
                         cache.get(&file).map(|c| &c.documents)
                     }
                     Ok(None) => {
@@ -430,7 +438,14 @@ impl DirLoader {
         &self.failing
     }
 
-    /// Files parsed by the last load (the others were unchanged).
+    /// Files read by the last load (the others were unchanged by their
+    /// stamps).
+    pub fn read(&self) -> usize {
+        self.read
+    }
+
+    /// Files parsed by the last load: those read whose bytes were not the
+    /// ones last parsed.
     pub fn parsed(&self) -> usize {
         self.parsed
     }
@@ -606,10 +621,29 @@ fn keep_equal_arcs(new: &mut Documents, old: &Documents) {
 }
 
 /// Read and parse one file as the one-shot load does.
-fn read_and_parse(file: &Path, name: &str, loader: &Loader<'_>) -> Result<Documents, LoadError> {
-    let bytes = read_capped(file)?;
+/// A file's documents and the bytes they were parsed from.
+type ReadFile = (Documents, Arc<[u8]>);
+
+/// `file`'s documents and bytes, and whether they were parsed: the
+/// documents of `cached` when the bytes are those it was parsed from (the
+/// same bytes under the same name and options parse the same), otherwise
+/// parsed, with `cached`'s `Arc`s kept for equal objects.
+fn read_documents(
+    file: &Path,
+    name: &str,
+    loader: &Loader<'_>,
+    cached: Option<&CachedFile>,
+) -> Result<(ReadFile, bool), LoadError> {
+    let bytes: Arc<[u8]> = read_capped(file)?.into();
+    if let Some(cached) = cached.filter(|c| c.bytes.as_deref() == Some(&bytes[..])) {
+        return Ok(((cached.documents.clone(), bytes), false));
+    }
     let is_json = file.extension().is_some_and(|e| e == "json");
-    parse_file(name, &bytes, is_json, &loader.options, loader.parallel)
+    let mut documents = parse_file(name, &bytes, is_json, &loader.options, loader.parallel)?;
+    if let Some(cached) = cached {
+        keep_equal_arcs(&mut documents, &cached.documents);
+    }
+    Ok(((documents, bytes), true))
 }
 
 #[cfg(test)]
@@ -680,9 +714,10 @@ mod tests {
             Arc::ptr_eq(&before.snapshot.routes[1], &after.snapshot.routes[1]),
             "b kept"
         );
-        // a.yaml has not settled: read again, same objects.
+        // a.yaml has not settled: read again (not parsed: the same
+        // bytes), same objects.
         let again = step(&mut loader, files(&[]), true, "a unsettled");
-        assert_eq!(loader.parsed(), 1);
+        assert_eq!((loader.read(), loader.parsed()), (1, 0));
         assert!(Arc::ptr_eq(
             &after.snapshot.routes[0],
             &again.snapshot.routes[0]
@@ -783,9 +818,10 @@ mod tests {
         std::fs::write(&a, &two).unwrap();
         let mut loader = DirLoader::new(vec![dir.path().to_path_buf()], "default");
         let first = loader.load().unwrap();
-        // Not settled yet: parsed again, yet the same objects.
+        // Not settled yet: read again, not parsed (the same bytes), the
+        // same objects.
         let again = loader.load().unwrap();
-        assert_eq!(loader.parsed(), 1);
+        assert_eq!((loader.read(), loader.parsed()), (1, 0));
         assert!(Arc::ptr_eq(
             &first.snapshot.routes[0],
             &again.snapshot.routes[0]
@@ -827,16 +863,20 @@ mod tests {
         std::fs::write(&b, route("b", "b.example.com")).unwrap();
         let mut loader = DirLoader::new(vec![dir.path().to_path_buf()], "default");
         let first = loader.load().unwrap();
-        assert_eq!(loader.parsed(), 2);
-        // Fresh files are re-read until they settle.
+        assert_eq!((loader.read(), loader.parsed()), (2, 2));
+        // Fresh files are re-read until they settle, and parsed only if
+        // their bytes changed.
         loader.load().unwrap();
-        assert_eq!(loader.parsed(), 2);
+        assert_eq!((loader.read(), loader.parsed()), (2, 0));
+        std::fs::write(&b, route("b", "b1.example.com")).unwrap();
+        loader.load().unwrap();
+        assert_eq!((loader.read(), loader.parsed()), (2, 1));
         // ctime cannot be set back: wait until the files have settled.
         std::thread::sleep(SETTLED + Duration::from_millis(50));
         loader.load().unwrap();
-        assert_eq!(loader.parsed(), 2);
+        assert_eq!((loader.read(), loader.parsed()), (2, 0));
         let cached = loader.load().unwrap();
-        assert_eq!(loader.parsed(), 0);
+        assert_eq!((loader.read(), loader.parsed()), (0, 0));
         assert!(Arc::ptr_eq(&cached.snapshot.routes[0], &{
             let again = loader.load().unwrap();
             again.snapshot.routes[0].clone()
@@ -995,11 +1035,7 @@ mod tests {
         loader.load().unwrap();
         assert!(!loader.failing()[0].new);
         loader.load().unwrap();
-        assert_eq!(
-            loader.parsed(),
-            0,
-            "settled files, good or bad, are not read"
-        );
+        assert_eq!(loader.read(), 0, "settled files, good or bad, are not read");
         assert_eq!(loader.failing().len(), 1);
         assert!(!loader.failing()[0].new);
     }
