@@ -98,21 +98,20 @@ impl Snapshot {
     /// hands unchanged objects to the engine as the same `Arc`s. Returns
     /// how many objects were replaced.
     pub fn reuse_unchanged(&mut self, previous: &Snapshot) -> usize {
-        self.reuse_aligned(previous, &Snapshot::default())
+        self.reuse_recorded(previous, &mut Replacements::default())
     }
 
-    /// [`Snapshot::reuse_unchanged`], where `given` is what the source
-    /// gave last time and `previous` is `given` after its own reuse (the
-    /// two are position for position the same objects, possibly other
-    /// `Arc`s). An object that is `given`'s at the same key takes
-    /// `previous`'s there without being compared again: a source that
-    /// keeps its own `Arc`s (the directory loader, the watch caches) would
-    /// otherwise have every object it once re-read compared in depth on
-    /// every pass.
-    fn reuse_aligned(&mut self, previous: &Snapshot, given: &Snapshot) -> usize {
+    /// [`Snapshot::reuse_unchanged`] that also takes `replaced`'s pairs
+    /// (recorded by the last call against `previous`): an object that is
+    /// the given `Arc` of a pair takes the pair's earlier `Arc` without
+    /// being compared again. A source that keeps its own `Arc`s (the
+    /// directory loader, the watch caches) would otherwise have every
+    /// object it once re-read compared in depth on every pass. `replaced`
+    /// then holds this call's pairs.
+    fn reuse_recorded(&mut self, previous: &Snapshot, replaced: &mut Replacements) -> usize {
         fn reuse<T>(
             now: &mut [Arc<T>],
-            (before, given): (&[Arc<T>], &[Arc<T>]),
+            (before, replaced): (&[Arc<T>], &mut Replaced<T>),
             meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
             equal: impl Fn(&T, &T) -> bool,
         ) -> usize {
@@ -134,21 +133,30 @@ impl Snapshot {
             // Objects the walk does not place (new ones, or input out of
             // order) are looked up: binary search when `before` is in key
             // order, a hash index otherwise.
+            let earlier = std::mem::take(replaced);
             let mut reused = 0;
             let mut unplaced = Vec::new();
             let mut j = 0;
+            // `object` (given) is equal to `old` (earlier): pass `old` on.
+            let mut replace = |object: &mut Arc<T>, old: &Arc<T>| {
+                replaced.insert(
+                    Arc::as_ptr(object) as usize,
+                    (Arc::clone(object), Arc::clone(old)),
+                );
+                *object = Arc::clone(old);
+            };
             for (i, object) in now.iter_mut().enumerate() {
-                if let Some(old) = before.get(j) {
-                    if Arc::ptr_eq(old, object) {
+                if before.get(j).is_some_and(|old| Arc::ptr_eq(old, object)) {
+                    j += 1;
+                    continue;
+                }
+                if let Some((_, old)) = earlier.get(&(Arc::as_ptr(object) as usize)) {
+                    if before.get(j).is_some_and(|b| Arc::ptr_eq(b, old)) {
                         j += 1;
-                        continue;
                     }
-                    if given.get(j).is_some_and(|g| Arc::ptr_eq(g, object)) {
-                        *object = Arc::clone(old);
-                        reused += 1;
-                        j += 1;
-                        continue;
-                    }
+                    replace(object, old);
+                    reused += 1;
+                    continue;
                 }
                 let key = key_of(&meta, object);
                 while before
@@ -160,7 +168,7 @@ impl Snapshot {
                 match before.get(j) {
                     Some(old) if key_of(&meta, old.as_ref()) == key => {
                         if !Arc::ptr_eq(old, object) && equal(old, object) {
-                            *object = Arc::clone(old);
+                            replace(object, old);
                             reused += 1;
                         }
                         j += 1;
@@ -196,7 +204,7 @@ impl Snapshot {
                 };
                 if let Some(old) = old {
                     if !Arc::ptr_eq(old, object) && equal(old, object) {
-                        *object = Arc::clone(old);
+                        replace(object, old);
                         reused += 1;
                     }
                 }
@@ -205,51 +213,63 @@ impl Snapshot {
         }
         reuse(
             &mut self.routes,
-            (&previous.routes, &given.routes),
+            (&previous.routes, &mut replaced.routes),
             |r| &r.metadata,
             routes_equal,
         ) + reuse(
             &mut self.services,
-            (&previous.services, &given.services),
+            (&previous.services, &mut replaced.services),
             |s| &s.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.endpoint_slices,
-            (&previous.endpoint_slices, &given.endpoint_slices),
+            (&previous.endpoint_slices, &mut replaced.endpoint_slices),
             |s| &s.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.namespaces,
-            (&previous.namespaces, &given.namespaces),
+            (&previous.namespaces, &mut replaced.namespaces),
             |n| &n.metadata,
             |a, b| a == b,
         ) + reuse(
             &mut self.secrets,
-            (&previous.secrets, &given.secrets),
+            (&previous.secrets, &mut replaced.secrets),
             |s| &s.metadata,
             |a, b| a == b,
         )
     }
 }
 
-/// What [`ReuseMemo::reuse`] remembers of the last pass: the objects as
-/// the source gave them and as they were passed on.
+/// Objects a reuse replaced, by the address of the `Arc` the source gave
+/// (held, so no other object can have that address): (given, earlier).
+type Replaced<T> = rustc_hash::FxHashMap<usize, (Arc<T>, Arc<T>)>;
+
+/// [`Replaced`] for each kind of object.
+#[derive(Debug, Default)]
+struct Replacements {
+    routes: Replaced<Route>,
+    services: Replaced<Service>,
+    endpoint_slices: Replaced<EndpointSlice>,
+    namespaces: Replaced<Namespace>,
+    secrets: Replaced<Secret>,
+}
+
+/// What [`ReuseMemo::reuse`] remembers of the last pass: the snapshot it
+/// passed on (shared with the caller) and the objects it replaced there.
 #[derive(Debug, Default)]
 pub struct ReuseMemo {
-    given: Snapshot,
-    passed: Snapshot,
+    passed: Arc<Snapshot>,
+    replaced: Replacements,
 }
 
 impl ReuseMemo {
-    /// [`Snapshot::reuse_unchanged`] against the last snapshot this memo
-    /// passed on, comparing in depth only objects the source gave anew.
-    /// Returns how many objects were replaced.
-    pub fn reuse(&mut self, snapshot: &mut Snapshot) -> usize {
-        let given = snapshot.clone();
-        let reused = snapshot.reuse_aligned(&self.passed, &self.given);
-        self.given = given;
-        self.passed = snapshot.clone();
-        reused
+    /// `snapshot` after [`Snapshot::reuse_unchanged`] against the last
+    /// snapshot this memo passed on, comparing in depth only objects the
+    /// source gave anew. Neither snapshot is copied.
+    pub fn reuse(&mut self, mut snapshot: Snapshot) -> Arc<Snapshot> {
+        snapshot.reuse_recorded(&self.passed, &mut self.replaced);
+        self.passed = Arc::new(snapshot);
+        Arc::clone(&self.passed)
     }
 }
 
@@ -293,8 +313,7 @@ mod tests {
         a3.routes.push(Arc::new(route("c", "c.test")));
         a3.routes.insert(0, Arc::new(route("0", "0.test")));
         for given in [&a1, &a2, &a2, &a3, &a3] {
-            let mut with_memo = given.clone();
-            memo.reuse(&mut with_memo);
+            let with_memo = (*memo.reuse(given.clone())).clone();
             let mut plain = given.clone();
             if let Some(last) = &last {
                 plain.reuse_unchanged(last);

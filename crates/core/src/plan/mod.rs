@@ -356,6 +356,9 @@ pub struct PlanMemo {
     routes: HashMap<ObjectKey, Box<RouteMemo>>,
     /// Passes made (stamps the entries of `routes` each pass uses).
     pass: u64,
+    /// The order that sorted the last pass's backends by name (indices
+    /// into its admitted Routes, in key order).
+    backend_order: Option<Vec<u32>>,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
     ages: HashMap<ObjectKey, lookup::RouteAge>,
@@ -409,12 +412,25 @@ pub fn plan_memo(
         .iter()
         .filter_map(|v| v.outcome.as_ref().ok())
         .collect();
-    routes.sort_by(|a, b| a.key.cmp(&b.key));
-    let before = routes.len();
-    routes.dedup_by(|a, b| a.key == b.key);
-    if routes.len() != before {
-        warnings
-            .push("plan: several admitted verdicts for one Route: only one is used".to_string());
+    // The same admitted Routes in the same order as the last pass, which
+    // left them sorted and unique: nothing to sort (an endpoint change).
+    let same_sequence = memo.shared.as_ref().is_some_and(|shared| {
+        shared.admitted.len() == routes.len()
+            && shared
+                .admitted
+                .iter()
+                .zip(&routes)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    });
+    if !same_sequence {
+        routes.sort_by(|a, b| a.key.cmp(&b.key));
+        let before = routes.len();
+        routes.dedup_by(|a, b| a.key == b.key);
+        if routes.len() != before {
+            warnings.push(
+                "plan: several admitted verdicts for one Route: only one is used".to_string(),
+            );
+        }
     }
 
     memo.slice_groups
@@ -442,6 +458,7 @@ pub fn plan_memo(
         })
     }
     let mut pool_dirty = false;
+    let mut names_kept = true;
     for route in &routes {
         let old = memo.routes.get_mut(&route.key);
         let entry = match old {
@@ -465,6 +482,9 @@ pub fn plan_memo(
                     e.shape.as_ref().map(|s| s.0) != shape.as_ref().map(|s| s.0)
                         || e.backend.name != built.backend.name
                 });
+                names_kept &= old
+                    .as_ref()
+                    .is_some_and(|e| e.backend.name == built.backend.name);
                 let entry = Box::new(RouteMemo {
                     route: Arc::clone(route),
                     slice_ids,
@@ -495,7 +515,21 @@ pub fn plan_memo(
         backends.push(Arc::clone(&entry.backend));
         warnings.extend(entry.warnings.iter().cloned());
     }
-    backends.sort_by(|a, b| a.name.cmp(&b.name));
+    // Sorted by name: the same Routes with the same backend names sort as
+    // they did in the last pass.
+    let order = match memo.backend_order.take() {
+        Some(order) if same_sequence && names_kept && order.len() == backends.len() => order,
+        _ => {
+            let mut order: Vec<u32> = (0..backends.len() as u32).collect();
+            order.sort_by(|&a, &b| backends[a as usize].name.cmp(&backends[b as usize].name));
+            order
+        }
+    };
+    let backends: Vec<Arc<Backend>> = order
+        .iter()
+        .map(|&i| Arc::clone(&backends[i as usize]))
+        .collect();
+    memo.backend_order = Some(order);
     // Routes gone: the pool may change. (`routes` has one entry per key,
     // and each is in the memo now.)
     if memo.routes.len() > routes.len() {

@@ -442,10 +442,10 @@ impl Core {
         // Objects of changed files are parsed anew: give those that are
         // equal to the last pass's the old Arcs so the engine reuses their
         // results (a file edit that changes one of its objects).
-        self.reuse.reuse(&mut loaded.snapshot);
+        let snapshot = self.reuse.reuse(std::mem::take(&mut loaded.snapshot));
         pass.load_time = started.elapsed();
         pass.warnings.extend(loaded.warnings.iter().cloned());
-        let snapshot = &loaded.snapshot;
+        let snapshot = &*snapshot;
 
         let t = Instant::now();
         let verdicts =
