@@ -63,6 +63,8 @@ pub struct AdmitMemo {
     routes: HashMap<usize, MemoEntry>,
     /// Passes made (stamps the entries of `routes` each pass uses).
     pass: u64,
+    /// The last pass, for a pass with the same inputs.
+    last: Option<LastPass>,
     /// The claim candidates of the last pass (held, compared by identity)
     /// and the losers among them.
     claims: Option<ClaimsMemo>,
@@ -126,7 +128,16 @@ pub fn admit_memo(
     if memo.settings.as_ref() != Some(settings) {
         memo.routes.clear();
         memo.claims = None;
+        memo.last = None;
         memo.settings = Some(settings.clone());
+    }
+    // The same inputs as the last pass (an endpoint change): its verdicts.
+    if let Some(last) = memo
+        .last
+        .as_ref()
+        .filter(|last| last.holds(snapshot, now_unix))
+    {
+        return last.verdicts.clone();
     }
     // Entries are kept in place and stamped with this pass; those left
     // unstamped (Routes gone) are dropped after the walk. An entry holds
@@ -277,6 +288,8 @@ pub fn admit_memo(
             ))
         })
         .collect();
+    // The range of "now" every verdict of this pass holds for.
+    let mut valid = (i64::MIN, i64::MAX);
     for (record, fresh) in records.into_iter().zip(fresh) {
         match record {
             Record::Lost(verdict) => verdicts.push(verdict),
@@ -286,7 +299,8 @@ pub fn admit_memo(
                 if let Some(finished) = fresh {
                     entry.finished = Some(finished);
                 }
-                let (verdict, _) = entry.finished.as_ref().expect("set above");
+                let (verdict, (from, to)) = entry.finished.as_ref().expect("set above");
+                valid = (valid.0.max(*from), valid.1.min(*to));
                 verdicts.push(verdict.clone());
             }
         }
@@ -300,7 +314,44 @@ pub fn admit_memo(
             _ => unique.push(v),
         }
     }
+    memo.last = Some(LastPass {
+        routes: snapshot.routes.clone(),
+        undecodable: snapshot.undecodable_routes.clone(),
+        secrets: snapshot.secrets.clone(),
+        forbidden: snapshot.forbidden_secrets.clone(),
+        valid,
+        verdicts: unique.clone(),
+    });
     unique
+}
+
+/// A pass's verdicts and the inputs they came from beyond the settings:
+/// the Route objects (held, compared by identity), the undecodable ones,
+/// the Secrets (by identity) and which are forbidden, and the range of
+/// "now" every certificate-validity finding holds for.
+#[derive(Debug)]
+struct LastPass {
+    routes: Vec<Arc<Route>>,
+    undecodable: Vec<crate::model::snapshot::UndecodableRoute>,
+    secrets: Vec<Arc<k8s_openapi::api::core::v1::Secret>>,
+    forbidden: Vec<ObjectKey>,
+    valid: (i64, i64),
+    verdicts: Vec<Verdict>,
+}
+
+impl LastPass {
+    /// Whether a pass over `snapshot` at `now_unix` decides what this one
+    /// did: the same inputs, "now" in range.
+    fn holds(&self, snapshot: &Snapshot, now_unix: i64) -> bool {
+        fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+        }
+        (self.valid.0..=self.valid.1).contains(&now_unix)
+            && same(&self.routes, &snapshot.routes)
+            && same(&self.secrets, &snapshot.secrets)
+            && self.undecodable == snapshot.undecodable_routes
+            && self.forbidden == snapshot.forbidden_secrets
+    }
 }
 
 /// Steps 1-2 for one Route.

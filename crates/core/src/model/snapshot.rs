@@ -78,7 +78,7 @@ pub fn key_str(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta
 /// A Route document whose fields could not be decoded (wrong types). Kept
 /// so admission can reject it by name with the decoder's message instead of
 /// failing the whole input.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UndecodableRoute {
     pub metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     /// `field <path>: <serde message>`.
