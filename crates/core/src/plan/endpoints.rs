@@ -83,28 +83,46 @@ impl SliceGroups {
     /// Make the groups of `before` (what `self` holds) those of `now`:
     /// equal to [`SliceGroups::new`]`(now)`. The same objects at the same
     /// places cost a pointer compare each; otherwise the slices only one
-    /// list holds are found by address and moved.
-    pub fn update(&mut self, before: &[Arc<EndpointSlice>], now: &[Arc<EndpointSlice>]) {
+    /// list holds are found by address and moved. Returns the groups
+    /// (namespace, Service) whose slices changed, sorted.
+    pub fn update(
+        &mut self,
+        before: &[Arc<EndpointSlice>],
+        now: &[Arc<EndpointSlice>],
+    ) -> Vec<(String, String)> {
+        let mut touched = Vec::new();
+        let mut touch = |slice: &EndpointSlice| {
+            if let Some((namespace, service)) = group_of(slice) {
+                touched.push((namespace.to_string(), service.to_string()));
+            }
+        };
         if before.len() == now.len() {
             for (old, new) in before.iter().zip(now) {
                 if !Arc::ptr_eq(old, new) {
                     self.remove(old);
                     self.add(new);
+                    touch(old);
+                    touch(new);
                 }
             }
-            return;
+        } else {
+            let addresses =
+                |list: &[Arc<EndpointSlice>]| -> rustc_hash::FxHashSet<*const EndpointSlice> {
+                    list.iter().map(Arc::as_ptr).collect()
+                };
+            let (was, is) = (addresses(before), addresses(now));
+            for slice in before.iter().filter(|s| !is.contains(&Arc::as_ptr(s))) {
+                self.remove(slice);
+                touch(slice);
+            }
+            for slice in now.iter().filter(|s| !was.contains(&Arc::as_ptr(s))) {
+                self.add(slice);
+                touch(slice);
+            }
         }
-        let addresses =
-            |list: &[Arc<EndpointSlice>]| -> rustc_hash::FxHashSet<*const EndpointSlice> {
-                list.iter().map(Arc::as_ptr).collect()
-            };
-        let (was, is) = (addresses(before), addresses(now));
-        for slice in before.iter().filter(|s| !is.contains(&Arc::as_ptr(s))) {
-            self.remove(slice);
-        }
-        for slice in now.iter().filter(|s| !was.contains(&Arc::as_ptr(s))) {
-            self.add(slice);
-        }
+        touched.sort();
+        touched.dedup();
+        touched
     }
 
     fn add(&mut self, slice: &Arc<EndpointSlice>) {
@@ -577,8 +595,29 @@ pub(crate) mod tests {
                     list.remove(rng.usize(0..list.len()));
                 }
             }
-            groups.update(&before, &list);
+            let old_groups = groups.clone();
+            let touched = groups.update(&before, &list);
             assert_eq!(groups, SliceGroups::new(&list), "step {step}");
+            // Every group whose slices differ is named.
+            let keys = |g: &SliceGroups| -> Vec<(String, String)> {
+                g.by_service
+                    .iter()
+                    .flat_map(|(ns, services)| services.keys().map(|s| (ns.clone(), s.clone())))
+                    .collect()
+            };
+            for (ns, service) in keys(&old_groups).into_iter().chain(keys(&groups)) {
+                let same = old_groups.group(&ns, &service).len()
+                    == groups.group(&ns, &service).len()
+                    && old_groups
+                        .group(&ns, &service)
+                        .iter()
+                        .zip(groups.group(&ns, &service))
+                        .all(|(a, b)| Arc::ptr_eq(a, b));
+                assert!(
+                    same || touched.contains(&(ns.clone(), service.clone())),
+                    "step {step}: {ns}/{service} changed, not named"
+                );
+            }
         }
     }
 

@@ -14,7 +14,7 @@ pub mod names;
 pub mod spares;
 pub mod tls;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
@@ -359,6 +359,10 @@ pub struct PlanMemo {
     /// The order that sorted the last pass's backends by name (indices
     /// into its admitted Routes, in key order).
     backend_order: Option<Vec<u32>>,
+    /// The last pass's admitted Routes by position (key order).
+    route_order: Option<RouteOrder>,
+    /// `route_order`'s index, while a pass holds it.
+    route_order_index: Option<HashMap<(String, String), Vec<u32>>>,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
     ages: HashMap<ObjectKey, lookup::RouteAge>,
@@ -368,6 +372,17 @@ pub struct PlanMemo {
     tables: lookup::TableIndex,
     /// The pool of spares of the last pass.
     pool: Option<Vec<Arc<Backend>>>,
+}
+
+/// What the last pass knew of its admitted Routes by position (key order).
+#[derive(Debug)]
+struct RouteOrder {
+    /// Each Route's backend.
+    backends: Vec<Arc<Backend>>,
+    /// (namespace, Service) → the Routes sending to it.
+    by_service: HashMap<(String, String), Vec<u32>>,
+    /// The Routes whose memo has warnings.
+    warned: BTreeSet<u32>,
 }
 
 #[derive(Debug)]
@@ -404,6 +419,8 @@ pub fn plan_memo(
         memo.shared = None;
         memo.tables = lookup::TableIndex::default();
         memo.pool = None;
+        memo.route_order = None;
+        memo.backend_order = None;
         memo.settings = Some(settings.clone());
     }
     let mut warnings: Vec<String> = Vec::new();
@@ -433,14 +450,14 @@ pub fn plan_memo(
         }
     }
 
-    memo.slice_groups
+    let touched = memo
+        .slice_groups
         .update(&memo.slices, &snapshot.endpoint_slices);
     let index = endpoints::EndpointIndex::with_groups(&memo.slice_groups);
     // Entries are kept in place and stamped with this pass; those left
-    // unstamped (Routes gone) are dropped after the walk.
+    // unstamped (Routes gone) are dropped after a full walk.
     memo.pass += 1;
     let pass = memo.pass;
-    let mut backends = Vec::with_capacity(routes.len());
     // Routes whose memo was rebuilt in this pass.
     let mut fresh: Vec<ObjectKey> = Vec::new();
     // The slices of each Service a Route sends to, as pointers, each
@@ -457,9 +474,41 @@ pub fn plan_memo(
                 .chain([usize::MAX])
         })
     }
+    // The same admitted Routes as the last pass: only those sending to a
+    // Service whose slices changed can have another backend (an endpoint
+    // change visits one Route, not the fleet).
+    let quick = memo
+        .route_order
+        .take()
+        .filter(|order| same_sequence && order.backends.len() == routes.len());
+    let (visit, mut by_route, mut warned): (Vec<usize>, Vec<Arc<Backend>>, BTreeSet<u32>) =
+        match quick {
+            Some(order) => {
+                let mut visit: Vec<usize> = touched
+                    .iter()
+                    .filter_map(|group| order.by_service.get(group))
+                    .flatten()
+                    .map(|&i| i as usize)
+                    .collect();
+                visit.sort_unstable();
+                visit.dedup();
+                memo.route_order_index = Some(order.by_service);
+                (visit, order.backends, order.warned)
+            }
+            None => {
+                memo.route_order_index = None;
+                (
+                    (0..routes.len()).collect(),
+                    Vec::with_capacity(routes.len()),
+                    BTreeSet::new(),
+                )
+            }
+        };
+    let full_walk = memo.route_order_index.is_none();
     let mut pool_dirty = false;
     let mut names_kept = true;
-    for route in &routes {
+    for i in visit {
+        let route = routes[i];
         let old = memo.routes.get_mut(&route.key);
         let entry = match old {
             Some(entry)
@@ -512,24 +561,59 @@ pub fn plan_memo(
             }
         };
         entry.pass = pass;
-        backends.push(Arc::clone(&entry.backend));
-        warnings.extend(entry.warnings.iter().cloned());
+        if full_walk {
+            by_route.push(Arc::clone(&entry.backend));
+        } else {
+            by_route[i] = Arc::clone(&entry.backend);
+        }
+        if entry.warnings.is_empty() {
+            warned.remove(&(i as u32));
+        } else {
+            warned.insert(i as u32);
+        }
+    }
+    for &i in &warned {
+        warnings.extend(
+            memo.routes[&routes[i as usize].key]
+                .warnings
+                .iter()
+                .cloned(),
+        );
     }
     // Sorted by name: the same Routes with the same backend names sort as
     // they did in the last pass.
     let order = match memo.backend_order.take() {
-        Some(order) if same_sequence && names_kept && order.len() == backends.len() => order,
+        Some(order) if same_sequence && names_kept && order.len() == by_route.len() => order,
         _ => {
-            let mut order: Vec<u32> = (0..backends.len() as u32).collect();
-            order.sort_by(|&a, &b| backends[a as usize].name.cmp(&backends[b as usize].name));
+            let mut order: Vec<u32> = (0..by_route.len() as u32).collect();
+            order.sort_by(|&a, &b| by_route[a as usize].name.cmp(&by_route[b as usize].name));
             order
         }
     };
     let backends: Vec<Arc<Backend>> = order
         .iter()
-        .map(|&i| Arc::clone(&backends[i as usize]))
+        .map(|&i| Arc::clone(&by_route[i as usize]))
         .collect();
     memo.backend_order = Some(order);
+    let by_service = memo.route_order_index.take().unwrap_or_else(|| {
+        let mut by_service: HashMap<(String, String), Vec<u32>> = HashMap::default();
+        for (i, route) in routes.iter().enumerate() {
+            for r in &route.backends {
+                let group = by_service
+                    .entry((route.key.namespace.clone(), r.service.clone()))
+                    .or_default();
+                if group.last() != Some(&(i as u32)) {
+                    group.push(i as u32);
+                }
+            }
+        }
+        by_service
+    });
+    memo.route_order = Some(RouteOrder {
+        backends: by_route,
+        by_service,
+        warned,
+    });
     // Routes gone: the pool may change. (`routes` has one entry per key,
     // and each is in the memo now.)
     if memo.routes.len() > routes.len() {
