@@ -431,14 +431,10 @@ pub fn plan_memo(
         .collect();
     // The same admitted Routes in the same order as the last pass, which
     // left them sorted and unique: nothing to sort (an endpoint change).
-    let same_sequence = memo.shared.as_ref().is_some_and(|shared| {
-        shared.admitted.len() == routes.len()
-            && shared
-                .admitted
-                .iter()
-                .zip(&routes)
-                .all(|(a, b)| Arc::ptr_eq(a, b))
-    });
+    let same_sequence = memo
+        .shared
+        .as_ref()
+        .is_some_and(|shared| same_arcs(&shared.admitted, &routes));
     if !same_sequence {
         routes.sort_by(|a, b| a.key.cmp(&b.key));
         let before = routes.len();
@@ -631,14 +627,7 @@ pub fn plan_memo(
         !same_route_objects && update_ages(&mut memo.ages, &memo.previous_routes, snapshot);
     // The parts that depend on the admitted Routes (and their ages) only:
     // the same admitted Routes give the same tables and files.
-    let same_routes = |shared: &SharedParts| {
-        shared.admitted.len() == routes.len()
-            && shared
-                .admitted
-                .iter()
-                .zip(&routes)
-                .all(|(a, b)| Arc::ptr_eq(a, b))
-    };
+    let same_routes = |shared: &SharedParts| same_arcs(&shared.admitted, &routes);
     let shared = match memo.shared.take() {
         Some(shared) if !ages_rebuilt && same_routes(&shared) => shared,
         previous => {
@@ -696,6 +685,11 @@ pub fn plan_memo(
     memo.shared = Some(shared);
     memo.pool = Some(spares);
     plan
+}
+
+/// Whether `held` are `now`, object for object (by identity).
+fn same_arcs<T>(held: &[Arc<T>], now: &[&Arc<T>]) -> bool {
+    held.len() == now.len() && held.iter().zip(now).all(|(a, b)| Arc::ptr_eq(a, b))
 }
 
 /// The plan's parts decided by the admitted Routes alone (not by
