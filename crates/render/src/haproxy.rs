@@ -639,16 +639,38 @@ fn backend_files(
         file_of: Vec::with_capacity(plan.backends.len() + plan.spares.len()),
         members: vec![Vec::new(); count],
     };
-    for (b, spare) in all() {
+    // Sections to render, rendered on rayon's pool (a cold pass renders
+    // every backend); the first error in backend order is the one reported.
+    let items: Vec<(&Arc<Backend>, bool)> = all().collect();
+    let reusable = |b: &Arc<Backend>, spare: bool, old: &MemoSection| {
+        old.spare == spare && (Arc::ptr_eq(&old.backend, b) || *old.backend == **b)
+    };
+    let mut texts: Vec<Option<String>> = {
+        use rayon::prelude::*;
+        let sections = &memo.sections;
+        let rendered: Vec<Result<Option<String>, RenderError>> = items
+            .par_iter()
+            .with_min_len(64)
+            .map(|&(b, spare)| match sections.get(b.name.as_str()) {
+                Some(old) if reusable(b, spare, old) => Ok(None),
+                _ => templates
+                    .render("backend.cfg.tera", &backend(b, spare)?.to_tera())
+                    .map(Some),
+            })
+            .collect();
+        rendered.into_iter().collect::<Result<_, _>>()?
+    };
+    for (i, &(b, spare)) in items.iter().enumerate() {
         let section = match memo.sections.get_mut(b.name.as_str()) {
-            Some(old)
-                if old.spare == spare && (Arc::ptr_eq(&old.backend, b) || *old.backend == **b) =>
-            {
+            Some(old) if reusable(b, spare, old) => {
                 old.backend = Arc::clone(b);
                 old
             }
             old => {
-                let text = templates.render("backend.cfg.tera", &backend(b, spare)?.to_tera())?;
+                let text = match texts[i].take() {
+                    Some(text) => text,
+                    None => templates.render("backend.cfg.tera", &backend(b, spare)?.to_tera())?,
+                };
                 let section = MemoSection {
                     backend: Arc::clone(b),
                     spare,
