@@ -12,6 +12,7 @@
 //! the whole `routegen run --source kube` loop and prints event→tree on
 //! disk.
 
+use routegen_testsupport::e2e::free_port;
 use routegen_testsupport::fake_apiserver;
 
 use std::collections::BTreeMap;
@@ -1093,14 +1094,6 @@ fn kubeconfig(server: &FakeApiServer, dir: &std::path::Path) -> std::path::PathB
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run_config(

@@ -10,6 +10,7 @@
 //! `ROUTEGEN_NGINX_BIN`, else `/usr/sbin/nginx`, else `nginx` on PATH.
 
 use routegen_core::testkit::certs;
+use routegen_testsupport::e2e::free_port;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,14 +30,6 @@ use routegen_host::apply::{Applier, ApplyOutcome, Validator};
 use routegen_host::reload::nginx::{reload, NginxReload};
 use routegen_render::{self as render, BindAddr, RenderSettings, Templates};
 use routegen_testsupport::e2e::{loopback_service_yaml, nginx_bin};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 // ---------------------------------------------------------------------------
 // Servers behind nginx.

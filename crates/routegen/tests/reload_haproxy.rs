@@ -7,9 +7,10 @@
 //! an assertion fails. Binary: `ROUTEGEN_HAPROXY_BIN`, else
 //! `/usr/sbin/haproxy`, else `haproxy` on PATH.
 
+use routegen_testsupport::e2e::free_port;
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,15 +18,6 @@ use routegen_host::reload::{
     HaproxyProcess, MasterCli, ReloadMethod, ReloadOptions, Reloader, SpawnOptions,
 };
 use routegen_testsupport::e2e::haproxy_bin;
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Fixture {
     dir: tempfile::TempDir,

@@ -2,6 +2,7 @@
 //! configuration checked and served by the real HAProxy (`haproxy` on PATH,
 //! or `ROUTEGEN_HAPROXY_BIN`; missing HAProxy fails these tests).
 
+use routegen_testsupport::e2e::free_port;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -545,14 +546,6 @@ fn tls_server(pem: String) -> u16 {
         }
     });
     port
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn key(ns: &str, name: &str) -> ObjectKey {

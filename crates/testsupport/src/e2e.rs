@@ -58,8 +58,30 @@ fn proxy_bin(variable: &str, name: &str) -> PathBuf {
     name.into()
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, for a server the test
+/// starts later (HAProxy, nginx, routegen). Taken below the kernel's
+/// ephemeral range (`ip_local_port_range`), so that no client connection
+/// of a test running beside it can take it as its source port in the
+/// meantime (a port the kernel hands out for `bind(0)` can be); each call
+/// of a process tries the next port of its own sequence. Falls back to a
+/// kernel-chosen port when the range below is too small.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(10_000);
+    if span >= 1_000 {
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
