@@ -661,16 +661,14 @@ fn backend_files(
         rendered.into_iter().collect::<Result<_, _>>()?
     };
     for (i, &(b, spare)) in items.iter().enumerate() {
-        let section = match memo.sections.get_mut(b.name.as_str()) {
-            Some(old) if reusable(b, spare, old) => {
+        // Rendered above exactly when the section could not be reused.
+        let section = match (texts[i].take(), memo.sections.get_mut(b.name.as_str())) {
+            (None, Some(old)) => {
                 old.backend = Arc::clone(b);
                 old
             }
-            old => {
-                let text = match texts[i].take() {
-                    Some(text) => text,
-                    None => templates.render("backend.cfg.tera", &backend(b, spare)?.to_tera())?,
-                };
+            (None, None) => unreachable!("a section is reused only when there is one"),
+            (Some(text), old) => {
                 let section = MemoSection {
                     backend: Arc::clone(b),
                     spare,

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use crate::model::{ObjectKey, Route, Snapshot};
+use crate::model::{same_arcs, ObjectKey, Route, Snapshot};
 use crate::settings::RouterSettings;
 
 pub use route::AdmittedRoute;
@@ -194,9 +194,10 @@ pub fn admit_memo(
         .iter()
         .map(|id| Arc::clone(&memo.routes[id].first))
         .collect();
-    let same_candidates = memo.claims.as_ref().is_some_and(|(before, _)| {
-        before.len() == firsts.len() && before.iter().zip(&firsts).all(|(a, b)| Arc::ptr_eq(a, b))
-    });
+    let same_candidates = memo
+        .claims
+        .as_ref()
+        .is_some_and(|(before, _)| same_arcs(before, &firsts));
     if !same_candidates {
         let candidates = firsts.iter().map(|first| match &**first {
             FirstSteps::Passed { candidate, .. } => candidate,
@@ -343,12 +344,9 @@ impl LastPass {
     /// Whether a pass over `snapshot` at `now_unix` decides what this one
     /// did: the same inputs, "now" in range.
     fn holds(&self, snapshot: &Snapshot, now_unix: i64) -> bool {
-        fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
-            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
-        }
         (self.valid.0..=self.valid.1).contains(&now_unix)
-            && same(&self.routes, &snapshot.routes)
-            && same(&self.secrets, &snapshot.secrets)
+            && same_arcs(&self.routes, &snapshot.routes)
+            && same_arcs(&self.secrets, &snapshot.secrets)
             && self.undecodable == snapshot.undecodable_routes
             && self.forbidden == snapshot.forbidden_secrets
     }

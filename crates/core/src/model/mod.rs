@@ -6,4 +6,4 @@ pub mod route;
 pub mod snapshot;
 
 pub use route::{Route, RouteSpec, RouteStatus, RouteTargetReference, TlsConfig};
-pub use snapshot::{routes_equal, ObjectKey, ReuseMemo, Snapshot};
+pub use snapshot::{routes_equal, same_arcs, ObjectKey, ReuseMemo, Snapshot};

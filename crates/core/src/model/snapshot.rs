@@ -75,6 +75,19 @@ pub fn key_str(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta
     )
 }
 
+/// Whether two lists hold the same objects (the same `Arc`s) in the same
+/// order: how the memos recognise inputs they have seen.
+pub fn same_arcs<T, A, B>(a: &[A], b: &[B]) -> bool
+where
+    A: std::borrow::Borrow<Arc<T>>,
+    B: std::borrow::Borrow<Arc<T>>,
+{
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| Arc::ptr_eq(a.borrow(), b.borrow()))
+}
+
 /// A Route document whose fields could not be decoded (wrong types). Kept
 /// so admission can reject it by name with the decoder's message instead of
 /// failing the whole input.
@@ -127,9 +140,9 @@ impl Snapshot {
             }
             // Sources keep objects in key order (the directory loader and
             // the Kubernetes snapshot sort them): one walk over `now` and
-            // `before` together finds each object's previous version, and
-            // an object that is the one at the walk's position (in
-            // `before`, or in `given`) needs no key comparison at all.
+            // `before` together finds each object's previous version; an
+            // object that is the one at the walk's position, or the given
+            // side of a pair `replaced` recorded, needs no key comparison.
             // Objects the walk does not place (new ones, or input out of
             // order) are looked up: binary search when `before` is in key
             // order, a hash index otherwise.

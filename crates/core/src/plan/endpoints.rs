@@ -606,13 +606,10 @@ pub(crate) mod tests {
                     .collect()
             };
             for (ns, service) in keys(&old_groups).into_iter().chain(keys(&groups)) {
-                let same = old_groups.group(&ns, &service).len()
-                    == groups.group(&ns, &service).len()
-                    && old_groups
-                        .group(&ns, &service)
-                        .iter()
-                        .zip(groups.group(&ns, &service))
-                        .all(|(a, b)| Arc::ptr_eq(a, b));
+                let same = crate::model::same_arcs(
+                    old_groups.group(&ns, &service),
+                    groups.group(&ns, &service),
+                );
                 assert!(
                     same || touched.contains(&(ns.clone(), service.clone())),
                     "step {step}: {ns}/{service} changed, not named"

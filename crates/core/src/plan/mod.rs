@@ -24,7 +24,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
-use crate::model::{ObjectKey, Snapshot};
+use crate::model::{same_arcs, ObjectKey, Snapshot};
 use crate::values::{
     Balance, CookieName, Duration, ForwardedPolicy, HeaderActions, HstsPolicy, IpAllowlist,
     PositiveInt, RewriteTarget, SameSite, Weight,
@@ -361,8 +361,6 @@ pub struct PlanMemo {
     backend_order: Option<Vec<u32>>,
     /// The last pass's admitted Routes by position (key order).
     route_order: Option<RouteOrder>,
-    /// `route_order`'s index, while a pass holds it.
-    route_order_index: Option<HashMap<(String, String), Vec<u32>>>,
     /// [`route_ages`] of `previous_routes` (held, so their pointers stay
     /// unique).
     ages: HashMap<ObjectKey, lookup::RouteAge>,
@@ -477,30 +475,27 @@ pub fn plan_memo(
         .route_order
         .take()
         .filter(|order| same_sequence && order.backends.len() == routes.len());
-    let (visit, mut by_route, mut warned): (Vec<usize>, Vec<Arc<Backend>>, BTreeSet<u32>) =
-        match quick {
-            Some(order) => {
-                let mut visit: Vec<usize> = touched
-                    .iter()
-                    .filter_map(|group| order.by_service.get(group))
-                    .flatten()
-                    .map(|&i| i as usize)
-                    .collect();
-                visit.sort_unstable();
-                visit.dedup();
-                memo.route_order_index = Some(order.by_service);
-                (visit, order.backends, order.warned)
-            }
-            None => {
-                memo.route_order_index = None;
-                (
-                    (0..routes.len()).collect(),
-                    Vec::with_capacity(routes.len()),
-                    BTreeSet::new(),
-                )
-            }
-        };
-    let full_walk = memo.route_order_index.is_none();
+    // `by_service` is `Some` (kept as it is) on the quick path only.
+    let (visit, mut by_route, mut warned, by_service) = match quick {
+        Some(order) => {
+            let mut visit: Vec<usize> = touched
+                .iter()
+                .filter_map(|group| order.by_service.get(group))
+                .flatten()
+                .map(|&i| i as usize)
+                .collect();
+            visit.sort_unstable();
+            visit.dedup();
+            (visit, order.backends, order.warned, Some(order.by_service))
+        }
+        None => (
+            (0..routes.len()).collect(),
+            Vec::with_capacity(routes.len()),
+            BTreeSet::new(),
+            None,
+        ),
+    };
+    let full_walk = by_service.is_none();
     let mut pool_dirty = false;
     let mut names_kept = true;
     for i in visit {
@@ -591,7 +586,7 @@ pub fn plan_memo(
         .map(|&i| Arc::clone(&by_route[i as usize]))
         .collect();
     memo.backend_order = Some(order);
-    let by_service = memo.route_order_index.take().unwrap_or_else(|| {
+    let by_service = by_service.unwrap_or_else(|| {
         let mut by_service: HashMap<(String, String), Vec<u32>> = HashMap::default();
         for (i, route) in routes.iter().enumerate() {
             for r in &route.backends {
@@ -617,12 +612,7 @@ pub fn plan_memo(
         pool_dirty = true;
     }
 
-    let same_route_objects = memo.previous_routes.len() == snapshot.routes.len()
-        && memo
-            .previous_routes
-            .iter()
-            .zip(&snapshot.routes)
-            .all(|(a, b)| Arc::ptr_eq(a, b));
+    let same_route_objects = same_arcs(&memo.previous_routes, &snapshot.routes);
     let ages_rebuilt =
         !same_route_objects && update_ages(&mut memo.ages, &memo.previous_routes, snapshot);
     // The parts that depend on the admitted Routes (and their ages) only:
@@ -685,11 +675,6 @@ pub fn plan_memo(
     memo.shared = Some(shared);
     memo.pool = Some(spares);
     plan
-}
-
-/// Whether `held` are `now`, object for object (by identity).
-fn same_arcs<T>(held: &[Arc<T>], now: &[&Arc<T>]) -> bool {
-    held.len() == now.len() && held.iter().zip(now).all(|(a, b)| Arc::ptr_eq(a, b))
 }
 
 /// The plan's parts decided by the admitted Routes alone (not by
