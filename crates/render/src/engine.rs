@@ -33,6 +33,12 @@ impl Engine {
         Engine::default()
     }
 
+    /// The memos of admission, plan and HAProxy render, taken apart (for
+    /// measuring what each holds).
+    pub fn into_memos(self) -> (AdmitMemo, PlanMemo, HaproxyMemo) {
+        (self.admit, self.plan, self.haproxy)
+    }
+
     /// Admission at `now_unix` (see [`admit::admit_memo`]).
     pub fn admit_at(
         &mut self,

@@ -11,9 +11,10 @@
 
 /// mimalloc: at 10,000 Routes and more, glibc malloc spends a quarter of
 /// a pass consolidating and searching free lists (measured in
-/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower.
+/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower. It counts
+/// live bytes for `routegen-bench memory` only.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: memory::CountingMimalloc = memory::CountingMimalloc;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -42,7 +43,9 @@ use routegen_render::pipeline::PipelineConfig;
 use routegen_render::{BindAddr, RenderSettings, Target, Templates};
 
 mod lookup;
+mod memory;
 mod routing;
+mod sidecar;
 mod trades;
 
 #[derive(Parser, Debug)]
@@ -134,6 +137,44 @@ enum Cmd {
         #[arg(long)]
         cert_dir: Option<PathBuf>,
     },
+    /// The whole `routegen run` process holding the fleet: time until its
+    /// first tree is current, steady and peak RSS, with the directory
+    /// source and the kube source (a fake API server in this process).
+    Sidecar {
+        /// Fleet sizes (Routes), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        sizes: Vec<usize>,
+        /// Sources measured, comma-separated: dir, kube.
+        #[arg(long, value_delimiter = ',', default_value = "dir,kube")]
+        sources: Vec<String>,
+        /// Fresh processes per size and source (alternating; medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The routegen binary (default: next to this one).
+        #[arg(long)]
+        routegen: Option<PathBuf>,
+        #[arg(long, default_value = "haproxy")]
+        haproxy: PathBuf,
+        /// Seconds the process is left alone after it turned ready before
+        /// its steady RSS is read.
+        #[arg(long, default_value_t = 5)]
+        settle: u64,
+        #[arg(long)]
+        cert_dir: Option<PathBuf>,
+    },
+    /// Heap bytes per object kind and per stage after a cold pass over
+    /// the fleet (a counting allocator).
+    Memory {
+        /// Fleet size (Routes).
+        #[arg(long, default_value_t = 10_000)]
+        routes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        cert_dir: Option<PathBuf>,
+    },
     /// One measurement process (used by `run`); prints `key value` lines.
     #[command(hide = true)]
     Once(OnceArgs),
@@ -213,6 +254,9 @@ struct OnceArgs {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "memory") {
+        memory::COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Gen {
@@ -245,6 +289,23 @@ fn main() -> ExitCode {
             only,
             cert_dir,
         } => haproxy_trades(routes, seed, rounds, &haproxy, &only, cert_dir),
+        Cmd::Sidecar {
+            sizes,
+            sources,
+            runs,
+            seed,
+            routegen,
+            haproxy,
+            settle,
+            cert_dir,
+        } => sidecar_scale(
+            &sizes, &sources, runs, seed, routegen, &haproxy, settle, cert_dir,
+        ),
+        Cmd::Memory {
+            routes,
+            seed,
+            cert_dir,
+        } => memory_parts(routes, seed, cert_dir),
         Cmd::Once(args) => once(&args),
         Cmd::Load { file, admit, cold } => load(&file, admit, cold),
         Cmd::Micro => micro(),
@@ -784,6 +845,16 @@ fn once(args: &OnceArgs) -> anyhow::Result<()> {
 /// The fleet's objects as one JSON `List`, as the API server would send
 /// them.
 fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
+    let items = fleet_json_objects(yaml)?;
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    serde_json::to_writer(file, &list)?;
+    Ok(())
+}
+
+/// Every Route, Service and EndpointSlice of the fleet's YAML as JSON
+/// values, as the API server holds them.
+fn fleet_json_objects(yaml: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     let snapshot = files::load_str("fleet.yaml", yaml, "default")?.snapshot;
     let mut items: Vec<serde_json::Value> = Vec::new();
     for route in &snapshot.routes {
@@ -795,10 +866,7 @@ fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
     for slice in &snapshot.endpoint_slices {
         items.push(serde_json::to_value(&**slice)?);
     }
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer(file, &list)?;
-    Ok(())
+    Ok(items)
 }
 
 fn lookup_cost(
@@ -811,20 +879,11 @@ fn lookup_cost(
 ) -> anyhow::Result<()> {
     let routegen = match routegen {
         Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or_else(|| anyhow::anyhow!("no directory"))?
-            .join("routegen"),
+        None => sibling_routegen()?,
     };
-    anyhow::ensure!(
-        routegen.is_file(),
-        "{} not found: build it next to this binary (cargo build --release -p routegen)",
-        routegen.display()
-    );
     let mut binaries = vec![("after".to_string(), routegen)];
     binaries.extend(before.map(|b| ("before".to_string(), b)));
-    let work = target_dir().join("routegen-bench");
-    std::fs::create_dir_all(&work)?;
+    let work = work_dir()?;
     let table = lookup::run(
         &lookup::Options {
             binaries,
@@ -848,11 +907,7 @@ fn haproxy_trades(
     cert_dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(rounds >= 1, "--rounds is at least 1");
-    let work = target_dir().join("routegen-bench");
-    std::fs::create_dir_all(&work)?;
-    let command: Vec<String> = std::iter::once("routegen-bench".to_string())
-        .chain(std::env::args().skip(1))
-        .collect();
+    let work = work_dir()?;
     let report = trades::run(
         &trades::Options {
             routes,
@@ -861,12 +916,99 @@ fn haproxy_trades(
             haproxies,
             only,
             cert_dir: &cert_dir.unwrap_or_else(default_cert_dir),
-            command: command.join(" "),
+            command: command_line(),
         },
         &work,
     )?;
     print!("{report}");
     Ok(())
+}
+
+fn memory_parts(routes: usize, seed: u64, cert_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let work = work_dir()?;
+    let default_cert = default_cert_file(&work)?;
+    let fleet_file = work.join(format!("fleet-s{seed}-n{routes}.yaml"));
+    let yaml = fleet_yaml(routes, seed, &cert_dir.unwrap_or_else(default_cert_dir))?;
+    if std::fs::read(&fleet_file).ok().as_deref() != Some(yaml.as_bytes()) {
+        std::fs::write(&fleet_file, &yaml)?;
+    }
+    drop(yaml);
+    let run_dir = tempfile::Builder::new().prefix("rgb-").tempdir_in("/tmp")?;
+    let report = memory::run(&fleet_file, routes, &default_cert, run_dir.path())?;
+    println!("`routegen-bench memory --routes {routes} --seed {seed}`\n");
+    print!("{report}");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sidecar_scale(
+    sizes: &[usize],
+    sources: &[String],
+    runs: usize,
+    seed: u64,
+    routegen: Option<PathBuf>,
+    haproxy: &Path,
+    settle: u64,
+    cert_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(runs >= 1, "--runs is at least 1");
+    let sources = sources
+        .iter()
+        .map(|s| sidecar::Source::parse(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let routegen = match routegen {
+        Some(p) => p,
+        None => sibling_routegen()?,
+    };
+    let work = work_dir()?;
+    let default_cert = default_cert_file(&work)?;
+    let cert_dir = cert_dir.unwrap_or_else(default_cert_dir);
+    let report = sidecar::run(
+        &sidecar::Options {
+            sizes,
+            sources: &sources,
+            runs,
+            routegen: &routegen,
+            haproxy,
+            fleet_yaml: &|routes| fleet_yaml(routes, seed, &cert_dir),
+            default_cert: &default_cert,
+            settle: Duration::from_secs(settle),
+            timeout: Duration::from_secs(900),
+            command: command_line(),
+        },
+        &work,
+    )?;
+    print!("{report}");
+    Ok(())
+}
+
+/// `<target>/routegen-bench`, created if missing.
+fn work_dir() -> anyhow::Result<PathBuf> {
+    let work = target_dir().join("routegen-bench");
+    std::fs::create_dir_all(&work)?;
+    Ok(work)
+}
+
+/// This process's command line, for a report.
+fn command_line() -> String {
+    std::iter::once("routegen-bench".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `routegen` binary next to this one.
+fn sibling_routegen() -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no directory"))?
+        .join("routegen");
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found: build it next to this binary (cargo build --release -p routegen)",
+        path.display()
+    );
+    Ok(path)
 }
 
 fn routing_cost(
@@ -878,8 +1020,7 @@ fn routing_cost(
     wrk: &Path,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(seconds <= 60, "--seconds is at most 60");
-    let work = target_dir().join("routegen-bench");
-    std::fs::create_dir_all(&work)?;
+    let work = work_dir()?;
     let default_cert = default_cert_file(&work)?;
     let table = routing::run(
         &routing::Options {
