@@ -612,9 +612,10 @@ fn classify(
             if !check_fields(origin, fields::Kind::Service, &value, options, items) {
                 return Ok(());
             }
-            if let Some((key, svc)) =
+            if let Some((key, mut svc)) =
                 decode_object::<Service>(origin, "Service", value, default_namespace, items, true)
             {
+                routegen_core::model::compact_service(&mut svc);
                 items.push(Item::Service(key, Arc::new(svc)));
             }
         }
@@ -622,7 +623,7 @@ fn classify(
             if !check_fields(origin, fields::Kind::EndpointSlice, &value, options, items) {
                 return Ok(());
             }
-            if let Some((key, slice)) = decode_object::<EndpointSlice>(
+            if let Some((key, mut slice)) = decode_object::<EndpointSlice>(
                 origin,
                 "EndpointSlice",
                 value,
@@ -630,6 +631,7 @@ fn classify(
                 items,
                 true,
             ) {
+                routegen_core::model::compact_endpoint_slice(&mut slice);
                 items.push(Item::Slice(key, Arc::new(slice)));
             }
         }

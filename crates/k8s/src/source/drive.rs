@@ -69,13 +69,16 @@ where
     std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await
 }
 
-/// Drive one watcher into its store, signalling relevant changes.
+/// Drive one watcher into its store, signalling relevant changes. Every
+/// object is reduced by `compact` (after its managed fields and
+/// last-applied copy are dropped) before the store holds it.
 pub(super) async fn drive<K, F>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
     kind: Kind,
     state: Arc<SyncState>,
+    compact: fn(&mut K),
     relevant: F,
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -89,6 +92,7 @@ pub(super) async fn drive<K, F>(
             if let Some(a) = meta.annotations.as_mut() {
                 a.remove(LAST_APPLIED);
             }
+            compact(o);
         })
         .default_backoff()
         .reflect(writer);

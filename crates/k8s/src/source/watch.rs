@@ -108,6 +108,7 @@ impl KubeSource {
             writer,
             Kind::Routes,
             state.clone(),
+            |_| {},
             route_fingerprint,
         )));
 
@@ -118,7 +119,10 @@ impl KubeSource {
             writer,
             Kind::Services,
             state.clone(),
-            |s: &Service| fingerprint(&(&s.metadata.labels, &s.spec)),
+            routegen_core::model::compact_service,
+            // Held for their presence only (their compact form is their
+            // identity): a Service's content never changes a pass.
+            |_: &Service| 0,
         )));
 
         let (endpoint_slices, writer) = reflector::store();
@@ -128,6 +132,7 @@ impl KubeSource {
             writer,
             Kind::EndpointSlices,
             state.clone(),
+            routegen_core::model::compact_endpoint_slice,
             |s: &EndpointSlice| {
                 fingerprint(&(&s.metadata.labels, &s.address_type, &s.endpoints, &s.ports))
             },
@@ -147,6 +152,7 @@ impl KubeSource {
                 writer,
                 Kind::Namespaces,
                 state.clone(),
+                |_| {},
                 |_: &Namespace| 0,
             )));
             store
