@@ -370,6 +370,8 @@ pub struct PlanMemo {
     tables: lookup::TableIndex,
     /// The pool of spares of the last pass.
     pool: Option<Vec<Arc<Backend>>>,
+    /// The normalized backend of each shape the Routes have, shared.
+    shape_forms: spares::ShapeForms,
 }
 
 /// What the last pass knew of its admitted Routes by position (key order).
@@ -414,6 +416,7 @@ pub fn plan_memo(
 ) -> Plan {
     if memo.settings.as_ref() != Some(settings) {
         memo.routes.clear();
+        memo.shape_forms = spares::ShapeForms::default();
         memo.shared = None;
         memo.tables = lookup::TableIndex::default();
         memo.pool = None;
@@ -513,7 +516,7 @@ pub fn plan_memo(
                 let mut own_warnings = Vec::new();
                 let built = backends::build_backend(route, &index, settings, &mut own_warnings);
                 let shape = (settings.spares.per_shape > 0)
-                    .then(|| spares::shape_entry(&built.backend))
+                    .then(|| memo.shape_forms.entry(&built.backend))
                     .flatten();
                 // A Route added, its shape or its backend's name (the order
                 // that picks each shape's first Route) changed: the pool may
@@ -610,6 +613,10 @@ pub fn plan_memo(
     if memo.routes.len() > routes.len() {
         memo.routes.retain(|_, entry| entry.pass == pass);
         pool_dirty = true;
+    }
+    if pool_dirty {
+        // A shape was given up, or a Route went: its form may be unheld.
+        memo.shape_forms.prune();
     }
 
     let same_route_objects = same_arcs(&memo.previous_routes, &snapshot.routes);

@@ -76,6 +76,31 @@ fn routes_differing_only_in_their_own_parts_share_a_shape() {
 }
 
 #[test]
+fn shape_forms_are_shared_by_a_shape_and_forgotten_when_unheld() {
+    let mut forms = ShapeForms::default();
+    let (sa, fa) = forms.entry(&route_backend("a", 1)).unwrap();
+    let (sb, fb) = forms.entry(&route_backend("b", 3)).unwrap();
+    assert_eq!(sa, sb);
+    assert!(Arc::ptr_eq(&fa, &fb), "one form for the shape");
+    assert_eq!(
+        (sa, (*fa).clone()),
+        shape_of(&route_backend("a", 1)).unwrap()
+    );
+
+    let mut other = (*route_backend("c", 1)).clone();
+    other.timeout_server = Some(Duration::from_millis(1000));
+    let (sc, fc) = forms.entry(&other).unwrap();
+    assert_ne!(sc, sa);
+    assert_eq!(forms.len(), 2);
+    drop(fc);
+    forms.prune();
+    assert_eq!(forms.len(), 1, "the unheld form is forgotten");
+    drop((fa, fb));
+    forms.prune();
+    assert!(forms.is_empty());
+}
+
+#[test]
 fn pool_serves_the_most_common_shapes_first_within_the_cap() {
     let mut backends: Vec<Arc<Backend>> =
         (0..3).map(|i| route_backend(&format!("r{i}"), 1)).collect();
