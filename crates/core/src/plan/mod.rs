@@ -501,23 +501,39 @@ pub fn plan_memo(
     let full_walk = by_service.is_none();
     let mut pool_dirty = false;
     let mut names_kept = true;
+    // A Route keeps its memo when it is the same admitted object and its
+    // Services have the same slices.
+    let keeps = |entry: &RouteMemo, route: &AdmittedRoute| {
+        std::ptr::eq(Arc::as_ptr(&entry.route), route)
+            && entry.slice_ids.iter().copied().eq(slice_ids(&index, route))
+    };
+    // The Routes to build, built first (on rayon's pool when there are
+    // many: a cold pass builds every backend), in `visit` order.
+    let to_build: Vec<usize> = visit
+        .iter()
+        .copied()
+        .filter(|&i| {
+            memo.routes
+                .get(&routes[i].key)
+                .is_none_or(|entry| !keeps(entry, routes[i]))
+        })
+        .collect();
+    let mut built = build_all(&to_build, &routes, &index, settings).into_iter();
     for i in visit {
         let route = routes[i];
         let old = memo.routes.get_mut(&route.key);
         let entry = match old {
-            Some(entry)
-                if Arc::ptr_eq(&entry.route, route)
-                    && entry.slice_ids.iter().copied().eq(slice_ids(&index, route)) =>
-            {
-                entry
-            }
+            Some(entry) if keeps(entry, route) => entry,
             old => {
                 let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
-                let mut own_warnings = Vec::new();
-                let built = backends::build_backend(route, &index, settings, &mut own_warnings);
-                let shape = (settings.spares.per_shape > 0)
-                    .then(|| memo.shape_forms.entry(&built.backend))
-                    .flatten();
+                let Built {
+                    backend: built,
+                    warnings: own_warnings,
+                    shape,
+                    cert,
+                    entries,
+                } = built.next().expect("one built backend per Route to build");
+                let shape = shape.map(|s| memo.shape_forms.intern(s));
                 // A Route added, its shape or its backend's name (the order
                 // that picks each shape's first Route) changed: the pool may
                 // change.
@@ -535,8 +551,8 @@ pub fn plan_memo(
                     allowlist_file: built.allowlist_file,
                     ca_file: built.ca_file,
                     warnings: own_warnings,
-                    cert: tls::cert_material(route),
-                    entries: lookup::route_entries(route),
+                    cert,
+                    entries,
                     shape,
                     pass,
                 });
@@ -699,6 +715,50 @@ struct SharedParts {
     allowlist_files: Arc<Vec<AllowlistFile>>,
     /// Findings of the lookup build (dropped duplicate keys).
     warnings: Vec<String>,
+}
+
+/// What a Route's memo is made of, built apart from the memo.
+struct Built {
+    backend: backends::BuiltBackend,
+    warnings: Vec<String>,
+    /// [`spares::shape_of`], before it is shared ([`spares::ShapeForms`]).
+    shape: Option<(spares::Shape, Backend)>,
+    cert: Option<tls::CertMaterial>,
+    entries: lookup::RouteEntries,
+}
+
+/// Fewer Routes to build than this are built on the calling thread.
+const PARALLEL_BUILD_MIN: usize = 64;
+
+/// [`Built`] of `routes[i]` for each `i` of `which`, in order; on
+/// rayon's pool when there are many (each is a function of its Route,
+/// the slices and the settings only).
+fn build_all(
+    which: &[usize],
+    routes: &[&Arc<AdmittedRoute>],
+    index: &endpoints::EndpointIndex<'_>,
+    settings: &PlanSettings,
+) -> Vec<Built> {
+    let build = |&i: &usize| {
+        let route = routes[i];
+        let mut warnings = Vec::new();
+        let backend = backends::build_backend(route, index, settings, &mut warnings);
+        let shape = (settings.spares.per_shape > 0)
+            .then(|| spares::shape_of(&backend.backend))
+            .flatten();
+        Built {
+            backend,
+            warnings,
+            shape,
+            cert: tls::cert_material(route),
+            entries: lookup::route_entries(route),
+        }
+    };
+    if which.len() < PARALLEL_BUILD_MIN {
+        return which.iter().map(build).collect();
+    }
+    use rayon::prelude::*;
+    which.par_iter().with_min_len(16).map(build).collect()
 }
 
 /// Bring the table index from the `previous` admitted Routes to `routes`:

@@ -205,15 +205,20 @@ impl ShapeForms {
     /// earlier Routes of its shape when equal (a shape is a truncated
     /// digest: an unequal form with the same shape keeps its own copy).
     pub fn entry(&mut self, b: &Backend) -> Option<ShapeOf> {
-        let (shape, normalized) = shape_of(b)?;
+        shape_of(b).map(|form| self.intern(form))
+    }
+
+    /// `(shape, normalized)` from [`shape_of`], shared as [`Self::entry`]
+    /// shares it.
+    pub fn intern(&mut self, (shape, normalized): (Shape, Backend)) -> ShapeOf {
         let shared = self
             .0
             .entry(shape)
             .or_insert_with(|| Arc::new(normalized.clone()));
         if **shared == normalized {
-            Some((shape, Arc::clone(shared)))
+            (shape, Arc::clone(shared))
         } else {
-            Some((shape, Arc::new(normalized)))
+            (shape, Arc::new(normalized))
         }
     }
 
