@@ -22,11 +22,15 @@ use serde_json::Value;
 use routegen_core::model::snapshot::UndecodableRoute;
 use routegen_core::model::{Route, RouteStatus, Snapshot};
 
-/// One Route object from the API server.
+/// One Route object from the API server, without its managed fields and
+/// its `kubectl.kubernetes.io/last-applied-configuration` annotation (a
+/// full copy of the object): neither is read, and both would be held for
+/// every Route.
 #[derive(Clone, Debug)]
 pub struct WatchedRoute {
-    /// The object's metadata (also inside `decoded` when it decoded).
-    pub metadata: ObjectMeta,
+    /// The metadata of a Route that did not decode; a decoded Route's is
+    /// inside `decoded`, held once ([`WatchedRoute::metadata`] reads either).
+    undecodable_metadata: ObjectMeta,
     /// The typed Route, or `field <path>: <message>` when it does not decode.
     pub decoded: Result<std::sync::Arc<Route>, String>,
     /// `status`, decoded on its own so it is known even for an undecodable
@@ -36,9 +40,18 @@ pub struct WatchedRoute {
     pub wildcard_policy: Option<String>,
 }
 
+/// An annotation that only costs memory (a full copy of the object).
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 impl WatchedRoute {
     /// Decode from the JSON the API server sent.
-    pub fn from_value(value: Value) -> Result<WatchedRoute, String> {
+    pub fn from_value(mut value: Value) -> Result<WatchedRoute, String> {
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                annotations.remove(LAST_APPLIED);
+            }
+        }
         let metadata: ObjectMeta = match value.get("metadata") {
             Some(m) => ObjectMeta::deserialize(m).map_err(|e| format!("field metadata: {e}"))?,
             None => ObjectMeta::default(),
@@ -54,11 +67,24 @@ impl WatchedRoute {
             .map(std::sync::Arc::new)
             .map_err(|e| format!("field {}: {}", e.path(), e.inner()));
         Ok(WatchedRoute {
-            metadata,
+            undecodable_metadata: if decoded.is_ok() {
+                ObjectMeta::default()
+            } else {
+                metadata
+            },
             decoded,
             status,
             wildcard_policy,
         })
+    }
+
+    /// The object's metadata (the decoded Route's, or the undecodable
+    /// object's).
+    pub fn metadata(&self) -> &ObjectMeta {
+        match &self.decoded {
+            Ok(route) => &route.metadata,
+            Err(_) => &self.undecodable_metadata,
+        }
     }
 
     /// Add to a snapshot: the Route, or (undecodable) what admission
@@ -67,7 +93,7 @@ impl WatchedRoute {
         match &self.decoded {
             Ok(route) => snapshot.routes.push(route.clone()),
             Err(message) => snapshot.undecodable_routes.push(UndecodableRoute {
-                metadata: self.metadata.clone(),
+                metadata: self.undecodable_metadata.clone(),
                 message: message.clone(),
             }),
         }
@@ -77,7 +103,7 @@ impl WatchedRoute {
 impl From<Route> for WatchedRoute {
     fn from(route: Route) -> Self {
         WatchedRoute {
-            metadata: route.metadata.clone(),
+            undecodable_metadata: ObjectMeta::default(),
             status: route.status.clone(),
             wildcard_policy: route.spec.wildcard_policy.clone(),
             decoded: Ok(std::sync::Arc::new(route)),
@@ -109,10 +135,14 @@ impl kube::Resource for WatchedRoute {
         <Route as kube::Resource>::plural(dt)
     }
     fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+        self.metadata()
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+        match &mut self.decoded {
+            // Unique right after decoding, when the watcher's step runs.
+            Ok(route) => &mut std::sync::Arc::make_mut(route).metadata,
+            Err(_) => &mut self.undecodable_metadata,
+        }
     }
 }
 
@@ -150,5 +180,27 @@ mod tests {
             snapshot.undecodable_routes[0].metadata.name.as_deref(),
             Some("b")
         );
+        assert_eq!(r.metadata().name.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn managed_fields_and_the_last_applied_copy_are_not_kept() {
+        let route = serde_json::json!({
+            "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "3",
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+                         "annotations": {LAST_APPLIED: "{...the whole object...}",
+                                         "haproxy.router.openshift.io/timeout": "5s"}},
+            "spec": {"host": "a.example.com", "to": {"kind": "Service", "name": "s"}}
+        });
+        let r: WatchedRoute = serde_json::from_value(route).unwrap();
+        let decoded = r.decoded.as_ref().unwrap();
+        assert!(decoded.metadata.managed_fields.is_none());
+        let annotations = decoded.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["haproxy.router.openshift.io/timeout"]
+        );
+        assert!(std::ptr::eq(r.metadata(), &decoded.metadata), "one copy");
+        assert_eq!(r.metadata().resource_version.as_deref(), Some("3"));
     }
 }

@@ -44,7 +44,7 @@ pub(super) fn fingerprint<T: serde::Serialize>(value: &T) -> u64 {
 
 /// What of a Route can change the output (its status cannot).
 pub(super) fn route_fingerprint(r: &WatchedRoute) -> u64 {
-    let m = &r.metadata;
+    let m = r.metadata();
     match &r.decoded {
         Ok(route) => fingerprint(&(
             &m.labels,
@@ -57,8 +57,7 @@ pub(super) fn route_fingerprint(r: &WatchedRoute) -> u64 {
     }
 }
 
-/// Annotations that only cost memory (a full copy of the object).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use crate::route::LAST_APPLIED;
 
 /// The next item of a stream (no `futures` dependency: `WatchStreamExt`
 /// has `Stream` as a supertrait).
@@ -193,7 +192,7 @@ mod tests {
         }))
         .unwrap();
         let before = route_fingerprint(&a);
-        a.metadata.resource_version = Some("2".into());
+        kube::Resource::meta_mut(&mut a).resource_version = Some("2".into());
         if let Ok(r) = a.decoded.as_mut() {
             std::sync::Arc::make_mut(r).status = Some(Default::default());
         }

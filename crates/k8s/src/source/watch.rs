@@ -280,7 +280,7 @@ impl KubeSource {
         };
         let mut snapshot = Snapshot::default();
         for route in inner.routes.state() {
-            if !in_scope(&route.metadata) {
+            if !in_scope(route.metadata()) {
                 continue;
             }
             route.push_into(&mut snapshot);
