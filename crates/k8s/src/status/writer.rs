@@ -271,7 +271,11 @@ impl Worker {
         };
         let mut conflict_delays = delays(CONFLICT_DELAYS);
         for attempt in 0..MAX_ATTEMPTS {
-            let rv = route.metadata().resource_version.clone().unwrap_or_default();
+            let rv = route
+                .metadata()
+                .resource_version
+                .clone()
+                .unwrap_or_default();
             let status = route.status.as_ref();
             let existing = our_entry(status, &self.config.router_name);
             let desired = desired_entry(
