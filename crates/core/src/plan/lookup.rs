@@ -225,11 +225,12 @@ impl<T> Claims<T> {
     }
 
     /// The claimants' values, oldest first.
-    fn values(&self) -> Box<dyn Iterator<Item = &Arc<T>> + '_> {
-        match self {
-            Claims::One(_, v) => Box::new(std::iter::once(v)),
-            Claims::Many(map) => Box::new(map.values()),
-        }
+    fn values(&self) -> impl Iterator<Item = &Arc<T>> {
+        let (one, many) = match self {
+            Claims::One(_, v) => (Some(v), None),
+            Claims::Many(map) => (None, Some(map.values())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
     }
 }
 

@@ -518,13 +518,16 @@ pub fn plan_memo(
                 .is_none_or(|entry| !keeps(entry, routes[i]))
         })
         .collect();
-    let mut built = build_all(&to_build, &routes, &index, settings).into_iter();
+    let parts = build_all(&to_build, &routes, &index, settings);
+    let mut rebuilt = to_build.iter().copied().zip(parts).peekable();
     for i in visit {
         let route = routes[i];
         let old = memo.routes.get_mut(&route.key);
-        let entry = match old {
-            Some(entry) if keeps(entry, route) => entry,
-            old => {
+        // Built above exactly when its memo could not be kept.
+        let entry = match (rebuilt.next_if(|(at, _)| *at == i), old) {
+            (None, Some(entry)) => entry,
+            (None, None) => unreachable!("a Route without a memo is built"),
+            (Some((_, fresh_parts)), old) => {
                 let slice_ids: Vec<usize> = slice_ids(&index, route).collect();
                 let Built {
                     backend: built,
@@ -532,7 +535,7 @@ pub fn plan_memo(
                     shape,
                     cert,
                     entries,
-                } = built.next().expect("one built backend per Route to build");
+                } = fresh_parts;
                 let shape = shape.map(|s| memo.shape_forms.intern(s));
                 // A Route added, its shape or its backend's name (the order
                 // that picks each shape's first Route) changed: the pool may

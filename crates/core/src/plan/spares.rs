@@ -201,15 +201,10 @@ pub fn shape_entry(b: &Backend) -> Option<ShapeOf> {
 pub struct ShapeForms(std::collections::HashMap<Shape, Arc<Backend>>);
 
 impl ShapeForms {
-    /// [`shape_entry`] of `b`, its normalized form shared with the
-    /// earlier Routes of its shape when equal (a shape is a truncated
-    /// digest: an unequal form with the same shape keeps its own copy).
-    pub fn entry(&mut self, b: &Backend) -> Option<ShapeOf> {
-        shape_of(b).map(|form| self.intern(form))
-    }
-
-    /// `(shape, normalized)` from [`shape_of`], shared as [`Self::entry`]
-    /// shares it.
+    /// `(shape, normalized)` from [`shape_of`], its normalized form
+    /// shared with the earlier Routes of its shape when equal (a shape is a
+    /// truncated digest: an unequal form with the same shape keeps its own
+    /// copy).
     pub fn intern(&mut self, (shape, normalized): (Shape, Backend)) -> ShapeOf {
         let shared = self
             .0

@@ -346,6 +346,22 @@ fn fleet_yaml(routes: usize, seed: u64, cert_dir: &Path) -> anyhow::Result<Strin
     Ok(fleet.to_yaml(&certs))
 }
 
+/// The fleet's YAML, kept as `<work>/fleet-s<seed>-n<routes>.yaml`
+/// (written only when it differs): the file's path and the text.
+fn write_fleet(
+    work: &Path,
+    routes: usize,
+    seed: u64,
+    cert_dir: &Path,
+) -> anyhow::Result<(PathBuf, String)> {
+    let path = work.join(format!("fleet-s{seed}-n{routes}.yaml"));
+    let yaml = fleet_yaml(routes, seed, cert_dir)?;
+    if std::fs::read(&path).ok().as_deref() != Some(yaml.as_bytes()) {
+        std::fs::write(&path, &yaml)?;
+    }
+    Ok((path, yaml))
+}
+
 fn gen(routes: usize, seed: u64, cert_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let yaml = fleet_yaml(routes, seed, &cert_dir.unwrap_or_else(default_cert_dir))?;
     let mut stdout = std::io::stdout().lock();
@@ -877,10 +893,7 @@ fn lookup_cost(
     rounds: usize,
     haproxy: &Path,
 ) -> anyhow::Result<()> {
-    let routegen = match routegen {
-        Some(p) => p,
-        None => sibling_routegen()?,
-    };
+    let routegen = routegen_binary(routegen)?;
     let mut binaries = vec![("after".to_string(), routegen)];
     binaries.extend(before.map(|b| ("before".to_string(), b)));
     let work = work_dir()?;
@@ -927,12 +940,8 @@ fn haproxy_trades(
 fn memory_parts(routes: usize, seed: u64, cert_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let work = work_dir()?;
     let default_cert = default_cert_file(&work)?;
-    let fleet_file = work.join(format!("fleet-s{seed}-n{routes}.yaml"));
-    let yaml = fleet_yaml(routes, seed, &cert_dir.unwrap_or_else(default_cert_dir))?;
-    if std::fs::read(&fleet_file).ok().as_deref() != Some(yaml.as_bytes()) {
-        std::fs::write(&fleet_file, &yaml)?;
-    }
-    drop(yaml);
+    let cert_dir = cert_dir.unwrap_or_else(default_cert_dir);
+    let (fleet_file, _) = write_fleet(&work, routes, seed, &cert_dir)?;
     let run_dir = tempfile::Builder::new().prefix("rgb-").tempdir_in("/tmp")?;
     let report = memory::run(&fleet_file, routes, &default_cert, run_dir.path())?;
     println!("`routegen-bench memory --routes {routes} --seed {seed}`\n");
@@ -956,10 +965,7 @@ fn sidecar_scale(
         .iter()
         .map(|s| sidecar::Source::parse(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let routegen = match routegen {
-        Some(p) => p,
-        None => sibling_routegen()?,
-    };
+    let routegen = routegen_binary(routegen)?;
     let work = work_dir()?;
     let default_cert = default_cert_file(&work)?;
     let cert_dir = cert_dir.unwrap_or_else(default_cert_dir);
@@ -997,8 +1003,11 @@ fn command_line() -> String {
         .join(" ")
 }
 
-/// The `routegen` binary next to this one.
-fn sibling_routegen() -> anyhow::Result<PathBuf> {
+/// `given`, or else the `routegen` binary next to this one.
+fn routegen_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
     let path = std::env::current_exe()?
         .parent()
         .ok_or_else(|| anyhow::anyhow!("no directory"))?
@@ -1324,11 +1333,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &routes in &args.sizes {
         let started = Instant::now();
-        let fleet_file = work.join(format!("fleet-s{}-n{routes}.yaml", args.seed));
-        let yaml = fleet_yaml(routes, args.seed, &cert_dir)?;
-        if std::fs::read(&fleet_file).ok().as_deref() != Some(yaml.as_bytes()) {
-            std::fs::write(&fleet_file, &yaml)?;
-        }
+        let (fleet_file, yaml) = write_fleet(&work, routes, args.seed, &cert_dir)?;
         let yaml_bytes = yaml.len();
         let json_file = work.join(format!("fleet-s{}-n{routes}.json", args.seed));
         write_json_list(&yaml, &json_file)?;

@@ -148,7 +148,8 @@ fn measure_once(
     // Sockets: a short absolute path, as `--run-dir` requires.
     let run = tempfile::Builder::new().prefix("rgs-").tempdir_in("/tmp")?;
     let [http, https, listen] = super::free_ports()?;
-    let log = std::fs::File::create(dir.join("routegen.log"))?;
+    let log_path = dir.join("routegen.log");
+    let log = std::fs::File::create(&log_path)?;
     let mut cmd = Command::new(opts.routegen);
     cmd.env("ROUTEGEN_LOG", "info")
         .args(["run", "--source", source_arg])
@@ -182,31 +183,33 @@ fn measure_once(
             .with_context(|| opts.routegen.display().to_string())?,
     );
     let pid = child.0.id().to_string();
+    let mut polls = 0u32;
     let ready = loop {
         if let Some(status) = child.0.try_wait()? {
-            bail!(
-                "routegen exited ({status}); log: {}",
-                dir.join("routegen.log").display()
-            );
+            bail!("routegen exited ({status}); log: {}", log_path.display());
         }
         if matches!(get(listen, "/readyz"), Ok((200, _))) {
             break started.elapsed().as_secs_f64();
         }
-        let log_text = std::fs::read_to_string(dir.join("routegen.log")).unwrap_or_default();
-        if let Some(line) = log_text.lines().find(|l| l.contains(" ERROR ")) {
-            bail!("routegen logged an error: {line}");
+        polls += 1;
+        if polls.is_multiple_of(20) {
+            // Once a second: a failing render keeps the process up.
+            let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(line) = log_text.lines().find(|l| l.contains(" ERROR ")) {
+                bail!("routegen logged an error: {line}");
+            }
         }
         if started.elapsed() > opts.timeout {
             bail!(
                 "routegen not ready within {} s; log: {}",
                 opts.timeout.as_secs(),
-                dir.join("routegen.log").display()
+                log_path.display()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     std::thread::sleep(opts.settle);
-    let log_text = std::fs::read_to_string(dir.join("routegen.log"))?;
+    let log_text = std::fs::read_to_string(&log_path)?;
     let Some(applied) = log_text.lines().find(|l| l.contains("applied tree")) else {
         bail!("ready without an `applied tree` log line");
     };

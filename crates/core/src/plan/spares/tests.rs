@@ -78,8 +78,8 @@ fn routes_differing_only_in_their_own_parts_share_a_shape() {
 #[test]
 fn shape_forms_are_shared_by_a_shape_and_forgotten_when_unheld() {
     let mut forms = ShapeForms::default();
-    let (sa, fa) = forms.entry(&route_backend("a", 1)).unwrap();
-    let (sb, fb) = forms.entry(&route_backend("b", 3)).unwrap();
+    let (sa, fa) = forms.intern(shape_of(&route_backend("a", 1)).unwrap());
+    let (sb, fb) = forms.intern(shape_of(&route_backend("b", 3)).unwrap());
     assert_eq!(sa, sb);
     assert!(Arc::ptr_eq(&fa, &fb), "one form for the shape");
     assert_eq!(
@@ -89,7 +89,7 @@ fn shape_forms_are_shared_by_a_shape_and_forgotten_when_unheld() {
 
     let mut other = (*route_backend("c", 1)).clone();
     other.timeout_server = Some(Duration::from_millis(1000));
-    let (sc, fc) = forms.entry(&other).unwrap();
+    let (sc, fc) = forms.intern(shape_of(&other).unwrap());
     assert_ne!(sc, sa);
     assert_eq!(forms.len(), 2);
     drop(fc);
