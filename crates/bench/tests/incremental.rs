@@ -262,8 +262,7 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
             let i = rng.below(snapshot.endpoint_slices.len() as u64) as usize;
             let slice = Arc::make_mut(&mut snapshot.endpoint_slices[i]);
             if let Some(e) = slice.endpoints.first_mut() {
-                let conditions = e.conditions.get_or_insert_with(Default::default);
-                conditions.ready = Some(!conditions.ready.unwrap_or(true));
+                e.ready = Some(!e.ready.unwrap_or(true));
             }
             "endpoint readiness".into()
         }
@@ -275,9 +274,9 @@ fn change(snapshot: &mut Snapshot, rng: &mut Rng, now: &mut i64, counter: &mut u
             } else {
                 let i = rng.below(snapshot.endpoint_slices.len() as u64) as usize;
                 let mut copy = (*snapshot.endpoint_slices[i]).clone();
-                copy.metadata.name = Some(format!("slice-copy-{n}"));
+                copy.name = format!("slice-copy-{n}");
                 for e in &mut copy.endpoints {
-                    e.target_ref = None;
+                    e.target = None;
                 }
                 snapshot.endpoint_slices.push(Arc::new(copy));
                 "slice added".into()

@@ -46,8 +46,8 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 impl WatchedRoute {
     /// Decode from the JSON the API server sent.
     pub fn from_value(mut value: Value) -> Result<WatchedRoute, String> {
+        routegen_core::model::route::drop_unread_metadata(&mut value);
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("managedFields");
             if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
                 annotations.remove(LAST_APPLIED);
             }

@@ -17,11 +17,8 @@ fn multi_document_list_and_default_namespace() {
     let s = &loaded.snapshot;
     assert_eq!(s.routes.len(), 1);
     assert_eq!(s.routes[0].metadata.namespace.as_deref(), Some("team"));
-    assert_eq!(s.services[0].metadata.namespace.as_deref(), Some("other"));
-    assert_eq!(
-        s.endpoint_slices[0].metadata.namespace.as_deref(),
-        Some("team")
-    );
+    assert_eq!(s.services[0].namespace, "other");
+    assert_eq!(s.endpoint_slices[0].namespace, "team");
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     assert!(
         loaded.warnings[0].contains("kind Deployment"),

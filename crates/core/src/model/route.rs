@@ -33,6 +33,31 @@ pub struct Route {
     pub status: Option<RouteStatus>,
 }
 
+/// Metadata fields of a Route nothing in routegen reads, dropped from its
+/// JSON before it is decoded ([`drop_unread_metadata`]): label selectors
+/// are applied by the API server, and the rest is bookkeeping. Labels
+/// alone cost a B-tree node (over 500 bytes) per Route.
+pub const UNREAD_METADATA: [&str; 6] = [
+    "labels",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "generateName",
+    "selfLink",
+];
+
+/// Drop [`UNREAD_METADATA`] from a Route's JSON.
+pub fn drop_unread_metadata(value: &mut serde_json::Value) {
+    if let Some(meta) = value
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for field in UNREAD_METADATA {
+            meta.remove(field);
+        }
+    }
+}
+
 impl Route {
     /// A Route named `name` (no namespace) with `spec` and no status.
     pub fn new(name: &str, spec: RouteSpec) -> Route {
@@ -207,4 +232,34 @@ pub struct RouteIngressCondition {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_metadata_is_dropped_and_the_rest_kept() {
+        let mut value = serde_json::json!({
+            "metadata": {
+                "name": "a", "namespace": "ns", "uid": "u1", "resourceVersion": "3",
+                "generation": 2, "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"app": "web"}, "generateName": "a-", "selfLink": "/x",
+                "annotations": {"haproxy.router.openshift.io/timeout": "5s"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u0"}],
+                "finalizers": ["f"],
+                "managedFields": [{"manager": "kubectl"}]
+            },
+            "spec": {"host": "a.example.com", "to": {"kind": "Service", "name": "s"}}
+        });
+        drop_unread_metadata(&mut value);
+        let route: Route = serde_json::from_value(value).unwrap();
+        let want: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "a", "namespace": "ns", "uid": "u1", "resourceVersion": "3",
+            "generation": 2, "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {"haproxy.router.openshift.io/timeout": "5s"}
+        }))
+        .unwrap();
+        assert_eq!(route.metadata, want);
+    }
 }

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 
-use super::Route;
+use super::{EndpointSlice, Route, Service};
 
 /// `namespace/name` of a namespaced object. Orders by namespace, then name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,13 +124,9 @@ impl Snapshot {
         fn reuse<T>(
             now: &mut [Arc<T>],
             (before, replaced): (&[Arc<T>], &mut Replaced<T>),
-            meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            key: impl for<'a> Fn(&'a T) -> (&'a str, &'a str),
             equal: impl Fn(&T, &T) -> bool,
         ) -> usize {
-            type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-            fn key_of<'a, T>(meta: &impl Fn(&T) -> &Meta, o: &'a T) -> (&'a str, &'a str) {
-                key_str(meta(o))
-            }
             /// How an object of `before` is found by key.
             enum Lookup<'a, T> {
                 /// `before` is in key order: binary search.
@@ -171,15 +166,12 @@ impl Snapshot {
                     reused += 1;
                     continue;
                 }
-                let key = key_of(&meta, object);
-                while before
-                    .get(j)
-                    .is_some_and(|o| key_of(&meta, o.as_ref()) < key)
-                {
+                let wanted = key(object);
+                while before.get(j).is_some_and(|o| key(o.as_ref()) < wanted) {
                     j += 1;
                 }
                 match before.get(j) {
-                    Some(old) if key_of(&meta, old.as_ref()) == key => {
+                    Some(old) if key(old.as_ref()) == wanted => {
                         if !Arc::ptr_eq(old, object) && equal(old, object) {
                             replace(object, old);
                             reused += 1;
@@ -192,28 +184,21 @@ impl Snapshot {
             if unplaced.is_empty() {
                 return reused;
             }
-            let lookup = if before
-                .is_sorted_by(|a, b| key_of(&meta, a.as_ref()) < key_of(&meta, b.as_ref()))
-            {
+            let lookup = if before.is_sorted_by(|a, b| key(a.as_ref()) < key(b.as_ref())) {
                 Lookup::Sorted
             } else {
-                Lookup::Index(
-                    before
-                        .iter()
-                        .map(|o| (key_of(&meta, o.as_ref()), o))
-                        .collect(),
-                )
+                Lookup::Index(before.iter().map(|o| (key(o.as_ref()), o)).collect())
             };
             for i in unplaced {
                 let object = &mut now[i];
-                let key = key_of(&meta, object);
+                let wanted = key(object);
                 let old = match &lookup {
                     Lookup::Sorted => before
-                        .binary_search_by(|o| key_of(&meta, o.as_ref()).cmp(&key))
+                        .binary_search_by(|o| key(o.as_ref()).cmp(&wanted))
                         .ok()
                         .map(|at| &before[at]),
                     // Shared, so the keys may live shorter than `before`.
-                    Lookup::Index(index) => index.get(&key).copied(),
+                    Lookup::Index(index) => index.get(&wanted).copied(),
                 };
                 if let Some(old) = old {
                     if !Arc::ptr_eq(old, object) && equal(old, object) {
@@ -227,27 +212,27 @@ impl Snapshot {
         reuse(
             &mut self.routes,
             (&previous.routes, &mut replaced.routes),
-            |r| &r.metadata,
+            |r| key_str(&r.metadata),
             routes_equal,
         ) + reuse(
             &mut self.services,
             (&previous.services, &mut replaced.services),
-            |s| &s.metadata,
+            |s| (&s.namespace, &s.name),
             |a, b| a == b,
         ) + reuse(
             &mut self.endpoint_slices,
             (&previous.endpoint_slices, &mut replaced.endpoint_slices),
-            |s| &s.metadata,
+            |s| (&s.namespace, &s.name),
             |a, b| a == b,
         ) + reuse(
             &mut self.namespaces,
             (&previous.namespaces, &mut replaced.namespaces),
-            |n| &n.metadata,
+            |n| key_str(&n.metadata),
             |a, b| a == b,
         ) + reuse(
             &mut self.secrets,
             (&previous.secrets, &mut replaced.secrets),
-            |s| &s.metadata,
+            |s| key_str(&s.metadata),
             |a, b| a == b,
         )
     }

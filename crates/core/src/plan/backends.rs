@@ -416,10 +416,10 @@ mod tests {
     use super::*;
     use crate::admit::annotations::RouteOptions;
     use crate::admit::route::{RouteHost, RouteTls};
+    use crate::model::EndpointSlice;
     use crate::plan::endpoints::tests::{ep, port, slice};
     use crate::plan::ServerVerify;
     use crate::values::{HstsPolicy, IpAllowlist, PositiveInt};
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     use std::collections::BTreeMap;
 
     fn bref(service: &str, weight: u16) -> BackendRef {

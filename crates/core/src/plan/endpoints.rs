@@ -36,7 +36,7 @@ use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
+use crate::model::{EndpointSlice, SliceEndpoint, SlicePort};
 
 use super::Server;
 use crate::admit::route::TargetPort;
@@ -61,13 +61,11 @@ pub struct SliceGroups {
 
 /// The namespace and Service a slice belongs to, if it names one.
 fn group_of(slice: &EndpointSlice) -> Option<(&str, &str)> {
-    let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
-    let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
-    Some((namespace, service))
+    Some((&slice.namespace, slice.service.as_deref()?))
 }
 
 fn slice_name(slice: &EndpointSlice) -> &str {
-    slice.metadata.name.as_deref().unwrap_or_default()
+    &slice.name
 }
 
 impl SliceGroups {
@@ -224,11 +222,10 @@ pub fn service_servers(
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
             continue;
         }
-        let slice_key = crate::model::snapshot::key_of(&slice.metadata);
-        let ports: Vec<(&EndpointPort, u16)> = slice
+        let slice_key = slice.key();
+        let ports: Vec<(&SlicePort, u16)> = slice
             .ports
             .iter()
-            .flatten()
             .filter_map(|p| usable_port(p).map(|n| (p, n)))
             .filter(|(p, n)| port_selected(p, *n, target_port))
             .collect();
@@ -263,16 +260,12 @@ pub fn service_servers(
 }
 
 /// `conditions.ready`: unset counts as ready.
-fn is_ready(endpoint: &Endpoint) -> bool {
-    endpoint
-        .conditions
-        .as_ref()
-        .and_then(|c| c.ready)
-        .unwrap_or(true)
+fn is_ready(endpoint: &SliceEndpoint) -> bool {
+    endpoint.ready.unwrap_or(true)
 }
 
 /// The port number of a TCP slice port, if it has a usable one.
-fn usable_port(port: &EndpointPort) -> Option<u16> {
+fn usable_port(port: &SlicePort) -> Option<u16> {
     if port.protocol.as_deref().is_some_and(|p| p != "TCP") {
         return None;
     }
@@ -281,7 +274,7 @@ fn usable_port(port: &EndpointPort) -> Option<u16> {
 }
 
 /// Does this slice port serve the Route's targetPort?
-fn port_selected(port: &EndpointPort, number: u16, target: Option<&TargetPort>) -> bool {
+fn port_selected(port: &SlicePort, number: u16, target: Option<&TargetPort>) -> bool {
     match target {
         None => true,
         Some(TargetPort::Number(n)) => i32::from(number) == *n,
@@ -467,13 +460,13 @@ pub fn md5_hex(s: &str) -> String {
 
 fn make_server(
     service: &str,
-    endpoint: &Endpoint,
-    port: &EndpointPort,
+    endpoint: &SliceEndpoint,
+    port: &SlicePort,
     address: IpAddr,
     number: u16,
 ) -> Server {
     let pod = endpoint
-        .target_ref
+        .target
         .as_ref()
         .filter(|r| r.kind.as_deref() == Some("Pod"))
         .and_then(|r| r.name.as_deref())
@@ -503,29 +496,22 @@ fn make_server(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::ObjectReference;
-    use k8s_openapi::api::discovery::v1::EndpointConditions;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use crate::model::TargetRef;
 
     /// An endpoint: addresses, ready condition, optional pod name.
-    pub(crate) fn ep(addresses: &[&str], ready: Option<bool>, pod: Option<&str>) -> Endpoint {
-        Endpoint {
+    pub(crate) fn ep(addresses: &[&str], ready: Option<bool>, pod: Option<&str>) -> SliceEndpoint {
+        SliceEndpoint {
             addresses: addresses.iter().map(|a| a.to_string()).collect(),
-            conditions: Some(EndpointConditions {
-                ready,
-                ..Default::default()
-            }),
-            target_ref: pod.map(|p| ObjectReference {
+            ready,
+            target: pod.map(|p| TargetRef {
                 kind: Some("Pod".into()),
                 name: Some(p.into()),
-                ..Default::default()
             }),
-            ..Default::default()
         }
     }
 
-    pub(crate) fn port(name: Option<&str>, number: i32) -> EndpointPort {
-        EndpointPort {
+    pub(crate) fn port(name: Option<&str>, number: i32) -> SlicePort {
+        SlicePort {
             name: name.map(str::to_string),
             port: Some(number),
             protocol: Some("TCP".into()),
@@ -538,18 +524,15 @@ pub(crate) mod tests {
         name: &str,
         service: &str,
         address_type: &str,
-        ports: Vec<EndpointPort>,
-        endpoints: Vec<Endpoint>,
+        ports: Vec<SlicePort>,
+        endpoints: Vec<SliceEndpoint>,
     ) -> EndpointSlice {
         EndpointSlice {
-            metadata: ObjectMeta {
-                namespace: Some(namespace.into()),
-                name: Some(name.into()),
-                labels: Some([(SERVICE_NAME_LABEL.to_string(), service.to_string())].into()),
-                ..Default::default()
-            },
+            namespace: namespace.into(),
+            name: name.into(),
+            service: Some(service.into()),
             address_type: address_type.into(),
-            ports: Some(ports),
+            ports,
             endpoints,
         }
     }
@@ -559,7 +542,7 @@ pub(crate) mod tests {
         let mk = |ns: &str, name: &str, svc: Option<&str>| {
             let mut s = slice(ns, name, svc.unwrap_or("x"), "IPv4", vec![], vec![]);
             if svc.is_none() {
-                s.metadata.labels = None;
+                s.service = None;
             }
             Arc::new(s)
         };
@@ -646,7 +629,7 @@ pub(crate) mod tests {
     fn selection_table() {
         let http = || port(Some("http"), 8080);
         let metrics = || port(Some("metrics"), 9090);
-        let one = |ports: Vec<EndpointPort>, eps: Vec<Endpoint>| {
+        let one = |ports: Vec<SlicePort>, eps: Vec<SliceEndpoint>| {
             vec![slice("ns", "s1", "svc", "IPv4", ports, eps)]
         };
         type Case = (
@@ -730,7 +713,7 @@ pub(crate) mod tests {
                     vec![http()],
                     vec![ep(&["10.0.0.1"], None, None), {
                         let mut e = ep(&["10.0.0.2"], None, Some("node1"));
-                        e.target_ref.as_mut().unwrap().kind = Some("Node".into());
+                        e.target.as_mut().unwrap().kind = Some("Node".into());
                         e
                     }],
                 ),
@@ -800,11 +783,11 @@ pub(crate) mod tests {
                 "UDP ports skipped",
                 one(
                     vec![
-                        EndpointPort {
+                        SlicePort {
                             protocol: Some("UDP".into()),
                             ..port(Some("dns"), 53)
                         },
-                        EndpointPort {
+                        SlicePort {
                             protocol: None,
                             ..port(Some("dns-tcp"), 53)
                         },

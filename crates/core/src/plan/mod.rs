@@ -20,7 +20,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use crate::model::EndpointSlice;
 
 use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
@@ -930,11 +930,11 @@ fn update_ages(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EndpointSlice;
     use crate::model::Route;
     use crate::plan::endpoints::tests::{ep, port, slice};
     use crate::testkit::certs::CertSpec;
     use crate::RouterSettings;
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -1244,9 +1244,7 @@ mod tests {
             for s in &mut shuffled.endpoint_slices {
                 let s = Arc::make_mut(s);
                 rng.shuffle(&mut s.endpoints);
-                if let Some(ports) = s.ports.as_mut() {
-                    rng.shuffle(ports);
-                }
+                rng.shuffle(&mut s.ports);
             }
             let mut vs = verdicts.clone();
             rng.shuffle(&mut vs);

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::Namespace;
 
-use crate::model::{Route, Snapshot};
+use crate::model::{EndpointSlice, Route, Service, Snapshot};
 
 /// A [`Snapshot`] under construction.
 ///
@@ -37,15 +36,16 @@ impl SnapshotBuilder {
         self
     }
 
-    /// One more Service.
-    pub fn service(mut self, service: Service) -> Self {
-        self.snapshot.services.push(Arc::new(service));
+    /// One more Service (k8s-openapi's, as [`ServiceBuilder`](super::ServiceBuilder)
+    /// builds it, or the model's).
+    pub fn service(mut self, service: impl Into<Service>) -> Self {
+        self.snapshot.services.push(Arc::new(service.into()));
         self
     }
 
-    /// One more EndpointSlice.
-    pub fn endpoint_slice(mut self, slice: EndpointSlice) -> Self {
-        self.snapshot.endpoint_slices.push(Arc::new(slice));
+    /// One more EndpointSlice (k8s-openapi's or the model's).
+    pub fn endpoint_slice(mut self, slice: impl Into<EndpointSlice>) -> Self {
+        self.snapshot.endpoint_slices.push(Arc::new(slice.into()));
         self
     }
 

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use routegen_core::model::snapshot::UndecodableRoute;
-use routegen_core::model::{ObjectKey, Route, Snapshot};
+use routegen_core::model::{self, ObjectKey, Route, Snapshot};
 
 mod cache;
 mod fields;
@@ -298,8 +298,8 @@ struct Loader<'a> {
     options: LoadOptions<'a>,
     routes: BTreeMap<ObjectKey, (Arc<Route>, Place)>,
     undecodable: BTreeMap<ObjectKey, (UndecodableRoute, Place)>,
-    services: BTreeMap<ObjectKey, (Arc<Service>, Place)>,
-    slices: BTreeMap<ObjectKey, (Arc<EndpointSlice>, Place)>,
+    services: BTreeMap<ObjectKey, (Arc<model::Service>, Place)>,
+    slices: BTreeMap<ObjectKey, (Arc<model::EndpointSlice>, Place)>,
     secrets: BTreeMap<ObjectKey, (Arc<Secret>, Place)>,
     namespaces: BTreeMap<String, (Arc<Namespace>, Place)>,
     warnings: Vec<String>,
@@ -320,8 +320,8 @@ struct Loader<'a> {
 enum Item {
     Route(ObjectKey, Arc<Route>),
     Undecodable(ObjectKey, Box<UndecodableRoute>),
-    Service(ObjectKey, Arc<Service>),
-    Slice(ObjectKey, Arc<EndpointSlice>),
+    Service(ObjectKey, Arc<model::Service>),
+    Slice(ObjectKey, Arc<model::EndpointSlice>),
     Secret(ObjectKey, Arc<Secret>),
     Namespace(String, Arc<Namespace>),
     Warning(String),
@@ -612,18 +612,17 @@ fn classify(
             if !check_fields(origin, fields::Kind::Service, &value, options, items) {
                 return Ok(());
             }
-            if let Some((key, mut svc)) =
+            if let Some((key, svc)) =
                 decode_object::<Service>(origin, "Service", value, default_namespace, items, true)
             {
-                routegen_core::model::compact_service(&mut svc);
-                items.push(Item::Service(key, Arc::new(svc)));
+                items.push(Item::Service(key, Arc::new(svc.into())));
             }
         }
         ("EndpointSlice", "discovery.k8s.io/v1") => {
             if !check_fields(origin, fields::Kind::EndpointSlice, &value, options, items) {
                 return Ok(());
             }
-            if let Some((key, mut slice)) = decode_object::<EndpointSlice>(
+            if let Some((key, slice)) = decode_object::<EndpointSlice>(
                 origin,
                 "EndpointSlice",
                 value,
@@ -631,8 +630,9 @@ fn classify(
                 items,
                 true,
             ) {
-                routegen_core::model::compact_endpoint_slice(&mut slice);
-                items.push(Item::Slice(key, Arc::new(slice)));
+                // Converted at once: the snapshot holds the model's compact
+                // form, never the full object.
+                items.push(Item::Slice(key, Arc::new(slice.into())));
             }
         }
         ("Secret", "v1") => {
@@ -785,7 +785,9 @@ fn classify_route(
         }
     }
     // Decoded by value (no copy of the certificates); the metadata is kept
-    // aside for the undecodable case only.
+    // aside for the undecodable case only, and what nothing reads of it is
+    // not kept at all.
+    routegen_core::model::route::drop_unread_metadata(&mut value);
     let metadata_value = value.get("metadata").cloned();
     let decoded = match strict_failure {
         Some(message) => Err(message),

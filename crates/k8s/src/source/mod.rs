@@ -1,19 +1,22 @@
 //! The Kubernetes API source (`--source kube`): Routes, Services,
 //! EndpointSlices and (with `--namespace-selector`) Namespaces, watched with
-//! kube-rs [`watcher`]s feeding [`reflector`] stores.
+//! kube-rs [`watcher`]s feeding [`reflector`] stores (Routes, Namespaces)
+//! or caches of the model's compact types (Services, EndpointSlices:
+//! `drive::Cache`, converted as objects arrive, so the full objects are
+//! never held).
 //!
 //! # Contract
 //!
-//! * **One watcher per kind**, each a `watcher(..).default_backoff()
-//!   .reflect(store)` stream driven by its own task: paginated initial list
+//! * **One watcher per kind**, each a `watcher(..).default_backoff()`
+//!   stream driven into its store by its own task: paginated initial list
 //!   (`limit`/`continue`), then a watch from the list's `resourceVersion`
 //!   with bookmarks; a watch that ends is resumed from the last
 //!   `resourceVersion` seen; `410 Gone` (an expired `resourceVersion`)
 //!   makes the watcher list again; any error is retried with kube's default
 //!   exponential backoff (0.8 s doubling to 30 s, with jitter). None of this
 //!   is hand-rolled.
-//! * **Atomic lists.** A (re)list is buffered by the reflector and swapped
-//!   into its store whole at `InitDone`, so a snapshot never holds half of a
+//! * **Atomic lists.** A (re)list is buffered (by the reflector, or by the
+//!   cache alike) and swapped into its store whole at `InitDone`, so a snapshot never holds half of a
 //!   list: the initial Routes are decided together (admission sorts by
 //!   age), never Route by Route.
 //! * **Synced.** [`KubeSource::is_synced`] turns true once *every* watcher
@@ -25,8 +28,9 @@
 //!   per burst (coalescing; optional `debounce`), is cancel-safe, and never
 //!   loses a change. Events that cannot change the output are not
 //!   signalled: a Route whose status alone changed (our own status writes
-//!   included), a Service whose status changed, a Namespace that still
-//!   matches the selector.
+//!   included), any edit of a Service (only its presence is kept), an
+//!   EndpointSlice edit of fields the model does not keep (the cache keeps
+//!   the object it holds), a Namespace that still matches the selector.
 //! * **API server gone.** The stores keep the last objects they had:
 //!   [`KubeSource::snapshot`] keeps returning the last good state while
 //!   the watchers retry, and they resume (or relist) when it comes back.

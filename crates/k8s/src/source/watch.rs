@@ -12,13 +12,14 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
+use routegen_core::model;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use routegen_core::model::{ObjectKey, Snapshot};
 
 use super::config::KubeSourceConfig;
-use super::drive::{drive, fingerprint, route_fingerprint};
+use super::drive::{drive, route_fingerprint, Cache, CacheReader, Reflected};
 use super::secrets::{self, SecretWatches};
 use super::sync::{Kind, SyncState, WatchStats, KINDS};
 use crate::route::WatchedRoute;
@@ -33,8 +34,9 @@ pub struct KubeSource {
 
 struct Inner {
     routes: Store<WatchedRoute>,
-    services: Store<Service>,
-    endpoint_slices: Store<EndpointSlice>,
+    /// Services and EndpointSlices in the model's compact types.
+    services: CacheReader<model::Service>,
+    endpoint_slices: CacheReader<model::EndpointSlice>,
     namespaces: Option<Store<Namespace>>,
     /// Watches of the Secrets Routes name (external certificates).
     secrets: Arc<SecretWatches>,
@@ -105,37 +107,31 @@ impl KubeSource {
         tasks.push(tokio::spawn(drive(
             api::<WatchedRoute>(&client, ns),
             route_cfg,
-            writer,
+            Reflected::new(writer, route_fingerprint),
             Kind::Routes,
             state.clone(),
-            |_| {},
-            route_fingerprint,
         )));
 
-        let (services, writer) = reflector::store();
+        // Held for their presence only: a Service's compact form is its
+        // identity, so an edit of one is no change.
+        let cache = Cache::<model::Service>::new();
+        let services = cache.reader();
         tasks.push(tokio::spawn(drive(
             api::<Service>(&client, ns),
             watcher::Config::default(),
-            writer,
+            cache,
             Kind::Services,
             state.clone(),
-            routegen_core::model::compact_service,
-            // Held for their presence only (their compact form is their
-            // identity): a Service's content never changes a pass.
-            |_: &Service| 0,
         )));
 
-        let (endpoint_slices, writer) = reflector::store();
+        let cache = Cache::<model::EndpointSlice>::new();
+        let endpoint_slices = cache.reader();
         tasks.push(tokio::spawn(drive(
             api::<EndpointSlice>(&client, ns),
             watcher::Config::default(),
-            writer,
+            cache,
             Kind::EndpointSlices,
             state.clone(),
-            routegen_core::model::compact_endpoint_slice,
-            |s: &EndpointSlice| {
-                fingerprint(&(&s.metadata.labels, &s.address_type, &s.endpoints, &s.ports))
-            },
         )));
 
         let namespaces = config.namespace_selector.as_ref().map(|selector| {
@@ -149,11 +145,9 @@ impl KubeSource {
             tasks.push(tokio::spawn(drive(
                 Api::<Namespace>::all(client.clone()),
                 cfg,
-                writer,
+                Reflected::new(writer, |_: &Namespace| 0),
                 Kind::Namespaces,
                 state.clone(),
-                |_| {},
-                |_: &Namespace| 0,
             )));
             store
         });
@@ -302,8 +296,12 @@ impl KubeSource {
         type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
         sort(&mut snapshot.routes, |r| &r.metadata);
         sort(&mut snapshot.undecodable_routes, |r| &r.metadata);
-        sort(&mut snapshot.services, |s| &s.metadata);
-        sort(&mut snapshot.endpoint_slices, |s| &s.metadata);
+        snapshot
+            .services
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        snapshot
+            .endpoint_slices
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         sort(&mut snapshot.secrets, |s| &s.metadata);
         snapshot
             .namespaces

@@ -869,20 +869,21 @@ fn write_json_list(yaml: &str, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Every Route, Service and EndpointSlice of the fleet's YAML as JSON
-/// values, as the API server holds them.
+/// values, as the API server holds them: each document as written (the
+/// fleet writer starts every document with a `---` line; no other line of
+/// it is `---`).
 fn fleet_json_objects(yaml: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let snapshot = files::load_str("fleet.yaml", yaml, "default")?.snapshot;
-    let mut items: Vec<serde_json::Value> = Vec::new();
-    for route in &snapshot.routes {
-        items.push(serde_json::to_value(&**route)?);
-    }
-    for service in &snapshot.services {
-        items.push(serde_json::to_value(&**service)?);
-    }
-    for slice in &snapshot.endpoint_slices {
-        items.push(serde_json::to_value(&**slice)?);
-    }
-    Ok(items)
+    use rayon::prelude::*;
+    let documents: Vec<&str> = yaml
+        .strip_prefix("---\n")
+        .unwrap_or(yaml)
+        .split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    documents
+        .par_iter()
+        .map(|d| Ok(serde_saphyr::from_str::<serde_json::Value>(d)?))
+        .collect()
 }
 
 fn lookup_cost(

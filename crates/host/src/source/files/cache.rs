@@ -518,7 +518,7 @@ fn patch_file(snapshot: &mut Snapshot, new: &Documents, old: &Documents) -> Opti
 fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) -> Option<()> {
     fn edit<T>(
         objects: &mut Vec<Arc<T>>,
-        meta: impl Fn(&T) -> &Meta,
+        key_of: impl for<'a> Fn(&'a T) -> (&'a str, &'a str),
         (key, new, old): (&ObjectKey, Option<&Arc<T>>, Option<&Arc<T>>),
     ) -> Option<()> {
         if let (Some(new), Some(old)) = (new, old) {
@@ -527,7 +527,7 @@ fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) 
             }
         }
         let wanted = (key.namespace.as_str(), key.name.as_str());
-        let at = objects.binary_search_by(|o| key_str(meta(o)).cmp(&wanted));
+        let at = objects.binary_search_by(|o| key_of(o).cmp(&wanted));
         match (at, new, old) {
             (Ok(at), new, Some(old)) if Arc::ptr_eq(&objects[at], old) => match new {
                 Some(new) => objects[at] = Arc::clone(new),
@@ -541,9 +541,11 @@ fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) 
         Some(())
     }
     match (new, old) {
-        (Some(Item::Route(k, a)), Some(Item::Route(_, b))) => {
-            edit(&mut snapshot.routes, |o| &o.metadata, (k, Some(a), Some(b)))
-        }
+        (Some(Item::Route(k, a)), Some(Item::Route(_, b))) => edit(
+            &mut snapshot.routes,
+            |o| key_str(&o.metadata),
+            (k, Some(a), Some(b)),
+        ),
         (Some(Item::Route(k, a)), None) => {
             // A Route's key is also taken by an undecodable one.
             let taken = snapshot.undecodable_routes.iter().any(|u| {
@@ -551,14 +553,20 @@ fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) 
                     && u.metadata.name.as_deref() == Some(k.name.as_str())
             });
             (!taken).then_some(())?;
-            edit(&mut snapshot.routes, |o| &o.metadata, (k, Some(a), None))
+            edit(
+                &mut snapshot.routes,
+                |o| key_str(&o.metadata),
+                (k, Some(a), None),
+            )
         }
-        (None, Some(Item::Route(k, b))) => {
-            edit(&mut snapshot.routes, |o| &o.metadata, (k, None, Some(b)))
-        }
+        (None, Some(Item::Route(k, b))) => edit(
+            &mut snapshot.routes,
+            |o| key_str(&o.metadata),
+            (k, None, Some(b)),
+        ),
         (new, old) => {
             macro_rules! kind {
-                ($variant:ident, $field:ident) => {{
+                ($variant:ident, $field:ident, $key:expr) => {{
                     let n = match new {
                         Some(Item::$variant(k, a)) => Some((k, a)),
                         _ => None,
@@ -571,21 +579,19 @@ fn edit_object(snapshot: &mut Snapshot, new: Option<&Item>, old: Option<&Item>) 
                         let key = n.or(o).map(|(k, _)| k)?;
                         return edit(
                             &mut snapshot.$field,
-                            |o| &o.metadata,
+                            $key,
                             (key, n.map(|(_, a)| a), o.map(|(_, b)| b)),
                         );
                     }
                 }};
             }
-            kind!(Service, services);
-            kind!(Slice, endpoint_slices);
-            kind!(Secret, secrets);
+            kind!(Service, services, |o| (&o.namespace, &o.name));
+            kind!(Slice, endpoint_slices, |o| (&o.namespace, &o.name));
+            kind!(Secret, secrets, |o| key_str(&o.metadata));
             None
         }
     }
 }
-
-type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Give each object of a re-read file that equals the object at the same
 /// place of the file's previous version that version's `Arc`.
