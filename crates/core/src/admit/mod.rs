@@ -490,7 +490,7 @@ fn finish_route(
         backends: spec.backends.clone(),
         target_port: spec.target_port.clone(),
         tls,
-        options,
+        options: options.shared(),
         headers: spec.headers.clone(),
     };
     warnings.sort();

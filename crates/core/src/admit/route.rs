@@ -51,11 +51,11 @@ pub struct RouteTls {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServingCert {
     /// Private key, normalized PEM (one block).
-    pub key_pem: String,
+    pub key_pem: std::sync::Arc<str>,
     /// Leaf first, then any intermediates, normalized PEM.
-    pub chain_pem: String,
+    pub chain_pem: std::sync::Arc<str>,
     /// `spec.tls.caCertificate`, normalized PEM, if given.
-    pub ca_pem: Option<String>,
+    pub ca_pem: Option<std::sync::Arc<str>>,
     /// SHA-256 of the leaf's DER: equal certificates share ALPN decisions.
     pub leaf_sha256: [u8; 32],
     /// Leaf `notAfter`, seconds since the Unix epoch (for expiry metrics).
@@ -98,7 +98,9 @@ pub struct AdmittedRoute {
     pub backends: Vec<BackendRef>,
     pub target_port: Option<TargetPort>,
     pub tls: Option<RouteTls>,
-    pub options: RouteOptions,
+    /// Shared: most Routes have the default options, which are one
+    /// allocation for all of them ([`RouteOptions::shared`]).
+    pub options: std::sync::Arc<RouteOptions>,
     /// `spec.httpHeaders.actions` (empty for passthrough Routes).
     pub headers: HeaderActions,
 }

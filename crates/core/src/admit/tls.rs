@@ -463,13 +463,18 @@ fn check_serving(
     let not_after_unix = time::unix_seconds(leaf.not_after()).ok_or_else(|| {
         Field::Certificate.reject("the certificate's notAfter time is unreadable")
     })?;
+    // Shared: the check cache's result and every admitted Route with the
+    // same material hold one copy.
     Ok(ServingCert {
-        key_pem,
-        chain_pem: to_pem(&certs).map_err(|e| Field::Certificate.internal(e))?,
+        key_pem: key_pem.into(),
+        chain_pem: to_pem(&certs)
+            .map_err(|e| Field::Certificate.internal(e))?
+            .into(),
         ca_pem: cas
             .map(to_pem)
             .transpose()
-            .map_err(|e| Field::CaCertificate.internal(e))?,
+            .map_err(|e| Field::CaCertificate.internal(e))?
+            .map(Into::into),
         leaf_sha256: openssl::sha::sha256(&leaf_der),
         not_after_unix,
         wildcard_leaf: coverage::is_wildcard_certificate(leaf),

@@ -440,7 +440,7 @@ mod tests {
             backends,
             target_port: None,
             tls,
-            options: RouteOptions::default(),
+            options: Default::default(),
             headers: Default::default(),
         }
     }
@@ -841,10 +841,11 @@ mod tests {
         );
         assert_eq!(cookie(&plain, &flag).unwrap().name.as_str(), "FLAG");
         let mut annotated = plain.clone();
-        annotated.options.cookie_name = Some("ANNOT".parse().unwrap());
+        std::sync::Arc::make_mut(&mut annotated.options).cookie_name =
+            Some("ANNOT".parse().unwrap());
         assert_eq!(cookie(&annotated, &flag).unwrap().name.as_str(), "ANNOT");
         let mut disabled = plain.clone();
-        disabled.options.disable_cookies = true;
+        std::sync::Arc::make_mut(&mut disabled.options).disable_cookies = true;
         assert_eq!(cookie(&disabled, &default), None);
 
         for (termination, policy, secure) in [
@@ -868,7 +869,7 @@ mod tests {
             vec![bref("a", 1)],
             tls(Termination::Edge, InsecurePolicy::None),
         );
-        strict.options.cookie_same_site = Some(SameSite::Strict);
+        std::sync::Arc::make_mut(&mut strict.options).cookie_same_site = Some(SameSite::Strict);
         assert_eq!(
             cookie(&strict, &default).unwrap().same_site,
             Some(SameSite::Strict)
@@ -910,7 +911,7 @@ mod tests {
             tls(Termination::Edge, InsecurePolicy::None),
         );
         r.path = Some("/api".into());
-        r.options = options.clone();
+        r.options = std::sync::Arc::new(options.clone());
         let index = EndpointIndex::new(&slices);
         let built = build_backend(&r, &index, &s, &mut Vec::new());
         let b = &built.backend;
@@ -966,7 +967,7 @@ mod tests {
 
         // Rewrite without a path: empty prefix (OpenShift's `^(.*)$`).
         let mut no_path = plain.clone();
-        no_path.options.rewrite_target = Some("/x".parse().unwrap());
+        std::sync::Arc::make_mut(&mut no_path.options).rewrite_target = Some("/x".parse().unwrap());
         assert_eq!(build(&no_path, &slices, &s).0.rewrite.unwrap().prefix, "");
 
         // Passthrough: timeout tunnel falls back to timeout; no HTTP settings.
@@ -975,19 +976,19 @@ mod tests {
             vec![bref("a", 1)],
             tls(Termination::Passthrough, InsecurePolicy::None),
         );
-        pass.options.timeout = Some(d("30s"));
-        pass.options.rate_limit_connections = true;
-        pass.options.rate_limit_rate_http = Some(n(5));
+        std::sync::Arc::make_mut(&mut pass.options).timeout = Some(d("30s"));
+        std::sync::Arc::make_mut(&mut pass.options).rate_limit_connections = true;
+        std::sync::Arc::make_mut(&mut pass.options).rate_limit_rate_http = Some(n(5));
         let (b, _) = build(&pass, &slices, &s);
         assert_eq!((b.timeout_server, b.timeout_tunnel), (None, Some(d("30s"))));
         assert_eq!(b.forwarded, None);
         assert_eq!(b.rate_limit.unwrap().rate_http, None);
-        pass.options.timeout_tunnel = Some(d("5m"));
+        std::sync::Arc::make_mut(&mut pass.options).timeout_tunnel = Some(d("5m"));
         assert_eq!(build(&pass, &slices, &s).0.timeout_tunnel, Some(d("5m")));
 
         // HSTS never on plain HTTP backends.
         let mut plain_hsts = plain.clone();
-        plain_hsts.options.hsts = options.hsts;
+        std::sync::Arc::make_mut(&mut plain_hsts.options).hsts = options.hsts;
         assert_eq!(build(&plain_hsts, &slices, &s).0.hsts, None);
     }
 

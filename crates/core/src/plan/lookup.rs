@@ -383,7 +383,6 @@ fn duplicate_warning(route: &ObjectKey, table: &str, key: &str, owner: &ObjectKe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admit::annotations::RouteOptions;
     use crate::admit::route::{BackendRef, RouteHost, RouteTls};
 
     fn route(
@@ -411,7 +410,7 @@ mod tests {
                 serving: None,
                 destination_ca_pem: None,
             }),
-            options: RouteOptions::default(),
+            options: Default::default(),
             headers: Default::default(),
         }
     }

@@ -392,10 +392,11 @@ struct RouteMemo {
     /// Service's list closed by `usize::MAX`.
     slice_ids: Vec<usize>,
     backend: Arc<Backend>,
-    allowlist_file: Option<AllowlistFile>,
-    ca_file: Option<PemFile>,
+    // Boxed: most Routes have none of these, and a memo is kept per Route.
+    allowlist_file: Option<Box<AllowlistFile>>,
+    ca_file: Option<Box<PemFile>>,
     warnings: Vec<String>,
-    cert: Option<tls::CertMaterial>,
+    cert: Option<Box<tls::CertMaterial>>,
     entries: lookup::RouteEntries,
     /// Its backend's shape ([`spares::shape_of`]; `None` without spares).
     shape: Option<spares::ShapeOf>,
@@ -551,10 +552,10 @@ pub fn plan_memo(
                     route: Arc::clone(route),
                     slice_ids,
                     backend: Arc::new(built.backend),
-                    allowlist_file: built.allowlist_file,
-                    ca_file: built.ca_file,
+                    allowlist_file: built.allowlist_file.map(Box::new),
+                    ca_file: built.ca_file.map(Box::new),
                     warnings: own_warnings,
-                    cert,
+                    cert: cert.map(Box::new),
                     entries,
                     shape,
                     pass,
@@ -812,17 +813,19 @@ fn shared_parts(
     let tables = index.tables();
     let warnings = tables.warnings;
     let own = |r: &&Arc<AdmittedRoute>| &memos[&r.key];
-    let certificates =
-        tls::certificates_from(routes.iter().filter_map(|r| own(r).cert.as_ref()), settings);
+    let certificates = tls::certificates_from(
+        routes.iter().filter_map(|r| own(r).cert.as_deref()),
+        settings,
+    );
     let mut ca_files: BTreeMap<String, PemFile> = BTreeMap::new();
     let mut allowlist_files: Vec<AllowlistFile> = Vec::new();
     for r in routes {
         let entry = own(r);
-        allowlist_files.extend(entry.allowlist_file.clone());
+        allowlist_files.extend(entry.allowlist_file.as_deref().cloned());
         if let Some(ca) = &entry.ca_file {
             ca_files
                 .entry(ca.file.clone())
-                .or_insert_with(|| ca.clone());
+                .or_insert_with(|| (**ca).clone());
         }
     }
     allowlist_files.sort_by(|a, b| a.file.cmp(&b.file));

@@ -145,8 +145,8 @@ pub fn cert_material(route: &AdmittedRoute) -> Option<CertMaterial> {
         file: cert_file(&route.key),
         pem: concat_pem(
             [
-                Some(cert.key_pem.as_str()),
-                Some(cert.chain_pem.as_str()),
+                Some(&*cert.key_pem),
+                Some(&*cert.chain_pem),
                 cert.ca_pem.as_deref(),
             ]
             .into_iter()
@@ -193,7 +193,6 @@ pub fn certificates_from<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admit::annotations::RouteOptions;
     use crate::admit::route::{BackendRef, InsecurePolicy, RouteHost, ServingCert};
 
     /// A serving certificate; the chain `WILD` stands for a wildcard leaf.
@@ -233,7 +232,7 @@ mod tests {
                 serving,
                 destination_ca_pem: None,
             }),
-            options: RouteOptions::default(),
+            options: Default::default(),
             headers: Default::default(),
         }
     }

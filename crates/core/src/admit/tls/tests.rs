@@ -1052,9 +1052,9 @@ fn output_is_normalized() {
     assert_eq!(route_tls.destination_ca_pem, None);
     let serving = route_tls.serving.unwrap();
 
-    assert_eq!(serving.chain_pem, chain_pem(&[leaf, &f.int]));
-    assert_eq!(serving.ca_pem, Some(f.ca.cert_pem()));
-    assert_eq!(serving.key_pem, leaf.key_pem());
+    assert_eq!(&*serving.chain_pem, chain_pem(&[leaf, &f.int]));
+    assert_eq!(serving.ca_pem.as_deref(), Some(f.ca.cert_pem().as_str()));
+    assert_eq!(&*serving.key_pem, leaf.key_pem());
     assert!(serving.key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
     assert_eq!(serving.key_pem.matches("-----BEGIN").count(), 1);
     assert_eq!(
@@ -1079,7 +1079,7 @@ fn output_is_normalized() {
     )
     .unwrap();
     let serving = check.tls.serving.unwrap();
-    assert_eq!(serving.key_pem, rsa_leaf.key_pem());
+    assert_eq!(&*serving.key_pem, rsa_leaf.key_pem());
     assert_eq!(serving.ca_pem, None);
 
     // Destination CA: normalized, trimmed.
