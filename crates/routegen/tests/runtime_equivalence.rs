@@ -374,7 +374,7 @@ impl Model {
                 b.tls("reencrypt")
                     .cert(&fx.secure[self.secure_cert], None)
                     .with_spec(|spec| {
-                        spec.tls.as_mut().unwrap().destination_ca_certificate = Some(ca)
+                        spec.tls.as_mut().unwrap().destination_ca_certificate = Some(ca.into())
                     })
             }
         }

@@ -147,8 +147,8 @@ pub fn resolve(
         })
     };
     let mut resolved = tls.clone();
-    resolved.certificate = Some(field("tls.crt")?);
-    resolved.key = Some(field("tls.key")?);
+    resolved.certificate = Some(field("tls.crt")?.into());
+    resolved.key = Some(field("tls.key")?.into());
     Ok(resolved)
 }
 

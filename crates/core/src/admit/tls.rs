@@ -540,7 +540,7 @@ fn check_field_size(field: Field, value: Option<&str>) -> Result<(), Rejection> 
 }
 
 /// A field's text, unless empty or whitespace only (= absent).
-fn present(value: &Option<String>) -> Option<&str> {
+fn present(value: &Option<std::sync::Arc<str>>) -> Option<&str> {
     value.as_deref().filter(|text| !text.trim().is_empty())
 }
 

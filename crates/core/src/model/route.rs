@@ -174,17 +174,17 @@ pub struct TlsConfig {
     #[serde(default)]
     pub termination: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
+    pub certificate: Option<std::sync::Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    pub key: Option<std::sync::Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_certificate: Option<String>,
+    pub ca_certificate: Option<std::sync::Arc<str>>,
     #[serde(
         default,
         rename = "destinationCACertificate",
         skip_serializing_if = "Option::is_none"
     )]
-    pub destination_ca_certificate: Option<String>,
+    pub destination_ca_certificate: Option<std::sync::Arc<str>>,
     /// `Allow`, `None`, `Redirect`, empty, or the legacy `Disable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_edge_termination_policy: Option<String>,

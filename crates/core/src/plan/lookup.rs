@@ -179,7 +179,10 @@ pub fn route_entries(route: &AdmittedRoute) -> RouteEntries {
 }
 
 /// A Route claiming a key: its age, then its key (the order of claims).
-type Claim = (RouteAge, ObjectKey);
+/// Shared by every key the Route claims and by its row in
+/// [`TableIndex`]: one copy of the key and age per Route, and a claimant
+/// held inline (see [`Claims`]) is two pointers.
+type Claim = Arc<(RouteAge, ObjectKey)>;
 
 /// Claimants of one key, oldest first: the first keeps the key. Nearly
 /// every key has one claimant, held inline: a B-tree holding one entry
@@ -255,7 +258,7 @@ fn add_claim<T>(
 /// goes to its oldest claimant, the others are dropped with a warning).
 #[derive(Debug, Default)]
 pub struct TableIndex {
-    routes: rustc_hash::FxHashMap<ObjectKey, (RouteAge, RouteEntries)>,
+    routes: rustc_hash::FxHashMap<ObjectKey, (Claim, RouteEntries)>,
     http: BTreeMap<String, Claims<LookupEntry>>,
     https: BTreeMap<String, Claims<LookupEntry>>,
     passthrough: BTreeMap<String, Claims<SniEntry>>,
@@ -281,25 +284,29 @@ impl TableIndex {
     /// Add a Route's precomputed [`route_entries`].
     pub fn insert_entries(&mut self, key: ObjectKey, age: RouteAge, entries: RouteEntries) {
         self.remove(&key);
-        let claim = (age.clone(), key.clone());
+        let claim: Claim = Arc::new((age, key.clone()));
         if let Some(e) = &entries.http {
-            add_claim(&mut self.http, &e.key, claim.clone(), Arc::clone(e));
+            add_claim(&mut self.http, &e.key, Arc::clone(&claim), Arc::clone(e));
         }
         if let Some(e) = &entries.https {
-            add_claim(&mut self.https, &e.key, claim.clone(), Arc::clone(e));
+            add_claim(&mut self.https, &e.key, Arc::clone(&claim), Arc::clone(e));
         }
         if let Some(e) = &entries.passthrough {
-            add_claim(&mut self.passthrough, &e.sni, claim, Arc::clone(e));
+            add_claim(
+                &mut self.passthrough,
+                &e.sni,
+                Arc::clone(&claim),
+                Arc::clone(e),
+            );
         }
-        self.routes.insert(key, (age, entries));
+        self.routes.insert(key, (claim, entries));
     }
 
     /// Take a Route out.
     pub fn remove(&mut self, key: &ObjectKey) {
-        let Some((age, entries)) = self.routes.remove(key) else {
+        let Some((claim, entries)) = self.routes.remove(key) else {
             return;
         };
-        let claim = (age, key.clone());
         fn drop_claim<T>(table: &mut BTreeMap<String, Claims<T>>, table_key: &str, claim: &Claim) {
             if let Some(claims) = table.get_mut(table_key) {
                 if claims.remove(claim) {
@@ -319,8 +326,10 @@ impl TableIndex {
     }
 
     /// The Route stored under `key`: its age and entries.
-    pub fn get(&self, key: &ObjectKey) -> Option<&(RouteAge, RouteEntries)> {
-        self.routes.get(key)
+    pub fn get(&self, key: &ObjectKey) -> Option<(&RouteAge, &RouteEntries)> {
+        self.routes
+            .get(key)
+            .map(|(claim, entries)| (&claim.0, entries))
     }
 
     /// Number of Routes held.
@@ -418,11 +427,12 @@ mod tests {
     #[test]
     fn claims_follow_random_edits_as_a_map() {
         let mut rng = fastrand::Rng::with_seed(20);
-        let claim = |i: u8| {
-            (
+        // A fresh Arc each time: claims are compared by value.
+        let claim = |i: u8| -> Claim {
+            Arc::new((
                 RouteAge::new(None, format!("uid-{}", i % 3)),
                 ObjectKey::new("ns", i.to_string()),
-            )
+            ))
         };
         let mut claims: Option<Claims<u8>> = None;
         let mut want: BTreeMap<Claim, Arc<u8>> = BTreeMap::new();

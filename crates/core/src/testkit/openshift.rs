@@ -291,10 +291,10 @@ fn route(name: &str, host: Option<&str>, fields: Fields) -> Route {
         .with_spec(|spec| {
             spec.tls = Some(TlsConfig {
                 termination: termination.to_string(),
-                certificate,
-                key,
-                ca_certificate,
-                destination_ca_certificate,
+                certificate: certificate.map(Into::into),
+                key: key.map(Into::into),
+                ca_certificate: ca_certificate.map(Into::into),
+                destination_ca_certificate: destination_ca_certificate.map(Into::into),
                 ..Default::default()
             })
         })

@@ -117,10 +117,10 @@ impl RouteBuilder {
     /// `caCertificate` from `ca` when given; the rest of `spec.tls` is kept.
     pub fn cert(mut self, leaf: &Issued, ca: Option<&Issued>) -> Self {
         let tls = self.tls_mut();
-        tls.certificate = Some(leaf.cert_pem());
-        tls.key = Some(leaf.key_pem());
+        tls.certificate = Some(leaf.cert_pem().into());
+        tls.key = Some(leaf.key_pem().into());
         if let Some(ca) = ca {
-            tls.ca_certificate = Some(ca.cert_pem());
+            tls.ca_certificate = Some(ca.cert_pem().into());
         }
         self
     }
@@ -128,7 +128,7 @@ impl RouteBuilder {
     /// `spec.tls.destinationCACertificate` from `ca`; the rest of
     /// `spec.tls` is kept.
     pub fn dest_ca(mut self, ca: &Issued) -> Self {
-        self.tls_mut().destination_ca_certificate = Some(ca.cert_pem());
+        self.tls_mut().destination_ca_certificate = Some(ca.cert_pem().into());
         self
     }
 

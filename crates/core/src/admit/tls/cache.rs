@@ -154,7 +154,7 @@ fn key(host: &RouteHost, tls: &ValidatedTls) -> [u8; 32] {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     }
-    fn put_opt(hasher: &mut Sha256, field: &Option<String>) {
+    fn put_opt(hasher: &mut Sha256, field: &Option<std::sync::Arc<str>>) {
         match field {
             None => hasher.update(&[0]),
             Some(text) => {

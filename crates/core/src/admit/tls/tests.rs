@@ -87,9 +87,9 @@ fn tls(termination: Termination) -> ValidatedTls {
 /// Edge TLS with the given fields.
 fn edge(cert: Option<String>, key: Option<String>, ca: Option<String>) -> ValidatedTls {
     ValidatedTls {
-        certificate: cert,
-        key,
-        ca_certificate: ca,
+        certificate: cert.map(Into::into),
+        key: key.map(Into::into),
+        ca_certificate: ca.map(Into::into),
         ..tls(Termination::Edge)
     }
 }
@@ -930,11 +930,11 @@ fn warnings_for_validity_and_names() {
 fn termination_rules_and_destination_ca() {
     let f = fx();
     let reencrypt = |dest: Option<String>| ValidatedTls {
-        destination_ca_certificate: dest,
+        destination_ca_certificate: dest.map(Into::into),
         ..tls(Termination::Reencrypt)
     };
     let passthrough = |cert: Option<String>| ValidatedTls {
-        certificate: cert,
+        certificate: cert.map(Into::into),
         ..tls(Termination::Passthrough)
     };
     let weak_ca = CertSpec::ca("Weak Destination CA")
@@ -973,7 +973,7 @@ fn termination_rules_and_destination_ca() {
         case(
             "edge with a destination CA",
             ValidatedTls {
-                destination_ca_certificate: Some(f.ca.cert_pem()),
+                destination_ca_certificate: Some(f.ca.cert_pem().into()),
                 ..tls(Termination::Edge)
             },
             Reject("spec.tls.destinationCACertificate: edge termination does not support destination certificates"),
@@ -989,8 +989,8 @@ fn termination_rules_and_destination_ca() {
         case(
             "reencrypt with two destination CAs and its own certificate",
             ValidatedTls {
-                certificate: Some(f.leaf.cert_pem()),
-                key: Some(f.leaf.key_pem()),
+                certificate: Some(f.leaf.cert_pem().into()),
+                key: Some(f.leaf.key_pem().into()),
                 ..reencrypt(Some(chain_pem(&[&f.ca, &f.other_ca])))
             },
             CLEAN,
@@ -1086,11 +1086,9 @@ fn output_is_normalized() {
     let check = check_tls_at(
         &host(HOST),
         &ValidatedTls {
-            destination_ca_certificate: Some(format!(
-                "\n{}\n{}\n",
-                f.ca.cert_pem(),
-                f.other_ca.cert_pem()
-            )),
+            destination_ca_certificate: Some(
+                format!("\n{}\n{}\n", f.ca.cert_pem(), f.other_ca.cert_pem()).into(),
+            ),
             ..tls(Termination::Reencrypt)
         },
         now_unix(),
@@ -1418,7 +1416,7 @@ fn certificates_and_bytes_per_pem_field_are_bounded() {
     let over_bound = format!("{at_bound}{}", f.ca.cert_pem());
     let reencrypt = |destination: String| ValidatedTls {
         termination: Termination::Reencrypt,
-        destination_ca_certificate: Some(destination),
+        destination_ca_certificate: Some(destination.into()),
         ..serve(&f.leaf, &[], None)
     };
     let padded = format!(
@@ -1471,7 +1469,7 @@ fn certificates_and_bytes_per_pem_field_are_bounded() {
 impl ValidatedTls {
     fn with_ca(self, ca: String) -> Self {
         ValidatedTls {
-            ca_certificate: Some(ca),
+            ca_certificate: Some(ca.into()),
             ..self
         }
     }

@@ -14,6 +14,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
 use super::*;
+
+/// A PEM field of `spec.tls`.
+fn some_pem(s: &str) -> Option<std::sync::Arc<str>> {
+    Some(s.into())
+}
 use crate::admit::route::InsecurePolicy;
 use crate::model::route::RoutePort;
 use crate::model::{RouteSpec, RouteTargetReference, TlsConfig};
@@ -128,7 +133,7 @@ fn collects_every_violation_in_order() {
         s.port = port(IntOrString::Int(0));
         s.tls = Some(TlsConfig {
             termination: "passthrough".into(),
-            key: some("k"),
+            key: some_pem("k"),
             insecure_edge_termination_policy: some("Allow"),
             ..Default::default()
         });
@@ -188,10 +193,10 @@ fn validated_spec_contents() {
         s.port = port(IntOrString::Int(8443));
         s.tls = Some(TlsConfig {
             termination: "ReEncrypt".into(),
-            certificate: some("CERT"),
-            key: some("  \n"),
-            ca_certificate: some(""),
-            destination_ca_certificate: some("DEST"),
+            certificate: some_pem("CERT"),
+            key: some_pem("  \n"),
+            ca_certificate: some_pem(""),
+            destination_ca_certificate: some_pem("DEST"),
             insecure_edge_termination_policy: some("Disable"),
             external_certificate: None,
         });
@@ -219,10 +224,10 @@ fn validated_spec_contents() {
             tls: Some(ValidatedTls {
                 termination: Termination::Reencrypt,
                 insecure_policy: InsecurePolicy::None,
-                certificate: some("CERT"),
+                certificate: some_pem("CERT"),
                 key: None,
                 ca_certificate: None,
-                destination_ca_certificate: some("DEST"),
+                destination_ca_certificate: some_pem("DEST"),
                 external_certificate: None,
             }),
             headers: HeaderActions::default(),
@@ -391,8 +396,8 @@ fn long_values_are_cut_in_messages() {
 #[test]
 fn pem_contents_never_echoed() {
     let rejection = validate(with_tls("passthrough", |t| {
-        t.key = some("SECRET-KEY-MATERIAL");
-        t.certificate = some("SECRET-CERT");
+        t.key = some_pem("SECRET-KEY-MATERIAL");
+        t.certificate = some_pem("SECRET-CERT");
     }))
     .unwrap_err();
     assert!(

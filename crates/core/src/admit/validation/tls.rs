@@ -2,6 +2,8 @@
 //! termination allows, `externalCertificate`. PEM contents are checked in
 //! the TLS step (`admit/tls.rs`), never here.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::model::TlsConfig;
@@ -15,10 +17,10 @@ use crate::admit::route::{InsecurePolicy, Termination};
 pub struct ValidatedTls {
     pub termination: Termination,
     pub insecure_policy: InsecurePolicy,
-    pub certificate: Option<String>,
-    pub key: Option<String>,
-    pub ca_certificate: Option<String>,
-    pub destination_ca_certificate: Option<String>,
+    pub certificate: Option<Arc<str>>,
+    pub key: Option<Arc<str>>,
+    pub ca_certificate: Option<Arc<str>>,
+    pub destination_ca_certificate: Option<Arc<str>>,
     /// `spec.tls.externalCertificate.name`: a Secret of the Route's
     /// namespace whose `tls.crt`/`tls.key` admission puts into
     /// `certificate`/`key` (`admit/external.rs`) before the TLS step.
@@ -173,6 +175,7 @@ fn check_external_certificate(
 }
 
 /// A PEM field: `None` when absent, empty or only whitespace.
-fn pem(value: &Option<String>) -> Option<String> {
+/// A PEM field when it has content: the Route's own string, shared.
+fn pem(value: &Option<Arc<str>>) -> Option<Arc<str>> {
     value.as_ref().filter(|v| !v.trim().is_empty()).cloned()
 }

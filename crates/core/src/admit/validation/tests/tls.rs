@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// A PEM field of `spec.tls`.
+fn some_pem(s: &str) -> Option<std::sync::Arc<str>> {
+    Some(s.into())
+}
+
 #[test]
 fn tls_rules() {
     const PEM: &str = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
@@ -55,60 +60,60 @@ fn tls_rules() {
         (
             "edge with cert, key, CA",
             with_tls("edge", |t| {
-                t.certificate = some(PEM);
-                t.key = some(PEM);
-                t.ca_certificate = some(PEM);
+                t.certificate = some_pem(PEM);
+                t.key = some_pem(PEM);
+                t.ca_certificate = some_pem(PEM);
             }),
             Expect::Ok,
         ),
         (
             "reencrypt with everything",
             with_tls("reencrypt", |t| {
-                t.certificate = some(PEM);
-                t.key = some(PEM);
-                t.ca_certificate = some(PEM);
-                t.destination_ca_certificate = some(PEM);
+                t.certificate = some_pem(PEM);
+                t.key = some_pem(PEM);
+                t.ca_certificate = some_pem(PEM);
+                t.destination_ca_certificate = some_pem(PEM);
             }),
             Expect::Ok,
         ),
         (
             "passthrough with empty PEM fields",
             with_tls("passthrough", |t| {
-                t.certificate = some("");
-                t.key = some("");
-                t.ca_certificate = some("");
-                t.destination_ca_certificate = some("");
+                t.certificate = some_pem("");
+                t.key = some_pem("");
+                t.ca_certificate = some_pem("");
+                t.destination_ca_certificate = some_pem("");
             }),
             Expect::Ok,
         ),
         (
             "passthrough with certificate",
-            with_tls("passthrough", |t| t.certificate = some("x")),
+            with_tls("passthrough", |t| t.certificate = some_pem("x")),
             Expect::Err(&["spec.tls.certificate: Forbidden: passthrough termination does not support certificates"]),
         ),
         (
             "passthrough with whitespace certificate",
-            with_tls("passthrough", |t| t.certificate = some(" ")),
+            with_tls("passthrough", |t| t.certificate = some_pem(" ")),
             Expect::Err(&["spec.tls.certificate: Forbidden"]),
         ),
         (
             "passthrough with key",
-            with_tls("passthrough", |t| t.key = some("x")),
+            with_tls("passthrough", |t| t.key = some_pem("x")),
             Expect::Err(&["spec.tls.key: Forbidden: passthrough termination does not support certificates"]),
         ),
         (
             "passthrough with CA",
-            with_tls("passthrough", |t| t.ca_certificate = some("x")),
+            with_tls("passthrough", |t| t.ca_certificate = some_pem("x")),
             Expect::Err(&["spec.tls.caCertificate: Forbidden"]),
         ),
         (
             "passthrough with destination CA",
-            with_tls("passthrough", |t| t.destination_ca_certificate = some("x")),
+            with_tls("passthrough", |t| t.destination_ca_certificate = some_pem("x")),
             Expect::Err(&["spec.tls.destinationCACertificate: Forbidden"]),
         ),
         (
             "edge with destination CA",
-            with_tls("edge", |t| t.destination_ca_certificate = some("x")),
+            with_tls("edge", |t| t.destination_ca_certificate = some_pem("x")),
             Expect::Err(&["spec.tls.destinationCACertificate: Forbidden: edge termination does not support destination certificates"]),
         ),
         (
@@ -119,7 +124,7 @@ fn tls_rules() {
         (
             "external certificate with empty certificate",
             with_tls("reencrypt", |t| {
-                t.certificate = some("");
+                t.certificate = some_pem("");
                 t.external_certificate = Some(json!({"name": "secret"}));
             }),
             Expect::Ok,
@@ -128,7 +133,7 @@ fn tls_rules() {
         (
             "external certificate with certificate",
             with_tls("edge", |t| {
-                t.certificate = some(PEM);
+                t.certificate = some_pem(PEM);
                 t.external_certificate = Some(json!({"name": "secret"}));
             }),
             Expect::Err(&[r#"spec.tls.externalCertificate: Invalid value: "object": cannot have both spec.tls.certificate and spec.tls.externalCertificate"#]),
