@@ -680,7 +680,7 @@ fn backend_files(
     };
     // Each text is moved into its exact size at once: the renderer's
     // buffer is a few times larger than a section, and a cold pass holds
-    // every section (at 100,000 Routes 200 MiB of slack at the peak).
+    // every section (at 100,000 Routes over 100 MiB of slack at its peak).
     let mut texts: Vec<Option<SectionText>> = {
         use rayon::prelude::*;
         let sections = &memo.sections;

@@ -1,12 +1,16 @@
-//! One watcher task: a kube-rs `watcher(..).default_backoff().reflect(store)`
-//! stream driven into its store ([`drive`]), and what counts as a change
-//! of an object ([`fingerprint`], [`route_fingerprint`]).
+//! One watcher task: a kube-rs `watcher(..).default_backoff()` stream
+//! driven into where its kind is kept ([`drive`], [`Keep`]): a reflector
+//! store ([`Reflected`]: Routes, Namespaces) or a cache of the model's
+//! compact objects ([`Cache`]: Services, EndpointSlices); and what counts
+//! as a change of an object ([`fingerprint`], [`route_fingerprint`], an
+//! unequal compact object).
 //!
 //! # Contract
 //!
 //! * Every event that can change what routegen renders bumps the shared
 //!   generation counter ([`SyncState::bump`]); an object whose fingerprint
-//!   did not change (e.g. a Route whose status alone changed) does not.
+//!   did not change (e.g. a Route whose status alone changed), or whose
+//!   compact form equals the one held, does not.
 //! * Events, complete lists and errors are counted per kind
 //!   ([`SyncState::counts`], for `/metrics`).
 //! * The first `InitDone` of a kind marks it synced; errors are recorded
