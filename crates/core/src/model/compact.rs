@@ -161,15 +161,6 @@ impl From<&discovery::EndpointSlice> for EndpointSlice {
     }
 }
 
-impl From<&core_v1::Service> for Service {
-    fn from(service: &core_v1::Service) -> Self {
-        Service {
-            namespace: service.metadata.namespace.clone().unwrap_or_default(),
-            name: service.metadata.name.clone().unwrap_or_default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
