@@ -46,6 +46,7 @@ use serde::Serialize;
 use crate::output::OutputTree;
 use crate::Files;
 use routegen_core::admit::route::Termination;
+use routegen_core::model::ArcStr;
 use routegen_core::plan::{
     Backend, LookupAction, LookupEntry, Mode, PathMatch, Plan, Server, ServerTls, ServerVerify,
     Shared,
@@ -159,7 +160,7 @@ pub fn render_haproxy(
 pub struct HaproxyMemo {
     /// Backend names of the last pass, spares last (checked unique and
     /// not reserved).
-    names: Vec<String>,
+    names: Vec<ArcStr>,
     /// The backends and spares of the last pass and their files, in path
     /// order.
     backends: Vec<Arc<Backend>>,
@@ -173,7 +174,7 @@ pub struct HaproxyMemo {
     /// The settings `haproxy.cfg` and `backends/default.cfg` were rendered with.
     settings: Option<RenderSettings>,
     /// Backend name → its section as last rendered.
-    sections: HashMap<String, MemoSection>,
+    sections: HashMap<ArcStr, MemoSection>,
     /// Passes made (stamps the sections each pass uses).
     pass: u64,
     /// Where each backend of the last pass is, by place (see [`Places`]).
@@ -1168,7 +1169,12 @@ fn backend(b: &Backend, spare: bool) -> Result<BackendCtx<'_>, RenderError> {
             if ca_file.is_none() {
                 ca_file = Some(Text::path("CA file", file).map_err(err)?);
             }
-            if let Some(host) = s.verify_host.as_ref().or(backend_host.as_ref()) {
+            if let Some(host) = s
+                .verify_host
+                .as_ref()
+                .map(|h| h.as_str())
+                .or(backend_host.as_deref())
+            {
                 verify_host = Some(Text::dns_name("verifyhost", host).map_err(err)?);
             }
         }

@@ -678,7 +678,8 @@ impl<'p> Renderer<'p> {
     /// The name a reencrypt server's certificate is checked against.
     fn verify_name(&self, b: &Backend, s: &Server, route_default: Option<&str>) -> String {
         s.verify_host
-            .clone()
+            .as_ref()
+            .map(|h| h.to_string())
             .or_else(|| route_default.map(str::to_string))
             .unwrap_or_else(|| format!("{}.{}.svc", s.service, b.route.namespace))
     }

@@ -445,9 +445,9 @@ fn count_lines(bytes: &[u8]) -> usize {
 fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
     let mut v = Vec::new();
     for b in &rendered.plan.backends {
-        v.push(b.name.clone());
+        v.push(b.name.to_string());
         v.push(b.route.to_string());
-        v.push(b.host_key.clone());
+        v.push(b.host_key.to_string());
         v.extend(b.path.clone());
         for s in &b.servers {
             v.push(s.name.clone());
@@ -472,12 +472,12 @@ fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
         .iter()
         .chain(rendered.plan.https_lookup.iter())
     {
-        v.push(e.key.clone());
+        v.push(e.key.to_string());
         v.push(e.route.to_string());
     }
     for c in rendered.plan.certificates.iter() {
         v.push(c.file.clone());
-        v.push(c.sni.clone());
+        v.push(c.sni.to_string());
     }
     v.sort_by_key(|s| std::cmp::Reverse(s.len()));
     v
@@ -583,7 +583,7 @@ fn check_set(routes: &[GenRoute], scratch: &Path, haproxy_runs: &mut usize) -> R
         .backends
         .iter()
         .chain(&plan.spares)
-        .map(|b| b.name.clone())
+        .map(|b| b.name.to_string())
         .collect();
     expected.insert("be_no_route".into());
     expected.insert("be_terminate".into());

@@ -555,7 +555,7 @@ fn key(ns: &str, name: &str) -> ObjectKey {
 fn backend(name: &str, route: ObjectKey, host: &str, port: u16) -> Backend {
     let address = IpAddr::from([127, 0, 0, 1]);
     let server = Server {
-        service: name.to_string(),
+        service: name.to_string().into(),
         ..testkit::plan::server(&format!("ept:{name}:{address}:{port}"), address, port, 1)
     };
     Backend {
@@ -570,7 +570,7 @@ fn lookup(host: &str, path: PathMatch, action: LookupAction, route: ObjectKey) -
         PathMatch::Prefix(p) | PathMatch::Under(p) => p.clone(),
     };
     LookupEntry {
-        key: format!("{host}{suffix}"),
+        key: format!("{host}{suffix}").into(),
         host_key: host.into(),
         depth: suffix.trim_end_matches('/').matches('/').count(),
         path,

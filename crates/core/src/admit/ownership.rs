@@ -306,7 +306,7 @@ mod tests {
         let base = candidates(specs);
         let expected: Vec<String> = resolve_claims(&base, rules(check))
             .keys()
-            .map(|k| k.name.clone())
+            .map(|k| k.name.to_string())
             .collect();
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..(base.len() + 8) {
@@ -318,7 +318,7 @@ mod tests {
             }
             let got: Vec<String> = resolve_claims(&shuffled, rules(check))
                 .keys()
-                .map(|k| k.name.clone())
+                .map(|k| k.name.to_string())
                 .collect();
             assert_eq!(got, expected, "order dependence in round {round}");
         }

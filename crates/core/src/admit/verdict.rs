@@ -118,8 +118,8 @@ impl Verdict {
             Err(r) => (Some(r.reason.as_str().to_string()), Some(r.message.clone())),
         };
         VerdictReport {
-            namespace: self.key.namespace.clone(),
-            name: self.key.name.clone(),
+            namespace: self.key.namespace.to_string(),
+            name: self.key.name.to_string(),
             host: self.host.clone(),
             admitted: self.is_admitted(),
             reason,

@@ -9,4 +9,4 @@ pub mod snapshot;
 
 pub use compact::{EndpointSlice, Service, SliceEndpoint, SlicePort, TargetRef};
 pub use route::{Route, RouteSpec, RouteStatus, RouteTargetReference, TlsConfig};
-pub use snapshot::{routes_equal, same_arcs, ObjectKey, ReuseMemo, Snapshot};
+pub use snapshot::{routes_equal, same_arcs, ArcStr, ObjectKey, ReuseMemo, Snapshot};

@@ -1,6 +1,8 @@
 //! One consistent set of objects: the input of admission and planning.
 
 use std::fmt;
+
+pub use arcstr::ArcStr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -8,14 +10,19 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use super::{EndpointSlice, Route, Service};
 
 /// `namespace/name` of a namespaced object. Orders by namespace, then name.
+///
+/// The two names are shared strings ([`ArcStr`], one pointer each): a key
+/// is copied into every memo and table that names its object (admission,
+/// plan, lookup index, certificates), and a copy is two reference counts,
+/// not two allocations.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: ArcStr,
+    pub name: ArcStr,
 }
 
 impl ObjectKey {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<ArcStr>, name: impl Into<ArcStr>) -> Self {
         Self {
             namespace: namespace.into(),
             name: name.into(),

@@ -337,7 +337,7 @@ pub fn build_backend(
                 if verify_host.take().is_some() {
                     for server in &mut servers {
                         server.verify_host =
-                            Some(format!("{}.{}.svc", server.service, key.namespace));
+                            Some(arcstr::format!("{}.{}.svc", server.service, key.namespace));
                     }
                 }
             }
@@ -506,7 +506,7 @@ mod tests {
     fn per_service(b: &Backend) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for s in &b.servers {
-            *out.entry(s.service.clone()).or_default() += 1;
+            *out.entry(s.service.to_string()).or_default() += 1;
         }
         out
     }

@@ -40,7 +40,7 @@ use crate::model::{EndpointSlice, SliceEndpoint, SlicePort};
 
 use super::Server;
 use crate::admit::route::TargetPort;
-use crate::model::ObjectKey;
+use crate::model::{ArcStr, ObjectKey};
 use crate::values::{quote_for_message, Weight};
 
 /// Label naming the Service an EndpointSlice belongs to.
@@ -217,6 +217,8 @@ pub fn service_servers(
         // the name must never reach a server line.
         return Vec::new();
     }
+    // One string for every server of the Service.
+    let shared_service = ArcStr::from(service);
     let mut by_address: BTreeMap<(IpAddr, u16), Server> = BTreeMap::new();
     for slice in index.slices(namespace, service) {
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
@@ -241,7 +243,7 @@ pub fn service_servers(
                     continue;
                 };
                 for (port, number) in &ports {
-                    let server = make_server(service, endpoint, port, address, *number);
+                    let server = make_server(&shared_service, endpoint, port, address, *number);
                     match by_address.get(&(address, *number)) {
                         Some(existing) if *existing <= server => {}
                         _ => {
@@ -459,7 +461,7 @@ pub fn md5_hex(s: &str) -> String {
 }
 
 fn make_server(
-    service: &str,
+    service: &ArcStr,
     endpoint: &SliceEndpoint,
     port: &SlicePort,
     address: IpAddr,
@@ -488,7 +490,7 @@ fn make_server(
         port: number,
         weight: Weight::ZERO,
         h2c,
-        service: service.to_string(),
+        service: service.clone(),
         verify_host: None,
     }
 }

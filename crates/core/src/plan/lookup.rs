@@ -30,7 +30,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::names::{backend_name, host_key};
 use super::{LookupAction, LookupEntry, PathMatch, SniEntry};
 use crate::admit::route::{AdmittedRoute, InsecurePolicy, Termination};
-use crate::model::ObjectKey;
+use crate::model::{ArcStr, ObjectKey};
 
 /// How old a Route is, for deciding which of two Routes keeps a key.
 /// Orders oldest first; a Route without a creationTimestamp counts as the
@@ -39,7 +39,7 @@ use crate::model::ObjectKey;
 pub struct RouteAge {
     no_timestamp: bool,
     created: Option<Timestamp>,
-    uid: String,
+    uid: ArcStr,
 }
 
 impl Default for RouteAge {
@@ -49,7 +49,7 @@ impl Default for RouteAge {
 }
 
 impl RouteAge {
-    pub fn new(created: Option<Timestamp>, uid: impl Into<String>) -> Self {
+    pub fn new(created: Option<Timestamp>, uid: impl Into<ArcStr>) -> Self {
         Self {
             no_timestamp: created.is_none(),
             created,
@@ -86,20 +86,25 @@ pub fn path_match(path: Option<&str>) -> (PathMatch, usize) {
     }
 }
 
-/// The lookup key for a host key and path match.
-pub fn lookup_key(host_key: &str, path: &PathMatch) -> String {
+/// The lookup key for a host key and path match (the host key itself,
+/// shared, for the host's fallback).
+pub fn lookup_key(host_key: &ArcStr, path: &PathMatch) -> ArcStr {
     match path {
-        PathMatch::Fallback => host_key.to_string(),
-        PathMatch::Prefix(p) | PathMatch::Under(p) => format!("{host_key}{p}"),
+        PathMatch::Fallback => host_key.clone(),
+        PathMatch::Prefix(p) | PathMatch::Under(p) => arcstr::format!("{host_key}{p}"),
     }
 }
 
-fn entry(route: &AdmittedRoute, path: Option<&str>, action: LookupAction) -> LookupEntry {
-    let host_key = host_key(route);
+fn entry(
+    route: &AdmittedRoute,
+    host_key: &ArcStr,
+    path: Option<&str>,
+    action: LookupAction,
+) -> LookupEntry {
     let (path, depth) = path_match(path);
     LookupEntry {
-        key: lookup_key(&host_key, &path),
-        host_key,
+        key: lookup_key(host_key, &path),
+        host_key: host_key.clone(),
         path,
         depth,
         action,
@@ -139,11 +144,30 @@ pub struct RouteEntries {
 /// The entries of one admitted Route.
 pub fn route_entries(route: &AdmittedRoute) -> RouteEntries {
     let termination = route.tls.as_ref().map(|t| t.termination);
-    let backend = backend_name(&route.key, termination);
+    route_entries_named(
+        route,
+        &backend_name(&route.key, termination),
+        &host_key(route),
+    )
+}
+
+/// [`route_entries`] given the Route's backend name and host key, which
+/// the entries share (the Route's [`super::Backend`] holds the same).
+pub fn route_entries_named(
+    route: &AdmittedRoute,
+    backend: &ArcStr,
+    host_key: &ArcStr,
+) -> RouteEntries {
+    let backend = backend.clone();
     let path = route.path.as_deref();
     match &route.tls {
         None => RouteEntries {
-            http: Some(Arc::new(entry(route, path, LookupAction::Backend(backend)))),
+            http: Some(Arc::new(entry(
+                route,
+                host_key,
+                path,
+                LookupAction::Backend(backend),
+            ))),
             https: None,
             passthrough: None,
         },
@@ -154,10 +178,10 @@ pub fn route_entries(route: &AdmittedRoute) -> RouteEntries {
                 InsecurePolicy::None | InsecurePolicy::Allow => LookupAction::Refuse,
             };
             RouteEntries {
-                http: Some(Arc::new(entry(route, None, action))),
+                http: Some(Arc::new(entry(route, host_key, None, action))),
                 https: None,
                 passthrough: Some(Arc::new(SniEntry {
-                    sni: host_key(route),
+                    sni: host_key.clone(),
                     backend,
                     route: route.key.clone(),
                 })),
@@ -170,8 +194,13 @@ pub fn route_entries(route: &AdmittedRoute) -> RouteEntries {
                 InsecurePolicy::None => LookupAction::Refuse,
             };
             RouteEntries {
-                http: Some(Arc::new(entry(route, path, action))),
-                https: Some(Arc::new(entry(route, path, LookupAction::Backend(backend)))),
+                http: Some(Arc::new(entry(route, host_key, path, action))),
+                https: Some(Arc::new(entry(
+                    route,
+                    host_key,
+                    path,
+                    LookupAction::Backend(backend),
+                ))),
                 passthrough: None,
             }
         }
@@ -237,17 +266,17 @@ impl<T> Claims<T> {
     }
 }
 
-/// Put `claim` on `table_key` in `table`.
+/// Put `claim` on `table_key` in `table` (which shares the entry's key).
 fn add_claim<T>(
-    table: &mut BTreeMap<String, Claims<T>>,
-    table_key: &str,
+    table: &mut BTreeMap<ArcStr, Claims<T>>,
+    table_key: &ArcStr,
     claim: Claim,
     value: Arc<T>,
 ) {
     match table.get_mut(table_key) {
         Some(claims) => claims.insert(claim, value),
         None => {
-            table.insert(table_key.to_string(), Claims::One(claim, value));
+            table.insert(table_key.clone(), Claims::One(claim, value));
         }
     }
 }
@@ -259,9 +288,9 @@ fn add_claim<T>(
 #[derive(Debug, Default)]
 pub struct TableIndex {
     routes: rustc_hash::FxHashMap<ObjectKey, (Claim, RouteEntries)>,
-    http: BTreeMap<String, Claims<LookupEntry>>,
-    https: BTreeMap<String, Claims<LookupEntry>>,
-    passthrough: BTreeMap<String, Claims<SniEntry>>,
+    http: BTreeMap<ArcStr, Claims<LookupEntry>>,
+    https: BTreeMap<ArcStr, Claims<LookupEntry>>,
+    passthrough: BTreeMap<ArcStr, Claims<SniEntry>>,
 }
 
 /// [`TableIndex::tables`]: shared entries, sorted by key.
@@ -307,7 +336,7 @@ impl TableIndex {
         let Some((claim, entries)) = self.routes.remove(key) else {
             return;
         };
-        fn drop_claim<T>(table: &mut BTreeMap<String, Claims<T>>, table_key: &str, claim: &Claim) {
+        fn drop_claim<T>(table: &mut BTreeMap<ArcStr, Claims<T>>, table_key: &str, claim: &Claim) {
             if let Some(claims) = table.get_mut(table_key) {
                 if claims.remove(claim) {
                     table.remove(table_key);
@@ -345,7 +374,7 @@ impl TableIndex {
     pub fn tables(&self) -> SharedTables {
         let mut warnings = Vec::new();
         fn winners<T>(
-            table: &BTreeMap<String, Claims<T>>,
+            table: &BTreeMap<ArcStr, Claims<T>>,
             name: &str,
             route_of: impl Fn(&T) -> &ObjectKey,
             warnings: &mut Vec<String>,
@@ -486,7 +515,7 @@ mod tests {
         for (path, want, depth, key) in cases {
             let (got, got_depth) = path_match(path);
             assert_eq!((&got, got_depth), (&want, depth), "{path:?}");
-            assert_eq!(lookup_key("h", &got), key);
+            assert_eq!(lookup_key(&"h".into(), &got), key);
         }
     }
 
@@ -562,7 +591,7 @@ mod tests {
         let mut warnings = Vec::new();
         let t = build(&refs, &BTreeMap::new(), &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let be = |s: &str| Some(LookupAction::Backend(s.to_string()));
+        let be = |s: &str| Some(LookupAction::Backend(s.into()));
 
         assert_eq!(
             action_of(&t.http, "plain.example.com/app"),

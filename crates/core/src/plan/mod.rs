@@ -24,7 +24,7 @@ use crate::model::EndpointSlice;
 
 use crate::admit::route::{AdmittedRoute, Termination};
 use crate::admit::Verdict;
-use crate::model::{same_arcs, ObjectKey, Snapshot};
+use crate::model::{same_arcs, ArcStr, ObjectKey, Snapshot};
 use crate::values::{
     Balance, CookieName, Duration, ForwardedPolicy, HeaderActions, HstsPolicy, IpAllowlist,
     PositiveInt, RewriteTarget, SameSite, Weight,
@@ -140,8 +140,9 @@ impl<'a, T> IntoIterator for &'a Shared<T> {
 /// What a lookup hit does.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LookupAction {
-    /// Send to this backend (name of a [`Backend`]).
-    Backend(String),
+    /// Send to this backend (name of a [`Backend`]; the backend's own
+    /// string, shared).
+    Backend(ArcStr),
     /// Answer 302 to `https://<host without port><path and query>`.
     RedirectToHttps,
     /// The Route exists but is not served here (insecure policy None): 503.
@@ -161,15 +162,16 @@ pub enum PathMatch {
     Under(String),
 }
 
-/// One row of a lookup table.
+/// One row of a lookup table. Its strings are shared ([`ArcStr`]) with the
+/// Route's backend and its other entries, and with the table index's keys.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LookupEntry {
     /// The exact key a renderer looks up: host key (`host` or `*.domain`)
     /// followed by the path as described by `path` (nothing for Fallback,
     /// `/foo` for Prefix, `/foo/` for Under). Unique within a table.
-    pub key: String,
+    pub key: ArcStr,
     /// `www.example.com` or `*.example.com`.
-    pub host_key: String,
+    pub host_key: ArcStr,
     pub path: PathMatch,
     /// Number of path segments (`/a/b` and `/a/b/` are 2, Fallback 0).
     pub depth: usize,
@@ -181,8 +183,8 @@ pub struct LookupEntry {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SniEntry {
     /// `host` or `*.domain`.
-    pub sni: String,
-    pub backend: String,
+    pub sni: ArcStr,
+    pub backend: ArcStr,
     pub route: ObjectKey,
 }
 
@@ -195,7 +197,7 @@ pub struct CertEntry {
     /// Shared: unchanged from pass to pass for an unchanged Route.
     pub pem: std::sync::Arc<str>,
     /// SNI filter: the Route's host, or `*.domain` for wildcard Routes.
-    pub sni: String,
+    pub sni: ArcStr,
     /// Offer h2 on this certificate (unique, non-wildcard, h2 not disabled).
     pub h2: bool,
     pub route: ObjectKey,
@@ -228,10 +230,11 @@ pub enum Mode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backend {
     /// `be_http:<ns>:<name>`, `be_edge_http:…`, `be_secure:…`, `be_tcp:…`.
-    pub name: String,
+    /// Shared with the Route's lookup entries.
+    pub name: ArcStr,
     pub route: ObjectKey,
     /// For the comment naming the Route: host key and path.
-    pub host_key: String,
+    pub host_key: ArcStr,
     pub path: Option<String>,
     pub termination: Option<Termination>,
     pub mode: Mode,
@@ -282,12 +285,12 @@ pub struct Server {
     pub id: u32,
     /// Endpoint speaks h2c (appProtocol `h2c` / `kubernetes.io/h2c`).
     pub h2c: bool,
-    /// The Service this server belongs to.
-    pub service: String,
+    /// The Service this server belongs to (one string for all its servers).
+    pub service: ArcStr,
     /// `verifyhost` for this server (reencrypt with the service CA:
     /// `<its service>.<ns>.svc`, so alternate backends verify against their
     /// own service name). Overrides [`ServerVerify::CaFile::verify_host`].
-    pub verify_host: Option<String>,
+    pub verify_host: Option<ArcStr>,
 }
 
 /// Sticky session cookie.
@@ -614,7 +617,7 @@ pub fn plan_memo(
         for (i, route) in routes.iter().enumerate() {
             for r in &route.backends {
                 let group = by_service
-                    .entry((route.key.namespace.clone(), r.service.clone()))
+                    .entry((route.key.namespace.to_string(), r.service.clone()))
                     .or_default();
                 if group.last() != Some(&(i as u32)) {
                     group.push(i as u32);
@@ -750,12 +753,15 @@ fn build_all(
         let shape = (settings.spares.per_shape > 0)
             .then(|| spares::shape_of(&backend.backend))
             .flatten();
+        // The entries share the backend's name and host key.
+        let entries =
+            lookup::route_entries_named(route, &backend.backend.name, &backend.backend.host_key);
         Built {
             backend,
             warnings,
             shape,
             cert: tls::cert_material(route),
-            entries: lookup::route_entries(route),
+            entries,
         }
     };
     if which.len() < PARALLEL_BUILD_MIN {
@@ -1085,7 +1091,7 @@ mod tests {
         let admitted: Vec<String> = verdicts
             .iter()
             .filter(|v| v.is_admitted())
-            .map(|v| v.key.name.clone())
+            .map(|v| v.key.name.to_string())
             .collect();
         assert_eq!(
             admitted.len(),

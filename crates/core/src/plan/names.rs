@@ -3,23 +3,23 @@
 //! nothing else in `plan`.
 
 use crate::admit::route::{AdmittedRoute, Termination};
-use crate::model::ObjectKey;
+use crate::model::{ArcStr, ObjectKey};
 
 /// `be_http:<ns>:<name>` and friends, by termination.
-pub fn backend_name(key: &ObjectKey, termination: Option<Termination>) -> String {
+pub fn backend_name(key: &ObjectKey, termination: Option<Termination>) -> ArcStr {
     let prefix = match termination {
         None => "be_http",
         Some(Termination::Edge) => "be_edge_http",
         Some(Termination::Reencrypt) => "be_secure",
         Some(Termination::Passthrough) => "be_tcp",
     };
-    format!("{prefix}:{}:{}", key.namespace, key.name)
+    arcstr::format!("{prefix}:{}:{}", key.namespace, key.name)
 }
 
 /// The Route's host key: `host`, or `*.<domain>` for wildcard Routes.
-pub fn host_key(route: &AdmittedRoute) -> String {
+pub fn host_key(route: &AdmittedRoute) -> ArcStr {
     match route.host.wildcard_domain() {
-        Some(domain) => format!("*.{domain}"),
-        None => route.host.host.clone(),
+        Some(domain) => arcstr::format!("*.{domain}"),
+        None => ArcStr::from(&route.host.host),
     }
 }

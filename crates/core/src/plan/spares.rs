@@ -28,7 +28,7 @@ use std::sync::Arc;
 use super::backends::default_cookie_name;
 use super::endpoints::md5_hex;
 use super::{Backend, LookupAction, LookupEntry, Plan, Shared, SniEntry};
-use crate::model::ObjectKey;
+use crate::model::{ArcStr, ObjectKey};
 
 /// Prefix of every spare backend's name.
 pub const SPARE_PREFIX: &str = "be_spare:";
@@ -128,9 +128,9 @@ pub fn shape_of(b: &Backend) -> Option<(Shape, Backend)> {
         c
     });
     let normalized = Backend {
-        name: String::new(),
-        route: ObjectKey::new("", ""),
-        host_key: String::new(),
+        name: ArcStr::new(),
+        route: ObjectKey::new(ArcStr::new(), ArcStr::new()),
+        host_key: ArcStr::new(),
         path: None,
         // Named only in the comment: an edge and a plain-HTTP Route with
         // the same settings have the same section.
@@ -168,7 +168,7 @@ fn spare_backend(normalized: &Backend, route: &ObjectKey, name: String) -> Backe
         }
     }
     spare.route = route.clone();
-    spare.name = name;
+    spare.name = name.into();
     spare
 }
 
@@ -181,7 +181,7 @@ fn placed_backend(b: &Backend, name: &str) -> Backend {
             c.name = spare_cookie_name(name);
         }
     }
-    placed.name = name.to_string();
+    placed.name = ArcStr::from(name);
     placed
 }
 
@@ -355,7 +355,7 @@ pub fn place(plan: &Plan, placement: &Placement) -> Plan {
                 .map(|e| match &e.action {
                     LookupAction::Backend(n) if renamed.contains_key(n.as_str()) => {
                         let mut e = (**e).clone();
-                        e.action = LookupAction::Backend(renamed[n.as_str()].to_string());
+                        e.action = LookupAction::Backend(ArcStr::from(renamed[n.as_str()]));
                         Arc::new(e)
                     }
                     _ => Arc::clone(e),
@@ -375,7 +375,7 @@ pub fn place(plan: &Plan, placement: &Placement) -> Plan {
                 .iter()
                 .map(|e| match renamed.get(e.backend.as_str()) {
                     Some(spare) => Arc::new(SniEntry {
-                        backend: spare.to_string(),
+                        backend: ArcStr::from(*spare),
                         ..(**e).clone()
                     }),
                     None => Arc::clone(e),
@@ -400,10 +400,10 @@ pub fn place(plan: &Plan, placement: &Placement) -> Plan {
 /// replaced by the next number of its shape that is neither taken nor in
 /// the pool: what [`pool`] gives with `taken`.
 fn without_taken(pool: &[Arc<Backend>], taken: &BTreeSet<String>) -> Vec<Arc<Backend>> {
-    let mut names: BTreeSet<String> = pool.iter().map(|s| s.name.clone()).collect();
+    let mut names: BTreeSet<String> = pool.iter().map(|s| s.name.to_string()).collect();
     let mut spares: Vec<Arc<Backend>> = Vec::with_capacity(pool.len());
     for spare in pool {
-        if !taken.contains(&spare.name) {
+        if !taken.contains(spare.name.as_str()) {
             spares.push(Arc::clone(spare));
             continue;
         }
@@ -420,7 +420,7 @@ fn without_taken(pool: &[Arc<Backend>], taken: &BTreeSet<String>) -> Vec<Arc<Bac
                 c.name = spare_cookie_name(&name);
             }
         }
-        moved.name = name.clone();
+        moved.name = ArcStr::from(&name);
         names.insert(name);
         spares.push(Arc::new(moved));
     }

@@ -127,7 +127,7 @@ pub fn certificates(routes: &[&AdmittedRoute], settings: &PlanSettings) -> Vec<C
 pub struct CertMaterial {
     pub file: String,
     pub pem: std::sync::Arc<str>,
-    pub sni: String,
+    pub sni: crate::model::ArcStr,
     pub leaf_sha256: [u8; 32],
     /// The leaf is a wildcard certificate (no h2).
     pub wildcard_certificate: bool,
@@ -291,7 +291,7 @@ mod tests {
         };
         let got: Vec<(String, String, bool)> = certificates(&refs, &settings)
             .into_iter()
-            .map(|c| (c.file, c.sni, c.h2))
+            .map(|c| (c.file, c.sni.to_string(), c.h2))
             .collect();
         assert_eq!(
             got,

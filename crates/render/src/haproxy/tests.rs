@@ -25,8 +25,8 @@ fn entry(host: &str, path: PathMatch, action: LookupAction, route: ObjectKey) ->
         PathMatch::Under(p) => (p.clone(), p.matches('/').count() - 1),
     };
     LookupEntry {
-        key: format!("{host}{suffix}"),
-        host_key: host.to_string(),
+        key: format!("{host}{suffix}").into(),
+        host_key: host.to_string().into(),
         path,
         depth,
         action,
@@ -610,7 +610,7 @@ fn many_backends(n: usize) -> Plan {
     let mut plan = Plan::default();
     for i in 0..n {
         let mut b = (**blog).clone();
-        b.name = format!("be_http:many:r{i}");
+        b.name = format!("be_http:many:r{i}").into();
         b.route = key("many", &format!("r{i}"));
         plan.backends.push(std::sync::Arc::new(b));
     }
@@ -766,7 +766,7 @@ fn render_refuses_hostile_values() {
     for bad in hostile_names {
         // As a backend name.
         let mut plan = sample_plan();
-        std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string();
+        std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string().into();
         plan.http_lookup
             .make_mut()
             .retain(|e| e.route != plan.backends[0].route);

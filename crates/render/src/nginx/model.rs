@@ -321,7 +321,7 @@ mod tests {
     fn entry(host: &str, path: Option<&str>, name: &str) -> LookupEntry {
         let (path, depth) = path_match(path);
         LookupEntry {
-            key: lookup_key(host, &path),
+            key: lookup_key(&host.into(), &path),
             host_key: host.into(),
             path,
             depth,
@@ -406,7 +406,7 @@ mod tests {
             let wild: Vec<&LookupEntry> = table
                 .iter()
                 .map(|e| &**e)
-                .filter(|e| Some(&e.host_key) == wild_key.as_ref())
+                .filter(|e| Some(e.host_key.as_str()) == wild_key.as_deref())
                 .collect();
             for p in paths {
                 let want = resolve(&own, &wild, p).map(|e| &e.route.name);

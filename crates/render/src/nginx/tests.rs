@@ -36,7 +36,7 @@ fn backend(name: &str, route: &str, servers: Vec<Server>) -> Backend {
 fn entry(host: &str, path: Option<&str>, action: LookupAction, route: &str) -> LookupEntry {
     let (path, depth) = path_match(path);
     LookupEntry {
-        key: lookup_key(host, &path),
+        key: lookup_key(&host.into(), &path),
         host_key: host.into(),
         path,
         depth,

@@ -108,7 +108,7 @@ impl<'a> Index<'a> {
             }
         }
         for entry in plan.passthrough.iter() {
-            lookup_keys.insert(entry.sni.clone(), (&entry.route, u8::MAX));
+            lookup_keys.insert(entry.sni.to_string(), (&entry.route, u8::MAX));
         }
         Index {
             tree,

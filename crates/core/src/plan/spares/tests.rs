@@ -191,7 +191,7 @@ fn a_placed_route_is_its_spare_with_servers_and_the_pool_moves_on() {
         ..Plan::default()
     };
     let placement = Placement {
-        placed: [(new.route.clone(), spare.clone())].into(),
+        placed: [(new.route.clone(), spare.to_string())].into(),
         retired: BTreeSet::new(),
     };
     let placed = place(&plan, &placement);
@@ -240,7 +240,7 @@ fn a_placed_route_is_its_spare_with_servers_and_the_pool_moves_on() {
     let names: Vec<String> = place(&plan, &retired)
         .spares
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, vec![spare_name(shape, 0), spare_name(shape, 2)]);
     assert_eq!(place(&plan, &Placement::default()), plan);
