@@ -448,7 +448,7 @@ fn plan_values(rendered: &pipeline::Rendered) -> Vec<String> {
         v.push(b.name.to_string());
         v.push(b.route.to_string());
         v.push(b.host_key.to_string());
-        v.extend(b.path.clone());
+        v.extend(b.path.as_ref().map(|p| p.to_string()));
         for s in &b.servers {
             v.push(s.name.clone());
         }

@@ -111,7 +111,7 @@ pub fn resolve_host(
     }
 
     let route_host = RouteHost {
-        host: host.clone(),
+        host: host.clone().into(),
         wildcard,
     };
     if wildcard {
@@ -228,7 +228,7 @@ mod tests {
 
     fn reason(route: &Route, settings: &RouterSettings) -> Result<String, Reason> {
         resolve_host(route, settings)
-            .map(|h| h.host.host)
+            .map(|h| h.host.host.to_string())
             .map_err(|e| e.rejection.reason)
     }
 

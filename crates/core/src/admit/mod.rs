@@ -153,7 +153,7 @@ pub fn admit_memo(
         let key = crate::model::snapshot::key_of(&undecodable.metadata);
         verdicts.push(Verdict::from(VerdictData {
             key,
-            host: String::new(),
+            host: String::new().into(),
             outcome: Err(Rejection::new(
                 Reason::ValidationFailed,
                 format!("the Route cannot be decoded: {}", undecodable.message),
@@ -540,7 +540,7 @@ fn check_identity(key: &ObjectKey) -> Result<(), Rejection> {
 
 fn rejected(
     key: ObjectKey,
-    host: String,
+    host: impl Into<crate::model::ArcStr>,
     rejection: Rejection,
     mut warnings: Vec<String>,
 ) -> Verdict {
@@ -548,7 +548,7 @@ fn rejected(
     warnings.dedup();
     Verdict::from(VerdictData {
         key,
-        host,
+        host: host.into(),
         outcome: Err(rejection),
         warnings,
     })

@@ -27,7 +27,7 @@ use super::verdict::{Reason, Rejection};
 pub struct Candidate {
     pub key: ObjectKey,
     pub host: RouteHost,
-    pub path: Option<String>,
+    pub path: Option<crate::model::ArcStr>,
     /// `None` for plain HTTP Routes.
     pub termination: Option<Termination>,
     pub created: Option<Time>,
@@ -39,7 +39,7 @@ impl Candidate {
     fn host_key(&self) -> String {
         match self.host.wildcard_domain() {
             Some(domain) => format!("*.{domain}"),
-            None => self.host.host.clone(),
+            None => self.host.host.to_string(),
         }
     }
 
@@ -279,10 +279,10 @@ mod tests {
                 |(ns, name, host, wildcard, path, termination, age, uid)| Candidate {
                     key: ObjectKey::new(*ns, *name),
                     host: RouteHost {
-                        host: host.to_string(),
+                        host: host.to_string().into(),
                         wildcard: *wildcard,
                     },
-                    path: path.map(str::to_string),
+                    path: path.map(crate::model::ArcStr::from),
                     termination: *termination,
                     created: age.map(|s| {
                         Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + s).unwrap())

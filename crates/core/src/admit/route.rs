@@ -2,7 +2,7 @@
 //! into a closed type, so later stages (plan, render) never look at raw
 //! strings from the manifest again.
 
-use crate::model::ObjectKey;
+use crate::model::{ArcStr, ObjectKey};
 
 use super::annotations::RouteOptions;
 // Defined in `values` so that `annotations` (which `AdmittedRoute` holds)
@@ -32,7 +32,7 @@ pub enum TargetPort {
 /// One Service behind a Route with its weight.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackendRef {
-    pub service: String,
+    pub service: ArcStr,
     pub weight: Weight,
 }
 
@@ -70,8 +70,9 @@ pub struct ServingCert {
 /// Host and path the Route answers for after host resolution.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteHost {
-    /// Lower-case DNS-1123 subdomain.
-    pub host: String,
+    /// Lower-case DNS-1123 subdomain. Shared ([`ArcStr`]) by the Route's
+    /// claim, validated spec, admitted form, verdict and plan.
+    pub host: ArcStr,
     /// `wildcardPolicy: Subdomain`: serves every host of the parent domain.
     pub wildcard: bool,
 }
@@ -93,7 +94,7 @@ pub struct AdmittedRoute {
     pub key: ObjectKey,
     pub host: RouteHost,
     /// Path prefix starting with `/`, or `None` for the host's fallback.
-    pub path: Option<String>,
+    pub path: Option<ArcStr>,
     /// `spec.to` first, then `spec.alternateBackends` in order.
     pub backends: Vec<BackendRef>,
     pub target_port: Option<TargetPort>,

@@ -67,7 +67,7 @@ pub use self::tls::ValidatedTls;
 /// The parts of a Route spec that passed API validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedSpec {
-    pub path: Option<String>,
+    pub path: Option<crate::model::ArcStr>,
     pub backends: Vec<BackendRef>,
     pub target_port: Option<TargetPort>,
     pub tls: Option<ValidatedTls>,
@@ -147,7 +147,7 @@ pub fn validate_spec(route: &Route) -> Result<ValidatedSpec, Rejection> {
         return Err(Rejection::new(Reason::ValidationFailed, errs.join()));
     }
     Ok(ValidatedSpec {
-        path: path.map(str::to_string),
+        path: path.map(crate::model::ArcStr::from),
         backends,
         target_port,
         tls,

@@ -74,7 +74,7 @@ pub struct VerdictData {
     pub key: ObjectKey,
     /// The effective host (derived, lower-cased) or, when none could be
     /// derived, whatever the Route asked for (possibly empty).
-    pub host: String,
+    pub host: crate::model::ArcStr,
     /// Shared: an unchanged Route keeps the same `Arc` from pass to pass
     /// (see [`super::AdmitMemo`]), which the plan's memo keys on.
     pub outcome: Result<std::sync::Arc<AdmittedRoute>, Rejection>,
@@ -120,7 +120,7 @@ impl Verdict {
         VerdictReport {
             namespace: self.key.namespace.to_string(),
             name: self.key.name.to_string(),
-            host: self.host.clone(),
+            host: self.host.to_string(),
             admitted: self.is_admitted(),
             reason,
             message,

@@ -534,7 +534,7 @@ mod tests {
         // The first 1,000 by server name, whatever the input order.
         let mut all: Vec<String> = {
             let index = EndpointIndex::new(&slices);
-            endpoints::service_servers(&index, "ns", "web", None, false, &mut Vec::new())
+            endpoints::service_servers(&index, "ns", &"web".into(), None, false, &mut Vec::new())
                 .into_iter()
                 .map(|s| s.name)
                 .collect()

@@ -207,7 +207,7 @@ impl<'a> EndpointIndex<'a> {
 pub fn service_servers(
     index: &EndpointIndex<'_>,
     namespace: &str,
-    service: &str,
+    service: &ArcStr,
     target_port: Option<&TargetPort>,
     allow_loopback: bool,
     warnings: &mut Vec<String>,
@@ -217,8 +217,6 @@ pub fn service_servers(
         // the name must never reach a server line.
         return Vec::new();
     }
-    // One string for every server of the Service.
-    let shared_service = ArcStr::from(service);
     let mut by_address: BTreeMap<(IpAddr, u16), Server> = BTreeMap::new();
     for slice in index.slices(namespace, service) {
         if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
@@ -243,7 +241,7 @@ pub fn service_servers(
                     continue;
                 };
                 for (port, number) in &ports {
-                    let server = make_server(&shared_service, endpoint, port, address, *number);
+                    let server = make_server(service, endpoint, port, address, *number);
                     match by_address.get(&(address, *number)) {
                         Some(existing) if *existing <= server => {}
                         _ => {
@@ -613,7 +611,7 @@ pub(crate) mod tests {
         let servers = service_servers(
             &index,
             "ns",
-            "svc",
+            &"svc".into(),
             target.as_ref(),
             allow_loopback,
             &mut warnings,
@@ -970,7 +968,7 @@ pub(crate) mod tests {
             vec![ep(&["10.0.0.1"], None, Some("p1"))],
         )];
         let index = EndpointIndex::new(&slices);
-        let servers = service_servers(&index, "ns", "svc", None, false, &mut Vec::new());
+        let servers = service_servers(&index, "ns", &"svc".into(), None, false, &mut Vec::new());
         assert_eq!(servers.len(), 2);
         let grpc = &servers[0];
         assert_eq!(grpc.name, "pod:p1:svc:grpc:10.0.0.1:50051");
@@ -991,7 +989,15 @@ pub(crate) mod tests {
             vec![ep(&["10.0.0.1"], None, None)],
         )];
         let index = EndpointIndex::new(&slices);
-        assert!(service_servers(&index, "ns", "Bad:Svc", None, false, &mut Vec::new()).is_empty());
+        assert!(service_servers(
+            &index,
+            "ns",
+            &"Bad:Svc".into(),
+            None,
+            false,
+            &mut Vec::new()
+        )
+        .is_empty());
     }
 
     #[test]

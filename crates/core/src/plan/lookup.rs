@@ -436,7 +436,7 @@ mod tests {
                 host: host.into(),
                 wildcard,
             },
-            path: path.map(str::to_string),
+            path: path.map(ArcStr::from),
             backends: vec![BackendRef {
                 service: "svc".into(),
                 weight: crate::values::Weight::DEFAULT,

@@ -235,7 +235,7 @@ pub struct Backend {
     pub route: ObjectKey,
     /// For the comment naming the Route: host key and path.
     pub host_key: ArcStr,
-    pub path: Option<String>,
+    pub path: Option<ArcStr>,
     pub termination: Option<Termination>,
     pub mode: Mode,
     pub balance: Balance,
@@ -617,7 +617,7 @@ pub fn plan_memo(
         for (i, route) in routes.iter().enumerate() {
             for r in &route.backends {
                 let group = by_service
-                    .entry((route.key.namespace.to_string(), r.service.clone()))
+                    .entry((route.key.namespace.to_string(), r.service.to_string()))
                     .or_default();
                 if group.last() != Some(&(i as u32)) {
                     group.push(i as u32);

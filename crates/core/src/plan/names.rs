@@ -20,6 +20,6 @@ pub fn backend_name(key: &ObjectKey, termination: Option<Termination>) -> ArcStr
 pub fn host_key(route: &AdmittedRoute) -> ArcStr {
     match route.host.wildcard_domain() {
         Some(domain) => arcstr::format!("*.{domain}"),
-        None => ArcStr::from(&route.host.host),
+        None => route.host.host.clone(),
     }
 }

@@ -52,7 +52,7 @@ impl From<&Verdict> for RouteVerdict {
     fn from(v: &Verdict) -> Self {
         RouteVerdict {
             key: v.key.clone(),
-            host: v.host.clone(),
+            host: v.host.to_string(),
             rejection: v
                 .rejection()
                 .map(|r| (r.reason.as_str().to_string(), r.message.clone())),

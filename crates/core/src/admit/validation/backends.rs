@@ -61,7 +61,7 @@ fn check_backend(
         },
     };
     ok.then(|| BackendRef {
-        service: backend.name.clone(),
+        service: backend.name.clone().into(),
         weight,
     })
 }

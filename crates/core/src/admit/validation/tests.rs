@@ -205,7 +205,7 @@ fn validated_spec_contents() {
     assert_eq!(
         validated,
         ValidatedSpec {
-            path: some("/api"),
+            path: Some("/api".into()),
             backends: vec![
                 BackendRef {
                     service: "svc".into(),
