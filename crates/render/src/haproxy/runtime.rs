@@ -71,13 +71,111 @@ pub struct ServerLine {
     /// Every argument after the name (address first), exactly as written:
     /// what `add server <backend>/<name>` is sent.
     pub args: String,
-    /// `args` without the `weight` argument: equal means only the weight
-    /// differs.
-    pub options: String,
-    /// The `ca-file` it names, if any.
-    pub ca_file: Option<String>,
     /// It has `check` (`enable health` after `add server`).
     pub check: bool,
+}
+
+impl ServerLine {
+    /// `args` without the `weight` argument: equal means only the weight
+    /// differs. Derived when asked (a few times per changed server) rather
+    /// than held beside `args` for every server.
+    pub fn options(&self) -> String {
+        let mut kept = Vec::new();
+        let mut words = self.args.split(' ');
+        while let Some(word) = words.next() {
+            if word == "weight" {
+                words.next();
+            } else {
+                kept.push(word);
+            }
+        }
+        kept.join(" ")
+    }
+
+    /// The `ca-file` it names, if any.
+    pub fn ca_file(&self) -> Option<&str> {
+        let mut words = self.args.split(' ');
+        words.find(|w| *w == "ca-file")?;
+        words.next()
+    }
+}
+
+/// A backend's server lines by name, sorted: a boxed slice rather than a
+/// map, since a backend has a few servers and a B-tree leaf is sized for
+/// eleven (a kilobyte per backend, most of this state at 100k Routes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerLines(Box<[(String, ServerLine)]>);
+
+impl ServerLines {
+    /// The line of the server `name`.
+    pub fn get(&self, name: &str) -> Option<&ServerLine> {
+        let i = self
+            .0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()?;
+        Some(&self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// (name, line) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ServerLine)> {
+        self.into_iter()
+    }
+
+    /// The lines in name order.
+    pub fn values(&self) -> impl Iterator<Item = &ServerLine> {
+        self.0.iter().map(|(_, line)| line)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// As a map is built: sorted by name, a later line of a name replacing an
+/// earlier one.
+impl FromIterator<(String, ServerLine)> for ServerLines {
+    fn from_iter<I: IntoIterator<Item = (String, ServerLine)>>(lines: I) -> Self {
+        let mut lines: Vec<(String, ServerLine)> = lines.into_iter().collect();
+        // Stable: lines of one name stay in their order, the last kept.
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, ServerLine)> = Vec::with_capacity(lines.len());
+        for line in lines {
+            match out.last_mut() {
+                Some(last) if last.0 == line.0 => *last = line,
+                _ => out.push(line),
+            }
+        }
+        ServerLines(out.into_boxed_slice())
+    }
+}
+
+impl<'a> IntoIterator for &'a ServerLines {
+    type Item = (&'a String, &'a ServerLine);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, ServerLine)>,
+        fn(&'a (String, ServerLine)) -> (&'a String, &'a ServerLine),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(name, line)| (name, line))
+    }
+}
+
+impl std::ops::Index<&str> for ServerLines {
+    type Output = ServerLine;
+
+    /// Panics when no server has that name, as a map's index does.
+    fn index(&self, name: &str) -> &ServerLine {
+        self.get(name).expect("no server line of that name")
+    }
 }
 
 /// One backend section.
@@ -89,7 +187,7 @@ pub struct BackendState {
     /// `dynamic-cookie-key`, with a `cookie … dynamic` directive.
     pub cookie_key: Option<String>,
     /// Server name → line.
-    pub servers: BTreeMap<String, ServerLine>,
+    pub servers: ServerLines,
 }
 
 /// What HAProxy holds of a tree (see the module documentation).
@@ -229,7 +327,7 @@ impl StateMemo {
             };
             for (name, backend) in parsed.iter() {
                 state.backends.remove(name);
-                for ca in backend.servers.values().filter_map(|s| s.ca_file.as_ref()) {
+                for ca in backend.servers.values().filter_map(ServerLine::ca_file) {
                     let users = self.ca_users.get_mut(ca).expect("counted when read");
                     *users -= 1;
                     if *users == 0 {
@@ -267,11 +365,11 @@ impl StateMemo {
                         message: format!("backend {name} is defined twice"),
                     });
                 }
-                for ca in backend.servers.values().filter_map(|s| s.ca_file.as_ref()) {
-                    let users = self.ca_users.entry(ca.clone()).or_default();
+                for ca in backend.servers.values().filter_map(ServerLine::ca_file) {
+                    let users = self.ca_users.entry(ca.to_string()).or_default();
                     *users += 1;
                     if *users == 1 {
-                        state.ca_loaded.insert(ca.clone());
+                        state.ca_loaded.insert(ca.to_string());
                     }
                 }
             }
@@ -331,10 +429,19 @@ fn parse_backend_file(path: &str, bytes: &[u8]) -> Result<FileBackends, StateErr
         message,
     };
     let mut out = Vec::new();
-    let mut current: Option<(String, openssl::sha::Sha256, BackendState)> = None;
-    let mut finish = |current: Option<(String, openssl::sha::Sha256, BackendState)>| {
-        if let Some((name, hash, mut backend)) = current {
+    // A section being read: its name, the hash of its shape, the state
+    // without its servers, and its server lines in file order.
+    type Section = (
+        String,
+        openssl::sha::Sha256,
+        BackendState,
+        Vec<(String, ServerLine)>,
+    );
+    let mut current: Option<Section> = None;
+    let mut finish = |current: Option<Section>| {
+        if let Some((name, hash, mut backend, servers)) = current {
             backend.shape = hash.finish();
+            backend.servers = servers.into_iter().collect();
             out.push((Arc::from(name), Arc::new(backend)));
         }
     };
@@ -347,18 +454,15 @@ fn parse_backend_file(path: &str, bytes: &[u8]) -> Result<FileBackends, StateErr
             // `backend <name> [from <defaults>]`: the defaults named is
             // part of the settings (hashed above), not of the name.
             let name = name.split_whitespace().next().unwrap_or_default();
-            current = Some((
-                name.to_string(),
-                hash,
-                BackendState {
-                    shape: [0; 32],
-                    cookie_key: None,
-                    servers: BTreeMap::new(),
-                },
-            ));
+            let backend = BackendState {
+                shape: [0; 32],
+                cookie_key: None,
+                servers: ServerLines::default(),
+            };
+            current = Some((name.to_string(), hash, backend, Vec::new()));
             continue;
         }
-        let Some((name, hash, backend)) = current.as_mut() else {
+        let Some((name, hash, backend, servers)) = current.as_mut() else {
             continue; // the file's header comments
         };
         if line.starts_with('#') || line.trim().is_empty() {
@@ -370,7 +474,7 @@ fn parse_backend_file(path: &str, bytes: &[u8]) -> Result<FileBackends, StateErr
                 .ok_or_else(|| err(format!("backend {name}: server line without address")))?;
             let parsed = parse_server_args(args)
                 .map_err(|m| err(format!("backend {name}, server {server}: {m}")))?;
-            backend.servers.insert(server.to_string(), parsed);
+            servers.push((server.to_string(), parsed));
             continue;
         }
         if let Some(key) = line.trim_start().strip_prefix("dynamic-cookie-key ") {
@@ -384,40 +488,27 @@ fn parse_backend_file(path: &str, bytes: &[u8]) -> Result<FileBackends, StateErr
 }
 
 fn parse_server_args(args: &str) -> Result<ServerLine, String> {
-    let words: Vec<&str> = args.split(' ').collect();
-    let (mut id, mut weight, mut ca_file, mut check) = (None, None, None, false);
-    let mut options = Vec::with_capacity(words.len());
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i];
-        let next = words.get(i + 1).copied();
+    let (mut id, mut weight, mut check) = (None, None, false);
+    let mut words = args.split(' ').peekable();
+    while let Some(word) = words.next() {
         match word {
-            "id" => id = next.and_then(|n| n.parse::<u32>().ok()),
-            "weight" => {
-                weight = next.and_then(|n| n.parse::<u16>().ok());
-                i += 2;
-                continue;
-            }
-            "ca-file" => ca_file = next.map(str::to_string),
+            "id" => id = words.peek().and_then(|n| n.parse::<u32>().ok()),
+            "weight" => weight = words.peek().and_then(|n| n.parse::<u16>().ok()),
             "check" => check = true,
             _ => {}
         }
-        options.push(word);
-        i += 1;
     }
     Ok(ServerLine {
         id: id.ok_or("no numeric id")?,
         weight: weight.ok_or("no numeric weight")?,
         args: args.to_string(),
-        options: options.join(" "),
-        ca_file,
         check,
     })
 }
 
 fn parse_map(path: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>, StateError> {
     let text = utf8(path, bytes)?;
-    let mut map = BTreeMap::new();
+    let mut entries = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
@@ -426,9 +517,11 @@ fn parse_map(path: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>, State
             file: path.to_string(),
             message: format!("line without a value: {line}"),
         })?;
-        map.insert(key.to_string(), value.trim().to_string());
+        entries.push((key.to_string(), value.trim().to_string()));
     }
-    Ok(map)
+    // Built at once, as inserting would (a later line of a key wins), but
+    // with full B-tree nodes: inserting in key order leaves them half empty.
+    Ok(entries.into_iter().collect())
 }
 
 /// One runtime-API command, in the order [`delta`] gives them.
@@ -917,11 +1010,11 @@ pub fn changed_parts(
     if old.maps.keys().ne(new.maps.keys()) {
         return None;
     }
-    let changed_cas: BTreeSet<&String> = new
+    let changed_cas: BTreeSet<&str> = new
         .ca_files
         .iter()
         .filter(|(file, _)| !same(old.ca_files.get(*file), new.ca_files.get(*file)))
-        .map(|(file, _)| file)
+        .map(|(file, _)| file.as_str())
         .collect();
     let backends = new
         .backends
@@ -934,7 +1027,7 @@ pub fn changed_parts(
             differs
                 || b.servers
                     .values()
-                    .any(|s| s.ca_file.as_ref().is_some_and(|f| changed_cas.contains(f)))
+                    .any(|s| s.ca_file().is_some_and(|f| changed_cas.contains(f)))
         })
         .map(|(name, _)| name.to_string())
         .collect();
@@ -988,13 +1081,13 @@ fn server_delta(
     let ids_in_use: BTreeMap<u32, &str> = old
         .servers
         .iter()
-        .filter(|(name, _)| new.servers.contains_key(*name))
+        .filter(|(name, _)| new.servers.contains_key(name))
         .map(|(name, line)| (line.id, name.as_str()))
         .collect();
     for (name, line) in &new.servers {
         match old.servers.get(name) {
             Some(o) if o == line => {}
-            Some(o) if o.options == line.options => ops.push(Op::SetWeight {
+            Some(o) if o.options() == line.options() => ops.push(Op::SetWeight {
                 backend: backend.to_string(),
                 server: name.clone(),
                 weight: line.weight,

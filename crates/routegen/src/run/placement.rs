@@ -116,7 +116,7 @@ mod tests {
         let empty = Arc::new(BackendState {
             shape: [0; 32],
             cookie_key: None,
-            servers: BTreeMap::new(),
+            servers: Default::default(),
         });
         RuntimeState {
             backends: names

@@ -69,7 +69,8 @@ fn parses_sections_servers_and_maps() {
     assert_eq!(line.weight, 1);
     assert!(line.check);
     assert_eq!(line.args, "10.0.0.1:8080 id 11 weight 1 check inter 5000ms");
-    assert_eq!(line.options, "10.0.0.1:8080 id 11 check inter 5000ms");
+    assert_eq!(line.options(), "10.0.0.1:8080 id 11 check inter 5000ms");
+    assert_eq!(line.ca_file(), None);
     assert_eq!(s.maps["maps/http.map"]["a.test/"], "be_http:ns:a");
     assert!(s.fixed.contains_key("haproxy.cfg") && s.fixed.contains_key("backends/default.cfg"));
 }
@@ -666,4 +667,31 @@ fn changed_parts_name_what_a_subset_must_check() {
         OutputFile::public("global\n  maxconn 9\n"),
     );
     assert_eq!(changed_parts(&state(&old), &state(&frontends)), None);
+}
+
+#[test]
+fn server_lines_are_a_sorted_map_and_derive_options_and_ca_file() {
+    let line = |args: &str| parse_server_args(args).unwrap();
+    let tls = line("10.0.0.2:8443 id 7 weight 3 ssl verify required ca-file cas/ns:a.pem");
+    assert_eq!((tls.id, tls.weight, tls.check), (7, 3, false));
+    assert_eq!(tls.ca_file(), Some("cas/ns:a.pem"));
+    assert_eq!(
+        tls.options(),
+        "10.0.0.2:8443 id 7 ssl verify required ca-file cas/ns:a.pem"
+    );
+    let lines: ServerLines = [
+        ("pod:b".to_string(), line("10.0.0.1:80 id 2 weight 1")),
+        ("pod:a".to_string(), line("10.0.0.1:81 id 1 weight 1")),
+        ("pod:b".to_string(), line("10.0.0.1:82 id 2 weight 5")),
+    ]
+    .into_iter()
+    .collect();
+    let names: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["pod:a", "pod:b"]);
+    assert_eq!(
+        lines["pod:b"].weight, 5,
+        "a later line of a name wins, as in a map"
+    );
+    assert!(lines.contains_key("pod:a") && !lines.contains_key("pod:c"));
+    assert_eq!(lines.len(), 2);
 }
