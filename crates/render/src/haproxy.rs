@@ -1164,7 +1164,7 @@ fn backend(b: &Backend, spare: bool) -> Result<BackendCtx<'_>, RenderError> {
                     verify_host: backend_host,
                 },
             ..
-        }) = &b.server_tls
+        }) = b.server_tls.as_deref()
         {
             if ca_file.is_none() {
                 ca_file = Some(Text::path("CA file", file).map_err(err)?);

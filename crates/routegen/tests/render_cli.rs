@@ -710,10 +710,10 @@ fn rendered_config_routes_live_traffic() {
     );
     b_api.termination = Some(Termination::Edge);
     b_api.path = Some("/api".into());
-    b_api.rewrite = Some(PathRewrite {
+    b_api.rewrite = Some(Box::new(PathRewrite {
         prefix: "/api".into(),
         target: "/v2".parse().unwrap(),
-    });
+    }));
     let mut b_static = backend(
         "be_edge_http:shop:static",
         key("shop", "static"),
@@ -722,10 +722,10 @@ fn rendered_config_routes_live_traffic() {
     );
     b_static.termination = Some(Termination::Edge);
     b_static.path = Some("/static/".into());
-    b_static.rewrite = Some(PathRewrite {
+    b_static.rewrite = Some(Box::new(PathRewrite {
         prefix: "/static/".into(),
         target: "/".parse().unwrap(),
-    });
+    }));
     let mut b_vault = backend(
         "be_tcp:vault:vault",
         key("vault", "vault"),

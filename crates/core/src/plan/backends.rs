@@ -368,19 +368,21 @@ pub fn build_backend(
         allowlist_file: allowlist_file.as_ref().map(|f| f.file.clone()),
         hsts: if tls_terminated { options.hsts } else { None },
         rewrite: match mode {
-            Mode::Http => options.rewrite_target.clone().map(|target| PathRewrite {
-                prefix: rewrite_prefix(route.path.as_deref()),
-                target,
+            Mode::Http => options.rewrite_target.clone().map(|target| {
+                Box::new(PathRewrite {
+                    prefix: rewrite_prefix(route.path.as_deref()),
+                    target,
+                })
             }),
             Mode::Tcp => None,
         },
-        rate_limit,
+        rate_limit: rate_limit.map(Box::new),
         server_maxconn: options.pod_concurrent_connections,
         forwarded: match mode {
             Mode::Http => Some(options.forwarded_headers.unwrap_or(ForwardedPolicy::Append)),
             Mode::Tcp => None,
         },
-        server_tls,
+        server_tls: server_tls.map(Box::new),
         headers: match mode {
             Mode::Http => route.headers.clone(),
             Mode::Tcp => HeaderActions::default(),
@@ -930,18 +932,18 @@ mod tests {
         assert_eq!(b.hsts, options.hsts);
         assert_eq!(
             b.rewrite,
-            Some(PathRewrite {
+            Some(Box::new(PathRewrite {
                 prefix: "/api".into(),
                 target: "/v2".parse().unwrap()
-            })
+            }))
         );
         assert_eq!(
             b.rate_limit,
-            Some(RateLimit {
+            Some(Box::new(RateLimit {
                 concurrent_tcp: Some(n(10)),
                 rate_tcp: Some(n(20)),
                 rate_http: Some(n(30))
-            })
+            }))
         );
         assert_eq!(b.server_maxconn, Some(n(50)));
         assert_eq!(b.forwarded, Some(ForwardedPolicy::Replace));

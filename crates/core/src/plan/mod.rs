@@ -255,14 +255,16 @@ pub struct Backend {
     pub allowlist_file: Option<String>,
     /// `Strict-Transport-Security` response header (edge/reencrypt only).
     pub hsts: Option<HstsPolicy>,
-    pub rewrite: Option<PathRewrite>,
-    pub rate_limit: Option<RateLimit>,
+    /// Rare options are boxed: a backend without them (nearly every one)
+    /// holds a pointer's width for each, not the option's.
+    pub rewrite: Option<Box<PathRewrite>>,
+    pub rate_limit: Option<Box<RateLimit>>,
     /// `maxconn` on every server.
     pub server_maxconn: Option<PositiveInt>,
     /// How `Forwarded`/`X-Forwarded-*` are set (HTTP backends; `None` for TCP).
     pub forwarded: Option<ForwardedPolicy>,
     /// TLS towards the servers (reencrypt only).
-    pub server_tls: Option<ServerTls>,
+    pub server_tls: Option<Box<ServerTls>>,
     /// The Route's header actions (`spec.httpHeaders.actions`; HTTP
     /// backends only), in list order.
     pub headers: HeaderActions,

@@ -117,17 +117,17 @@ pub(crate) fn sample_plan() -> Plan {
     b_api.path = Some("/api".into());
     b_api.timeout_server = Some("30s".parse().unwrap());
     b_api.balance = Balance::LeastConn;
-    b_api.rewrite = Some(PathRewrite {
+    b_api.rewrite = Some(Box::new(PathRewrite {
         prefix: "/api".into(),
         target: "/v2/a%20b".parse().unwrap(),
-    });
+    }));
     b_api.forwarded = Some(ForwardedPolicy::Replace);
     b_api.allowlist_file = Some("allowlists/shop:api.txt".into());
-    b_api.rate_limit = Some(RateLimit {
+    b_api.rate_limit = Some(Box::new(RateLimit {
         concurrent_tcp: Some("10".parse().unwrap()),
         rate_tcp: Some("20".parse().unwrap()),
         rate_http: Some("30".parse().unwrap()),
-    });
+    }));
 
     let mut b_static = http_backend(
         "be_edge_http:shop:static",
@@ -137,10 +137,10 @@ pub(crate) fn sample_plan() -> Plan {
     );
     b_static.termination = Some(Termination::Edge);
     b_static.path = Some("/static/".into());
-    b_static.rewrite = Some(PathRewrite {
+    b_static.rewrite = Some(Box::new(PathRewrite {
         prefix: "/static/".into(),
         target: "/".parse().unwrap(),
-    });
+    }));
     b_static.forwarded = Some(ForwardedPolicy::IfNone);
 
     let mut b_pay = http_backend(
@@ -158,13 +158,13 @@ pub(crate) fn sample_plan() -> Plan {
         }],
     );
     b_pay.termination = Some(Termination::Reencrypt);
-    b_pay.server_tls = Some(ServerTls {
+    b_pay.server_tls = Some(Box::new(ServerTls {
         verify: ServerVerify::CaFile {
             file: "cas/pay:payments.pem".into(),
             verify_host: Some("payments.pay.svc".into()),
         },
         alpn_h2: true,
-    });
+    }));
     b_pay.forwarded = Some(ForwardedPolicy::Never);
     b_pay.server_maxconn = Some("100".parse().unwrap());
 
@@ -185,11 +185,11 @@ pub(crate) fn sample_plan() -> Plan {
     b_vault.forwarded = None;
     b_vault.timeout_tunnel = Some("1h".parse().unwrap());
     b_vault.allowlist_file = Some("allowlists/vault:vault.txt".into());
-    b_vault.rate_limit = Some(RateLimit {
+    b_vault.rate_limit = Some(Box::new(RateLimit {
         concurrent_tcp: Some("5".parse().unwrap()),
         rate_tcp: None,
         rate_http: Some("7".parse().unwrap()),
-    });
+    }));
 
     let mut b_wild = http_backend(
         "be_http:w:wild",
@@ -824,13 +824,13 @@ fn render_refuses_hostile_values() {
     std::sync::Arc::make_mut(&mut plan.certificates)[0].file = "haproxy.cfg".into();
     assert!(render(&plan).is_err(), "a file may not replace another");
     let mut plan = sample_plan();
-    std::sync::Arc::make_mut(&mut plan.backends[2]).server_tls = Some(ServerTls {
+    std::sync::Arc::make_mut(&mut plan.backends[2]).server_tls = Some(Box::new(ServerTls {
         verify: ServerVerify::CaFile {
             file: "cas/x.pem".into(),
             verify_host: Some("svc.ns.svc ssl verify none".into()),
         },
         alpn_h2: false,
-    });
+    }));
     assert!(render(&plan).is_err());
     // Settings.
     let templates = Templates::embedded().unwrap();

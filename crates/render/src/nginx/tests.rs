@@ -153,19 +153,19 @@ fn actions_rewrites_and_headers() {
         "api",
         vec![server([10, 0, 0, 1], 80, 1)],
     );
-    b.rewrite = Some(PathRewrite {
+    b.rewrite = Some(Box::new(PathRewrite {
         prefix: "/api".into(),
         target: "/v2".parse().unwrap(),
-    });
+    }));
     b.hsts = Some("max-age=600".parse().unwrap());
     b.forwarded = Some(ForwardedPolicy::Never);
     b.timeout_server = Some("90s".parse().unwrap());
     b.timeout_tunnel = Some("1h".parse().unwrap());
-    b.rate_limit = Some(RateLimit {
+    b.rate_limit = Some(Box::new(RateLimit {
         concurrent_tcp: PositiveInt::new(5),
         rate_tcp: PositiveInt::new(9),
         rate_http: PositiveInt::new(10),
-    });
+    }));
     let plan = Plan {
         spares: Vec::new(),
         backends: vec![b.into()],
