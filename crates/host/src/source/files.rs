@@ -533,12 +533,13 @@ fn parse_file(
             return Err(error);
         }
     }
-    let mut documents = Vec::new();
+    let mut documents = Vec::with_capacity(outcomes.len());
     for (index, outcome) in outcomes.into_iter().enumerate() {
         if let Outcome::Parsed(items) = outcome {
             documents.push((index + 1, items?));
         }
     }
+    documents.shrink_to_fit();
     Ok(documents)
 }
 
@@ -1045,7 +1046,12 @@ fn parse_document(
                 ..Origin::new(path, index + 1)
             };
             let mut items = Vec::new();
-            Outcome::Parsed(classify(&origin, value, 0, options, &mut items).map(|()| items))
+            Outcome::Parsed(classify(&origin, value, 0, options, &mut items).map(|()| {
+                // Kept with the file until it changes: a document is nearly
+                // always one object, and a first push leaves room for four.
+                items.shrink_to_fit();
+                items
+            }))
         }
         Err(e) => {
             let message = e.render_with_options(serde_saphyr::render_options! {
