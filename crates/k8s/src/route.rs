@@ -28,9 +28,11 @@ use routegen_core::model::{Route, RouteStatus, Snapshot};
 /// every Route.
 #[derive(Clone, Debug)]
 pub struct WatchedRoute {
-    /// The metadata of a Route that did not decode; a decoded Route's is
-    /// inside `decoded`, held once ([`WatchedRoute::metadata`] reads either).
-    undecodable_metadata: ObjectMeta,
+    /// The metadata of a Route that did not decode (`Some` exactly then);
+    /// a decoded Route's is inside `decoded`, held once
+    /// ([`WatchedRoute::metadata`] reads either). Boxed: the store holds a
+    /// copy of every watched Route, and an `ObjectMeta` is 360 bytes inline.
+    undecodable_metadata: Option<Box<ObjectMeta>>,
     /// The typed Route, or `field <path>: <message>` when it does not decode.
     pub decoded: Result<std::sync::Arc<Route>, String>,
     /// `status`, decoded on its own so it is known even for an undecodable
@@ -39,6 +41,26 @@ pub struct WatchedRoute {
     /// `spec.wildcardPolicy` if it is a string.
     pub wildcard_policy: Option<String>,
 }
+
+/// What an undecodable Route without metadata reads (never the case after
+/// [`WatchedRoute::from_value`], which keeps the metadata it found).
+static NO_METADATA: ObjectMeta = ObjectMeta {
+    annotations: None,
+    creation_timestamp: None,
+    deletion_grace_period_seconds: None,
+    deletion_timestamp: None,
+    finalizers: None,
+    generate_name: None,
+    generation: None,
+    labels: None,
+    managed_fields: None,
+    name: None,
+    namespace: None,
+    owner_references: None,
+    resource_version: None,
+    self_link: None,
+    uid: None,
+};
 
 /// An annotation that only costs memory (a full copy of the object).
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -67,11 +89,7 @@ impl WatchedRoute {
             .map(std::sync::Arc::new)
             .map_err(|e| format!("field {}: {}", e.path(), e.inner()));
         Ok(WatchedRoute {
-            undecodable_metadata: if decoded.is_ok() {
-                ObjectMeta::default()
-            } else {
-                metadata
-            },
+            undecodable_metadata: decoded.is_err().then(|| Box::new(metadata)),
             decoded,
             status,
             wildcard_policy,
@@ -83,7 +101,7 @@ impl WatchedRoute {
     pub fn metadata(&self) -> &ObjectMeta {
         match &self.decoded {
             Ok(route) => &route.metadata,
-            Err(_) => &self.undecodable_metadata,
+            Err(_) => self.undecodable_metadata.as_deref().unwrap_or(&NO_METADATA),
         }
     }
 
@@ -93,7 +111,7 @@ impl WatchedRoute {
         match &self.decoded {
             Ok(route) => snapshot.routes.push(route.clone()),
             Err(message) => snapshot.undecodable_routes.push(UndecodableRoute {
-                metadata: self.undecodable_metadata.clone(),
+                metadata: self.metadata().clone(),
                 message: message.clone(),
             }),
         }
@@ -103,7 +121,7 @@ impl WatchedRoute {
 impl From<Route> for WatchedRoute {
     fn from(route: Route) -> Self {
         WatchedRoute {
-            undecodable_metadata: ObjectMeta::default(),
+            undecodable_metadata: None,
             status: route.status.clone(),
             wildcard_policy: route.spec.wildcard_policy.clone(),
             decoded: Ok(std::sync::Arc::new(route)),
@@ -141,7 +159,7 @@ impl kube::Resource for WatchedRoute {
         match &mut self.decoded {
             // Unique right after decoding, when the watcher's step runs.
             Ok(route) => &mut std::sync::Arc::make_mut(route).metadata,
-            Err(_) => &mut self.undecodable_metadata,
+            Err(_) => self.undecodable_metadata.get_or_insert_default(),
         }
     }
 }
