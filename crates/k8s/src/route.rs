@@ -28,21 +28,28 @@ use routegen_core::model::{Route, RouteStatus, Snapshot};
 /// every Route.
 #[derive(Clone, Debug)]
 pub struct WatchedRoute {
-    /// The metadata of a Route that did not decode (`Some` exactly then);
-    /// a decoded Route's is inside `decoded`, held once
-    /// ([`WatchedRoute::metadata`] reads either). Boxed: the store holds a
-    /// copy of every watched Route, and an `ObjectMeta` is 360 bytes inline.
-    undecodable_metadata: Option<Box<ObjectMeta>>,
+    /// What a Route that did not decode keeps beside the error (`Some`
+    /// exactly then); a decoded Route's metadata, status and wildcard
+    /// policy are inside `decoded`, held once ([`WatchedRoute::metadata`],
+    /// [`WatchedRoute::status`] and [`WatchedRoute::wildcard_policy`] read
+    /// either). Boxed: the reflector store holds a copy of every watched
+    /// Route, and an `ObjectMeta` alone is 360 bytes inline.
+    undecodable: Option<Box<Undecodable>>,
     /// The typed Route, or `field <path>: <message>` when it does not decode.
     pub decoded: Result<std::sync::Arc<Route>, String>,
-    /// `status`, decoded on its own so it is known even for an undecodable
-    /// Route (the status writer needs it); `None` when absent or broken.
-    pub status: Option<RouteStatus>,
-    /// `spec.wildcardPolicy` if it is a string.
-    pub wildcard_policy: Option<String>,
 }
 
-/// What an undecodable Route without metadata reads (never the case after
+/// The parts of an undecodable Route the status writer needs.
+#[derive(Clone, Debug, Default)]
+struct Undecodable {
+    metadata: ObjectMeta,
+    /// `status`, decoded on its own; `None` when absent or broken.
+    status: Option<RouteStatus>,
+    /// `spec.wildcardPolicy` if it is a string.
+    wildcard_policy: Option<String>,
+}
+
+/// What an undecodable Route without its parts reads (never the case after
 /// [`WatchedRoute::from_value`], which keeps the metadata it found).
 static NO_METADATA: ObjectMeta = ObjectMeta {
     annotations: None,
@@ -89,10 +96,14 @@ impl WatchedRoute {
             .map(std::sync::Arc::new)
             .map_err(|e| format!("field {}: {}", e.path(), e.inner()));
         Ok(WatchedRoute {
-            undecodable_metadata: decoded.is_err().then(|| Box::new(metadata)),
+            undecodable: decoded.is_err().then(|| {
+                Box::new(Undecodable {
+                    metadata,
+                    status,
+                    wildcard_policy,
+                })
+            }),
             decoded,
-            status,
-            wildcard_policy,
         })
     }
 
@@ -101,7 +112,27 @@ impl WatchedRoute {
     pub fn metadata(&self) -> &ObjectMeta {
         match &self.decoded {
             Ok(route) => &route.metadata,
-            Err(_) => self.undecodable_metadata.as_deref().unwrap_or(&NO_METADATA),
+            Err(_) => self
+                .undecodable
+                .as_ref()
+                .map_or(&NO_METADATA, |u| &u.metadata),
+        }
+    }
+
+    /// `status`, known even for an undecodable Route (decoded on its own
+    /// then); `None` when absent or broken.
+    pub fn status(&self) -> Option<&RouteStatus> {
+        match &self.decoded {
+            Ok(route) => route.status.as_ref(),
+            Err(_) => self.undecodable.as_ref()?.status.as_ref(),
+        }
+    }
+
+    /// `spec.wildcardPolicy` if it is a string.
+    pub fn wildcard_policy(&self) -> Option<&str> {
+        match &self.decoded {
+            Ok(route) => route.spec.wildcard_policy.as_deref(),
+            Err(_) => self.undecodable.as_ref()?.wildcard_policy.as_deref(),
         }
     }
 
@@ -121,9 +152,7 @@ impl WatchedRoute {
 impl From<Route> for WatchedRoute {
     fn from(route: Route) -> Self {
         WatchedRoute {
-            undecodable_metadata: None,
-            status: route.status.clone(),
-            wildcard_policy: route.spec.wildcard_policy.clone(),
+            undecodable: None,
             decoded: Ok(std::sync::Arc::new(route)),
         }
     }
@@ -159,7 +188,7 @@ impl kube::Resource for WatchedRoute {
         match &mut self.decoded {
             // Unique right after decoding, when the watcher's step runs.
             Ok(route) => &mut std::sync::Arc::make_mut(route).metadata,
-            Err(_) => self.undecodable_metadata.get_or_insert_default(),
+            Err(_) => &mut self.undecodable.get_or_insert_default().metadata,
         }
     }
 }
@@ -178,7 +207,7 @@ mod tests {
         });
         let r: WatchedRoute = serde_json::from_value(good).unwrap();
         assert!(r.decoded.is_ok());
-        assert_eq!(r.status.unwrap().ingress[0].router_name, "x");
+        assert_eq!(r.status().unwrap().ingress[0].router_name, "x");
 
         let bad = serde_json::json!({
             "metadata": {"name": "b", "namespace": "ns"},
@@ -189,8 +218,8 @@ mod tests {
         let r: WatchedRoute = serde_json::from_value(bad).unwrap();
         let message = r.decoded.as_ref().unwrap_err();
         assert!(message.contains("spec.to.weight"), "{message}");
-        assert_eq!(r.wildcard_policy.as_deref(), Some("None"));
-        assert_eq!(r.status.as_ref().unwrap().ingress.len(), 1);
+        assert_eq!(r.wildcard_policy(), Some("None"));
+        assert_eq!(r.status().unwrap().ingress.len(), 1);
         let mut snapshot = Snapshot::default();
         r.push_into(&mut snapshot);
         assert!(snapshot.routes.is_empty());

@@ -17,7 +17,6 @@
 //!   for `/readyz` until the next good event and retried by kube's
 //!   backoff, never here.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
@@ -75,13 +74,13 @@ pub(super) trait Keep<K>: Send + 'static {
 }
 
 /// A kube-rs reflector store (the Routes, which the status writer reads,
-/// and the Namespaces), with each object's fingerprint: an event that
-/// leaves an object's fingerprint unchanged is no change.
+/// and the Namespaces), with a fingerprint of what routegen reads of an
+/// object: an event that leaves an object's fingerprint unchanged is no
+/// change.
 pub(super) struct Reflected<K: Resource<DynamicType = ()> + Clone + 'static> {
     writer: reflector::store::Writer<K>,
     reader: reflector::Store<K>,
     relevant: fn(&K) -> u64,
-    prints: HashMap<(Option<String>, Option<String>), u64>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Reflected<K> {
@@ -90,13 +89,8 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Reflected<K> {
             reader: writer.as_reader(),
             writer,
             relevant,
-            prints: HashMap::new(),
         }
     }
-}
-
-fn meta_key<K: Resource>(o: &K) -> (Option<String>, Option<String>) {
-    (o.meta().namespace.clone(), o.meta().name.clone())
 }
 
 impl<K> Keep<K> for Reflected<K>
@@ -104,31 +98,23 @@ where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     fn apply(&mut self, event: Event<K>) -> bool {
-        self.writer.apply_watcher_event(&event);
-        match event {
-            Event::Apply(obj) => {
-                let print = (self.relevant)(&obj);
-                self.prints.insert(meta_key(&obj), print) != Some(print)
-            }
-            Event::Delete(obj) => {
-                self.prints.remove(&meta_key(&obj));
-                true
-            }
-            Event::InitDone => {
-                self.prints = self
-                    .reader
-                    .state()
-                    .iter()
-                    .map(|o| (meta_key(o.as_ref()), (self.relevant)(o)))
-                    .collect();
-                true
-            }
+        // The held object's fingerprint is computed again, before the event
+        // replaces it, rather than kept in a map keyed by copies of every
+        // object's name (a hundred bytes per Route).
+        let changed = match &event {
+            Event::Apply(obj) => self
+                .reader
+                .get(&reflector::ObjectRef::from_obj(obj))
+                .is_none_or(|held| (self.relevant)(&held) != (self.relevant)(obj)),
+            Event::Delete(_) | Event::InitDone => true,
             Event::Init | Event::InitApply(_) => false,
-        }
+        };
+        self.writer.apply_watcher_event(&event);
+        changed
     }
 
     fn len(&self) -> usize {
-        self.prints.len()
+        self.reader.len()
     }
 }
 

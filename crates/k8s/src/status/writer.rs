@@ -276,11 +276,11 @@ impl Worker {
                 .resource_version
                 .clone()
                 .unwrap_or_default();
-            let status = route.status.as_ref();
+            let status = route.status();
             let existing = our_entry(status, &self.config.router_name);
             let desired = desired_entry(
                 verdict,
-                route.wildcard_policy.as_deref(),
+                route.wildcard_policy(),
                 &self.config,
                 existing,
                 &now_rfc3339(),
