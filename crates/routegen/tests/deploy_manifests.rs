@@ -749,7 +749,7 @@ fn memory_is_sized_from_the_benchmarks_for_10k_routes() {
         "s / 336 MiB |",
         "441 MiB (listening",
         "1735 files, 10 MiB",
-        "172 / 176 MiB",
+        "168 / 176 MiB",
     ] {
         assert!(benchmarks.contains(figure), "BENCHMARKS.md: {figure}");
     }
