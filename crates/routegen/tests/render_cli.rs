@@ -555,7 +555,7 @@ fn key(ns: &str, name: &str) -> ObjectKey {
 fn backend(name: &str, route: ObjectKey, host: &str, port: u16) -> Backend {
     let address = IpAddr::from([127, 0, 0, 1]);
     let server = Server {
-        service: name.to_string().into(),
+        service: name.into(),
         ..testkit::plan::server(&format!("ept:{name}:{address}:{port}"), address, port, 1)
     };
     Backend {

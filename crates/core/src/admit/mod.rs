@@ -153,7 +153,7 @@ pub fn admit_memo(
         let key = crate::model::snapshot::key_of(&undecodable.metadata);
         verdicts.push(Verdict::from(VerdictData {
             key,
-            host: String::new().into(),
+            host: Default::default(),
             outcome: Err(Rejection::new(
                 Reason::ValidationFailed,
                 format!("the Route cannot be decoded: {}", undecodable.message),

@@ -279,7 +279,7 @@ mod tests {
                 |(ns, name, host, wildcard, path, termination, age, uid)| Candidate {
                     key: ObjectKey::new(*ns, *name),
                     host: RouteHost {
-                        host: host.to_string().into(),
+                        host: (*host).into(),
                         wildcard: *wildcard,
                     },
                     path: path.map(crate::model::ArcStr::from),

@@ -1,10 +1,10 @@
 //! One consistent set of objects: the input of admission and planning.
 
 use std::fmt;
-
-pub use arcstr::ArcStr;
 use std::sync::Arc;
 
+/// Shared strings of the model and everything after it (see [`ObjectKey`]).
+pub use arcstr::ArcStr;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 
 use super::{EndpointSlice, Route, Service};

@@ -19,7 +19,7 @@ pub fn server(name: &str, address: IpAddr, port: u16, weight: u16) -> Server {
         weight: Weight::new(weight).expect("test weight within 0..=256"),
         id: 1,
         h2c: false,
-        service: "svc".to_string().into(),
+        service: "svc".into(),
         verify_host: None,
     }
 }
@@ -30,9 +30,9 @@ pub fn server(name: &str, address: IpAddr, port: u16, weight: u16) -> Server {
 /// rate limit.
 pub fn backend(name: &str, route: ObjectKey, host_key: &str, servers: Vec<Server>) -> Backend {
     Backend {
-        name: name.to_string().into(),
+        name: name.into(),
         route,
-        host_key: host_key.to_string().into(),
+        host_key: host_key.into(),
         path: None,
         termination: None,
         mode: Mode::Http,

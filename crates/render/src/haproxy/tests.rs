@@ -26,7 +26,7 @@ fn entry(host: &str, path: PathMatch, action: LookupAction, route: ObjectKey) ->
     };
     LookupEntry {
         key: format!("{host}{suffix}").into(),
-        host_key: host.to_string().into(),
+        host_key: host.into(),
         path,
         depth,
         action,
@@ -766,7 +766,7 @@ fn render_refuses_hostile_values() {
     for bad in hostile_names {
         // As a backend name.
         let mut plan = sample_plan();
-        std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.to_string().into();
+        std::sync::Arc::make_mut(&mut plan.backends[0]).name = bad.into();
         plan.http_lookup
             .make_mut()
             .retain(|e| e.route != plan.backends[0].route);

@@ -60,14 +60,14 @@ const HOST: &str = "www.example.com";
 
 fn host(name: &str) -> RouteHost {
     RouteHost {
-        host: name.to_string().into(),
+        host: name.into(),
         wildcard: false,
     }
 }
 
 fn wildcard_host(name: &str) -> RouteHost {
     RouteHost {
-        host: name.to_string().into(),
+        host: name.into(),
         wildcard: true,
     }
 }
