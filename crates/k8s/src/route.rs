@@ -51,23 +51,7 @@ struct Undecodable {
 
 /// What an undecodable Route without its parts reads (never the case after
 /// [`WatchedRoute::from_value`], which keeps the metadata it found).
-static NO_METADATA: ObjectMeta = ObjectMeta {
-    annotations: None,
-    creation_timestamp: None,
-    deletion_grace_period_seconds: None,
-    deletion_timestamp: None,
-    finalizers: None,
-    generate_name: None,
-    generation: None,
-    labels: None,
-    managed_fields: None,
-    name: None,
-    namespace: None,
-    owner_references: None,
-    resource_version: None,
-    self_link: None,
-    uid: None,
-};
+static NO_METADATA: std::sync::LazyLock<ObjectMeta> = std::sync::LazyLock::new(ObjectMeta::default);
 
 /// An annotation that only costs memory (a full copy of the object).
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -115,7 +99,7 @@ impl WatchedRoute {
             Err(_) => self
                 .undecodable
                 .as_ref()
-                .map_or(&NO_METADATA, |u| &u.metadata),
+                .map_or(&*NO_METADATA, |u| &u.metadata),
         }
     }
 

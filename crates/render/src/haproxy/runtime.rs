@@ -80,16 +80,20 @@ impl ServerLine {
     /// differs. Derived when asked (a few times per changed server) rather
     /// than held beside `args` for every server.
     pub fn options(&self) -> String {
-        let mut kept = Vec::new();
+        self.option_words().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The words of [`ServerLine::options`].
+    fn option_words(&self) -> impl Iterator<Item = &str> {
         let mut words = self.args.split(' ');
-        while let Some(word) = words.next() {
-            if word == "weight" {
-                words.next();
-            } else {
-                kept.push(word);
+        std::iter::from_fn(move || loop {
+            match words.next()? {
+                "weight" => {
+                    words.next();
+                }
+                word => return Some(word),
             }
-        }
-        kept.join(" ")
+        })
     }
 
     /// The `ca-file` it names, if any.
@@ -143,17 +147,8 @@ impl ServerLines {
 /// earlier one.
 impl FromIterator<(String, ServerLine)> for ServerLines {
     fn from_iter<I: IntoIterator<Item = (String, ServerLine)>>(lines: I) -> Self {
-        let mut lines: Vec<(String, ServerLine)> = lines.into_iter().collect();
-        // Stable: lines of one name stay in their order, the last kept.
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, ServerLine)> = Vec::with_capacity(lines.len());
-        for line in lines {
-            match out.last_mut() {
-                Some(last) if last.0 == line.0 => *last = line,
-                _ => out.push(line),
-            }
-        }
-        ServerLines(out.into_boxed_slice())
+        let map: BTreeMap<String, ServerLine> = lines.into_iter().collect();
+        ServerLines(map.into_iter().collect())
     }
 }
 
@@ -1087,7 +1082,7 @@ fn server_delta(
     for (name, line) in &new.servers {
         match old.servers.get(name) {
             Some(o) if o == line => {}
-            Some(o) if o.options() == line.options() => ops.push(Op::SetWeight {
+            Some(o) if o.option_words().eq(line.option_words()) => ops.push(Op::SetWeight {
                 backend: backend.to_string(),
                 server: name.clone(),
                 weight: line.weight,
