@@ -452,10 +452,27 @@ pub fn assign_ids(servers: &mut [Server]) {
 }
 
 /// Hex md5 of `s` (cookie names, as OpenShift).
+///
+/// MD5 is fetched from OpenSSL's provider once per process: a fetch per
+/// call (what `openssl::hash::hash` does) takes OpenSSL's global locks and
+/// was most of a call's cost (one call per backend and per server).
 pub fn md5_hex(s: &str) -> String {
-    let digest = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
+    use std::fmt::Write as _;
+    static MD5: std::sync::OnceLock<openssl::md::Md> = std::sync::OnceLock::new();
+    let md5 = MD5.get_or_init(|| {
+        openssl::md::Md::fetch(None, "MD5", None).expect("md5 is always available")
+    });
+    let mut digest = [0u8; 16];
+    let mut ctx = openssl::md_ctx::MdCtx::new().expect("an OpenSSL digest context");
+    ctx.digest_init(md5)
+        .and_then(|()| ctx.digest_update(s.as_bytes()))
+        .and_then(|()| ctx.digest_final(&mut digest))
         .expect("md5 is always available");
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(32);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 fn make_server(
@@ -623,6 +640,13 @@ pub(crate) mod tests {
     fn md5_hex_matches_known_digest() {
         assert_eq!(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+        let long = "x".repeat(1000);
+        let reference = openssl::hash::hash(openssl::hash::MessageDigest::md5(), long.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        assert_eq!(md5_hex(&long), reference);
     }
 
     #[test]
