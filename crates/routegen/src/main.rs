@@ -2,7 +2,9 @@
 
 /// mimalloc: at 10,000 Routes and more, glibc malloc spends a quarter of
 /// a pass consolidating and searching free lists (measured in
-/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower.
+/// BENCHMARKS.md); mimalloc keeps passes and peak memory lower. Built
+/// without its transparent-huge-page requests (the workspace's `no_thp`
+/// feature: a fault zeroed 2 MiB and could stall in compaction).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

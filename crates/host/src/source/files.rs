@@ -20,7 +20,7 @@
 //! - unknown kinds are skipped with a warning;
 //! - objects without a namespace get the default namespace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -510,18 +510,10 @@ fn parse_file(
         message: format!("not UTF-8 text: {e}"),
     })?;
     if is_json {
-        let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
-            path: path.into(),
-            document: 1,
-            message: format!("invalid JSON: {e}"),
-            line: Some(e.line().max(1)),
-        })?;
-        let origin = Origin {
-            source: Some((text, 1)),
-            ..Origin::new(path, 1)
+        let items = match parse_json_list(path, text, options, parallel) {
+            Some(items) => items?,
+            None => parse_json_whole(path, text, options)?,
         };
-        let mut items = Vec::new();
-        classify(&origin, value, 0, options, &mut items)?;
         return Ok(vec![(1, items)]);
     }
     let mut outcomes = parse_yaml_documents(path, text, options, parallel);
@@ -541,6 +533,93 @@ fn parse_file(
     }
     documents.shrink_to_fit();
     Ok(documents)
+}
+
+/// A JSON file decoded as one value (any object, and every error: syntax,
+/// shape, a List without usable items).
+fn parse_json_whole(
+    path: &str,
+    text: &str,
+    options: &LoadOptions<'_>,
+) -> Result<Vec<Item>, LoadError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
+        path: path.into(),
+        document: 1,
+        message: format!("invalid JSON: {e}"),
+        line: Some(e.line().max(1)),
+    })?;
+    let origin = Origin {
+        source: Some((text, 1)),
+        ..Origin::new(path, 1)
+    };
+    let mut items = Vec::new();
+    classify(&origin, value, 0, options, &mut items)?;
+    Ok(items)
+}
+
+/// A JSON file that is a List (`kind: List` or `<Kind>List` with `items`,
+/// what `kubectl get -o json` writes), decoded item by item: the file is
+/// read once into raw slices of its text (no value is built), then each
+/// item is parsed and classified on its own, on rayon's pool for long
+/// lists, exactly as [`classify`] does for the items of a whole value. A
+/// list of 100,000 objects never holds one value tree of all of them
+/// (2 GiB at 100,000 Routes). `None` for anything else (not a List, not
+/// valid JSON, items not a list): [`parse_json_whole`] decodes it and words
+/// any error as before.
+fn parse_json_list(
+    path: &str,
+    text: &str,
+    options: &LoadOptions<'_>,
+    parallel: bool,
+) -> Option<Result<Vec<Item>, LoadError>> {
+    use serde_json::value::RawValue;
+    // A later duplicate key wins, as in a `Value`.
+    let top: HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let kind: String = serde_json::from_str(top.get("kind")?.get()).ok()?;
+    let is_list = kind == "List" || (kind.ends_with("List") && top.contains_key("items"));
+    if !is_list {
+        return None;
+    }
+    let list: Vec<&RawValue> = serde_json::from_str(top.get("items")?.get()).ok()?;
+    let origin = Origin {
+        source: Some((text, 1)),
+        ..Origin::new(path, 1)
+    };
+    let one = |(index, raw): (usize, &&RawValue)| -> Result<Vec<Item>, LoadError> {
+        let value: Value = serde_json::from_str(raw.get()).map_err(|e| LoadError::Document {
+            path: path.into(),
+            document: 1,
+            message: format!("invalid JSON: {e}"),
+            line: None,
+        })?;
+        let origin = Origin {
+            item: Some(index),
+            ..origin.clone()
+        };
+        let mut items = Vec::new();
+        classify(&origin, value, 1, options, &mut items)?;
+        Ok(items)
+    };
+    let outcomes: Vec<Result<Vec<Item>, LoadError>> =
+        if !parallel || list.len() < PARALLEL_MIN_DOCUMENTS {
+            list.iter().enumerate().map(one).collect()
+        } else {
+            use rayon::prelude::*;
+            list.par_iter()
+                .enumerate()
+                .with_min_len(BATCH)
+                .map(one)
+                .collect()
+        };
+    let mut items = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        // The first error in item order, as a sequential decode stops at.
+        match outcome {
+            Ok(more) => items.extend(more),
+            Err(error) => return Some(Err(error)),
+        }
+    }
+    Some(Ok(items))
 }
 
 /// Decode one document (or List item) into `items`.
@@ -1487,6 +1566,64 @@ mod field_tests {
             loader.finish().warnings,
             ["s.json:5: document 1: Service ns/s: spec.ports[0].nme: unknown field, did you mean spec.ports[0].name?"]
         );
+    }
+
+    /// A JSON List decoded item by item gives what decoding it as one
+    /// value gives: objects, warnings (with lines and item numbers) and
+    /// the first error, in order, sequential and on the pool.
+    #[test]
+    fn json_lists_decoded_item_by_item_equal_the_whole_value() {
+        let route = |i: usize| {
+            format!(
+                r#"{{"apiVersion":"route.openshift.io/v1","kind":"Route","metadata":{{"name":"r{i}"}},"spec":{{"host":"h{i}.example.com","to":{{"kind":"Service","name":"s"}}}}}}"#
+            )
+        };
+        let service = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"other"},"spec":{"ports":[{"port":80,"nme":"x"}]}}"#;
+        let many: Vec<String> = (0..300).map(route).collect();
+        let list = |kind: &str, items: &[String], items_first: bool| {
+            let items = format!("[\n{}\n]", items.join(",\n"));
+            if items_first {
+                format!("{{\"apiVersion\":\"v1\",\"items\":{items},\"kind\":\"{kind}\",\"metadata\":{{}}}}")
+            } else {
+                format!("{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"items\":{items}}}")
+            }
+        };
+        let mut inputs = vec![
+            list("List", &[route(1), service.to_string(), route(2)], true),
+            list("List", &[route(1), service.to_string()], false),
+            list("RouteList", &[route(3)], false),
+            list("List", &many, true),
+            // An item that is no object, a nested list, an unknown kind.
+            list("List", &[route(1), "7".into(), route(2)], false),
+            list("List", &[list("List", &[route(1)], false)], false),
+            list(
+                "List",
+                &[r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}"#.into()],
+                false,
+            ),
+            // Not a list, or not one this path reads.
+            route(9),
+            r#"{"kind":"List"}"#.into(),
+            r#"{"kind":"List","items":{}}"#.into(),
+            r#"{"kind":"List","items":[1,]}"#.into(),
+            "[]".into(),
+        ];
+        let mut with_error = many.clone();
+        with_error[200] = "null".into();
+        inputs.push(list("List", &with_error, false));
+        for text in &inputs {
+            let options = LoadOptions::new("ns");
+            let whole = format!("{:?}", parse_json_whole("l.json", text, &options));
+            for parallel in [false, true] {
+                let by_item = match parse_json_list("l.json", text, &options, parallel) {
+                    Some(result) => format!("{result:?}"),
+                    None => format!("{:?}", parse_json_whole("l.json", text, &options)),
+                };
+                assert_eq!(by_item, whole, "{text}");
+            }
+        }
+        assert!(parse_json_list("l.json", &inputs[3], &LoadOptions::new("ns"), true).is_some());
+        assert!(parse_json_list("l.json", &inputs[7], &LoadOptions::new("ns"), true).is_none());
     }
 
     #[test]
