@@ -749,11 +749,11 @@ fn memory_is_sized_from_the_benchmarks_for_10k_routes() {
         "s / 336 MiB |",
         "441 MiB (listening",
         "1735 files, 10 MiB",
-        "168 / 176 MiB",
+        "137 / 142 MiB",
     ] {
         assert!(benchmarks.contains(figure), "BENCHMARKS.md: {figure}");
     }
-    assert_eq!((check[1], loaded[1], tree[1], rss[1]), (336, 441, 10, 176));
+    assert_eq!((check[1], loaded[1], tree[1], rss[1]), (336, 441, 10, 142));
 
     // The manifests: the 10k column.
     let d: Deployment = typed("deployment.yaml");
