@@ -542,12 +542,7 @@ fn parse_json_whole(
     text: &str,
     options: &LoadOptions<'_>,
 ) -> Result<Vec<Item>, LoadError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Document {
-        path: path.into(),
-        document: 1,
-        message: format!("invalid JSON: {e}"),
-        line: Some(e.line().max(1)),
-    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| invalid_json(path, &e))?;
     let origin = Origin {
         source: Some((text, 1)),
         ..Origin::new(path, 1)
@@ -555,6 +550,16 @@ fn parse_json_whole(
     let mut items = Vec::new();
     classify(&origin, value, 0, options, &mut items)?;
     Ok(items)
+}
+
+/// A JSON file that is not JSON, at the line serde_json stopped on.
+fn invalid_json(path: &str, error: &serde_json::Error) -> LoadError {
+    LoadError::Document {
+        path: path.into(),
+        document: 1,
+        message: format!("invalid JSON: {error}"),
+        line: Some(error.line().max(1)),
+    }
 }
 
 /// A JSON file that is a List (`kind: List` or `<Kind>List` with `items`,
@@ -585,13 +590,9 @@ fn parse_json_list(
         source: Some((text, 1)),
         ..Origin::new(path, 1)
     };
-    let one = |(index, raw): (usize, &&RawValue)| -> Result<Vec<Item>, LoadError> {
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| LoadError::Document {
-            path: path.into(),
-            document: 1,
-            message: format!("invalid JSON: {e}"),
-            line: None,
-        })?;
+    let outcomes = map_in_order(&list, parallel, |index, raw| {
+        // Valid JSON: the text was read through once already.
+        let value: Value = serde_json::from_str(raw.get()).map_err(|e| invalid_json(path, &e))?;
         let origin = Origin {
             item: Some(index),
             ..origin.clone()
@@ -599,18 +600,7 @@ fn parse_json_list(
         let mut items = Vec::new();
         classify(&origin, value, 1, options, &mut items)?;
         Ok(items)
-    };
-    let outcomes: Vec<Result<Vec<Item>, LoadError>> =
-        if !parallel || list.len() < PARALLEL_MIN_DOCUMENTS {
-            list.iter().enumerate().map(one).collect()
-        } else {
-            use rayon::prelude::*;
-            list.par_iter()
-                .enumerate()
-                .with_min_len(BATCH)
-                .map(one)
-                .collect()
-        };
+    });
     let mut items = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
         // The first error in item order, as a sequential decode stops at.
@@ -1080,16 +1070,32 @@ fn parse_yaml_documents(
         // Refused before any document is decoded: memory stays bounded.
         return vec![Outcome::Syntax(too_many_objects(path, None))];
     }
-    let one = |(index, chunk): (usize, &_)| parse_document(path, index, chunk, options);
-    if !parallel || chunks.len() < PARALLEL_MIN_DOCUMENTS {
-        return chunks.iter().enumerate().map(one).collect();
+    map_in_order(&chunks, parallel, |index, chunk| {
+        parse_document(path, index, chunk, options)
+    })
+}
+
+/// `f(index, item)` for every item, results in order: on rayon's pool in
+/// batches when `parallel` and there are enough items to pay for it, else
+/// on this thread.
+fn map_in_order<T: Sync, R: Send>(
+    items: &[T],
+    parallel: bool,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    if !parallel || items.len() < PARALLEL_MIN_DOCUMENTS {
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| f(i, item))
+            .collect();
     }
     use rayon::prelude::*;
-    chunks
+    items
         .par_iter()
         .enumerate()
         .with_min_len(BATCH)
-        .map(one)
+        .map(|(i, item)| f(i, item))
         .collect()
 }
 
